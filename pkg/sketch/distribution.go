@@ -1,0 +1,172 @@
+package sketch
+
+import (
+	"errors"
+	"math"
+	"sort"
+)
+
+// ErrEmpty is returned by queries on a sketch that holds no finite value.
+var ErrEmpty = errors.New("sketch: no finite values")
+
+// Distribution is the cumulative distribution function a sketch stands for,
+// as knots X (ascending, possibly repeated) with F(X[i]) = P[i]. Between
+// knots the function is constant when Step is true (exact counts of
+// discrete values: F is the empirical CDF) and linear otherwise (a t-digest:
+// F interpolates between centroid ranks, from the exact minimum to the exact
+// maximum). Distances between two sketches (KS, Wasserstein, PSI) are
+// computed exactly over these pieces.
+type Distribution struct {
+	X    []float64
+	P    []float64
+	Step bool
+}
+
+// N returns the number of knots.
+func (d Distribution) N() int { return len(d.X) }
+
+// Min returns the smallest value, or NaN when d is empty.
+func (d Distribution) Min() float64 {
+	if len(d.X) == 0 {
+		return math.NaN()
+	}
+	return d.X[0]
+}
+
+// Max returns the largest value, or NaN when d is empty.
+func (d Distribution) Max() float64 {
+	if len(d.X) == 0 {
+		return math.NaN()
+	}
+	return d.X[len(d.X)-1]
+}
+
+// CDF returns P(X <= x).
+func (d Distribution) CDF(x float64) float64 {
+	n := len(d.X)
+	if n == 0 || x < d.X[0] {
+		return 0
+	}
+	if x >= d.X[n-1] {
+		return 1
+	}
+	// i is the first knot strictly above x; i >= 1 here.
+	i := sort.Search(n, func(k int) bool { return d.X[k] > x })
+	if d.Step {
+		return d.P[i-1]
+	}
+	x0, x1 := d.X[i-1], d.X[i]
+	p0, p1 := d.P[i-1], d.P[i]
+	return p0 + (p1-p0)*(x-x0)/(x1-x0)
+}
+
+// CDFBelow returns P(X < x), the left limit of the CDF at x.
+func (d Distribution) CDFBelow(x float64) float64 {
+	if !d.Step {
+		return d.CDF(x)
+	}
+	n := len(d.X)
+	i := sort.Search(n, func(k int) bool { return d.X[k] >= x })
+	if i == 0 {
+		return 0
+	}
+	return d.P[i-1]
+}
+
+// Quantile returns the smallest x with F(x) >= q for a step distribution,
+// and the inverse of the interpolated CDF otherwise. q is clamped to [0, 1].
+func (d Distribution) Quantile(q float64) float64 {
+	n := len(d.X)
+	if n == 0 {
+		return math.NaN()
+	}
+	if q <= 0 || math.IsNaN(q) {
+		return d.X[0]
+	}
+	if q >= 1 {
+		return d.X[n-1]
+	}
+	if d.Step {
+		// Tolerate rounding in the cumulative sums.
+		i := sort.Search(n, func(k int) bool { return d.P[k] >= q-1e-12 })
+		if i >= n {
+			i = n - 1
+		}
+		return d.X[i]
+	}
+	i := sort.Search(n, func(k int) bool { return d.P[k] >= q })
+	if i == 0 {
+		return d.X[0]
+	}
+	if i >= n {
+		return d.X[n-1]
+	}
+	p0, p1 := d.P[i-1], d.P[i]
+	if p1 <= p0 {
+		return d.X[i]
+	}
+	return d.X[i-1] + (d.X[i]-d.X[i-1])*(q-p0)/(p1-p0)
+}
+
+// stepDistribution builds the empirical CDF of exact value counts.
+func stepDistribution(vc []ValueCount, total float64) Distribution {
+	d := Distribution{X: make([]float64, len(vc)), P: make([]float64, len(vc)), Step: true}
+	var cum float64
+	for i, v := range vc {
+		cum += float64(v.Count)
+		d.X[i] = v.Value
+		d.P[i] = cum / total
+	}
+	if len(vc) > 0 {
+		d.P[len(vc)-1] = 1
+	}
+	return d
+}
+
+// centroidDistribution builds the interpolated CDF of t-digest centroids:
+// the i-th centroid's mean sits at the rank of its middle, and the exact
+// minimum and maximum close the two ends. A centroid whose mean is exactly
+// one of the known frequent values (the heavy hitters) is taken for a point
+// mass: the CDF jumps by its whole weight there, as the data's does, instead
+// of spreading it over its neighbours.
+func centroidDistribution(means, weights []float64, min, max float64, masses []ValueCount) Distribution {
+	k := len(means)
+	d := Distribution{X: make([]float64, 0, k+2), P: make([]float64, 0, k+2)}
+	var total float64
+	for _, w := range weights {
+		total += w
+	}
+	d.X = append(d.X, min)
+	d.P = append(d.P, 0)
+	var cum float64
+	for i, m := range means {
+		w := weights[i]
+		mid := (cum + w/2) / total
+		lo := cum / total
+		cum += w
+		if w == 1 && (i == 0 || i == k-1) {
+			// A single value at an end is the minimum or maximum itself.
+			continue
+		}
+		m = math.Min(math.Max(m, min), max)
+		if w > 1 && isMass(masses, m) {
+			d.X = append(d.X, m, m)
+			d.P = append(d.P, lo, math.Min(cum/total, 1))
+			continue
+		}
+		d.X = append(d.X, m)
+		d.P = append(d.P, mid)
+	}
+	d.X = append(d.X, max)
+	d.P = append(d.P, 1)
+	return d
+}
+
+func isMass(masses []ValueCount, x float64) bool {
+	for _, v := range masses {
+		if v.Value == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, vet, the whole suite, and the race
+# detector on the packages that run goroutines. README and .ci/run call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+unformatted=$(gofmt -l cmd pkg 2>/dev/null || true)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go test -count=1 ./...
+
+# Packages with goroutines, network or clocks run again under -race; the
+# pure statistical core (sketch, drift) has none and its large seeded
+# accuracy tests would only be slower there.
+race=$(go list ./... | grep -Ev '/pkg/(sketch|drift)$' || true)
+if [ -n "$race" ]; then
+  go test -count=1 -race $race
+fi
