@@ -60,17 +60,25 @@ func (d Distribution) CDF(x float64) float64 {
 	return p0 + (p1-p0)*(x-x0)/(x1-x0)
 }
 
-// CDFBelow returns P(X < x), the left limit of the CDF at x.
+// CDFBelow returns P(X < x), the left limit of the CDF at x. It differs
+// from CDF(x) where the CDF jumps: at a step, or at a repeated knot of a
+// linear distribution (a point mass).
 func (d Distribution) CDFBelow(x float64) float64 {
-	if !d.Step {
-		return d.CDF(x)
-	}
 	n := len(d.X)
 	i := sort.Search(n, func(k int) bool { return d.X[k] >= x })
-	if i == 0 {
+	switch {
+	case i == 0:
 		return 0
+	case i == n:
+		return 1
+	case d.Step:
+		return d.P[i-1]
+	case d.X[i] == x:
+		return d.P[i]
 	}
-	return d.P[i-1]
+	x0, x1 := d.X[i-1], d.X[i]
+	p0, p1 := d.P[i-1], d.P[i]
+	return p0 + (p1-p0)*(x-x0)/(x1-x0)
 }
 
 // Quantile returns the smallest x with F(x) >= q for a step distribution,
@@ -125,13 +133,14 @@ func stepDistribution(vc []ValueCount, total float64) Distribution {
 
 // centroidDistribution builds the interpolated CDF of t-digest centroids:
 // the i-th centroid's mean sits at the rank of its middle, and the exact
-// minimum and maximum close the two ends. A centroid whose mean is exactly
-// one of the known frequent values (the heavy hitters) is taken for a point
-// mass: the CDF jumps by its whole weight there, as the data's does, instead
-// of spreading it over its neighbours.
-func centroidDistribution(means, weights []float64, min, max float64, masses []ValueCount) Distribution {
+// minimum and maximum close the two ends. P is scaled to the centroids'
+// total weight.
+func centroidDistribution(means, weights []float64, min, max float64) Distribution {
 	k := len(means)
 	d := Distribution{X: make([]float64, 0, k+2), P: make([]float64, 0, k+2)}
+	if k == 0 {
+		return d
+	}
 	var total float64
 	for _, w := range weights {
 		total += w
@@ -141,32 +150,58 @@ func centroidDistribution(means, weights []float64, min, max float64, masses []V
 	var cum float64
 	for i, m := range means {
 		w := weights[i]
-		mid := (cum + w/2) / total
-		lo := cum / total
+		p := (cum + w/2) / total
 		cum += w
 		if w == 1 && (i == 0 || i == k-1) {
 			// A single value at an end is the minimum or maximum itself.
 			continue
 		}
-		m = math.Min(math.Max(m, min), max)
-		if w > 1 && isMass(masses, m) {
-			d.X = append(d.X, m, m)
-			d.P = append(d.P, lo, math.Min(cum/total, 1))
-			continue
-		}
-		d.X = append(d.X, m)
-		d.P = append(d.P, mid)
+		d.X = append(d.X, math.Min(math.Max(m, min), max))
+		d.P = append(d.P, p)
 	}
 	d.X = append(d.X, max)
 	d.P = append(d.P, 1)
 	return d
 }
 
-func isMass(masses []ValueCount, x float64) bool {
-	for _, v := range masses {
-		if v.Value == x {
-			return true
-		}
+// withMasses mixes a continuous distribution d of wd values with exact
+// point masses: the CDF rises as d's between knots and jumps by each mass
+// at its value (two knots at one x).
+func withMasses(d Distribution, wd float64, masses []ValueCount) Distribution {
+	if len(masses) == 0 {
+		return d
 	}
-	return false
+	w := wd
+	for _, m := range masses {
+		w += float64(m.Count)
+	}
+	out := Distribution{X: make([]float64, 0, len(d.X)+2*len(masses)), P: make([]float64, 0, len(d.X)+2*len(masses))}
+	add := func(x, p float64) {
+		out.X = append(out.X, x)
+		out.P = append(out.P, math.Min(p/w, 1))
+	}
+	var below float64 // weight of the masses left of the current knot
+	i := 0
+	for _, m := range masses {
+		for i < len(d.X) && d.X[i] < m.Value {
+			add(d.X[i], wd*d.P[i]+below)
+			i++
+		}
+		f := 0.0
+		if wd > 0 {
+			f = d.CDF(m.Value)
+		}
+		for i < len(d.X) && d.X[i] == m.Value {
+			add(d.X[i], wd*d.P[i]+below)
+			i++
+		}
+		add(m.Value, wd*f+below)
+		below += float64(m.Count)
+		add(m.Value, wd*f+below)
+	}
+	for ; i < len(d.X); i++ {
+		add(d.X[i], wd*d.P[i]+below)
+	}
+	out.P[len(out.P)-1] = 1
+	return out
 }

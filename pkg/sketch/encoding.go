@@ -118,6 +118,9 @@ type numericWire struct {
 	Exact        bool         `json:"exact"`
 	Values       []ValueCount `json:"values,omitempty"`
 	Centroids    [][2]float64 `json:"centroids,omitempty"`
+	DigestMin    *float64     `json:"digest_min,omitempty"`
+	DigestMax    *float64     `json:"digest_max,omitempty"`
+	Masses       []ValueCount `json:"masses,omitempty"`
 	Top          []ValueCount `json:"top,omitempty"`
 }
 
@@ -140,6 +143,11 @@ func (n *Numeric) wire() numericWire {
 		for i, c := range n.centroids {
 			w.Centroids[i] = [2]float64{c.Mean, c.Weight}
 		}
+		if len(n.centroids) > 0 {
+			lo, hi := n.dmin, n.dmax
+			w.DigestMin, w.DigestMax = &lo, &hi
+		}
+		w.Masses = n.masses
 	}
 	return w
 }
@@ -191,6 +199,25 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 		if len(w.Values) > 0 {
 			return nil, corrupt("digest sketch with exact values")
 		}
+		if len(w.Masses) > maxMasses || !validValues(w.Masses) {
+			return nil, corrupt("bad point masses")
+		}
+		for _, v := range w.Masses {
+			total += float64(v.Count)
+			if m.N > 0 && (v.Value < *w.Min || v.Value > *w.Max) {
+				return nil, corrupt("point mass outside [minimum, maximum]")
+			}
+		}
+		n.masses = w.Masses
+		if (len(w.Centroids) > 0) != (w.DigestMin != nil && w.DigestMax != nil) {
+			return nil, corrupt("digest range must be present exactly when there are centroids")
+		}
+		if len(w.Centroids) > 0 {
+			n.dmin, n.dmax = *w.DigestMin, *w.DigestMax
+			if !(n.dmin <= n.dmax) || math.IsInf(n.dmin, 0) || math.IsInf(n.dmax, 0) {
+				return nil, corrupt("bad digest range")
+			}
+		}
 		n.exactMode = false
 		n.centroids = make(tdigest.CentroidList, len(w.Centroids))
 		for i, c := range w.Centroids {
@@ -207,11 +234,11 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 	if math.Abs(total-m.N) > 1e-9*math.Max(m.N, 1) {
 		return nil, corrupt("summary holds %v values, moments %v", total, m.N)
 	}
-	if m.N > 0 {
-		first, last := n.knotRange()
-		if first < n.min || last > n.max {
-			return nil, corrupt("values outside [minimum, maximum]")
-		}
+	if len(w.Values) > 0 && (w.Values[0].Value < n.min || w.Values[len(w.Values)-1].Value > n.max) {
+		return nil, corrupt("values outside [minimum, maximum]")
+	}
+	if c := n.centroids; len(c) > 0 && (c[0].Mean < n.dmin || c[len(c)-1].Mean > n.dmax || n.dmin < n.min || n.dmax > n.max) {
+		return nil, corrupt("centroids outside [minimum, maximum]")
 	}
 	if len(w.Top) > n.opts.HeavyHitters || !validValues(w.Top) {
 		return nil, corrupt("bad heavy hitters")
@@ -220,13 +247,6 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 	n.mom = m
 	n.missing, n.nan, n.posInf, n.negInf = w.Missing, w.NaN, w.PosInf, w.NegInf
 	return n, nil
-}
-
-func (n *Numeric) knotRange() (float64, float64) {
-	if n.exactMode {
-		return n.exact[0].Value, n.exact[len(n.exact)-1].Value
-	}
-	return n.centroids[0].Mean, n.centroids[len(n.centroids)-1].Mean
 }
 
 // MarshalBinary encodes n in its compact versioned binary form.
@@ -268,6 +288,15 @@ func (n *Numeric) AppendBinary(b []byte) ([]byte, error) {
 			out.f(c[0])
 			out.f(c[1])
 		}
+		if len(w.Centroids) > 0 {
+			out.f(*w.DigestMin)
+			out.f(*w.DigestMax)
+		}
+		out.u(uint64(len(w.Masses)))
+		for _, v := range w.Masses {
+			out.f(v.Value)
+			out.u(v.Count)
+		}
 	}
 	out.u(uint64(len(w.Top)))
 	for _, v := range w.Top {
@@ -303,6 +332,17 @@ func (n *Numeric) UnmarshalBinary(data []byte) error {
 		w.Centroids = make([][2]float64, r.length("centroids", 16))
 		for i := range w.Centroids {
 			w.Centroids[i] = [2]float64{r.f("mean"), r.f("weight")}
+		}
+		if r.err == nil && len(w.Centroids) > 0 {
+			lo, hi := r.f("digest min"), r.f("digest max")
+			w.DigestMin, w.DigestMax = &lo, &hi
+		}
+		w.Masses = make([]ValueCount, r.length("point masses", 9))
+		for i := range w.Masses {
+			w.Masses[i] = ValueCount{Value: r.f("value"), Count: r.u("count")}
+		}
+		if len(w.Masses) == 0 {
+			w.Masses = nil
 		}
 	}
 	w.Top = make([]ValueCount, r.length("heavy hitters", 9))

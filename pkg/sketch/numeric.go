@@ -59,8 +59,8 @@ func (o NumericOptions) withDefaults() NumericOptions {
 // Validate reports the first option out of its range.
 func (o NumericOptions) Validate() error {
 	switch {
-	case !(o.Compression >= 20 && o.Compression <= 1000):
-		return fmt.Errorf("sketch: compression %v out of range [20, 1000]", o.Compression)
+	case !(o.Compression >= 20 && o.Compression <= 1000) || o.Compression != math.Trunc(o.Compression):
+		return fmt.Errorf("sketch: compression %v is not a whole number in [20, 1000]", o.Compression)
 	case o.ExactLimit < 0 || o.ExactLimit > 4096:
 		return fmt.Errorf("sketch: exact limit %d out of range [0, 4096]", o.ExactLimit)
 	case o.BufferSize < 16 || o.BufferSize > 1<<20:
@@ -83,6 +83,11 @@ type Numeric struct {
 	exact     []ValueCount // sorted distinct values, while exactMode
 	exactMode bool
 	centroids tdigest.CentroidList // the digest, while not exactMode
+	// masses are exact counts of frequent values kept out of the digest
+	// while not exactMode: an imputed 0 or -1 stays a jump in the CDF
+	// instead of being smeared over its neighbours by interpolation.
+	masses     []ValueCount
+	dmin, dmax float64 // range of the values in the digest
 
 	mom      Moments
 	min, max float64
@@ -120,6 +125,8 @@ func (n *Numeric) Reset() {
 	n.exact = n.exact[:0]
 	n.exactMode = n.opts.ExactLimit > 0
 	n.centroids = nil
+	n.masses = nil
+	n.dmin, n.dmax = math.Inf(1), math.Inf(-1)
 	n.mom = Moments{}
 	n.min, n.max = math.Inf(1), math.Inf(-1)
 	n.missing, n.nan, n.posInf, n.negInf = 0, 0, 0, 0
@@ -195,7 +202,16 @@ func (n *Numeric) flush() {
 	n.addRuns(runs)
 }
 
-// addRuns folds sorted distinct runs into the exact counts or the digest.
+// Point masses: a value with at least massShare of a batch's values (and
+// at least massMinCount of them) is counted exactly, up to maxMasses values.
+const (
+	maxMasses    = 16
+	massShare    = 1.0 / 128
+	massMinCount = 8
+)
+
+// addRuns folds sorted distinct runs into the exact counts, or into the
+// point masses and the digest.
 func (n *Numeric) addRuns(runs []ValueCount) {
 	if n.exactMode {
 		merged := mergeValueCounts(n.exact, runs)
@@ -205,10 +221,73 @@ func (n *Numeric) addRuns(runs []ValueCount) {
 		}
 		n.exactMode = false
 		n.exact = nil
-		n.compress(valueCentroids(merged))
+		runs = merged
+	}
+	var total uint64
+	for _, r := range runs {
+		total += r.Count
+	}
+	threshold := max(uint64(massMinCount), uint64(float64(total)*massShare))
+	rest := make([]ValueCount, 0, len(runs))
+	var newMasses []ValueCount
+	for _, r := range runs {
+		if i, ok := slices.BinarySearchFunc(n.masses, r.Value, cmpValue); ok {
+			n.masses[i].Count += r.Count
+			continue
+		}
+		if r.Count >= threshold {
+			newMasses = append(newMasses, r)
+			continue
+		}
+		rest = append(rest, r)
+	}
+	rest = n.admitMasses(newMasses, rest)
+	if len(rest) == 0 {
 		return
 	}
-	n.compress(mergeCentroids(n.centroids, cluster(runs, n.opts.Compression*precluster)))
+	n.dmin = math.Min(n.dmin, rest[0].Value)
+	n.dmax = math.Max(n.dmax, rest[len(rest)-1].Value)
+	n.compress(mergeCentroids(n.centroids, cluster(rest, n.opts.Compression*precluster)))
+}
+
+func cmpValue(v ValueCount, x float64) int {
+	switch {
+	case v.Value < x:
+		return -1
+	case v.Value > x:
+		return 1
+	}
+	return 0
+}
+
+// admitMasses adds candidates to the point masses, keeping the maxMasses
+// largest; the runs that do not fit are merged into rest (value-sorted)
+// and returned, to go to the digest.
+func (n *Numeric) admitMasses(cand, rest []ValueCount) []ValueCount {
+	if len(cand) == 0 {
+		return rest
+	}
+	all := mergeValueCounts(n.masses, cand)
+	if len(all) <= maxMasses {
+		n.masses = all
+		return rest
+	}
+	byCount := slices.Clone(all)
+	slices.SortFunc(byCount, func(a, b ValueCount) int {
+		if a.Count != b.Count {
+			if a.Count > b.Count {
+				return -1
+			}
+			return 1
+		}
+		return cmpValue(a, b.Value)
+	})
+	keep := byCount[:maxMasses]
+	evicted := byCount[maxMasses:]
+	slices.SortFunc(keep, func(a, b ValueCount) int { return cmpValue(a, b.Value) })
+	slices.SortFunc(evicted, func(a, b ValueCount) int { return cmpValue(a, b.Value) })
+	n.masses = slices.Clip(keep)
+	return mergeValueCounts(rest, evicted)
 }
 
 // compress replaces the centroids with the t-digest compression of cl,
@@ -227,6 +306,8 @@ func (n *Numeric) compress(cl tdigest.CentroidList) {
 	pool.Put(td)
 }
 
+// digestPools holds a pool of digests per compression; Validate keeps
+// compressions to at most 981 whole numbers, which bounds the map.
 var digestPools sync.Map // compression -> *sync.Pool of *tdigest.TDigest
 
 func digestPool(compression float64) *sync.Pool {
@@ -370,6 +451,7 @@ func (n *Numeric) Compact() {
 	n.buf = nil
 	n.exact = slices.Clip(n.exact)
 	n.centroids = slices.Clip(n.centroids)
+	n.masses = slices.Clip(n.masses)
 	n.dist = nil
 }
 
@@ -396,12 +478,21 @@ func (n *Numeric) Merge(o *Numeric) error {
 	switch {
 	case o.exactMode:
 		n.addRuns(o.exact)
-	case n.exactMode:
-		n.exactMode = false
-		n.compress(mergeCentroids(valueCentroids(n.exact), o.centroids))
-		n.exact = nil
 	default:
-		n.compress(mergeCentroids(n.centroids, o.centroids))
+		if n.exactMode {
+			n.exactMode = false
+			runs := n.exact
+			n.exact = nil
+			n.addRuns(runs)
+		}
+		n.dmin = math.Min(n.dmin, o.dmin)
+		n.dmax = math.Max(n.dmax, o.dmax)
+		rest := n.admitMasses(slices.Clone(o.masses), nil)
+		if len(rest) > 0 {
+			n.dmin = math.Min(n.dmin, rest[0].Value)
+			n.dmax = math.Max(n.dmax, rest[len(rest)-1].Value)
+		}
+		n.compress(mergeCentroids(mergeCentroids(n.centroids, o.centroids), valueCentroids(rest)))
 	}
 	return nil
 }
@@ -471,11 +562,28 @@ func (n *Numeric) Exact() bool {
 func (n *Numeric) HeavyHitters() []ValueCount {
 	n.flush()
 	if n.exactMode {
+		if len(n.exact) == 0 {
+			return nil
+		}
 		h := heavyHitters{k: n.opts.HeavyHitters, counters: slices.Clone(n.exact)}
 		top := h.top()
 		return top[:min(len(top), h.k)]
 	}
-	return n.hh.top()
+	// Both the point masses and the Misra-Gries counters are lower bounds
+	// of the true counts: the larger of the two is the better one.
+	best := mergeValueCounts(nil, n.hh.counters)
+	for _, m := range n.masses {
+		if i, ok := slices.BinarySearchFunc(best, m.Value, cmpValue); ok {
+			best[i].Count = max(best[i].Count, m.Count)
+		} else {
+			best = slices.Insert(best, i, m)
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	top := (&heavyHitters{counters: best}).top()
+	return top[:min(len(top), max(n.opts.HeavyHitters, 1))]
 }
 
 // Distribution returns the CDF n stands for, or ErrEmpty. The result is
@@ -496,7 +604,11 @@ func (n *Numeric) Distribution() (Distribution, error) {
 			for i, c := range cl {
 				means[i], weights[i] = c.Mean, c.Weight
 			}
-			d = centroidDistribution(means, weights, n.min, n.max, n.hh.counters)
+			var wd float64
+			for _, w := range weights {
+				wd += w
+			}
+			d = withMasses(centroidDistribution(means, weights, n.dmin, n.dmax), wd, n.masses)
 		}
 		n.dist = &d
 	}
@@ -530,5 +642,5 @@ func (n *Numeric) CDF(x float64) (float64, error) {
 func (n *Numeric) SizeBytes() int {
 	const valueCount = 16 // float64 + uint64
 	return int(unsafe.Sizeof(*n)) + 8*cap(n.buf) + valueCount*cap(n.exact) +
-		16*cap(n.centroids) + valueCount*cap(n.hh.counters)
+		16*cap(n.centroids) + valueCount*(cap(n.hh.counters)+cap(n.masses))
 }

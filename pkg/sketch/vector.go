@@ -139,11 +139,25 @@ func sumSquares32(x []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// addMoments32 adds x and its squares into the interleaved sums m.
+// addMoments32 adds x and its squares into the interleaved sums m,
+// four dimensions a step.
 func addMoments32(m []float64, x []float32) {
 	m = m[:2*len(x)]
-	for j, e := range x {
-		f := float64(e)
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		a, b, c, d := float64(x[j]), float64(x[j+1]), float64(x[j+2]), float64(x[j+3])
+		s := m[2*j : 2*j+8 : 2*j+8]
+		s[0] += a
+		s[1] += a * a
+		s[2] += b
+		s[3] += b * b
+		s[4] += c
+		s[5] += c * c
+		s[6] += d
+		s[7] += d * d
+	}
+	for ; j < len(x); j++ {
+		f := float64(x[j])
 		m[2*j] += f
 		m[2*j+1] += f * f
 	}
