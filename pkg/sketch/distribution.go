@@ -3,6 +3,7 @@ package sketch
 import (
 	"errors"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -131,36 +132,56 @@ func stepDistribution(vc []ValueCount, total float64) Distribution {
 	return d
 }
 
-// centroidDistribution builds the interpolated CDF of t-digest centroids:
-// the i-th centroid's mean sits at the rank of its middle, and the exact
-// minimum and maximum close the two ends. P is scaled to the centroids'
-// total weight.
-func centroidDistribution(means, weights []float64, min, max float64) Distribution {
+// centroidDistribution builds the CDF of t-digest centroids with exact
+// tails: lo and hi are the smallest and largest values (up to tailSize
+// each), drawn as the empirical CDF's steps; between them the i-th
+// centroid's mean sits at the rank of its middle and the CDF interpolates
+// linearly. P is scaled to the centroids' total weight.
+func centroidDistribution(means, weights []float64, lo, hi []float64) Distribution {
 	k := len(means)
-	d := Distribution{X: make([]float64, 0, k+2), P: make([]float64, 0, k+2)}
-	if k == 0 {
+	d := Distribution{X: make([]float64, 0, k+4*tailSize), P: make([]float64, 0, k+4*tailSize)}
+	if k == 0 || len(lo) == 0 || len(hi) == 0 {
 		return d
 	}
 	var total float64
 	for _, w := range weights {
 		total += w
 	}
-	d.X = append(d.X, min)
-	d.P = append(d.P, 0)
+	step := func(x, below float64) {
+		d.X = append(d.X, x, x)
+		d.P = append(d.P, below/total, (below+1)/total)
+	}
+	if total <= float64(len(lo)+len(hi)) {
+		// The tails hold every value: the CDF is exact.
+		all := lo
+		if over := len(lo) + len(hi) - int(total); over < len(hi) {
+			all = append(slices.Clone(lo), hi[over:]...)
+		}
+		for i, x := range all {
+			step(x, float64(i))
+		}
+		d.P[len(d.P)-1] = 1
+		return d
+	}
+	for i, x := range lo {
+		step(x, float64(i))
+	}
+	loX, loP := lo[len(lo)-1], float64(len(lo))/total
+	hiX, hiP := hi[0], 1-float64(len(hi))/total
 	var cum float64
 	for i, m := range means {
-		w := weights[i]
-		p := (cum + w/2) / total
-		cum += w
-		if w == 1 && (i == 0 || i == k-1) {
-			// A single value at an end is the minimum or maximum itself.
-			continue
+		p := (cum + weights[i]/2) / total
+		cum += weights[i]
+		if m <= loX || p <= loP || m >= hiX || p >= hiP {
+			continue // inside an exact tail
 		}
-		d.X = append(d.X, math.Min(math.Max(m, min), max))
+		d.X = append(d.X, m)
 		d.P = append(d.P, p)
 	}
-	d.X = append(d.X, max)
-	d.P = append(d.P, 1)
+	for i, x := range hi {
+		step(x, total-float64(len(hi)-i))
+	}
+	d.P[len(d.P)-1] = 1
 	return d
 }
 

@@ -118,8 +118,8 @@ type numericWire struct {
 	Exact        bool         `json:"exact"`
 	Values       []ValueCount `json:"values,omitempty"`
 	Centroids    [][2]float64 `json:"centroids,omitempty"`
-	DigestMin    *float64     `json:"digest_min,omitempty"`
-	DigestMax    *float64     `json:"digest_max,omitempty"`
+	TailLow      []float64    `json:"tail_low,omitempty"`
+	TailHigh     []float64    `json:"tail_high,omitempty"`
 	Masses       []ValueCount `json:"masses,omitempty"`
 	Top          []ValueCount `json:"top,omitempty"`
 }
@@ -143,10 +143,7 @@ func (n *Numeric) wire() numericWire {
 		for i, c := range n.centroids {
 			w.Centroids[i] = [2]float64{c.Mean, c.Weight}
 		}
-		if len(n.centroids) > 0 {
-			lo, hi := n.dmin, n.dmax
-			w.DigestMin, w.DigestMax = &lo, &hi
-		}
+		w.TailLow, w.TailHigh = n.lo, n.hi
 		w.Masses = n.masses
 	}
 	return w
@@ -209,17 +206,9 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 			}
 		}
 		n.masses = w.Masses
-		if (len(w.Centroids) > 0) != (w.DigestMin != nil && w.DigestMax != nil) {
-			return nil, corrupt("digest range must be present exactly when there are centroids")
-		}
-		if len(w.Centroids) > 0 {
-			n.dmin, n.dmax = *w.DigestMin, *w.DigestMax
-			if !(n.dmin <= n.dmax) || math.IsInf(n.dmin, 0) || math.IsInf(n.dmax, 0) {
-				return nil, corrupt("bad digest range")
-			}
-		}
 		n.exactMode = false
 		n.centroids = make(tdigest.CentroidList, len(w.Centroids))
+		var wd float64
 		for i, c := range w.Centroids {
 			if math.IsNaN(c[0]) || math.IsInf(c[0], 0) || !(c[1] > 0) || math.IsInf(c[1], 0) {
 				return nil, corrupt("bad centroid %d", i)
@@ -228,8 +217,13 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 				return nil, corrupt("centroids out of order at %d", i)
 			}
 			n.centroids[i] = tdigest.Centroid{Mean: c[0], Weight: c[1]}
-			total += c[1]
+			wd += c[1]
 		}
+		total += wd
+		if err := validTails(w.TailLow, w.TailHigh, wd, n); err != nil {
+			return nil, err
+		}
+		n.lo, n.hi = w.TailLow, w.TailHigh
 	}
 	if math.Abs(total-m.N) > 1e-9*math.Max(m.N, 1) {
 		return nil, corrupt("summary holds %v values, moments %v", total, m.N)
@@ -237,8 +231,8 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 	if len(w.Values) > 0 && (w.Values[0].Value < n.min || w.Values[len(w.Values)-1].Value > n.max) {
 		return nil, corrupt("values outside [minimum, maximum]")
 	}
-	if c := n.centroids; len(c) > 0 && (c[0].Mean < n.dmin || c[len(c)-1].Mean > n.dmax || n.dmin < n.min || n.dmax > n.max) {
-		return nil, corrupt("centroids outside [minimum, maximum]")
+	if c := n.centroids; len(c) > 0 && (c[0].Mean < n.lo[0] || c[len(c)-1].Mean > n.hi[len(n.hi)-1]) {
+		return nil, corrupt("centroids outside the exact tails")
 	}
 	if len(w.Top) > n.opts.HeavyHitters || !validValues(w.Top) {
 		return nil, corrupt("bad heavy hitters")
@@ -247,6 +241,23 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 	n.mom = m
 	n.missing, n.nan, n.posInf, n.negInf = w.Missing, w.NaN, w.PosInf, w.NegInf
 	return n, nil
+}
+
+// validTails checks the exact tails against the digest's weight wd and the
+// sketch's range.
+func validTails(lo, hi []float64, wd float64, n *Numeric) error {
+	want := int(math.Min(wd, tailSize))
+	if len(lo) != want || len(hi) != want {
+		return corrupt("%d and %d tail values for a digest of %v", len(lo), len(hi), wd)
+	}
+	for _, t := range [][]float64{lo, hi} {
+		for i, x := range t {
+			if math.IsNaN(x) || x < n.min || x > n.max || (i > 0 && x < t[i-1]) {
+				return corrupt("bad tail value %v", x)
+			}
+		}
+	}
+	return nil
 }
 
 // MarshalBinary encodes n in its compact versioned binary form.
@@ -288,9 +299,11 @@ func (n *Numeric) AppendBinary(b []byte) ([]byte, error) {
 			out.f(c[0])
 			out.f(c[1])
 		}
-		if len(w.Centroids) > 0 {
-			out.f(*w.DigestMin)
-			out.f(*w.DigestMax)
+		for _, t := range [][]float64{w.TailLow, w.TailHigh} {
+			out.u(uint64(len(t)))
+			for _, x := range t {
+				out.f(x)
+			}
 		}
 		out.u(uint64(len(w.Masses)))
 		for _, v := range w.Masses {
@@ -333,9 +346,14 @@ func (n *Numeric) UnmarshalBinary(data []byte) error {
 		for i := range w.Centroids {
 			w.Centroids[i] = [2]float64{r.f("mean"), r.f("weight")}
 		}
-		if r.err == nil && len(w.Centroids) > 0 {
-			lo, hi := r.f("digest min"), r.f("digest max")
-			w.DigestMin, w.DigestMax = &lo, &hi
+		for _, t := range []*[]float64{&w.TailLow, &w.TailHigh} {
+			*t = make([]float64, r.length("tail", 8))
+			for i := range *t {
+				(*t)[i] = r.f("tail value")
+			}
+			if len(*t) == 0 {
+				*t = nil
+			}
 		}
 		w.Masses = make([]ValueCount, r.length("point masses", 9))
 		for i := range w.Masses {

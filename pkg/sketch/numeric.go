@@ -86,8 +86,12 @@ type Numeric struct {
 	// masses are exact counts of frequent values kept out of the digest
 	// while not exactMode: an imputed 0 or -1 stays a jump in the CDF
 	// instead of being smeared over its neighbours by interpolation.
-	masses     []ValueCount
-	dmin, dmax float64 // range of the values in the digest
+	masses []ValueCount
+	// lo and hi are the tailSize smallest and largest values in the
+	// digest, exactly: the extremes of a heavy tail are what the
+	// Wasserstein distance weighs most and what interpolation between the
+	// outermost centroids gets most wrong.
+	lo, hi []float64
 
 	mom      Moments
 	min, max float64
@@ -126,7 +130,7 @@ func (n *Numeric) Reset() {
 	n.exactMode = n.opts.ExactLimit > 0
 	n.centroids = nil
 	n.masses = nil
-	n.dmin, n.dmax = math.Inf(1), math.Inf(-1)
+	n.lo, n.hi = nil, nil
 	n.mom = Moments{}
 	n.min, n.max = math.Inf(1), math.Inf(-1)
 	n.missing, n.nan, n.posInf, n.negInf = 0, 0, 0, 0
@@ -245,9 +249,56 @@ func (n *Numeric) addRuns(runs []ValueCount) {
 	if len(rest) == 0 {
 		return
 	}
-	n.dmin = math.Min(n.dmin, rest[0].Value)
-	n.dmax = math.Max(n.dmax, rest[len(rest)-1].Value)
+	n.updateTails(rest)
 	n.compress(mergeCentroids(n.centroids, cluster(rest, n.opts.Compression*precluster)))
+}
+
+// tailSize is how many of the smallest and of the largest values in the
+// digest are kept exactly: 1.5 KiB, which brings the Wasserstein distance of
+// heavy tails (Pareto, Cauchy) close to its exact value.
+const tailSize = 96
+
+// updateTails folds sorted runs into the exact tails.
+func (n *Numeric) updateTails(runs []ValueCount) {
+	var first, last []float64
+	for _, r := range runs {
+		for c := uint64(0); c < r.Count && len(first) < tailSize; c++ {
+			first = append(first, r.Value)
+		}
+		if len(first) == tailSize {
+			break
+		}
+	}
+	for i := len(runs) - 1; i >= 0 && len(last) < tailSize; i-- {
+		for c := uint64(0); c < runs[i].Count && len(last) < tailSize; c++ {
+			last = append(last, runs[i].Value)
+		}
+	}
+	slices.Reverse(last)
+	n.lo, n.hi = mergeTails(n.lo, first, n.hi, last)
+}
+
+// mergeTails keeps the tailSize smallest of lo ∪ lo2 and largest of hi ∪ hi2.
+func mergeTails(lo, lo2, hi, hi2 []float64) ([]float64, []float64) {
+	l := mergeFloats(lo, lo2)
+	h := mergeFloats(hi, hi2)
+	return slices.Clip(l[:min(len(l), tailSize)]), slices.Clip(h[max(0, len(h)-tailSize):])
+}
+
+func mergeFloats(a, b []float64) []float64 {
+	out := make([]float64, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if b[j] < a[i] {
+			out = append(out, b[j])
+			j++
+		} else {
+			out = append(out, a[i])
+			i++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 func cmpValue(v ValueCount, x float64) int {
@@ -485,13 +536,9 @@ func (n *Numeric) Merge(o *Numeric) error {
 			n.exact = nil
 			n.addRuns(runs)
 		}
-		n.dmin = math.Min(n.dmin, o.dmin)
-		n.dmax = math.Max(n.dmax, o.dmax)
+		n.lo, n.hi = mergeTails(n.lo, o.lo, n.hi, o.hi)
 		rest := n.admitMasses(slices.Clone(o.masses), nil)
-		if len(rest) > 0 {
-			n.dmin = math.Min(n.dmin, rest[0].Value)
-			n.dmax = math.Max(n.dmax, rest[len(rest)-1].Value)
-		}
+		n.updateTails(rest)
 		n.compress(mergeCentroids(mergeCentroids(n.centroids, o.centroids), valueCentroids(rest)))
 	}
 	return nil
@@ -608,7 +655,7 @@ func (n *Numeric) Distribution() (Distribution, error) {
 			for _, w := range weights {
 				wd += w
 			}
-			d = withMasses(centroidDistribution(means, weights, n.dmin, n.dmax), wd, n.masses)
+			d = withMasses(centroidDistribution(means, weights, n.lo, n.hi), wd, n.masses)
 		}
 		n.dist = &d
 	}
@@ -642,5 +689,5 @@ func (n *Numeric) CDF(x float64) (float64, error) {
 func (n *Numeric) SizeBytes() int {
 	const valueCount = 16 // float64 + uint64
 	return int(unsafe.Sizeof(*n)) + 8*cap(n.buf) + valueCount*cap(n.exact) +
-		16*cap(n.centroids) + valueCount*(cap(n.hh.counters)+cap(n.masses))
+		16*cap(n.centroids) + valueCount*(cap(n.hh.counters)+cap(n.masses)) + 8*(cap(n.lo)+cap(n.hi))
 }

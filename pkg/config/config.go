@@ -1,0 +1,538 @@
+// Package config owns the daemon's configuration: one Config struct, its
+// defaults, loading from a YAML file, NORMWATCH_* environment variables and
+// command-line flags (through github.com/spf13/viper, which no other package
+// imports), and validation whose messages name the key and the bad value.
+//
+// Other packages take their own Options structs; cmd/monitor fills them from
+// a Config. So the decode section repeats the stream decoder's options as
+// plain fields rather than importing pkg/stream.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix starts every environment variable the configuration reads:
+// NORMWATCH_ then the key in upper case with dots as underscores, as in
+// NORMWATCH_KAFKA_BROKERS=a:9092,b:9092. Lists are comma-separated.
+const EnvPrefix = "NORMWATCH"
+
+// Config is the whole configuration of the daemon.
+type Config struct {
+	Kafka      Kafka      `mapstructure:"kafka"`
+	Decode     Decode     `mapstructure:"decode"`
+	Window     Window     `mapstructure:"window"`
+	Limits     Limits     `mapstructure:"limits"`
+	Baselines  Baselines  `mapstructure:"baselines"`
+	Checkpoint Checkpoint `mapstructure:"checkpoint"`
+	HTTP       HTTP       `mapstructure:"http"`
+	Alerting   Alerting   `mapstructure:"alerting"`
+	Log        Log        `mapstructure:"log"`
+}
+
+// Kafka is where events come from and where dead letters and alerts go.
+type Kafka struct {
+	// Brokers are host:port seed addresses. Empty starts the embedded
+	// broker on localhost, so a first run needs no Kafka at all.
+	Brokers []string `mapstructure:"brokers"`
+	Topics  []string `mapstructure:"topics"`
+	GroupID string   `mapstructure:"group_id"`
+	// StartOffset is where a new consumer group starts: "earliest" by
+	// default, so events produced before the first start are counted too
+	// (nothing lost); "latest" skips the retained history.
+	StartOffset string `mapstructure:"start_offset"`
+	TLS         TLS    `mapstructure:"tls"`
+	SASL        SASL   `mapstructure:"sasl"`
+	// DLQTopic receives undecodable messages with their reason; empty
+	// disables it (they are still counted and logged).
+	DLQTopic string `mapstructure:"dlq_topic"`
+	// AlertTopic receives alerts as JSON; empty disables that sink.
+	AlertTopic string `mapstructure:"alert_topic"`
+	// FetchMaxBytes bounds one fetch response. It must hold the largest
+	// message the decoder accepts, or such a message would stall its
+	// partition.
+	FetchMaxBytes int `mapstructure:"fetch_max_bytes"`
+}
+
+// TLS configures encryption to the brokers.
+type TLS struct {
+	Enabled            bool   `mapstructure:"enabled"`
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// SASL configures authentication to the brokers.
+type SASL struct {
+	Mechanism string `mapstructure:"mechanism"` // "", "plain", "scram-sha-256" or "scram-sha-512"
+	Username  string `mapstructure:"username"`
+	Password  string `mapstructure:"password"` // better given as NORMWATCH_KAFKA_SASL_PASSWORD
+}
+
+// Decode is the event mapping and the per-message limits: the options of the
+// stream decoder, with the same defaults. A path is dot-separated keys into
+// the event object; "-" disables the field.
+type Decode struct {
+	TimePath       string `mapstructure:"time_path"`
+	ModelPath      string `mapstructure:"model_path"`
+	VersionPath    string `mapstructure:"version_path"`
+	FeaturesPath   string `mapstructure:"features_path"`
+	RawPath        string `mapstructure:"raw_path"`
+	EmbeddingsPath string `mapstructure:"embeddings_path"`
+	ModelHeader    string `mapstructure:"model_header"`
+	VersionHeader  string `mapstructure:"version_header"`
+
+	MaxMessageBytes int `mapstructure:"max_message_bytes"`
+	MaxFeatures     int `mapstructure:"max_features"`   // per event
+	MaxEmbeddings   int `mapstructure:"max_embeddings"` // per event
+	MaxDim          int `mapstructure:"max_dim"`
+	MaxDepth        int `mapstructure:"max_depth"`
+	MaxNameBytes    int `mapstructure:"max_name_bytes"`
+	MaxNames        int `mapstructure:"max_names"` // names remembered to spare allocations
+}
+
+// Window is the event-time windowing and the comparison horizon.
+type Window struct {
+	Size time.Duration `mapstructure:"size"`
+	// AllowedLateness keeps a window open past its end for events that
+	// arrive late, typically from a lagging partition.
+	AllowedLateness time.Duration `mapstructure:"allowed_lateness"`
+	HorizonWindows  int           `mapstructure:"horizon_windows"`
+	// MinSamples below which a horizon is insufficient_data, never an alert:
+	// with fewer values the distances are mostly noise.
+	MinSamples int `mapstructure:"min_samples"`
+}
+
+// Limits bound the tracked series, and so memory and metric cardinality,
+// whatever names the events carry. Overflow is counted, not tracked.
+type Limits struct {
+	MaxModels           int `mapstructure:"max_models"`
+	MaxVersionsPerModel int `mapstructure:"max_versions_per_model"`
+	MaxFeatures         int `mapstructure:"max_features"`   // per model version
+	MaxEmbeddings       int `mapstructure:"max_embeddings"` // per model version
+}
+
+// Baselines is where training baselines live and what to do without one.
+type Baselines struct {
+	Dir string `mapstructure:"dir"`
+	// Fallback for a model version with no baseline of its own:
+	// "previous_version" compares it with the previous version's production
+	// cohort, "report_only" only reports its statistics.
+	Fallback string `mapstructure:"fallback"`
+}
+
+// Checkpoint is where and how often state and offsets are saved.
+type Checkpoint struct {
+	Dir string `mapstructure:"dir"`
+	// Interval between checkpoints. Offsets are committed only after one,
+	// so it is also how much is re-read after a crash.
+	Interval time.Duration `mapstructure:"interval"`
+}
+
+// HTTP is the server of /metrics, /healthz, /readyz and the status page.
+type HTTP struct {
+	Listen string `mapstructure:"listen"`
+	// WebConfigFile is a Prometheus exporter-toolkit web config (TLS, basic
+	// auth); empty serves plain HTTP.
+	WebConfigFile string `mapstructure:"web_config_file"`
+}
+
+// Alerting is the alert lifecycle and the Alertmanager sink.
+type Alerting struct {
+	// AlertmanagerURLs are base URLs (http://am:9093); every alert goes to
+	// each. Empty disables the sink.
+	AlertmanagerURLs []string `mapstructure:"alertmanager_urls"`
+	// ResendInterval re-sends firing alerts, with an endsAt a few intervals
+	// ahead, so Alertmanager resolves them even if normwatch dies.
+	ResendInterval time.Duration `mapstructure:"resend_interval"`
+	// ForEvaluations is how many consecutive breaching evaluations make a
+	// pending alert fire: one noisy window is not a page.
+	ForEvaluations int `mapstructure:"for_evaluations"`
+	// ResolveAfter is how many consecutive clean evaluations resolve it.
+	ResolveAfter int           `mapstructure:"resolve_after"`
+	RunbookURL   string        `mapstructure:"runbook_url"`
+	DashboardURL string        `mapstructure:"dashboard_url"`
+	Timeout      time.Duration `mapstructure:"timeout"` // per request
+}
+
+// Log is the daemon's own logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn or error
+	Format string `mapstructure:"format"` // logfmt, json or text
+}
+
+// Default returns the configuration used where nothing else is given.
+func Default() Config {
+	return Config{
+		Kafka: Kafka{
+			Brokers:     []string{},
+			Topics:      []string{"normwatch.events"},
+			GroupID:     "normwatch",
+			StartOffset: "earliest",
+			DLQTopic:    "normwatch.dlq",
+			AlertTopic:  "normwatch.alerts",
+			// Ten of the largest messages the decoder accepts by default.
+			FetchMaxBytes: 10 << 20,
+		},
+		Decode: Decode{
+			TimePath:        "ts",
+			ModelPath:       "model",
+			VersionPath:     "model_version",
+			FeaturesPath:    "features",
+			RawPath:         "raw",
+			EmbeddingsPath:  "embeddings",
+			ModelHeader:     "model",
+			VersionHeader:   "model_version",
+			MaxMessageBytes: 1 << 20,
+			MaxFeatures:     1000,
+			MaxEmbeddings:   32,
+			MaxDim:          4096,
+			MaxDepth:        32,
+			MaxNameBytes:    256,
+			MaxNames:        16384,
+		},
+		Window: Window{
+			Size:            time.Minute,
+			AllowedLateness: 10 * time.Second,
+			HorizonWindows:  5,
+			MinSamples:      200,
+		},
+		Limits: Limits{
+			MaxModels:           20,
+			MaxVersionsPerModel: 5,
+			MaxFeatures:         1000,
+			MaxEmbeddings:       20,
+		},
+		Baselines:  Baselines{Dir: "./baselines", Fallback: "previous_version"},
+		Checkpoint: Checkpoint{Dir: "./data/checkpoints", Interval: 10 * time.Second},
+		HTTP: HTTP{
+			// The exporter range 9100-9999 of Prometheus's default port
+			// allocations is fully allocated, and 9308 in it is
+			// kafka_exporter's, which often runs beside a Kafka consumer.
+			// 10308 is outside the range and clear of the usual neighbours
+			// (kubelet 10250, kube-proxy 10256, the control plane's 10257
+			// and 10259).
+			Listen: ":10308",
+		},
+		Alerting: Alerting{
+			AlertmanagerURLs: []string{},
+			ResendInterval:   time.Minute,
+			ForEvaluations:   2,
+			ResolveAfter:     3,
+			Timeout:          10 * time.Second,
+		},
+		Log: Log{Level: "info", Format: "logfmt"},
+	}
+}
+
+// Load builds the configuration: defaults, then the YAML file at path (none
+// when path is empty), then NORMWATCH_* environment variables, then the flags
+// of flags that were set on the command line and are named after a key
+// ("kafka.brokers", or "kafka.group-id" for kafka.group_id); other flags are
+// left alone. A key the configuration does not have is an error, as is any
+// value Validate rejects.
+func Load(path string, flags *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	keys := map[string]bool{}
+	def := Default()
+	leaves(reflect.ValueOf(def), "", func(key string, val any) {
+		keys[key] = true
+		v.SetDefault(key, val)
+	})
+
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("reading config file %s: %w", path, err)
+		}
+	}
+
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	if flags != nil {
+		var err error
+		flags.VisitAll(func(f *pflag.Flag) {
+			key := strings.ReplaceAll(f.Name, "-", "_")
+			if keys[key] && err == nil {
+				err = v.BindPFlag(key, f)
+			}
+		})
+		if err != nil {
+			return Config{}, fmt.Errorf("binding flags: %w", err)
+		}
+	}
+
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return Config{}, tidyDecodeError(err, v)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// leaves calls f with the dotted key and value of every field that is not
+// itself a section.
+func leaves(v reflect.Value, prefix string, f func(string, any)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		key := t.Field(i).Tag.Get("mapstructure")
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			leaves(fv, key, f)
+			continue
+		}
+		f(key, fv.Interface())
+	}
+}
+
+var (
+	invalidKeysError = regexp.MustCompile(`^'([^']*)' has invalid keys: (.*)$`)
+	keyError         = regexp.MustCompile(`^'([^']+)' (.*)$`)
+)
+
+// tidyDecodeError rewrites mapstructure's multi-line error one problem per
+// line, each as "key: ...", with the value that could not be decoded.
+func tidyDecodeError(err error, v *viper.Viper) error {
+	s := strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):")
+	var errs []error
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if m := invalidKeysError.FindStringSubmatch(line); m != nil {
+			for _, k := range strings.Split(m[2], ", ") {
+				if m[1] != "" {
+					k = m[1] + "." + k
+				}
+				errs = append(errs, fmt.Errorf("%s: unknown key", k))
+			}
+			continue
+		}
+		if m := keyError.FindStringSubmatch(line); m != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %s", m[1], fmt.Sprint(v.Get(m[1])), m[2]))
+			continue
+		}
+		errs = append(errs, errors.New(line))
+	}
+	if len(errs) == 0 {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every bad value, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	intIn := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(key, "%d is out of range [%d, %d]", v, lo, hi)
+		}
+	}
+	durIn := func(key string, v, lo, hi time.Duration) {
+		if v < lo || v > hi {
+			bad(key, "%s is out of range [%s, %s]", v, lo, hi)
+		}
+	}
+	oneOf := func(key, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(key, "%q is not one of %s", v, quoteAll(allowed))
+	}
+	nonEmpty := func(key, v string) {
+		if v == "" {
+			bad(key, "must not be empty")
+		}
+	}
+	httpURL := func(key, v string) {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key, "%q is not an http or https URL", v)
+		}
+	}
+
+	// kafka
+	k := c.Kafka
+	for i, b := range k.Brokers {
+		if !isHostPort(b, false) {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if len(k.Topics) == 0 {
+		bad("kafka.topics", "must list at least one topic")
+	}
+	consumed := map[string]bool{}
+	for i, t := range k.Topics {
+		key := fmt.Sprintf("kafka.topics[%d]", i)
+		switch {
+		case !validTopic(t):
+			bad(key, "%q is not a valid topic name (1 to 249 of a-z A-Z 0-9 . _ -)", t)
+		case consumed[t]:
+			bad(key, "%q is listed twice", t)
+		}
+		consumed[t] = true
+	}
+	nonEmpty("kafka.group_id", k.GroupID)
+	oneOf("kafka.start_offset", k.StartOffset, "earliest", "latest")
+	for _, out := range []struct{ key, topic string }{{"kafka.dlq_topic", k.DLQTopic}, {"kafka.alert_topic", k.AlertTopic}} {
+		switch {
+		case out.topic == "":
+		case !validTopic(out.topic):
+			bad(out.key, "%q is not a valid topic name", out.topic)
+		case consumed[out.topic]:
+			// Reading what we write would loop dead letters forever.
+			bad(out.key, "%q is also in kafka.topics", out.topic)
+		}
+	}
+	if k.DLQTopic != "" && k.DLQTopic == k.AlertTopic {
+		bad("kafka.alert_topic", "%q is also kafka.dlq_topic", k.AlertTopic)
+	}
+	intIn("kafka.fetch_max_bytes", k.FetchMaxBytes, 1<<10, 1<<30)
+	if k.FetchMaxBytes >= 1<<10 && k.FetchMaxBytes < c.Decode.MaxMessageBytes {
+		bad("kafka.fetch_max_bytes", "%d is below decode.max_message_bytes (%d)", k.FetchMaxBytes, c.Decode.MaxMessageBytes)
+	}
+	if t := k.TLS; !t.Enabled {
+		for _, f := range []struct{ key, v string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+			if f.v != "" {
+				bad("kafka.tls."+f.key, "%q is set but kafka.tls.enabled is false", f.v)
+			}
+		}
+	} else if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("kafka.tls", "cert_file and key_file must be given together")
+	}
+	oneOf("kafka.sasl.mechanism", k.SASL.Mechanism, "", "plain", "scram-sha-256", "scram-sha-512")
+	if k.SASL.Mechanism == "" {
+		if k.SASL.Username != "" || k.SASL.Password != "" {
+			bad("kafka.sasl.mechanism", "is empty but a username or password is set")
+		}
+	} else {
+		nonEmpty("kafka.sasl.username", k.SASL.Username)
+		nonEmpty("kafka.sasl.password", k.SASL.Password)
+	}
+
+	// decode
+	d := c.Decode
+	paths := []struct{ key, path string }{
+		{"decode.time_path", d.TimePath}, {"decode.model_path", d.ModelPath},
+		{"decode.version_path", d.VersionPath}, {"decode.features_path", d.FeaturesPath},
+		{"decode.raw_path", d.RawPath}, {"decode.embeddings_path", d.EmbeddingsPath},
+	}
+	for i, p := range paths {
+		if p.path == "-" {
+			continue
+		}
+		if p.path == "" || strings.HasPrefix(p.path, ".") || strings.HasSuffix(p.path, ".") || strings.Contains(p.path, "..") {
+			bad(p.key, "%q is not a dot-separated path of keys (or \"-\" to disable)", p.path)
+			continue
+		}
+		for _, q := range paths[:i] {
+			if q.path != "-" && (q.path == p.path || strings.HasPrefix(q.path, p.path+".") || strings.HasPrefix(p.path, q.path+".")) {
+				bad(p.key, "%q overlaps %s %q", p.path, q.key, q.path)
+			}
+		}
+	}
+	nonEmpty("decode.model_header", d.ModelHeader)
+	nonEmpty("decode.version_header", d.VersionHeader)
+	intIn("decode.max_message_bytes", d.MaxMessageBytes, 64, 64<<20)
+	intIn("decode.max_features", d.MaxFeatures, 1, 1_000_000)
+	intIn("decode.max_embeddings", d.MaxEmbeddings, 1, 10_000)
+	intIn("decode.max_dim", d.MaxDim, 1, 1<<20)
+	intIn("decode.max_depth", d.MaxDepth, 3, 300)
+	intIn("decode.max_name_bytes", d.MaxNameBytes, 1, 65536)
+	intIn("decode.max_names", d.MaxNames, 1, 1<<24)
+
+	// window
+	durIn("window.size", c.Window.Size, time.Second, 24*time.Hour)
+	durIn("window.allowed_lateness", c.Window.AllowedLateness, 0, 24*time.Hour)
+	intIn("window.horizon_windows", c.Window.HorizonWindows, 1, 10_000)
+	intIn("window.min_samples", c.Window.MinSamples, 1, 1<<30)
+
+	// limits
+	intIn("limits.max_models", c.Limits.MaxModels, 1, 10_000)
+	intIn("limits.max_versions_per_model", c.Limits.MaxVersionsPerModel, 1, 1000)
+	intIn("limits.max_features", c.Limits.MaxFeatures, 1, 100_000)
+	intIn("limits.max_embeddings", c.Limits.MaxEmbeddings, 0, 10_000)
+
+	nonEmpty("baselines.dir", c.Baselines.Dir)
+	oneOf("baselines.fallback", c.Baselines.Fallback, "previous_version", "report_only")
+
+	nonEmpty("checkpoint.dir", c.Checkpoint.Dir)
+	durIn("checkpoint.interval", c.Checkpoint.Interval, time.Second, time.Hour)
+
+	if !isHostPort(c.HTTP.Listen, true) {
+		bad("http.listen", "%q is not [host]:port", c.HTTP.Listen)
+	}
+
+	a := c.Alerting
+	for i, u := range a.AlertmanagerURLs {
+		httpURL(fmt.Sprintf("alerting.alertmanager_urls[%d]", i), u)
+	}
+	durIn("alerting.resend_interval", a.ResendInterval, time.Second, 24*time.Hour)
+	intIn("alerting.for_evaluations", a.ForEvaluations, 1, 1000)
+	intIn("alerting.resolve_after", a.ResolveAfter, 1, 1000)
+	if a.RunbookURL != "" {
+		httpURL("alerting.runbook_url", a.RunbookURL)
+	}
+	if a.DashboardURL != "" {
+		httpURL("alerting.dashboard_url", a.DashboardURL)
+	}
+	durIn("alerting.timeout", a.Timeout, 100*time.Millisecond, 5*time.Minute)
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "logfmt", "json", "text")
+
+	return errors.Join(errs...)
+}
+
+// isHostPort tells whether s is host:port with a port in [1, 65535]; with
+// emptyHost, the host may be empty (all interfaces) and the port 0.
+func isHostPort(s string, emptyHost bool) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || (host == "" && !emptyHost) || strings.ContainsAny(host, " /") {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	lo := 1
+	if emptyHost {
+		lo = 0
+	}
+	return err == nil && p >= lo && p <= 65535
+}
+
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+func validTopic(s string) bool { return topicName.MatchString(s) && s != "." && s != ".." }
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}

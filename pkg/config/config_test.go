@@ -1,0 +1,233 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", nil)
+	require.NoError(t, err)
+	require.Equal(t, Default(), c)
+	require.NoError(t, Default().Validate())
+
+	require.Empty(t, c.Kafka.Brokers, "no brokers means the embedded one")
+	require.Equal(t, []string{"normwatch.events"}, c.Kafka.Topics)
+	require.Equal(t, "normwatch", c.Kafka.GroupID)
+	require.Equal(t, "normwatch.dlq", c.Kafka.DLQTopic)
+	require.Equal(t, "normwatch.alerts", c.Kafka.AlertTopic)
+	require.Equal(t, time.Minute, c.Window.Size)
+	require.Equal(t, 10*time.Second, c.Window.AllowedLateness)
+	require.Equal(t, 5, c.Window.HorizonWindows)
+	require.Equal(t, 200, c.Window.MinSamples)
+	require.Equal(t, Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20}, c.Limits)
+	require.Equal(t, 1<<20, c.Decode.MaxMessageBytes)
+	require.Equal(t, 1000, c.Decode.MaxFeatures)
+	require.Equal(t, 4096, c.Decode.MaxDim)
+	require.Equal(t, "previous_version", c.Baselines.Fallback)
+	require.Equal(t, 10*time.Second, c.Checkpoint.Interval)
+	require.Equal(t, time.Minute, c.Alerting.ResendInterval)
+	require.Equal(t, 2, c.Alerting.ForEvaluations)
+	require.Equal(t, 3, c.Alerting.ResolveAfter)
+}
+
+func TestGoodFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.good.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f, nil)
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	c, err := Load("testdata/full.good.yml", nil)
+	require.NoError(t, err)
+	want := Config{
+		Kafka: Kafka{
+			Brokers:     []string{"kafka-1:9092", "kafka-2:9092"},
+			Topics:      []string{"features.ranker", "features.search"},
+			GroupID:     "normwatch-prod",
+			StartOffset: "latest",
+			TLS:         TLS{Enabled: true, CAFile: "/etc/kafka/ca.pem", CertFile: "/etc/kafka/client.pem", KeyFile: "/etc/kafka/client.key"},
+			SASL:        SASL{Mechanism: "scram-sha-512", Username: "normwatch", Password: "s3cret"},
+			DLQTopic:    "normwatch.prod.dlq", AlertTopic: "normwatch.prod.alerts",
+			FetchMaxBytes: 5 << 20,
+		},
+		Decode: Decode{
+			TimePath: "meta.ts", ModelPath: "meta.model", VersionPath: "meta.version",
+			FeaturesPath: "f", RawPath: "-", EmbeddingsPath: "e",
+			ModelHeader: "x-model", VersionHeader: "x-model-version",
+			MaxMessageBytes: 2 << 20, MaxFeatures: 500, MaxEmbeddings: 4, MaxDim: 1536,
+			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096,
+		},
+		Window:     Window{Size: 30 * time.Second, AllowedLateness: time.Minute, HorizonWindows: 10, MinSamples: 500},
+		Limits:     Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2},
+		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
+		Checkpoint: Checkpoint{Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
+		HTTP:       HTTP{Listen: "127.0.0.1:9999", WebConfigFile: "/etc/normwatch/web.yml"},
+		Alerting: Alerting{
+			AlertmanagerURLs: []string{"http://am-1:9093", "https://am-2:9093"},
+			ResendInterval:   2 * time.Minute, ForEvaluations: 3, ResolveAfter: 5,
+			RunbookURL:   "https://runbooks.example.com/normwatch",
+			DashboardURL: "https://grafana.example.com/d/normwatch",
+			Timeout:      5 * time.Second,
+		},
+		Log: Log{Level: "debug", Format: "json"},
+	}
+	require.Equal(t, want, c)
+}
+
+func TestBadFiles(t *testing.T) {
+	tests := []struct {
+		file string
+		errs []string // substrings of the error, which must name the key
+	}{
+		{"unknown_key", []string{"kafka.brokerz: unknown key"}},
+		{"unknown_section", []string{"kafkaa: unknown key"}},
+		{"broker_no_port", []string{`kafka.brokers[1]: "localhost" is not host:port`}},
+		{"broker_bad_port", []string{`kafka.brokers[0]: "kafka-1:99999" is not host:port`}},
+		{"start_offset", []string{`kafka.start_offset: "beginning" is not one of "earliest", "latest"`}},
+		{"no_topics", []string{"kafka.topics: must list at least one topic"}},
+		{"bad_topic", []string{`kafka.topics[1]: "bad topic" is not a valid topic name`}},
+		{"dlq_consumed", []string{`kafka.dlq_topic: "normwatch.dlq" is also in kafka.topics`}},
+		{"sasl_mechanism", []string{`kafka.sasl.mechanism: "gssapi" is not one of`}},
+		{"sasl_no_user", []string{"kafka.sasl.username: must not be empty"}},
+		{"sasl_user_without_mechanism", []string{"kafka.sasl.mechanism: is empty but a username"}},
+		{"tls_cert_no_key", []string{"kafka.tls: cert_file and key_file must be given together"}},
+		{"tls_disabled_with_ca", []string{`kafka.tls.ca_file: "/ca.pem" is set but kafka.tls.enabled is false`}},
+		{"fetch_below_message", []string{"kafka.fetch_max_bytes: 4096 is below decode.max_message_bytes (1048576)"}},
+		{"bad_duration", []string{`window.size: "fortnight": time: invalid duration`}},
+		{"window_too_small", []string{"window.size: 10ms is out of range [1s, 24h0m0s]"}},
+		{"horizon_zero", []string{"window.horizon_windows: 0 is out of range"}},
+		{"negative_limit", []string{"limits.max_models: -1 is out of range"}},
+		{"fallback", []string{`baselines.fallback: "nearest" is not one of "previous_version", "report_only"`}},
+		{"checkpoint_interval", []string{"checkpoint.interval: 0s is out of range"}},
+		{"listen", []string{`http.listen: "9308" is not [host]:port`}},
+		{"alertmanager_url", []string{`alerting.alertmanager_urls[0]: "am:9093" is not an http or https URL`}},
+		{"runbook_url", []string{`alerting.runbook_url: "not a url"`}},
+		{"log_level", []string{`log.level: "verbose" is not one of "debug", "info", "warn", "error"`}},
+		{"log_format", []string{`log.format: "xml"`}},
+		{"decode_overlap", []string{`decode.raw_path: "features" overlaps decode.features_path "features"`}},
+		{"decode_path", []string{`decode.model_path: "meta..model" is not a dot-separated path`}},
+		{"decode_max_dim", []string{"decode.max_dim: 0 is out of range [1, 1048576]"}},
+		{"wrong_type", []string{`decode.max_features: "many": cannot parse`}},
+		{"not_yaml", []string{"reading config file testdata/not_yaml.bad.yml"}},
+	}
+	files, err := filepath.Glob("testdata/*.bad.yml")
+	require.NoError(t, err)
+	require.Len(t, files, len(tests), "every bad file has a row, every row a file")
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", tt.file+".bad.yml"), nil)
+			require.Error(t, err)
+			for _, s := range tt.errs {
+				require.Contains(t, err.Error(), s)
+			}
+			require.NotContains(t, err.Error(), "\n", "one line per error is joined by errors.Join; one bad key gives one line")
+		})
+	}
+}
+
+func TestValidateReportsEveryError(t *testing.T) {
+	c := Default()
+	c.Kafka.Brokers = []string{"a", "b:1"}
+	c.Log.Level = "loud"
+	c.Window.MinSamples = 0
+	err := c.Validate()
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Equal(t, []string{
+		`kafka.brokers[0]: "a" is not host:port`,
+		"window.min_samples: 0 is out of range [1, 1073741824]",
+		`log.level: "loud" is not one of "debug", "info", "warn", "error"`,
+	}, lines)
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load("testdata/nope.yml", nil)
+	require.ErrorContains(t, err, "testdata/nope.yml")
+}
+
+func TestEnvOverride(t *testing.T) {
+	t.Setenv("NORMWATCH_KAFKA_BROKERS", "k1:9092,k2:9093")
+	t.Setenv("NORMWATCH_KAFKA_SASL_MECHANISM", "plain")
+	t.Setenv("NORMWATCH_KAFKA_SASL_USERNAME", "u")
+	t.Setenv("NORMWATCH_KAFKA_SASL_PASSWORD", "from-env")
+	t.Setenv("NORMWATCH_WINDOW_SIZE", "30s")
+	t.Setenv("NORMWATCH_DECODE_MAX_DIM", "1536")
+	t.Setenv("NORMWATCH_KAFKA_TLS_ENABLED", "true")
+	t.Setenv("NORMWATCH_LOG_LEVEL", "warn")
+
+	// The environment overrides the file.
+	c, err := Load("testdata/minimal.good.yml", nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"k1:9092", "k2:9093"}, c.Kafka.Brokers)
+	require.Equal(t, SASL{Mechanism: "plain", Username: "u", Password: "from-env"}, c.Kafka.SASL)
+	require.Equal(t, 30*time.Second, c.Window.Size)
+	require.Equal(t, 1536, c.Decode.MaxDim)
+	require.True(t, c.Kafka.TLS.Enabled)
+	require.Equal(t, "warn", c.Log.Level)
+	require.Equal(t, "normwatch", c.Kafka.GroupID, "untouched keys keep their defaults")
+
+	t.Setenv("NORMWATCH_WINDOW_SIZE", "soon")
+	_, err = Load("", nil)
+	require.ErrorContains(t, err, "window.size")
+}
+
+func TestFlagsOverride(t *testing.T) {
+	t.Setenv("NORMWATCH_LOG_LEVEL", "warn")
+	t.Setenv("NORMWATCH_WINDOW_SIZE", "2m")
+	fs := pflag.NewFlagSet("monitor", pflag.ContinueOnError)
+	fs.StringSlice("kafka.brokers", nil, "")
+	fs.String("kafka.group-id", "", "")
+	fs.Duration("window.size", 0, "")
+	fs.Int("decode.max_features", 0, "")
+	fs.String("log.level", "error", "") // not set on the command line
+	fs.String("config.file", "", "")    // not a key: left alone
+	require.NoError(t, fs.Parse([]string{
+		"--kafka.brokers=f1:9092,f2:9092", "--kafka.group-id=g", "--window.size=45s",
+		"--decode.max_features=10", "--config.file=x.yml",
+	}))
+
+	c, err := Load("testdata/full.good.yml", fs)
+	require.NoError(t, err)
+	require.Equal(t, []string{"f1:9092", "f2:9092"}, c.Kafka.Brokers, "flags override the file")
+	require.Equal(t, "g", c.Kafka.GroupID)
+	require.Equal(t, 45*time.Second, c.Window.Size, "flags override the environment")
+	require.Equal(t, 10, c.Decode.MaxFeatures)
+	require.Equal(t, "warn", c.Log.Level, "an unset flag overrides nothing, not even with its own default")
+
+	c, err = Load("", fs)
+	require.NoError(t, err)
+	require.Equal(t, 45*time.Second, c.Window.Size)
+	require.Equal(t, "warn", c.Log.Level)
+}
+
+func TestDefaultsSpelledOut(t *testing.T) {
+	// A file that repeats some defaults loads to the defaults.
+	path := filepath.Join(t.TempDir(), "c.yml")
+	require.NoError(t, os.WriteFile(path, []byte("window:\n  size: 1m\nlimits:\n  max_models: 20\n"), 0o600))
+	c, err := Load(path, nil)
+	require.NoError(t, err)
+	require.Equal(t, Default(), c)
+}
+
+func TestEveryKeyIsSnakeCase(t *testing.T) {
+	n := 0
+	leaves(reflect.ValueOf(Default()), "", func(key string, _ any) {
+		n++
+		require.Regexp(t, `^[a-z]+(_[a-z]+)*(\.[a-z]+(_[a-z]+)*)+$`, key)
+	})
+	require.Greater(t, n, 50)
+}

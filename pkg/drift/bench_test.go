@@ -1,0 +1,66 @@
+package drift
+
+import (
+	"testing"
+
+	"github.com/normwatch/normwatch/pkg/sketch"
+)
+
+func BenchmarkCompareFeature(b *testing.B) {
+	ref := numericOf(b, draw(lognormal(0, 1), 100_000, 1))
+	cur := numericOf(b, draw(lognormal(0.1, 1), 10_000, 2))
+	ref.Compact()
+	cur.Compact()
+	th := DefaultThresholds()
+	f := Feature{Name: "x", Ref: ref, Cur: cur}
+	b.ReportAllocs()
+	for b.Loop() {
+		CompareFeature(f, th)
+	}
+}
+
+func BenchmarkCompareEmbedding(b *testing.B) {
+	const dim = 384
+	mu := direction(dim, 1)
+	g := embeddingGen{dim: dim, mean: mu, spread: 1, normalize: always(true)}
+	ref, cur := g.vector(b, 5000, 1), g.vector(b, 2000, 2)
+	th := DefaultThresholds()
+	e := Embedding{Name: "query", Ref: ref, Cur: cur}
+	b.ReportAllocs()
+	for b.Loop() {
+		CompareEmbedding(e, th)
+	}
+}
+
+// digests100 returns two distributions of about 100 centroids each.
+func digests100(b *testing.B) (sketch.Distribution, sketch.Distribution) {
+	r := numericOf(b, draw(normal(0, 1), 100_000, 1))
+	c := numericOf(b, draw(normal(0.2, 1.1), 100_000, 2))
+	rd, cd := distOf(b, r), distOf(b, c)
+	b.ReportMetric(float64(rd.N()), "knots")
+	return rd, cd
+}
+
+func BenchmarkKS(b *testing.B) {
+	rd, cd := digests100(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = KS(rd, cd)
+	}
+}
+
+func BenchmarkW1(b *testing.B) {
+	rd, cd := digests100(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = W1(rd, cd)
+	}
+}
+
+func BenchmarkPSI(b *testing.B) {
+	rd, cd := digests100(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = PSI(rd, cd)
+	}
+}

@@ -1,0 +1,258 @@
+package drift
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Diagnosis names the most likely cause of what a comparison found. Its
+// values are stable: dashboards, alert rules and users depend on them.
+type Diagnosis string
+
+// The diagnoses, in the words of DESIGN.md.
+const (
+	OK                    Diagnosis = "ok"
+	UnscaledInput         Diagnosis = "unscaled_input"
+	DoubleScaled          Diagnosis = "double_scaled"
+	ScaleChange           Diagnosis = "scale_change"
+	Shift                 Diagnosis = "shift"
+	ScalerRefit           Diagnosis = "scaler_refit"
+	RangeViolation        Diagnosis = "range_violation"
+	DistributionChange    Diagnosis = "distribution_change"
+	ScoreCompression      Diagnosis = "score_compression"
+	EmbeddingUnnormalized Diagnosis = "embedding_unnormalized"
+	EmbeddingMixedNorms   Diagnosis = "embedding_mixed_norms"
+	EmbeddingModelChange  Diagnosis = "embedding_model_change"
+	EmbeddingDimMismatch  Diagnosis = "embedding_dim_mismatch"
+	MissingSpike          Diagnosis = "missing_spike"
+	NonFiniteValues       Diagnosis = "nonfinite_values"
+	InsufficientData      Diagnosis = "insufficient_data"
+	NoBaseline            Diagnosis = "no_baseline"
+)
+
+// Diagnoses lists every diagnosis, for metrics that create their series up
+// front.
+var Diagnoses = []Diagnosis{
+	OK, UnscaledInput, DoubleScaled, ScaleChange, Shift, ScalerRefit,
+	RangeViolation, DistributionChange, ScoreCompression,
+	EmbeddingUnnormalized, EmbeddingMixedNorms, EmbeddingModelChange,
+	EmbeddingDimMismatch, MissingSpike, NonFiniteValues, InsufficientData,
+	NoBaseline,
+}
+
+// Severity grades a report: the value of the drift_status metric.
+type Severity int
+
+// Severities, ordered.
+const (
+	SeverityOK Severity = 0
+	Warning    Severity = 1
+	Critical   Severity = 2
+)
+
+// String returns "ok", "warning" or "critical", the alert label values.
+func (s Severity) String() string {
+	switch s {
+	case SeverityOK:
+		return "ok"
+	case Warning:
+		return "warning"
+	case Critical:
+		return "critical"
+	}
+	return "severity(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Subject returns how a sentence names a feature or embedding of a model
+// version: "income on ranker v4".
+func Subject(name, model, version string) string {
+	s := name
+	if model != "" {
+		s += " on " + model
+		if version != "" {
+			s += " " + version
+		}
+	}
+	return s
+}
+
+// Sentence prefixes a report's summary with its subject: the one sentence
+// an alert carries.
+func Sentence(subject, summary string) string {
+	if subject == "" {
+		return summary
+	}
+	return subject + ": " + summary
+}
+
+// num formats x for people: three significant digits, no exponent between
+// 1e-4 and 1e9, "-" never in front of a zero.
+func num(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "n/a"
+	case math.IsInf(x, 1):
+		return "∞"
+	case math.IsInf(x, -1):
+		return "-∞"
+	case x == 0:
+		return "0"
+	}
+	ax := math.Abs(x)
+	if ax >= 1e9 || ax < 1e-4 {
+		s := strconv.FormatFloat(x, 'e', 2, 64)
+		mant, exp, _ := strings.Cut(s, "e")
+		mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
+		e, _ := strconv.Atoi(exp)
+		return mant + "e" + strconv.Itoa(e)
+	}
+	mag := int(math.Floor(math.Log10(ax)))
+	dec := 2 - mag // three significant digits
+	if dec <= 0 {
+		p := math.Pow(10, float64(-dec))
+		r := math.Round(x/p) * p
+		if r == 0 {
+			return "0"
+		}
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	s := strconv.FormatFloat(x, 'f', dec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		return "0"
+	}
+	return s
+}
+
+// pct formats a share as a percentage with up to three significant digits.
+func pct(x float64) string { return num(100*x) + "%" }
+
+// r2s formats a fit's r², rounded down so 0.9996 never reads as a perfect 1.
+func r2s(r2 float64) string {
+	if math.IsNaN(r2) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(math.Floor(r2*1000)/1000, 'f', 3, 64)
+}
+
+// zTwoSided returns the standard normal z with P(|Z| > z) = alpha.
+func zTwoSided(alpha float64) float64 {
+	return math.Sqrt2 * math.Erfinv(1-alpha)
+}
+
+// proportionRise tests whether the share k/n of the current sample exceeds
+// the reference share kr/nr: it returns the rise and whether it is
+// significant at alpha, one-sided. Under the null both samples share the
+// pooled rate, and the current count is Poisson with mean n·pooled: the
+// exact Poisson tail, not a normal approximation, because the counts that
+// matter (NaN, missing) are often a handful, where a z-test fires on noise.
+func proportionRise(k, n, kr, nr uint64, alpha float64) (rise float64, significant bool) {
+	if n == 0 {
+		return 0, false
+	}
+	p := float64(k) / float64(n)
+	pr := 0.0
+	if nr > 0 {
+		pr = float64(kr) / float64(nr)
+	}
+	rise = p - pr
+	if rise <= 0 {
+		return rise, false
+	}
+	pool := float64(k+kr) / float64(n+nr)
+	return rise, poissonSF(k, float64(n)*pool) < alpha
+}
+
+// poissonSF returns P(X >= k) for X Poisson with mean lambda.
+func poissonSF(k uint64, lambda float64) float64 {
+	if k == 0 {
+		return 1
+	}
+	if lambda <= 0 {
+		return 0
+	}
+	fk := float64(k)
+	sd := math.Sqrt(lambda)
+	if fk > lambda+40*sd+50 {
+		return 0 // far beyond any alpha
+	}
+	if lambda > 1000 {
+		// Normal approximation with continuity correction.
+		return 0.5 * math.Erfc((fk-0.5-lambda)/(sd*math.Sqrt2))
+	}
+	// P(X < k) summed from the terms in log space.
+	var cdf float64
+	logTerm := -lambda
+	for i := uint64(0); i < k; i++ {
+		if i > 0 {
+			logTerm += math.Log(lambda) - math.Log(float64(i))
+		}
+		cdf += math.Exp(logTerm)
+	}
+	return math.Max(0, 1-cdf)
+}
+
+func sanitize(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+func clamp01(x float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	return math.Min(math.Max(x, 0), 1)
+}
+
+// unitFactors are the factors a unit change multiplies by, with an example
+// of each (the inverse factor reads the example backwards).
+var unitFactors = []struct {
+	f        float64
+	from, to string
+}{
+	{10, "cm", "mm"}, {100, "dollars", "cents"}, {1000, "s", "ms"},
+	{1e4, "", ""}, {1e5, "", ""}, {1e6, "s", "µs"}, {1e9, "s", "ns"},
+	{60, "min", "s"}, {3600, "h", "s"}, {2.54, "in", "cm"},
+}
+
+// snapUnit returns the sentence naming the unit factor a is close to
+// (within tol, relatively), or "".
+func snapUnit(a, tol float64) string {
+	if !(a > 0) {
+		return ""
+	}
+	for _, u := range unitFactors {
+		switch {
+		case math.Abs(a/u.f-1) <= tol:
+			return unitText("×", u.f, u.from, u.to)
+		case math.Abs(a*u.f-1) <= tol:
+			return unitText("÷", u.f, u.to, u.from)
+		}
+	}
+	return ""
+}
+
+func unitText(op string, f float64, from, to string) string {
+	s := "looks like a unit change (" + op + num(f)
+	if from != "" {
+		s += ", e.g. " + from + " → " + to
+	}
+	return s + ")"
+}
+
+// affine formats "production ≈ a × training + b".
+func affine(a, b float64) string {
+	s := "production ≈ " + num(a) + " × training"
+	switch {
+	case b > 0:
+		s += " + " + num(b)
+	case b < 0:
+		s += " − " + num(-b)
+	}
+	return s
+}

@@ -1,0 +1,596 @@
+package drift
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/normwatch/normwatch/pkg/sketch"
+)
+
+// Scaler kinds of a Normalization, as the baseline file declares them.
+const (
+	ScalerNone   = "none"
+	ScalerZScore = "zscore"
+	ScalerMinMax = "minmax"
+	ScalerRobust = "robust"
+)
+
+// Normalization is the scaler a feature was declared to go through in
+// training: normalized = (raw - center) / spread, with center and spread
+// the mean and std (zscore), min and max - min (minmax), or median and IQR
+// (robust). The reference sketch holds the normalized values.
+type Normalization struct {
+	Kind   string  `json:"kind"`
+	Mean   float64 `json:"mean,omitempty"`
+	Std    float64 `json:"std,omitempty"`
+	Min    float64 `json:"min,omitempty"`
+	Max    float64 `json:"max,omitempty"`
+	Median float64 `json:"median,omitempty"`
+	IQR    float64 `json:"iqr,omitempty"`
+}
+
+// Validate reports a kind normwatch does not know or parameters that do
+// not define a scaler.
+func (n Normalization) Validate() error {
+	switch n.Kind {
+	case "", ScalerNone:
+		return nil
+	case ScalerZScore, ScalerMinMax, ScalerRobust:
+	default:
+		return fmt.Errorf("normalization kind %q: want none, zscore, minmax or robust", n.Kind)
+	}
+	c, s := n.params()
+	if math.IsNaN(c) || math.IsInf(c, 0) || !(s > 0) || math.IsInf(s, 0) {
+		return fmt.Errorf("%s normalization: center %v and spread %v do not define a scaler", n.Kind, c, s)
+	}
+	return nil
+}
+
+// params returns the scaler's center and spread.
+func (n Normalization) params() (center, spread float64) {
+	switch n.Kind {
+	case ScalerZScore:
+		return n.Mean, n.Std
+	case ScalerMinMax:
+		return n.Min, n.Max - n.Min
+	case ScalerRobust:
+		return n.Median, n.IQR
+	}
+	return 0, 1
+}
+
+// declared reports whether n is a usable scaler.
+func (n Normalization) declared() bool {
+	return n.Kind != "" && n.Kind != ScalerNone && n.Validate() == nil
+}
+
+// describe names the scaler with its parameters: "the z-score scaler
+// (mean 52100, std 18300)".
+func (n Normalization) describe() string {
+	c, s := n.params()
+	return "the " + n.name() + " scaler (" + n.paramText(c, s) + ")"
+}
+
+func (n Normalization) name() string {
+	switch n.Kind {
+	case ScalerZScore:
+		return "z-score"
+	case ScalerMinMax:
+		return "min-max"
+	case ScalerRobust:
+		return "robust"
+	}
+	return n.Kind
+}
+
+func (n Normalization) paramText(center, spread float64) string {
+	switch n.Kind {
+	case ScalerZScore:
+		return "mean " + num(center) + ", std " + num(spread)
+	case ScalerMinMax:
+		return "min " + num(center) + ", max " + num(center+spread)
+	case ScalerRobust:
+		return "median " + num(center) + ", IQR " + num(spread)
+	}
+	return ""
+}
+
+// Feature is one numeric feature to compare.
+type Feature struct {
+	Name string
+	// Ref is the reference sketch of the normalized values; nil means no
+	// baseline.
+	Ref *sketch.Numeric
+	// Cur is the current horizon's sketch of the values the model gets.
+	Cur *sketch.Numeric
+	// Norm is the declared training normalization.
+	Norm Normalization
+	// Pair, optional, pairs the current raw and normalized values: the
+	// transform actually applied at serving.
+	Pair *sketch.Pair
+}
+
+// FeatureReport is the comparison of one numeric feature. Statistics that
+// cannot be computed (too little data, a constant reference) are 0, so the
+// report always encodes as JSON.
+type FeatureReport struct {
+	Name       string `json:"name"`
+	Samples    uint64 `json:"samples"`     // current finite values
+	RefSamples uint64 `json:"ref_samples"` // reference finite values
+
+	PSI            float64 `json:"psi"`
+	KS             float64 `json:"ks"`
+	KSCritical     float64 `json:"ks_critical"` // at Thresholds.Alpha for the two sample sizes
+	KSPValue       float64 `json:"ks_p_value"`
+	Wasserstein    float64 `json:"wasserstein"` // W1 / σ_ref
+	JS             float64 `json:"js"`
+	MeanShiftSigma float64 `json:"mean_shift_sigma"`
+	ScaleRatio     float64 `json:"scale_ratio"`
+	OutOfRange     float64 `json:"out_of_range_ratio"`
+	MissingRatio   float64 `json:"missing_ratio"`
+	NonFiniteRatio float64 `json:"nonfinite_ratio"`
+
+	// The normalization delta: Q_cur(q) ≈ Scale·Q_ref(q) + Offset.
+	Scale  float64 `json:"scale"`
+	Offset float64 `json:"offset"`
+	FitR2  float64 `json:"fit_r2"`
+
+	// The transform seen at serving (normalized ≈ slope·raw + intercept),
+	// when a Pair was given.
+	ServingSlope     float64 `json:"serving_slope,omitempty"`
+	ServingIntercept float64 `json:"serving_intercept,omitempty"`
+
+	Diagnosis  Diagnosis `json:"diagnosis"`
+	Severity   Severity  `json:"severity"`
+	Confidence float64   `json:"confidence"`
+	// Summary is one sentence naming the cause with its numbers, without
+	// its subject: see Sentence and Subject.
+	Summary string `json:"summary"`
+}
+
+// fitQuantiles are the q of the normalization-delta fit: 0.05 to 0.95 by 0.01.
+var fitQuantiles = func() []float64 {
+	qs := make([]float64, 0, 91)
+	for i := 5; i <= 95; i++ {
+		qs = append(qs, float64(i)/100)
+	}
+	return qs
+}()
+
+// AffineFit is the least-squares fit Q_cur(q) ≈ Scale·Q_ref(q) + Offset
+// over q in [0.05, 0.95].
+type AffineFit struct {
+	Scale, Offset, R2 float64
+}
+
+// FitAffine fits the current quantiles on the reference quantiles at 91
+// evenly spaced q in [0.05, 0.95]. It returns an error when the reference
+// quantiles do not vary (no slope is defined).
+func FitAffine(ref, cur sketch.Distribution) (AffineFit, error) {
+	if err := checkDists(ref, cur); err != nil {
+		return AffineFit{}, fmt.Errorf("fitting quantiles: %w", err)
+	}
+	n := float64(len(fitQuantiles))
+	var mx, my float64
+	xs := make([]float64, len(fitQuantiles))
+	ys := make([]float64, len(fitQuantiles))
+	for i, q := range fitQuantiles {
+		xs[i], ys[i] = ref.Quantile(q), cur.Quantile(q)
+		mx += xs[i] / n
+		my += ys[i] / n
+	}
+	var sxx, sxy, syy float64
+	for i := range xs {
+		dx, dy := xs[i]-mx, ys[i]-my
+		sxx += dx * dx
+		sxy += dx * dy
+		syy += dy * dy
+	}
+	if !(sxx > 0) || sxx < 1e-24*mx*mx {
+		return AffineFit{}, errors.New("fitting quantiles: reference quantiles do not vary")
+	}
+	a := sxy / sxx
+	f := AffineFit{Scale: a, Offset: my - a*mx, R2: 1}
+	if syy > 0 {
+		f.R2 = clamp01(sxy * sxy / (sxx * syy))
+	}
+	return f, nil
+}
+
+// featureStats are the figures a diagnosis is made from.
+type featureStats struct {
+	ref, cur             sketch.Distribution
+	refMom, curMom       sketch.Moments
+	sigma                float64 // reference standard deviation
+	fit                  AffineFit
+	fitOK                bool
+	ksSignificant        bool
+	meanSignificant      bool
+	effect               Severity // largest effect level among the significant
+	refMin, refMax       float64
+	outWide              float64 // share outside the widened training range
+	outWideSignificant   bool
+	lo, hi               float64 // the widened training range
+	refIQR, curIQR       float64
+	refSpread, curSpread float64 // p95 - p5
+}
+
+// CompareFeature compares f's current sketch with its reference. It
+// flushes the sketches' buffers, so the sketches must not be in use by
+// another goroutine.
+func CompareFeature(f Feature, th Thresholds) FeatureReport {
+	r := FeatureReport{Name: f.Name, Diagnosis: OK, Confidence: 1}
+	r = compareFeature(f, th, r)
+	return r.sanitized()
+}
+
+func (r FeatureReport) sanitized() FeatureReport {
+	for _, p := range []*float64{
+		&r.PSI, &r.KS, &r.KSCritical, &r.KSPValue, &r.Wasserstein, &r.JS,
+		&r.MeanShiftSigma, &r.ScaleRatio, &r.OutOfRange, &r.MissingRatio,
+		&r.NonFiniteRatio, &r.Scale, &r.Offset, &r.FitR2, &r.ServingSlope,
+		&r.ServingIntercept,
+	} {
+		*p = sanitize(*p)
+	}
+	r.Confidence = clamp01(r.Confidence)
+	return r
+}
+
+func compareFeature(f Feature, th Thresholds, r FeatureReport) FeatureReport {
+	if f.Ref == nil || f.Ref.Count() == 0 {
+		r.Diagnosis = NoBaseline
+		r.Summary = "no baseline to compare with."
+		if f.Cur != nil {
+			r.Samples = f.Cur.Count()
+		}
+		return r
+	}
+	r.RefSamples = f.Ref.Count()
+	if f.Cur == nil {
+		r.Diagnosis = InsufficientData
+		r.Summary = fmt.Sprintf("no values in the horizon; at least %d are needed to judge drift.", th.MinSamples)
+		return r
+	}
+	cur, ref := f.Cur, f.Ref
+	r.Samples = cur.Count()
+	total := cur.Total()
+	if total > 0 {
+		r.MissingRatio = float64(cur.Missing()) / float64(total)
+		r.NonFiniteRatio = float64(cur.NonFinite()) / float64(total)
+	}
+	if total < th.MinSamples {
+		r.Diagnosis = InsufficientData
+		r.Summary = fmt.Sprintf("only %d values in the horizon; at least %d are needed to judge drift.", total, th.MinSamples)
+		return r
+	}
+
+	// Data quality first: what the model gets instead of values.
+	if rise, sig := proportionRise(cur.NonFinite(), total, ref.NonFinite(), ref.Total(), th.Alpha); sig && rise >= th.NonFinite.Warning {
+		r.Diagnosis, r.Severity = NonFiniteValues, th.NonFinite.of(rise)
+		r.Summary = fmt.Sprintf("%s of values are NaN or infinite (%d NaN, %d +Inf, %d -Inf) against %s in the reference.",
+			pct(r.NonFiniteRatio), cur.NaN(), cur.PosInf(), cur.NegInf(), pct(ratio(ref.NonFinite(), ref.Total())))
+		return r
+	}
+	if rise, sig := proportionRise(cur.Missing(), total, ref.Missing(), ref.Total(), th.Alpha); sig && rise >= th.Missing.Warning {
+		r.Diagnosis, r.Severity = MissingSpike, th.Missing.of(rise)
+		r.Summary = fmt.Sprintf("missing values rose to %s from %s in the reference.",
+			pct(r.MissingRatio), pct(ratio(ref.Missing(), ref.Total())))
+		return r
+	}
+	if r.Samples < th.MinSamples {
+		r.Diagnosis = InsufficientData
+		r.Summary = fmt.Sprintf("only %d finite values in the horizon; at least %d are needed to judge drift.", r.Samples, th.MinSamples)
+		return r
+	}
+
+	s, err := featureStatistics(ref, cur, th, &r)
+	if err != nil {
+		// Unreachable with non-empty sketches; report rather than guess.
+		r.Diagnosis = InsufficientData
+		r.Summary = "cannot compare: " + err.Error() + "."
+		return r
+	}
+	diagnoseFeature(f, th, s, &r)
+	return r
+}
+
+func ratio(k, n uint64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(k) / float64(n)
+}
+
+// featureStatistics fills r's statistics and returns what the diagnosis
+// needs besides.
+func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport) (featureStats, error) {
+	var s featureStats
+	var err error
+	if s.ref, err = ref.Distribution(); err != nil {
+		return s, fmt.Errorf("reference: %w", err)
+	}
+	if s.cur, err = cur.Distribution(); err != nil {
+		return s, fmt.Errorf("current: %w", err)
+	}
+	s.refMom, s.curMom = ref.Moments(), cur.Moments()
+	s.sigma = s.refMom.StdDev()
+	n, m := r.RefSamples, r.Samples
+
+	r.KS, _ = KS(s.ref, s.cur)
+	r.KSCritical = KSCritical(n, m, th.Alpha)
+	r.KSPValue = KSPValue(r.KS, n, m)
+	r.PSI, _ = PSI(s.ref, s.cur)
+	r.JS, _ = JS(s.ref, s.cur)
+	w1, _ := W1(s.ref, s.cur)
+	r.Wasserstein = w1 / s.sigma
+	r.MeanShiftSigma = (s.curMom.Mean - s.refMom.Mean) / s.sigma
+	r.ScaleRatio = s.curMom.StdDev() / s.sigma
+	if s.sigma == 0 {
+		r.Wasserstein, r.MeanShiftSigma, r.ScaleRatio = 0, 0, 0
+	}
+
+	s.refMin, s.refMax = s.ref.Min(), s.ref.Max()
+	r.OutOfRange = clamp01(cdfBelow(s.cur, s.refMin) + 1 - cdfAt(s.cur, s.refMax))
+	width := s.refMax - s.refMin
+	s.lo, s.hi = s.refMin-th.RangeTolerance*width, s.refMax+th.RangeTolerance*width
+	s.outWide = clamp01(cdfBelow(s.cur, s.lo) + 1 - cdfAt(s.cur, s.hi))
+
+	if fit, err := FitAffine(s.ref, s.cur); err == nil {
+		s.fit, s.fitOK = fit, true
+		r.Scale, r.Offset, r.FitR2 = fit.Scale, fit.Offset, fit.R2
+	}
+	s.refIQR = s.ref.Quantile(0.75) - s.ref.Quantile(0.25)
+	s.curIQR = s.cur.Quantile(0.75) - s.cur.Quantile(0.25)
+	s.refSpread = s.ref.Quantile(0.95) - s.ref.Quantile(0.05)
+	s.curSpread = s.cur.Quantile(0.95) - s.cur.Quantile(0.05)
+
+	// Significance for the two sample sizes, then the effect floors.
+	s.ksSignificant = r.KS > r.KSCritical
+	se := math.Sqrt(s.refMom.Variance()/float64(n) + s.curMom.Variance()/float64(m))
+	diff := math.Abs(s.curMom.Mean - s.refMom.Mean)
+	s.meanSignificant = diff > 0 && (se == 0 || diff/se >= zTwoSided(th.Alpha))
+	if s.ksSignificant {
+		s.effect = max(th.KS.of(r.KS), th.PSI.of(r.PSI))
+		if s.meanSignificant && s.sigma > 0 {
+			s.effect = max(s.effect, th.MeanShift.of(math.Abs(r.MeanShiftSigma)))
+		}
+	}
+	s.outWideSignificant = rangeSignificant(s.outWide, m, n, th.Alpha)
+	return s, nil
+}
+
+// rangeSignificant reports whether a share out of the training range among
+// m current values exceeds what a stationary reference of n values leaves
+// by chance: a new sample falls beyond the reference's extremes with
+// probability about 2/(n+1), and the share beyond them exceeds t with
+// probability about 2·exp(-n·t), so the share's lower confidence bound must
+// pass ln(2/alpha)/n.
+func rangeSignificant(share float64, m, n uint64, alpha float64) bool {
+	if share <= 0 || m == 0 || n == 0 {
+		return false
+	}
+	lower := share - zTwoSided(alpha)*math.Sqrt(share*(1-share)/float64(m))
+	return lower > math.Log(2/alpha)/float64(n)
+}
+
+// diagnoseFeature names the cause, in order of precedence: the serving
+// transform when a Pair shows it, then normalization causes, then generic
+// drift.
+func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport) {
+	alerting := s.effect >= Warning
+	if f.Pair != nil && diagnosePair(f, th, r) {
+		return
+	}
+	if !alerting {
+		if diagnoseRange(f, th, s, r) {
+			return
+		}
+		r.Diagnosis, r.Severity = OK, SeverityOK
+		r.Confidence = 1 - 0.5*math.Max(r.KS/th.KS.Warning, r.PSI/th.PSI.Warning)
+		r.Confidence = math.Max(r.Confidence, 0.5)
+		r.Summary = fmt.Sprintf("no significant drift (ks %s, critical %s; psi %s).", num(r.KS), num(r.KSCritical), num(r.PSI))
+		return
+	}
+	conf := 1 - r.KSPValue
+	affineOK := s.fitOK && s.fit.R2 >= th.FitR2
+	a, b := s.fit.Scale, s.fit.Offset
+	fitText := affine(a, b) + " (fit r² " + r2s(s.fit.R2) + ")"
+
+	if affineOK && f.Norm.declared() {
+		c, sp := f.Norm.params()
+		if dev := affineDev(a, b, sp, c, s.sigma); dev <= th.ScalerTolerance {
+			r.Diagnosis, r.Severity = UnscaledInput, Critical
+			r.Confidence = s.fit.R2 * (1 - 0.5*dev/th.ScalerTolerance)
+			r.Summary = fitText + ": " + f.Norm.describe() + " looks skipped at serving."
+			return
+		}
+		if dev := affineDev(a, b, 1/sp, -c/sp, s.sigma); dev <= th.ScalerTolerance {
+			r.Diagnosis, r.Severity = DoubleScaled, Critical
+			r.Confidence = s.fit.R2 * (1 - 0.5*dev/th.ScalerTolerance)
+			r.Summary = fitText + ": " + f.Norm.describe() + " looks applied twice."
+			return
+		}
+	}
+	unit := ""
+	if affineOK && math.Abs(b) <= th.ScalerTolerance*math.Abs(a)*s.sigma {
+		unit = snapUnit(a, th.UnitTolerance)
+	}
+	if affineOK && !f.Norm.declared() && unit == "" {
+		if looks := undeclaredScaler(s); looks != "" {
+			r.Diagnosis, r.Severity = UnscaledInput, Critical
+			r.Confidence = s.fit.R2 * conf
+			r.Summary = fmt.Sprintf("%s: the reference looks %s but production has mean %s, std %s; a scaler looks skipped at serving.",
+				fitText, looks, num(s.curMom.Mean), num(s.curMom.StdDev()))
+			return
+		}
+	}
+	if unit != "" && math.Abs(math.Log(a)) > math.Log1p(th.ScaleTolerance) {
+		r.Diagnosis, r.Severity = ScaleChange, Critical
+		r.Confidence = s.fit.R2 * conf
+		r.Summary = fitText + ": " + unit + "."
+		return
+	}
+	if f.Norm.Kind == ScalerMinMax && diagnoseRange(f, th, s, r) {
+		return
+	}
+	if s.refIQR > 0 && s.refSpread > 0 && s.curIQR <= th.Compression*s.refIQR && s.curSpread <= th.Compression*s.refSpread {
+		med := s.cur.Quantile(0.5)
+		if med >= s.ref.Quantile(0.05) && med <= s.ref.Quantile(0.95) {
+			r.Diagnosis, r.Severity = ScoreCompression, s.effect
+			r.Confidence = conf
+			r.Summary = fmt.Sprintf("the spread shrank to %s (IQR %s vs %s, p5–p95 %s vs %s) while the median stayed in range (%s vs %s): scores are compressed.",
+				pct(s.curSpread/s.refSpread), num(s.curIQR), num(s.refIQR), num(s.curSpread), num(s.refSpread), num(med), num(s.ref.Quantile(0.5)))
+			return
+		}
+	}
+	if affineOK && math.Abs(math.Log(math.Abs(a))) > math.Log1p(th.ScaleTolerance) {
+		r.Diagnosis, r.Severity = ScaleChange, s.effect
+		r.Confidence = s.fit.R2 * conf
+		r.Summary = fmt.Sprintf("%s: the spread changed ×%s (σ ratio %s, mean shift %s).",
+			fitText, num(a), num(r.ScaleRatio), sigmas(r.MeanShiftSigma))
+		return
+	}
+	if affineOK {
+		r.Diagnosis, r.Severity = Shift, s.effect
+		r.Confidence = s.fit.R2 * conf
+		r.Summary = fmt.Sprintf("%s: the values shifted by %s (mean %s vs %s; ks %s, psi %s).",
+			fitText, sigmas(r.MeanShiftSigma), num(s.curMom.Mean), num(s.refMom.Mean), num(r.KS), num(r.PSI))
+		return
+	}
+	r.Diagnosis, r.Severity = DistributionChange, s.effect
+	r.Confidence = conf
+	r.Summary = fmt.Sprintf("the distribution changed in a way no affine map explains (fit r² %s; ks %s, psi %s, mean shift %s, σ ratio %s).",
+		r2s(s.fit.R2), num(r.KS), num(r.PSI), sigmas(r.MeanShiftSigma), num(r.ScaleRatio))
+}
+
+// sigmas formats a shift in standard deviations with its sign: "+0.3σ".
+func sigmas(x float64) string {
+	s := num(x) + "σ"
+	if x > 0 {
+		s = "+" + s
+	}
+	return s
+}
+
+// affineDev returns how far the fit (a, b) is from the signature (ea, eb):
+// the larger of the relative slope error and the offset error in units of
+// the spread the signature gives the current values (|ea|·σ_ref).
+func affineDev(a, b, ea, eb, sigma float64) float64 {
+	if ea == 0 || math.IsNaN(ea) || math.IsNaN(eb) {
+		return math.Inf(1)
+	}
+	dev := math.Abs(a/ea - 1)
+	spread := math.Abs(ea) * sigma
+	if spread > 0 {
+		dev = math.Max(dev, math.Abs(b-eb)/spread)
+	} else if b != eb {
+		return math.Inf(1)
+	}
+	return dev
+}
+
+// undeclaredScaler returns what scaled form the reference looks to be in
+// ("standardized (mean 0.01, std 1)" or "unit-range ([0, 1])") when the
+// current values are far from it, or "" when no such story fits. Far means
+// more than a drift would move them: a mean beyond 3 reference σ or a
+// spread more than 3 times larger or smaller.
+func undeclaredScaler(s featureStats) string {
+	mr, sr := s.refMom.Mean, s.sigma
+	mc, sc := s.curMom.Mean, s.curMom.StdDev()
+	spreadFar := sc > 3*sr || sc < sr/3
+	if math.Abs(mr) <= 0.1 && math.Abs(sr-1) <= 0.1 {
+		if math.Abs(mc) > 3 || spreadFar {
+			return "standardized (mean " + num(mr) + ", std " + num(sr) + ")"
+		}
+		return ""
+	}
+	if s.refMin >= -0.01 && s.refMax <= 1.01 && s.refMax-s.refMin >= 0.5 {
+		p5, p95 := s.cur.Quantile(0.05), s.cur.Quantile(0.95)
+		if p5 < -1 || p95 > 2 || spreadFar {
+			return "unit-range ([" + num(s.refMin) + ", " + num(s.refMax) + "])"
+		}
+	}
+	return ""
+}
+
+// diagnoseRange reports range_violation when enough current values fall
+// beyond the training range (and, for a min-max feature, beyond [0, 1]).
+func diagnoseRange(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
+	out, lo, hi := s.outWide, s.lo, s.hi
+	if f.Norm.Kind == ScalerMinMax {
+		lo, hi = math.Min(lo, -th.RangeTolerance), math.Max(hi, 1+th.RangeTolerance)
+		out = clamp01(cdfBelow(s.cur, lo) + 1 - cdfAt(s.cur, hi))
+	}
+	if out < th.OutOfRange.Warning || !rangeSignificant(out, r.Samples, r.RefSamples, th.Alpha) {
+		return false
+	}
+	r.Diagnosis, r.Severity = RangeViolation, th.OutOfRange.of(out)
+	r.Confidence = 1 - math.Exp(-float64(r.RefSamples)*out)
+	what := "the training range [" + num(s.refMin) + ", " + num(s.refMax) + "]"
+	if f.Norm.Kind == ScalerMinMax {
+		what = "the min-max range [0, 1] and the training range"
+	}
+	r.Summary = fmt.Sprintf("%s of production values fall outside %s (production min %s, max %s).",
+		pct(out), what, num(s.cur.Min()), num(s.cur.Max()))
+	return true
+}
+
+// diagnosePair judges the serving transform a Pair measured against the
+// declared scaler: skipped, applied twice or re-fitted. It reports false
+// when the Pair is too small or matches the declared scaler.
+func diagnosePair(f Feature, th Thresholds, r *FeatureReport) bool {
+	p := f.Pair
+	if !f.Norm.declared() || p.Count() < th.MinSamples {
+		return false
+	}
+	t, err := p.Fit()
+	if err != nil || t.R2 < th.FitR2 {
+		return false
+	}
+	r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
+	c, sp := f.Norm.params()
+	s0, t0 := 1/sp, -c/sp // the declared transform
+	mx, sx := p.MeanRaw(), p.StdRaw()
+	dev := func(es, et float64) float64 {
+		// How far apart the two transforms put the raw values, in units of
+		// the spread the expected transform gives them.
+		spread := math.Abs(es) * sx
+		d := math.Abs(t.Slope/es - 1)
+		if spread > 0 {
+			d = math.Max(d, math.Abs((t.Slope-es)*mx+t.Intercept-et)/spread)
+		}
+		return d
+	}
+	seen := fmt.Sprintf("serving maps raw to normalized ≈ %s × raw %s over %d pairs", num(t.Slope), signed(t.Intercept), t.N)
+	if d := dev(1, 0); d <= th.ScalerTolerance {
+		r.Diagnosis, r.Severity = UnscaledInput, Critical
+		r.Confidence = t.R2 * (1 - 0.5*d/th.ScalerTolerance)
+		r.Summary = seen + ": " + f.Norm.describe() + " looks skipped at serving."
+		return true
+	}
+	if d := dev(s0*s0, s0*t0+t0); d <= th.ScalerTolerance {
+		r.Diagnosis, r.Severity = DoubleScaled, Critical
+		r.Confidence = t.R2 * (1 - 0.5*d/th.ScalerTolerance)
+		r.Summary = seen + ": " + f.Norm.describe() + " looks applied twice."
+		return true
+	}
+	d := dev(s0, t0)
+	if d < th.Refit.Warning {
+		return false
+	}
+	r.Diagnosis, r.Severity = ScalerRefit, th.Refit.of(d)
+	r.Confidence = t.R2 * clamp01(d/th.Refit.Warning-0.5)
+	r.Summary = fmt.Sprintf("%s, as if re-fitted with %s, where %s gives %s × raw %s: values move by %s of their spread.",
+		seen, f.Norm.paramText(-t.Intercept/t.Slope, 1/t.Slope), f.Norm.describe(), num(s0), signed(t0), num(d))
+	return true
+}
+
+// signed formats "+ 2.5" or "− 2.5".
+func signed(x float64) string {
+	if x < 0 {
+		return "− " + num(-x)
+	}
+	return "+ " + num(x)
+}

@@ -1,0 +1,902 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/valyala/fastjson"
+)
+
+// Defaults of DecoderOptions. The limits bound the work and memory one
+// message can cost; they are far above what a real event needs.
+const (
+	DefaultTimePath       = "ts"
+	DefaultModelPath      = "model"
+	DefaultVersionPath    = "model_version"
+	DefaultFeaturesPath   = "features"
+	DefaultRawPath        = "raw"
+	DefaultEmbeddingsPath = "embeddings"
+	DefaultModelHeader    = "model"
+	DefaultVersionHeader  = "model_version"
+
+	DefaultMaxMessageBytes = 1 << 20
+	DefaultMaxFeatures     = 1000
+	DefaultMaxEmbeddings   = 32
+	DefaultMaxDim          = 4096
+	DefaultMaxDepth        = 32
+	DefaultMaxNameBytes    = 256
+	// DefaultMaxNames bounds the names the decoder keeps so that a name seen
+	// before costs no allocation. Names past it still decode, allocated per
+	// event, so a flood of distinct names costs garbage, not memory. At
+	// worst a Decoder holds MaxNames × (MaxNameBytes + about 80) bytes of
+	// names: 5.5 MB with the defaults.
+	DefaultMaxNames = 16384
+)
+
+// PathDisabled as a path means the field is not read from the payload.
+const PathDisabled = "-"
+
+// B64F32Prefix starts an embedding given as standard base64 of
+// little-endian float32 values.
+const B64F32Prefix = "b64f32:"
+
+// parserRetainBytes is the largest message whose parsing state is kept for
+// the next message.
+const parserRetainBytes = 64 << 10
+
+// maxDepthLimit is the deepest nesting the parser itself accepts.
+const maxDepthLimit = fastjson.MaxDepth
+
+// DecoderOptions configures a Decoder. Zero fields take the defaults.
+//
+// A path names a field of the event object; dots separate the keys of nested
+// objects ("meta.model"), so a key containing a dot cannot be addressed.
+// PathDisabled turns a field off. Model and version are looked up in the
+// payload first, then in the message headers named by ModelHeader and
+// VersionHeader.
+type DecoderOptions struct {
+	TimePath       string
+	ModelPath      string
+	VersionPath    string
+	FeaturesPath   string
+	RawPath        string
+	EmbeddingsPath string
+	ModelHeader    string
+	VersionHeader  string
+
+	MaxMessageBytes int // message value bytes, in [64, 64 MiB]
+	MaxFeatures     int // entries of the features object, and of raw, in [1, 1e6]
+	MaxEmbeddings   int // entries of the embeddings object, in [1, 10000]
+	MaxDim          int // values of one embedding, in [1, 1<<20]
+	MaxDepth        int // object and array nesting, in [paths' need, 300]
+	MaxNameBytes    int // bytes of a feature, embedding, model or version name, in [1, 65536]
+	MaxNames        int // distinct names remembered, in [1, 1<<24]
+}
+
+// DefaultDecoderOptions returns the options with every default filled in.
+func DefaultDecoderOptions() DecoderOptions {
+	return DecoderOptions{}.withDefaults()
+}
+
+func (o DecoderOptions) withDefaults() DecoderOptions {
+	str := func(s *string, def string) {
+		if *s == "" {
+			*s = def
+		}
+	}
+	num := func(n *int, def int) {
+		if *n == 0 {
+			*n = def
+		}
+	}
+	str(&o.TimePath, DefaultTimePath)
+	str(&o.ModelPath, DefaultModelPath)
+	str(&o.VersionPath, DefaultVersionPath)
+	str(&o.FeaturesPath, DefaultFeaturesPath)
+	str(&o.RawPath, DefaultRawPath)
+	str(&o.EmbeddingsPath, DefaultEmbeddingsPath)
+	str(&o.ModelHeader, DefaultModelHeader)
+	str(&o.VersionHeader, DefaultVersionHeader)
+	num(&o.MaxMessageBytes, DefaultMaxMessageBytes)
+	num(&o.MaxFeatures, DefaultMaxFeatures)
+	num(&o.MaxEmbeddings, DefaultMaxEmbeddings)
+	num(&o.MaxDim, DefaultMaxDim)
+	num(&o.MaxDepth, DefaultMaxDepth)
+	num(&o.MaxNameBytes, DefaultMaxNameBytes)
+	num(&o.MaxNames, DefaultMaxNames)
+	return o
+}
+
+// paths lists the configurable paths with their option names, in the order
+// Validate checks them.
+func (o DecoderOptions) paths() []struct {
+	name, path string
+	f          field
+} {
+	return []struct {
+		name, path string
+		f          field
+	}{
+		{"TimePath", o.TimePath, fieldTime},
+		{"ModelPath", o.ModelPath, fieldModel},
+		{"VersionPath", o.VersionPath, fieldVersion},
+		{"FeaturesPath", o.FeaturesPath, fieldFeatures},
+		{"RawPath", o.RawPath, fieldRaw},
+		{"EmbeddingsPath", o.EmbeddingsPath, fieldEmbeddings},
+	}
+}
+
+// Validate reports the first option out of its range, by name. It expects
+// the defaults filled in, as NewDecoder does.
+func (o DecoderOptions) Validate() error {
+	intRange := []struct {
+		name     string
+		v        int
+		min, max int
+	}{
+		{"MaxMessageBytes", o.MaxMessageBytes, 64, 64 << 20},
+		{"MaxFeatures", o.MaxFeatures, 1, 1_000_000},
+		{"MaxEmbeddings", o.MaxEmbeddings, 1, 10_000},
+		{"MaxDim", o.MaxDim, 1, 1 << 20},
+		{"MaxDepth", o.MaxDepth, 1, maxDepthLimit},
+		{"MaxNameBytes", o.MaxNameBytes, 1, 65536},
+		{"MaxNames", o.MaxNames, 1, 1 << 24},
+	}
+	for _, r := range intRange {
+		if r.v < r.min || r.v > r.max {
+			return fmt.Errorf("stream: decoder option %s: %d out of range [%d, %d]", r.name, r.v, r.min, r.max)
+		}
+	}
+	if o.ModelHeader == "" || o.VersionHeader == "" {
+		return errors.New("stream: decoder options ModelHeader and VersionHeader must not be empty")
+	}
+	type pathUse struct {
+		name, path string
+		leaf       bool
+	}
+	seen := map[string]pathUse{}
+	need := 1
+	for _, p := range o.paths() {
+		if p.path == PathDisabled {
+			continue
+		}
+		segs := strings.Split(p.path, ".")
+		for _, s := range segs {
+			if s == "" {
+				return fmt.Errorf("stream: decoder option %s: %q has an empty key", p.name, p.path)
+			}
+		}
+		// A container field's own level and, for embeddings, the array
+		// inside it must fit under MaxDepth.
+		d := len(segs)
+		switch p.f {
+		case fieldFeatures, fieldRaw:
+			d++
+		case fieldEmbeddings:
+			d += 2
+		}
+		need = max(need, d)
+		for i := 1; i <= len(segs); i++ {
+			prefix := strings.Join(segs[:i], ".")
+			leaf := i == len(segs)
+			if other, ok := seen[prefix]; ok && (leaf || other.leaf) {
+				return fmt.Errorf("stream: decoder option %s: %q overlaps %s %q", p.name, p.path, other.name, other.path)
+			}
+			if _, ok := seen[prefix]; !ok || leaf {
+				seen[prefix] = pathUse{p.name, p.path, leaf}
+			}
+		}
+	}
+	if o.MaxDepth < need {
+		return fmt.Errorf("stream: decoder option MaxDepth: %d is below the %d levels the paths need", o.MaxDepth, need)
+	}
+	return nil
+}
+
+// Reason is why a message could not be decoded: a stable label value of
+// normwatch_decode_errors_total and of the dead-letter headers.
+type Reason string
+
+// Reasons a message is rejected.
+const (
+	ReasonTooLarge          Reason = "too_large"           // over MaxMessageBytes
+	ReasonMalformedJSON     Reason = "malformed_json"      // not JSON, not an object, or a bad number
+	ReasonTooDeep           Reason = "too_deep"            // nesting over MaxDepth
+	ReasonBadField          Reason = "bad_field"           // a known field of the wrong JSON type
+	ReasonTooManyFeatures   Reason = "too_many_features"   // over MaxFeatures
+	ReasonTooManyEmbeddings Reason = "too_many_embeddings" // over MaxEmbeddings
+	ReasonDimTooLarge       Reason = "dim_too_large"       // an embedding over MaxDim
+	ReasonBadEmbedding      Reason = "bad_embedding"       // not numbers, not b64f32, empty, or bad base64
+	ReasonBadTimestamp      Reason = "bad_timestamp"       // neither RFC 3339 nor epoch milliseconds
+	ReasonMissingModel      Reason = "missing_model"       // in neither payload nor headers
+	ReasonMissingVersion    Reason = "missing_version"     // in neither payload nor headers
+	ReasonNameInvalid       Reason = "name_invalid"        // empty, over MaxNameBytes, or not UTF-8
+	ReasonDuplicateName     Reason = "duplicate_name"      // a name or field given twice
+)
+
+// Reasons returns every Reason, so that counters can be created at zero.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonTooLarge, ReasonMalformedJSON, ReasonTooDeep, ReasonBadField,
+		ReasonTooManyFeatures, ReasonTooManyEmbeddings, ReasonDimTooLarge,
+		ReasonBadEmbedding, ReasonBadTimestamp, ReasonMissingModel,
+		ReasonMissingVersion, ReasonNameInvalid, ReasonDuplicateName,
+	}
+}
+
+// DecodeError is returned for a message that cannot be decoded.
+type DecodeError struct {
+	Reason Reason
+	Err    error // what exactly was wrong
+}
+
+func (e *DecodeError) Error() string {
+	return "decoding event: " + string(e.Reason) + ": " + e.Err.Error()
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// ReasonOf returns the Reason of a *DecodeError in err's chain, or "".
+func ReasonOf(err error) Reason {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return de.Reason
+	}
+	return ""
+}
+
+func errorf(r Reason, format string, args ...any) error {
+	return &DecodeError{Reason: r, Err: fmt.Errorf(format, args...)}
+}
+
+// TimeSource tells where Event.Time came from.
+type TimeSource uint8
+
+// Sources of an event's time.
+const (
+	TimeNone    TimeSource = iota // neither payload nor fallback had one
+	TimePayload                   // the payload's timestamp field
+	TimeKafka                     // Fallback.Time, the Kafka message timestamp
+)
+
+// FeatureValue is one entry of the features (or raw) object. At most one of
+// Missing and TypeError is set, and then Value is 0.
+type FeatureValue struct {
+	Name      string
+	Value     float64 // may be NaN or ±Inf, which the parser accepts as NaN, Inf and 1e999
+	Missing   bool    // the value was null
+	TypeError bool    // the value was a string, bool, object or array
+}
+
+// EmbeddingValue is one entry of the embeddings object.
+type EmbeddingValue struct {
+	Name    string
+	Values  []float32 // nil when Missing
+	Missing bool      // the value was null
+}
+
+// Event is one decoded message. A Decoder reuses an Event's slices from one
+// message to the next: copy what must outlive the next Decode. Names are
+// immutable strings owned by nobody else, safe to keep.
+type Event struct {
+	Time       time.Time // UTC; zero when TimeSource is TimeNone
+	TimeSource TimeSource
+	Model      string
+	Version    string
+	Features   []FeatureValue
+	Raw        []FeatureValue // the same features before normalization
+	Embeddings []EmbeddingValue
+}
+
+// Reset empties e, keeping its slices for reuse.
+func (e *Event) Reset() {
+	e.Time, e.TimeSource, e.Model, e.Version = time.Time{}, TimeNone, "", ""
+	e.Features = e.Features[:0]
+	e.Raw = e.Raw[:0]
+	e.Embeddings = e.Embeddings[:0]
+}
+
+// TypeErrors returns how many features and raw values were not numbers.
+func (e *Event) TypeErrors() int {
+	n := 0
+	for i := range e.Features {
+		if e.Features[i].TypeError {
+			n++
+		}
+	}
+	for i := range e.Raw {
+		if e.Raw[i].TypeError {
+			n++
+		}
+	}
+	return n
+}
+
+// Fallback holds what the message carries besides its value: the time used
+// when the payload has none, and the headers searched for model and version
+// when the payload has none.
+type Fallback struct {
+	Time    time.Time
+	Headers []kafka.Header
+}
+
+type field uint8
+
+const (
+	fieldNone field = iota
+	fieldTime
+	fieldModel
+	fieldVersion
+	fieldFeatures
+	fieldRaw
+	fieldEmbeddings
+)
+
+// pathNode is a node of the trie of configured paths.
+type pathNode struct {
+	key      string
+	field    field // set on leaves only
+	children []pathNode
+}
+
+func (n *pathNode) add(segs []string, f field) {
+	for i := range n.children {
+		if n.children[i].key == segs[0] {
+			n.children[i].add(segs[1:], f)
+			return
+		}
+	}
+	c := pathNode{key: segs[0]}
+	if len(segs) == 1 {
+		c.field = f
+	} else {
+		c.add(segs[1:], f)
+	}
+	n.children = append(n.children, c)
+}
+
+// Decoder decodes event messages. It is not safe for concurrent use: give
+// each partition's goroutine its own.
+type Decoder struct {
+	opts DecoderOptions
+	root pathNode
+
+	p     fastjson.Parser
+	names interner
+
+	// Per position, the name last seen there: events of one producer list
+	// their names in the same order, so a comparison replaces a map lookup.
+	featCache, rawCache, embCache []cachedName
+	modelCache, versionCache      []cachedName
+
+	// seen[id] == gen marks a name already met in the object being decoded.
+	seen     []uint32
+	gen      uint32
+	overflow map[string]struct{} // the same, for names past MaxNames
+
+	fieldsSeen uint8 // bit per field, to catch a field given twice
+	b64        []byte
+}
+
+type cachedName struct {
+	name string
+	id   int32
+}
+
+// NewDecoder returns a Decoder, or an error naming the bad option.
+func NewDecoder(opts DecoderOptions) (*Decoder, error) {
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Decoder{opts: opts}
+	for _, p := range opts.paths() {
+		if p.path != PathDisabled {
+			d.root.add(strings.Split(p.path, "."), p.f)
+		}
+	}
+	d.names = interner{ids: map[string]int32{}, max: opts.MaxNames}
+	return d, nil
+}
+
+// Options returns the options d was built with, defaults filled in.
+func (d *Decoder) Options() DecoderOptions { return d.opts }
+
+// DecodeMessage decodes m's value with m's time and headers as fallback.
+func (d *Decoder) DecodeMessage(m *kafka.Message, ev *Event) error {
+	return d.Decode(m.Value, Fallback{Time: m.Time, Headers: m.Headers}, ev)
+}
+
+// Decode decodes one message value into ev, replacing its contents. On error
+// ev holds a partial event that must be ignored.
+func (d *Decoder) Decode(value []byte, fb Fallback, ev *Event) error {
+	ev.Reset()
+	if len(value) > d.opts.MaxMessageBytes {
+		return errorf(ReasonTooLarge, "%d bytes over the limit of %d", len(value), d.opts.MaxMessageBytes)
+	}
+	if len(value) > parserRetainBytes {
+		// The parser keeps its buffer and one node per JSON value for
+		// reuse: after a big message, let the garbage collector have them
+		// rather than hold tens of MB per decoder.
+		defer func() { d.p = fastjson.Parser{} }()
+	}
+	root, err := d.p.ParseBytes(value)
+	if err != nil {
+		if strings.Contains(err.Error(), "too big depth") {
+			return errorf(ReasonTooDeep, "nesting over %d", maxDepthLimit)
+		}
+		return &DecodeError{Reason: ReasonMalformedJSON, Err: err}
+	}
+	if root.Type() != fastjson.TypeObject {
+		return errorf(ReasonMalformedJSON, "event is a JSON %s, not an object", root.Type())
+	}
+	d.fieldsSeen = 0
+	if err := d.walk(root, &d.root, 1, ev); err != nil {
+		return err
+	}
+
+	if ev.TimeSource == TimeNone && !fb.Time.IsZero() {
+		ev.Time, ev.TimeSource = fb.Time.UTC(), TimeKafka
+	}
+	if ev.Model == "" || ev.Version == "" {
+		for i := range fb.Headers {
+			h := &fb.Headers[i]
+			var dst *string
+			var cache *[]cachedName
+			switch {
+			case ev.Model == "" && h.Key == d.opts.ModelHeader:
+				dst, cache = &ev.Model, &d.modelCache
+			case ev.Version == "" && h.Key == d.opts.VersionHeader:
+				dst, cache = &ev.Version, &d.versionCache
+			default:
+				continue
+			}
+			s, _, err := d.name(h.Value, cache, 0)
+			if err != nil {
+				return errorf(ReasonNameInvalid, "header %q: %w", h.Key, err)
+			}
+			*dst = s
+		}
+	}
+	if ev.Model == "" {
+		return errorf(ReasonMissingModel, "no model in payload or header %q", d.opts.ModelHeader)
+	}
+	if ev.Version == "" {
+		return errorf(ReasonMissingVersion, "no model version in payload or header %q", d.opts.VersionHeader)
+	}
+	return nil
+}
+
+// walk visits obj, an object at nesting depth, whose keys are matched
+// against the children of node.
+func (d *Decoder) walk(obj *fastjson.Value, node *pathNode, depth int, ev *Event) error {
+	if depth > d.opts.MaxDepth {
+		return errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	o, _ := obj.Object()
+	var err error
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		var child *pathNode
+		for i := range node.children {
+			if node.children[i].key == string(key) {
+				child = &node.children[i]
+				break
+			}
+		}
+		switch {
+		case child == nil:
+			err = d.checkDepth(v, depth+1)
+		case child.field == fieldNone:
+			switch v.Type() {
+			case fastjson.TypeObject:
+				err = d.walk(v, child, depth+1, ev)
+			case fastjson.TypeNull:
+			default:
+				err = errorf(ReasonBadField, "%q is a JSON %s, not an object", key, v.Type())
+			}
+		default:
+			bit := uint8(1) << child.field
+			if d.fieldsSeen&bit != 0 {
+				err = errorf(ReasonDuplicateName, "field %q given twice", key)
+				return
+			}
+			d.fieldsSeen |= bit
+			err = d.field(child.field, key, v, depth+1, ev)
+		}
+	})
+	return err
+}
+
+// checkDepth walks a value the decoder does not otherwise read, to enforce
+// MaxDepth on the whole message.
+func (d *Decoder) checkDepth(v *fastjson.Value, depth int) error {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		if depth > d.opts.MaxDepth {
+			return errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+		}
+		o, _ := v.Object()
+		var err error
+		o.Visit(func(_ []byte, c *fastjson.Value) {
+			if err == nil {
+				err = d.checkDepth(c, depth+1)
+			}
+		})
+		return err
+	case fastjson.TypeArray:
+		if depth > d.opts.MaxDepth {
+			return errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+		}
+		a, _ := v.Array()
+		for _, c := range a {
+			if err := d.checkDepth(c, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) field(f field, key []byte, v *fastjson.Value, depth int, ev *Event) error {
+	t := v.Type()
+	if t == fastjson.TypeNull {
+		return nil // an absent field
+	}
+	var err error
+	switch f {
+	case fieldTime:
+		err = d.timestamp(v, ev)
+	case fieldModel:
+		if t != fastjson.TypeString {
+			return errorf(ReasonBadField, "model %q is a JSON %s, not a string", key, t)
+		}
+		ev.Model, _, err = d.name(v.GetStringBytes(), &d.modelCache, 0)
+		if err != nil {
+			err = errorf(ReasonNameInvalid, "model: %w", err)
+		}
+	case fieldVersion:
+		var b []byte
+		switch t {
+		case fastjson.TypeString:
+			b = v.GetStringBytes()
+		case fastjson.TypeNumber:
+			// A version given as a number is named by its JSON text.
+			b = v.MarshalTo(d.b64[:0])
+			d.b64 = b
+		default:
+			return errorf(ReasonBadField, "model version %q is a JSON %s, not a string or number", key, t)
+		}
+		ev.Version, _, err = d.name(b, &d.versionCache, 0)
+		if err != nil {
+			err = errorf(ReasonNameInvalid, "model version: %w", err)
+		}
+	case fieldFeatures:
+		ev.Features, err = d.features(key, v, depth, ev.Features[:0], &d.featCache)
+	case fieldRaw:
+		ev.Raw, err = d.features(key, v, depth, ev.Raw[:0], &d.rawCache)
+	case fieldEmbeddings:
+		err = d.embeddings(key, v, depth, ev)
+	}
+	return err
+}
+
+// Earliest and latest times RFC 3339 can write, in epoch milliseconds.
+const (
+	minEpochMillis = -62135596800000
+	maxEpochMillis = 253402300799999
+)
+
+func (d *Decoder) timestamp(v *fastjson.Value, ev *Event) error {
+	switch v.Type() {
+	case fastjson.TypeString:
+		b := v.GetStringBytes()
+		if len(b) == 0 || len(b) > 64 {
+			return errorf(ReasonBadTimestamp, "%d-byte string is not RFC 3339", len(b))
+		}
+		// time.Parse keeps no reference to its input on success; on failure
+		// its error does, so that error is not returned.
+		t, err := time.Parse(time.RFC3339Nano, unsafe.String(&b[0], len(b)))
+		if err != nil {
+			return errorf(ReasonBadTimestamp, "%q is not RFC 3339", b)
+		}
+		ev.Time = t.UTC()
+	case fastjson.TypeNumber:
+		ms, err := v.Float64()
+		if err != nil {
+			return &DecodeError{Reason: ReasonMalformedJSON, Err: err}
+		}
+		if !(ms >= minEpochMillis && ms <= maxEpochMillis) {
+			return errorf(ReasonBadTimestamp, "%v epoch milliseconds out of range", ms)
+		}
+		whole := math.Floor(ms)
+		ev.Time = time.UnixMilli(int64(whole)).Add(time.Duration((ms - whole) * 1e6)).UTC()
+	default:
+		return errorf(ReasonBadTimestamp, "a JSON %s is neither RFC 3339 nor epoch milliseconds", v.Type())
+	}
+	ev.TimeSource = TimePayload
+	return nil
+}
+
+func (d *Decoder) features(key []byte, v *fastjson.Value, depth int, dst []FeatureValue, cache *[]cachedName) ([]FeatureValue, error) {
+	if v.Type() != fastjson.TypeObject {
+		return dst, errorf(ReasonBadField, "%q is a JSON %s, not an object", key, v.Type())
+	}
+	if depth > d.opts.MaxDepth {
+		return dst, errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	o, _ := v.Object()
+	if n := o.Len(); n > d.opts.MaxFeatures {
+		return dst, errorf(ReasonTooManyFeatures, "%q has %d entries, over the limit of %d", key, n, d.opts.MaxFeatures)
+	}
+	d.nextGen()
+	var err error
+	i := 0
+	o.Visit(func(k []byte, fv *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		var name string
+		name, err = d.uniqueName(k, cache, i)
+		i++
+		if err != nil {
+			return
+		}
+		f := FeatureValue{Name: name}
+		switch fv.Type() {
+		case fastjson.TypeNumber:
+			f.Value, err = fv.Float64()
+			if err != nil {
+				err = &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("feature %q: %w", name, err)}
+				return
+			}
+		case fastjson.TypeNull:
+			f.Missing = true
+		case fastjson.TypeObject, fastjson.TypeArray:
+			f.TypeError = true
+			err = d.checkDepth(fv, depth+1)
+		default:
+			f.TypeError = true
+		}
+		dst = append(dst, f)
+	})
+	return dst, err
+}
+
+func (d *Decoder) embeddings(key []byte, v *fastjson.Value, depth int, ev *Event) error {
+	if v.Type() != fastjson.TypeObject {
+		return errorf(ReasonBadField, "%q is a JSON %s, not an object", key, v.Type())
+	}
+	if depth > d.opts.MaxDepth {
+		return errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	o, _ := v.Object()
+	if n := o.Len(); n > d.opts.MaxEmbeddings {
+		return errorf(ReasonTooManyEmbeddings, "%q has %d entries, over the limit of %d", key, n, d.opts.MaxEmbeddings)
+	}
+	d.nextGen()
+	var err error
+	i := 0
+	o.Visit(func(k []byte, ejv *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		var name string
+		name, err = d.uniqueName(k, &d.embCache, i)
+		i++
+		if err != nil {
+			return
+		}
+		// Reuse the slot's Values from an earlier event.
+		n := len(ev.Embeddings)
+		if n < cap(ev.Embeddings) {
+			ev.Embeddings = ev.Embeddings[:n+1]
+		} else {
+			ev.Embeddings = append(ev.Embeddings, EmbeddingValue{})
+		}
+		e := &ev.Embeddings[n]
+		e.Name, e.Missing = name, false
+		switch ejv.Type() {
+		case fastjson.TypeNull:
+			e.Missing, e.Values = true, e.Values[:0]
+		case fastjson.TypeArray:
+			e.Values, err = d.floatArray(name, ejv, depth+1, e.Values[:0])
+		case fastjson.TypeString:
+			e.Values, err = d.b64f32(name, ejv.GetStringBytes(), e.Values[:0])
+		default:
+			err = errorf(ReasonBadEmbedding, "embedding %q is a JSON %s, not an array or %q string", name, ejv.Type(), B64F32Prefix)
+		}
+	})
+	return err
+}
+
+func (d *Decoder) floatArray(name string, v *fastjson.Value, depth int, dst []float32) ([]float32, error) {
+	if depth > d.opts.MaxDepth {
+		return dst, errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	a, _ := v.Array()
+	switch {
+	case len(a) > d.opts.MaxDim:
+		return dst, errorf(ReasonDimTooLarge, "embedding %q has %d values, over the limit of %d", name, len(a), d.opts.MaxDim)
+	case len(a) == 0:
+		return dst, errorf(ReasonBadEmbedding, "embedding %q is empty", name)
+	}
+	if cap(dst) < len(a) {
+		dst = make([]float32, 0, len(a))
+	}
+	for j, x := range a {
+		if x.Type() != fastjson.TypeNumber {
+			return dst, errorf(ReasonBadEmbedding, "embedding %q[%d] is a JSON %s, not a number", name, j, x.Type())
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return dst, &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("embedding %q[%d]: %w", name, j, err)}
+		}
+		dst = append(dst, float32(f))
+	}
+	return dst, nil
+}
+
+func (d *Decoder) b64f32(name string, s []byte, dst []float32) ([]float32, error) {
+	if !bytes.HasPrefix(s, []byte(B64F32Prefix)) {
+		return dst, errorf(ReasonBadEmbedding, "embedding %q is a string without the %q prefix", name, B64F32Prefix)
+	}
+	s = s[len(B64F32Prefix):]
+	if len(s)%4 != 0 {
+		return dst, errorf(ReasonBadEmbedding, "embedding %q: %d base64 characters, not a multiple of 4", name, len(s))
+	}
+	n := len(s) / 4 * 3
+	if n > 0 && s[len(s)-1] == '=' {
+		n--
+		if s[len(s)-2] == '=' {
+			n--
+		}
+	}
+	switch {
+	case n%4 != 0:
+		return dst, errorf(ReasonBadEmbedding, "embedding %q: %d bytes, not a whole number of float32", name, n)
+	case n/4 > d.opts.MaxDim:
+		return dst, errorf(ReasonDimTooLarge, "embedding %q has %d values, over the limit of %d", name, n/4, d.opts.MaxDim)
+	case n == 0:
+		return dst, errorf(ReasonBadEmbedding, "embedding %q is empty", name)
+	}
+	dim := n / 4
+	if cap(dst) < dim {
+		dst = make([]float32, dim)
+	}
+	dst = dst[:dim]
+	var buf []byte
+	if littleEndian {
+		// The float32s' own memory is their little-endian bytes: decode
+		// straight into it. Decode writes exactly n bytes for valid input.
+		buf = unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), n)
+	} else {
+		if cap(d.b64) < n {
+			d.b64 = make([]byte, n)
+		}
+		buf = d.b64[:n]
+	}
+	m, err := base64.StdEncoding.Decode(buf, s)
+	if err != nil || m != n {
+		// Decode skips newlines, which makes m short of n.
+		return dst, errorf(ReasonBadEmbedding, "embedding %q: invalid base64", name)
+	}
+	if !littleEndian {
+		for j := range dst {
+			dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:]))
+		}
+	}
+	return dst, nil
+}
+
+// littleEndian tells whether float32s are stored as little-endian bytes.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// nextGen starts a new object for duplicate detection.
+func (d *Decoder) nextGen() {
+	d.gen++
+	if d.gen == 0 {
+		clear(d.seen)
+		d.gen = 1
+	}
+	if len(d.overflow) > 0 {
+		clear(d.overflow)
+	}
+}
+
+// uniqueName is name for an object key that must not repeat in its object.
+func (d *Decoder) uniqueName(key []byte, cache *[]cachedName, i int) (string, error) {
+	s, id, err := d.name(key, cache, i)
+	if err != nil {
+		return "", errorf(ReasonNameInvalid, "%w", err)
+	}
+	if id >= 0 {
+		if d.seen[id] == d.gen {
+			return "", errorf(ReasonDuplicateName, "%q given twice", s)
+		}
+		d.seen[id] = d.gen
+		return s, nil
+	}
+	if d.overflow == nil {
+		d.overflow = map[string]struct{}{}
+	}
+	if _, dup := d.overflow[s]; dup {
+		return "", errorf(ReasonDuplicateName, "%q given twice", s)
+	}
+	d.overflow[s] = struct{}{}
+	return s, nil
+}
+
+// name returns the string for b and its id (-1 when not interned), checking
+// it is a valid name. cache, when not nil, remembers the name at position i.
+func (d *Decoder) name(b []byte, cache *[]cachedName, i int) (string, int32, error) {
+	if cache != nil && i < len(*cache) {
+		if c := (*cache)[i]; c.name == string(b) {
+			return c.name, c.id, nil
+		}
+	}
+	if len(b) == 0 {
+		return "", -1, errors.New("empty name")
+	}
+	if len(b) > d.opts.MaxNameBytes {
+		return "", -1, fmt.Errorf("%d-byte name %.32q... over the limit of %d bytes", len(b), b, d.opts.MaxNameBytes)
+	}
+	s, id, ok := d.names.get(b)
+	if !ok {
+		if !utf8.Valid(b) {
+			return "", -1, fmt.Errorf("name %q is not valid UTF-8", b)
+		}
+		s, id = d.names.add(b)
+		if id >= 0 && int(id) >= len(d.seen) {
+			d.seen = append(d.seen, make([]uint32, int(id)+1-len(d.seen))...)
+		}
+	}
+	if cache != nil && id >= 0 {
+		switch {
+		case i < len(*cache):
+			(*cache)[i] = cachedName{s, id}
+		case i == len(*cache):
+			*cache = append(*cache, cachedName{s, id})
+		}
+	}
+	return s, id, nil
+}
+
+// interner keeps up to max distinct names, so that a name seen before costs
+// a lookup and no allocation.
+type interner struct {
+	ids   map[string]int32
+	names []string
+	max   int
+}
+
+func (in *interner) get(b []byte) (string, int32, bool) {
+	id, ok := in.ids[string(b)]
+	if !ok {
+		return "", -1, false
+	}
+	return in.names[id], id, true
+}
+
+// add interns b, or, when full, returns a fresh copy and id -1.
+func (in *interner) add(b []byte) (string, int32) {
+	s := string(b)
+	if len(in.names) >= in.max {
+		return s, -1
+	}
+	id := int32(len(in.names))
+	in.names = append(in.names, s)
+	in.ids[s] = id
+	return s, id
+}
