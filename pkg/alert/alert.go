@@ -1,0 +1,381 @@
+// Package alert owns the alert lifecycle of normwatch (inactive, pending,
+// firing, resolved, with hysteresis on both edges) and the sinks that carry
+// state changes out: the log here; Alertmanager and a Kafka topic join them.
+//
+// An alert is one (alertname, model, model version, feature or embedding).
+// Its severity and diagnosis are labels of its current state: when either
+// changes while the alert fires, the old label set is resolved and the new
+// one fires at once, so Alertmanager's routing and inhibition see each.
+package alert
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+)
+
+// Alert names, stable: rules, routes and dashboards depend on them.
+const (
+	NormalizationDrift = "NormalizationDrift"
+	FeatureDrift       = "FeatureDrift"
+	EmbeddingDrift     = "EmbeddingDrift"
+	DataQuality        = "DataQuality"
+)
+
+// Name returns the alertname for a diagnosis, or "" for the diagnoses that
+// never alert (ok, insufficient_data, no_baseline).
+func Name(d drift.Diagnosis) string {
+	switch d {
+	case drift.UnscaledInput, drift.DoubleScaled, drift.ScaleChange, drift.Shift,
+		drift.ScalerRefit, drift.RangeViolation, drift.ScoreCompression:
+		return NormalizationDrift
+	case drift.DistributionChange:
+		return FeatureDrift
+	case drift.EmbeddingUnnormalized, drift.EmbeddingMixedNorms,
+		drift.EmbeddingModelChange, drift.EmbeddingDimMismatch:
+		return EmbeddingDrift
+	case drift.MissingSpike, drift.NonFiniteValues:
+		return DataQuality
+	}
+	return ""
+}
+
+// State is where an alert is in its lifecycle.
+type State int
+
+// States.
+const (
+	Inactive State = iota
+	Pending
+	Firing
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Firing:
+		return "firing"
+	}
+	return "inactive"
+}
+
+// Alert is one alert instance as sinks see it.
+type Alert struct {
+	Labels      Labels
+	Annotations map[string]string
+	State       State
+	// ActiveAt is when the first breach was seen, FiredAt when it started
+	// firing, ResolvedAt when it resolved (zero while not resolved).
+	ActiveAt, FiredAt, ResolvedAt time.Time
+	// Values are the report's figures behind the alert, by stable name.
+	Values map[string]float64
+}
+
+// Fingerprint identifies the label set, as Alertmanager does: a hash of
+// the sorted labels.
+func (a Alert) Fingerprint() string { return a.Labels.Fingerprint() }
+
+// Labels is a sorted, immutable label set.
+type Labels []Label
+
+// Label is one label.
+type Label struct{ Name, Value string }
+
+// Get returns the value of the label name, or "".
+func (l Labels) Get(name string) string {
+	for _, x := range l {
+		if x.Name == name {
+			return x.Value
+		}
+	}
+	return ""
+}
+
+// Map returns the labels as a map.
+func (l Labels) Map() map[string]string {
+	m := make(map[string]string, len(l))
+	for _, x := range l {
+		m[x.Name] = x.Value
+	}
+	return m
+}
+
+// Fingerprint hashes the label set.
+func (l Labels) Fingerprint() string {
+	h := fnv.New64a()
+	for _, x := range l {
+		h.Write([]byte(x.Name))
+		h.Write([]byte{0xff})
+		h.Write([]byte(x.Value))
+		h.Write([]byte{0xff})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+func (l Labels) String() string {
+	parts := make([]string, len(l))
+	for i, x := range l {
+		parts[i] = x.Name + "=" + strconv.Quote(x.Value)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func makeLabels(kv ...string) Labels {
+	l := make(Labels, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			l = append(l, Label{kv[i], kv[i+1]})
+		}
+	}
+	slices.SortFunc(l, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+	return l
+}
+
+// Change is a state change of one alert: what sinks are told.
+type Change struct {
+	Alert Alert
+	// From and To are the states before and after; a resolution is
+	// Firing to Inactive with Alert.ResolvedAt set.
+	From, To State
+}
+
+// Sink receives state changes. Notify must not block for long: sinks that
+// talk to the network queue.
+type Sink interface {
+	Notify(changes []Change)
+}
+
+// Options configures a Manager.
+type Options struct {
+	// ForEvaluations is how many consecutive breaching evaluations make a
+	// pending alert fire (1 fires at once).
+	ForEvaluations int
+	// ResolveAfter is how many consecutive clean evaluations resolve a
+	// firing alert.
+	ResolveAfter int
+	// RunbookURL and DashboardURL are templates for the annotations:
+	// {alertname}, {model}, {model_version}, {subject} and {diagnosis}
+	// are replaced.
+	RunbookURL, DashboardURL string
+}
+
+// Validate reports the first bad option.
+func (o Options) Validate() error {
+	switch {
+	case o.ForEvaluations < 1:
+		return fmt.Errorf("alert: for_evaluations %d must be at least 1", o.ForEvaluations)
+	case o.ResolveAfter < 1:
+		return fmt.Errorf("alert: resolve_after %d must be at least 1", o.ResolveAfter)
+	}
+	return nil
+}
+
+// Manager runs the lifecycle of every alert. It is safe for concurrent use.
+type Manager struct {
+	opts  Options
+	sinks []Sink
+
+	mu     sync.Mutex
+	alerts map[key]*tracked
+}
+
+type key struct{ alertname, model, version, kind, subject string }
+
+type tracked struct {
+	alert         Alert
+	breaches      int // consecutive breaching evaluations
+	clean         int // consecutive clean evaluations
+	lastEvaluated time.Time
+}
+
+// NewManager returns a Manager that tells sinks of every state change.
+func NewManager(opts Options, sinks ...Sink) (*Manager, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Manager{opts: opts, sinks: sinks, alerts: map[key]*tracked{}}, nil
+}
+
+// finding is one subject's outcome in an evaluation.
+type finding struct {
+	kind, subject string // kind is "feature" or "embedding"
+	diagnosis     drift.Diagnosis
+	severity      drift.Severity
+	summary       string
+	values        map[string]float64
+}
+
+// Observe feeds one evaluation of a model version and returns the state
+// changes it caused, which sinks are also told of. Subjects of the model
+// version that the report does not mention count as clean.
+func (m *Manager) Observe(model, version string, rep drift.Report, at time.Time) []Change {
+	var findings []finding
+	for _, f := range rep.Features {
+		findings = append(findings, finding{"feature", f.Name, f.Diagnosis, f.Severity, f.Summary, map[string]float64{
+			"psi": f.PSI, "ks": f.KS, "wasserstein": f.Wasserstein, "scale": f.Scale,
+			"offset": f.Offset, "fit_r2": f.FitR2, "missing_ratio": f.MissingRatio,
+			"nonfinite_ratio": f.NonFiniteRatio, "confidence": f.Confidence,
+		}})
+	}
+	for _, e := range rep.Embeddings {
+		findings = append(findings, finding{"embedding", e.Name, e.Diagnosis, e.Severity, e.Summary, map[string]float64{
+			"unit_norm_ratio": e.UnitNormRatio, "centroid_cosine": e.CentroidCosine,
+			"norm_ks": e.NormKS, "dims_moved_ratio": e.DimsMovedRatio, "confidence": e.Confidence,
+		}})
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var changes []Change
+	seen := map[key]bool{}
+	for _, f := range findings {
+		name := Name(f.diagnosis)
+		if name == "" || f.severity == drift.SeverityOK {
+			continue
+		}
+		k := key{name, model, version, f.kind, f.subject}
+		seen[k] = true
+		changes = append(changes, m.breach(k, f, at)...)
+	}
+	for k, t := range m.alerts {
+		if k.model != model || k.version != version || seen[k] {
+			continue
+		}
+		changes = append(changes, m.cleanEvaluation(k, t, at)...)
+	}
+	m.notify(changes)
+	return changes
+}
+
+func (m *Manager) breach(k key, f finding, at time.Time) []Change {
+	labels := makeLabels("alertname", k.alertname, "model", k.model, "model_version", k.version,
+		k.kind, k.subject, "severity", f.severity.String(), "diagnosis", string(f.diagnosis))
+	subject := drift.Subject(k.subject, k.model, k.version)
+	ann := map[string]string{
+		"summary": drift.Sentence(subject, f.summary),
+		"description": fmt.Sprintf("normwatch diagnosed %s (%s) for %s %s of model %s version %s.",
+			f.diagnosis, f.severity, k.kind, k.subject, k.model, k.version),
+	}
+	for name, tmpl := range map[string]string{"runbook_url": m.opts.RunbookURL, "dashboard_url": m.opts.DashboardURL} {
+		if tmpl != "" {
+			ann[name] = strings.NewReplacer("{alertname}", k.alertname, "{model}", k.model,
+				"{model_version}", k.version, "{subject}", k.subject, "{diagnosis}", string(f.diagnosis)).Replace(tmpl)
+		}
+	}
+
+	t, ok := m.alerts[k]
+	if !ok {
+		t = &tracked{alert: Alert{ActiveAt: at}}
+		m.alerts[k] = t
+	}
+	var changes []Change
+	prev := t.alert
+	if prev.State == Firing && prev.Labels.Fingerprint() != labels.Fingerprint() {
+		// Severity or diagnosis changed while firing: resolve the old
+		// label set and fire the new one at once.
+		resolved := prev
+		resolved.ResolvedAt = at
+		resolved.State = Inactive
+		changes = append(changes, Change{Alert: resolved, From: Firing, To: Inactive})
+		t.alert = Alert{ActiveAt: at, FiredAt: at, State: Firing}
+		t.breaches = m.opts.ForEvaluations
+	}
+	t.breaches++
+	t.clean = 0
+	t.lastEvaluated = at
+	t.alert.Labels, t.alert.Annotations, t.alert.Values = labels, ann, f.values
+	from := t.alert.State
+	switch {
+	case from == Firing:
+		if len(changes) > 0 {
+			changes = append(changes, Change{Alert: t.alert, From: Inactive, To: Firing})
+		}
+	case t.breaches >= m.opts.ForEvaluations:
+		t.alert.State = Firing
+		t.alert.FiredAt = at
+		changes = append(changes, Change{Alert: t.alert, From: from, To: Firing})
+	case from == Inactive:
+		t.alert.State = Pending
+		changes = append(changes, Change{Alert: t.alert, From: Inactive, To: Pending})
+	}
+	return changes
+}
+
+func (m *Manager) cleanEvaluation(k key, t *tracked, at time.Time) []Change {
+	t.clean++
+	t.breaches = 0
+	t.lastEvaluated = at
+	switch t.alert.State {
+	case Pending:
+		delete(m.alerts, k)
+		a := t.alert
+		a.State = Inactive
+		return []Change{{Alert: a, From: Pending, To: Inactive}}
+	case Firing:
+		if t.clean < m.opts.ResolveAfter {
+			return nil
+		}
+		delete(m.alerts, k)
+		a := t.alert
+		a.State = Inactive
+		a.ResolvedAt = at
+		return []Change{{Alert: a, From: Firing, To: Inactive}}
+	}
+	delete(m.alerts, k)
+	return nil
+}
+
+func (m *Manager) notify(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	for _, s := range m.sinks {
+		s.Notify(changes)
+	}
+}
+
+// Active returns the pending and firing alerts, sorted by fingerprint.
+func (m *Manager) Active() []Alert {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Alert, 0, len(m.alerts))
+	for _, t := range m.alerts {
+		if t.alert.State != Inactive {
+			out = append(out, t.alert)
+		}
+	}
+	slices.SortFunc(out, func(a, b Alert) int { return strings.Compare(a.Labels.String(), b.Labels.String()) })
+	return out
+}
+
+// Retire resolves every alert of a model version that is no longer
+// tracked, so nothing stays firing for a version that stopped.
+func (m *Manager) Retire(model, version string, at time.Time) []Change {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var changes []Change
+	for k, t := range m.alerts {
+		if k.model != model || k.version != version {
+			continue
+		}
+		delete(m.alerts, k)
+		if t.alert.State == Firing {
+			a := t.alert
+			a.State, a.ResolvedAt = Inactive, at
+			changes = append(changes, Change{Alert: a, From: Firing, To: Inactive})
+		}
+	}
+	m.notify(changes)
+	return changes
+}
+
+// ErrClosed is returned by sinks used after Close.
+var ErrClosed = errors.New("alert: sink closed")

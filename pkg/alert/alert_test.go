@@ -1,0 +1,95 @@
+package alert
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/stretchr/testify/require"
+)
+
+type recorder struct{ changes []Change }
+
+func (r *recorder) Notify(c []Change) { r.changes = append(r.changes, c...) }
+
+func report(d drift.Diagnosis, s drift.Severity) drift.Report {
+	return drift.Report{Features: []drift.FeatureReport{{
+		Name: "income", Diagnosis: d, Severity: s,
+		Summary: "production ≈ 18300 × training + 52100 (fit r² 0.999): the z-score scaler (mean 52100, std 18300) looks skipped at serving.",
+	}}}
+}
+
+func TestLifecycle(t *testing.T) {
+	bad := report(drift.UnscaledInput, drift.Critical)
+	clean := report(drift.OK, drift.SeverityOK)
+	worse := report(drift.UnscaledInput, drift.Warning)
+	for _, tc := range []struct {
+		name    string
+		reports []drift.Report
+		want    []string // "from>to" per change, in order
+	}{
+		{"one breach stays pending, then clears", []drift.Report{bad, clean}, []string{"inactive>pending", "pending>inactive"}},
+		{"fires after two", []drift.Report{bad, bad, bad}, []string{"inactive>pending", "pending>firing"}},
+		{"resolves after three clean", []drift.Report{bad, bad, clean, clean, bad, clean, clean, clean},
+			[]string{"inactive>pending", "pending>firing", "firing>inactive"}},
+		{"severity change re-fires", []drift.Report{bad, bad, worse},
+			[]string{"inactive>pending", "pending>firing", "firing>inactive", "inactive>firing"}},
+		{"insufficient data never alerts", []drift.Report{report(drift.InsufficientData, drift.SeverityOK)}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			m, err := NewManager(Options{ForEvaluations: 2, ResolveAfter: 3, RunbookURL: "https://runbooks.example/{alertname}"}, rec)
+			require.NoError(t, err)
+			at := time.Unix(1_800_000_000, 0)
+			for i, r := range tc.reports {
+				m.Observe("ranker", "v4", r, at.Add(time.Duration(i)*time.Minute))
+			}
+			var got []string
+			for _, c := range rec.changes {
+				got = append(got, c.From.String()+">"+c.To.String())
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestAlertContent(t *testing.T) {
+	var buf bytes.Buffer
+	rec := &recorder{}
+	m, err := NewManager(Options{ForEvaluations: 1, ResolveAfter: 1, DashboardURL: "http://grafana/d/x?var-model={model}&var-feature={subject}"},
+		rec, LogSink{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	require.NoError(t, err)
+	at := time.Unix(1_800_000_000, 0)
+	m.Observe("ranker", "v4", report(drift.UnscaledInput, drift.Critical), at)
+	require.Len(t, rec.changes, 1)
+	a := rec.changes[0].Alert
+	require.Equal(t, map[string]string{
+		"alertname": NormalizationDrift, "model": "ranker", "model_version": "v4", "feature": "income",
+		"severity": "critical", "diagnosis": "unscaled_input",
+	}, a.Labels.Map())
+	require.True(t, strings.HasPrefix(a.Annotations["summary"], "income on ranker v4: production ≈ 18300 × training"))
+	require.Equal(t, "http://grafana/d/x?var-model=ranker&var-feature=income", a.Annotations["dashboard_url"])
+	require.Len(t, m.Active(), 1)
+	require.Contains(t, buf.String(), `"diagnosis":"unscaled_input"`)
+
+	// A version that retires resolves its alerts.
+	changes := m.Retire("ranker", "v4", at.Add(time.Minute))
+	require.Len(t, changes, 1)
+	require.Equal(t, at.Add(time.Minute), changes[0].Alert.ResolvedAt)
+	require.Empty(t, m.Active())
+}
+
+func TestName(t *testing.T) {
+	for _, d := range drift.Diagnoses {
+		n := Name(d)
+		switch d {
+		case drift.OK, drift.InsufficientData, drift.NoBaseline:
+			require.Empty(t, n, d)
+		default:
+			require.NotEmpty(t, n, d)
+		}
+	}
+}
