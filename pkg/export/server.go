@@ -1,0 +1,135 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is a readiness condition: nil when ready, else why not.
+type Check func() error
+
+// ServerOptions configures a Server.
+type ServerOptions struct {
+	Listen   string // host:port
+	Gatherer prometheus.Gatherer
+	Source   Source
+	// Ready lists the readiness checks by name.
+	Ready  map[string]Check
+	Logger *slog.Logger
+}
+
+// Server serves /metrics, /healthz, /readyz and the status page.
+type Server struct {
+	opts ServerOptions
+	srv  *http.Server
+	ln   net.Listener
+	once sync.Once
+}
+
+// NewServer listens on opts.Listen at once, so the address is known (and
+// a port in use is an error) before Run.
+func NewServer(opts ServerOptions) (*Server, error) {
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", opts.Listen, err)
+	}
+	s := &Server{opts: opts, ln: ln}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.HandleFunc("/", s.status)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until Stop.
+func (s *Server) Run() error {
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("serving http: %w", err)
+}
+
+// Stop shuts the server down, waiting up to five seconds for requests in
+// flight. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(ctx)
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	names := make([]string, 0, len(s.opts.Ready))
+	for n := range s.opts.Ready {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var failed []string
+	for _, n := range names {
+		if err := s.opts.Ready[n](); err != nil {
+			failed = append(failed, n+": "+err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready\n" + strings.Join(failed, "\n") + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+	"sentence": func(s Snapshot, name, summary string) string {
+		return drift.Sentence(drift.Subject(name, s.Model, s.Version), summary)
+	},
+}).Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>normwatch</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+.s0{color:#080}.s1{color:#b60}.s2{color:#c00;font-weight:bold}</style></head><body>
+<h1>normwatch</h1>
+{{if not .}}<p>No evaluation yet: windows close as event time passes.</p>{{end}}
+{{range .}}{{$s := .}}<h2>{{.Model}} {{.Version}}</h2>
+<p>baseline {{if .BaselineID}}{{.BaselineID}}{{else}}none{{end}}, window ending {{.WindowEnd.Format "2006-01-02 15:04:05Z07:00"}}</p>
+<table><tr><th>feature or embedding</th><th>status</th><th>diagnosis</th><th>summary</th></tr>
+{{range .Report.Features}}<tr><td>{{.Name}}</td><td class="s{{printf "%d" .Severity}}">{{.Severity}}</td><td>{{.Diagnosis}}</td><td>{{sentence $s .Name .Summary}}</td></tr>
+{{end}}{{range .Report.Embeddings}}<tr><td>{{.Name}} (embedding)</td><td class="s{{printf "%d" .Severity}}">{{.Severity}}</td><td>{{.Diagnosis}}</td><td>{{sentence $s .Name .Summary}}</td></tr>
+{{end}}</table>{{end}}
+</body></html>
+`))
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	var snaps []Snapshot
+	if s.opts.Source != nil {
+		snaps = s.opts.Source.Snapshots()
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusPage.Execute(w, snaps); err != nil {
+		s.opts.Logger.Error("rendering the status page", "err", err)
+	}
+}
