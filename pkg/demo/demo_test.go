@@ -1,0 +1,58 @@
+package demo
+
+import (
+	"bytes"
+	"encoding/csv"
+	"testing"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/stream"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEventsDecode(t *testing.T) {
+	g := NewGenerator(DefaultOptions(), 1)
+	dec, err := stream.NewDecoder(stream.DecoderOptions{})
+	require.NoError(t, err)
+	var ev stream.Event
+	at := time.UnixMilli(1_800_000_000_123).UTC()
+	unnormalized := 0
+	const n = 2000
+	for i := range n {
+		version := Healthy
+		if i%2 == 1 {
+			version = Buggy
+		}
+		require.NoError(t, dec.Decode(g.Event(version, at), stream.Fallback{}, &ev))
+		require.Equal(t, Model, ev.Model)
+		require.Equal(t, version, ev.Version)
+		require.True(t, at.Equal(ev.Time))
+		require.Len(t, ev.Features, 5)
+		require.Len(t, ev.Raw, 1)
+		require.Len(t, ev.Embeddings, 1)
+		require.Len(t, ev.Embeddings[0].Values, Dim)
+		var ss float64
+		for _, x := range ev.Embeddings[0].Values {
+			ss += float64(x) * float64(x)
+		}
+		if ss < 0.99 || ss > 1.01 {
+			require.Equal(t, Buggy, version, "only v4 sends unnormalized vectors")
+			unnormalized++
+		}
+		for _, f := range ev.Features {
+			if f.Name == "income" && version == Healthy {
+				require.Less(t, f.Value, 10.0, "v3 income is z-scored")
+			}
+		}
+	}
+	require.InDelta(t, 0.31, float64(unnormalized)/(n/2), 0.05)
+}
+
+func TestTrainingCSV(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, NewGenerator(DefaultOptions(), 2).WriteTrainingCSV(&buf, 100))
+	rows, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 101)
+	require.Equal(t, []string{"age", "income", "session_seconds", "retrieval_score", "clicks_7d", "query"}, rows[0])
+}
