@@ -2,6 +2,7 @@ package sketch
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/influxdata/tdigest"
@@ -85,3 +86,19 @@ func benchVector(b *testing.B, dim int) {
 
 func BenchmarkVectorAdd384(b *testing.B)  { benchVector(b, 384) }
 func BenchmarkVectorAdd1536(b *testing.B) { benchVector(b, 1536) }
+
+func BenchmarkNumericAddBufferSize(b *testing.B) {
+	xs := normalValues(1<<16, 1)
+	for _, size := range []int{256, 512, 1024, 2048} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			n, err := NewNumericWith(NumericOptions{BufferSize: size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				n.Add(xs[i&(1<<16-1)])
+			}
+		})
+	}
+}

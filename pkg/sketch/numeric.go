@@ -99,8 +99,6 @@ type Numeric struct {
 	missing, nan, posInf, negInf uint64
 
 	hh heavyHitters
-
-	dist *Distribution // cached; nil when stale
 }
 
 // NewNumeric returns an empty Numeric with default options.
@@ -135,7 +133,6 @@ func (n *Numeric) Reset() {
 	n.min, n.max = math.Inf(1), math.Inf(-1)
 	n.missing, n.nan, n.posInf, n.negInf = 0, 0, 0, 0
 	n.hh = heavyHitters{k: n.opts.HeavyHitters}
-	n.dist = nil
 }
 
 // Add adds one value. NaN and infinities are counted, not summarized.
@@ -144,22 +141,16 @@ func (n *Numeric) Add(x float64) {
 		n.addNonFinite(x)
 		return
 	}
-	if n.buf == nil {
-		n.buf = make([]uint64, 0, n.opts.BufferSize)
-	}
 	n.buf = append(n.buf, floatKey(x))
-	if len(n.buf) == cap(n.buf) {
+	if len(n.buf) >= n.opts.BufferSize {
 		n.flush()
 	}
 }
 
 // AddBatch adds every value of xs.
 func (n *Numeric) AddBatch(xs []float64) {
-	if n.buf == nil {
-		n.buf = make([]uint64, 0, n.opts.BufferSize)
-	}
 	for len(xs) > 0 {
-		room := cap(n.buf) - len(n.buf)
+		room := n.opts.BufferSize - len(n.buf)
 		take := min(room, len(xs))
 		for _, x := range xs[:take] {
 			if x-x != 0 {
@@ -169,7 +160,7 @@ func (n *Numeric) AddBatch(xs []float64) {
 			n.buf = append(n.buf, floatKey(x))
 		}
 		xs = xs[take:]
-		if len(n.buf) == cap(n.buf) {
+		if len(n.buf) >= n.opts.BufferSize {
 			n.flush()
 		}
 	}
@@ -195,7 +186,6 @@ func (n *Numeric) flush() {
 	if len(n.buf) == 0 {
 		return
 	}
-	n.dist = nil
 	radixSort(n.buf)
 	runs, mom := summarizeSorted(n.buf)
 	n.mom.Merge(mom)
@@ -503,7 +493,6 @@ func (n *Numeric) Compact() {
 	n.exact = slices.Clip(n.exact)
 	n.centroids = slices.Clip(n.centroids)
 	n.masses = slices.Clip(n.masses)
-	n.dist = nil
 }
 
 // Merge folds o into n, as if every value added to o had been added to n.
@@ -517,7 +506,6 @@ func (n *Numeric) Merge(o *Numeric) error {
 	}
 	n.flush()
 	o.flush()
-	n.dist = nil
 	n.mom.Merge(o.mom)
 	n.min = math.Min(n.min, o.min)
 	n.max = math.Max(n.max, o.max)
@@ -633,33 +621,38 @@ func (n *Numeric) HeavyHitters() []ValueCount {
 	return top[:min(len(top), max(n.opts.HeavyHitters, 1))]
 }
 
-// Distribution returns the CDF n stands for, or ErrEmpty. The result is
-// shared with n until n changes: do not modify it.
+// Distribution returns the CDF n stands for, or ErrEmpty. Each call builds
+// it anew: on a flushed sketch (after Compact, Merge or any query) queries
+// only read, so several goroutines may query one sketch at once.
 func (n *Numeric) Distribution() (Distribution, error) {
 	n.flush()
 	if n.mom.N == 0 {
 		return Distribution{}, ErrEmpty
 	}
-	if n.dist == nil {
-		var d Distribution
-		if n.exactMode {
-			d = stepDistribution(n.exact, n.mom.N)
-		} else {
-			cl := n.centroids
-			means := make([]float64, len(cl))
-			weights := make([]float64, len(cl))
-			for i, c := range cl {
-				means[i], weights[i] = c.Mean, c.Weight
-			}
-			var wd float64
-			for _, w := range weights {
-				wd += w
-			}
-			d = withMasses(centroidDistribution(means, weights, n.lo, n.hi), wd, n.masses)
-		}
-		n.dist = &d
+	if n.exactMode {
+		return stepDistribution(n.exact, n.mom.N), nil
 	}
-	return *n.dist, nil
+	means := make([]float64, len(n.centroids))
+	weights := make([]float64, len(n.centroids))
+	var wd float64
+	for i, c := range n.centroids {
+		means[i], weights[i] = c.Mean, c.Weight
+		wd += c.Weight
+	}
+	return withMasses(centroidDistribution(means, weights, n.lo, n.hi), wd, n.masses), nil
+}
+
+// Clone returns an independent copy of n, flushed.
+func (n *Numeric) Clone() *Numeric {
+	n.flush()
+	c := *n
+	c.buf = nil
+	c.exact = slices.Clone(n.exact)
+	c.centroids = slices.Clone(n.centroids)
+	c.masses = slices.Clone(n.masses)
+	c.lo, c.hi = slices.Clone(n.lo), slices.Clone(n.hi)
+	c.hh.counters = slices.Clone(n.hh.counters)
+	return &c
 }
 
 // Quantile returns the q-quantile of the finite values, or ErrEmpty.

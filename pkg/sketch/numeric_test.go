@@ -268,3 +268,29 @@ func BenchmarkCompactedHeap(b *testing.B) {
 	b.ReportMetric(perSketch, "heap-B/sketch")
 	b.ReportMetric(estimate, "SizeBytes/sketch")
 }
+
+func TestClone(t *testing.T) {
+	n := NewNumeric()
+	n.AddBatch(normalValues(10_000, 8))
+	n.Add(math.NaN())
+	c := n.Clone()
+	requireSameNumeric(t, n, c)
+	c.Add(1e9)
+	require.Equal(t, n.Count()+1, c.Count())
+	require.NotEqual(t, n.Max(), c.Max())
+
+	v, err := NewVector(3, 0)
+	require.NoError(t, err)
+	v.Add([]float32{0, 0.6, 0.8})
+	vc := v.Clone()
+	vc.Add([]float32{3, 0, 0})
+	require.Equal(t, uint64(1), v.Count())
+	require.Equal(t, []float64{0, 0.6, 0.8}, roundAll(v.Mean()))
+}
+
+func roundAll(xs []float64) []float64 {
+	for i, x := range xs {
+		xs[i] = math.Round(x*1e6) / 1e6
+	}
+	return xs
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Defaults and limits of Vector.
@@ -248,6 +249,14 @@ func (v *Vector) Variance() []float64 {
 
 // Compact releases the norm sketch's buffers (see Numeric.Compact).
 func (v *Vector) Compact() { v.norms.Compact() }
+
+// Clone returns an independent copy of v.
+func (v *Vector) Clone() *Vector {
+	c := *v
+	c.norms = v.norms.Clone()
+	c.moments = slices.Clone(v.moments)
+	return &c
+}
 
 // Reset empties v, keeping its dimension and tolerance.
 func (v *Vector) Reset() {
