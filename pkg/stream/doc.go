@@ -2,16 +2,50 @@
 // decoding, offsets and checkpoints, the dead-letter and alert topics, and the
 // embedded broker.
 //
-// So far only decoding exists. A Decoder turns one Kafka message value (JSON,
-// see DESIGN.md "The event") into an Event whose slices it reuses from one
-// message to the next, so that a partition's goroutine decodes in steady state
-// without allocating. A message that cannot be decoded, or that is over a
-// limit, yields a *DecodeError whose Reason is a stable label value for
-// normwatch_decode_errors_total{reason} and for the dead-letter headers; a
-// feature value that is not a number is not such an error but a per-feature
-// type error flagged in the Event, so the rest of the event still counts.
+// What it holds so far:
 //
-// The JSON is parsed with github.com/valyala/fastjson: in
-// BenchmarkDecode it decodes a 20-feature event several times faster than
-// encoding/json does into a map, without allocating.
+//   - Decoder (decode.go): a Decoder turns one Kafka message value (JSON,
+//     see DESIGN.md "The event") into an Event whose slices it reuses from
+//     one message to the next, so that a partition's goroutine decodes in
+//     steady state without allocating. A message that cannot be decoded, or
+//     that is over a limit, yields a *DecodeError whose Reason is a stable
+//     label value for normwatch_decode_errors_total{reason} and for the
+//     dead-letter headers; a feature value that is not a number is not such
+//     an error but a per-feature type error flagged in the Event, so the
+//     rest of the event still counts. The JSON is parsed with
+//     github.com/valyala/fastjson: in BenchmarkDecode it decodes a
+//     20-feature event several times faster than encoding/json does into a
+//     map, without allocating.
+//   - The contract (processor.go) between the consumer, which owns Kafka,
+//     offsets and dead letters, and the processor (pkg/engine), which owns
+//     the state: Processor, PartitionProcessor, CheckpointStore.
+//   - Consumer (consumer.go): a kafka-go consumer group (ConsumerGroup and
+//     its Generations, not a group Reader, so that each partition is
+//     checkpointed and committed before it is revoked) with a fetching
+//     goroutine and a Decoder per assigned partition, TLS and SASL (PLAIN,
+//     SCRAM), reconnects with backoff, readiness and per-partition lag.
+//   - The dead-letter writer (dlq.go): undecodable messages with their
+//     source and reason in headers, written with acks from all replicas
+//     before the checkpoint that skips them.
+//   - FileCheckpoints (checkpoint.go): a CheckpointStore of checksummed
+//     files, written atomically, with the previous one kept as a fallback.
+//   - Embedded (embedded.go): the in-process Kafka-protocol broker
+//     (github.com/twmb/franz-go/pkg/kfake) that runs when no brokers are
+//     configured, and under the integration tests.
+//
+// Metrics (namespace normwatch), registered by NewConsumer:
+//
+//   - decode_errors_total{reason}: messages dead-lettered and skipped, by
+//     Reason, every reason present from the start.
+//   - dlq_messages_total: dead letters acknowledged by the broker.
+//   - consumer_lag{topic,partition}: high watermark minus the next offset,
+//     per assigned partition; the series goes when the partition does.
+//   - kafka_reconnects_total: group re-joins after an error and fetch
+//     reconnects.
+//   - redeliveries_skipped_total: messages dropped because the checkpoint
+//     already holds their effect.
+//   - checkpoints_total{result} and offset_commits_total{result}, result
+//     "ok" or "error".
+//
+// events_total is the engine's: only it knows what an event counted for.
 package stream

@@ -12,13 +12,16 @@ import "errors"
 //  1. On assignment the consumer opens the partition; the processor restores
 //     its checkpoint and reports through Offset the last offset whose effect
 //     it already holds (-1 for none).
-//  2. The consumer fetches from the group's committed offset and drops every
-//     message at or below Offset: re-deliveries after a crash or a rebalance.
+//  2. The consumer fetches from the offset after the partition's checkpoint
+//     when it has one, else from the group's committed offset, and drops
+//     every message at or below Offset: re-deliveries after a crash or a
+//     rebalance. (Starting after the checkpoint matters when the store fell
+//     back to an older checkpoint the group has already committed past.)
 //  3. Each other message is decoded and handed to Apply, or dead-lettered
 //     and handed to Skip, in offset order.
 //  4. Periodically, and when the partition is revoked or the consumer stops,
-//     the consumer calls Checkpoint, waits for the dead-letter writes up to
-//     that offset, and only then commits offset+1 to the group.
+//     the consumer waits for the dead-letter writes of the skipped messages,
+//     calls Checkpoint, and only then commits offset+1 to the group.
 //
 // A crash anywhere leaves committed <= checkpointed + 1, so nothing is lost,
 // and the offset guard of step 2 means nothing is counted twice.

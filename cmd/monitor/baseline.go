@@ -1,0 +1,545 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/normwatch/normwatch/pkg/baseline"
+	"github.com/normwatch/normwatch/pkg/drift"
+)
+
+// Exit codes of `monitor baseline`. diff exits 0, 1 or 2 by severity, so
+// usage and runtime errors use 3 and 4 to stay apart from a finding.
+const (
+	exitOK       = 0
+	exitUsage    = 3
+	exitFailure  = 4
+	baselineHelp = `Usage: monitor baseline COMMAND [flags]
+
+Versioned, immutable training baselines.
+
+Commands:
+  build     summarize training data (CSV, JSONL events, Parquet) into a baseline
+  inspect   print a baseline's per-feature and per-embedding statistics
+  diff      compare two baselines with the drift engine (exit 0 ok, 1 warning, 2 critical)
+  pin       freeze production sketches as a new baseline version
+
+Run 'monitor baseline COMMAND --help' for a command's flags.
+`
+)
+
+// runBaseline runs `monitor baseline ARGS...` and returns the exit code.
+func runBaseline(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, baselineHelp)
+		return exitUsage
+	}
+	switch args[0] {
+	case "build":
+		return baselineBuild(args[1:], stdout, stderr)
+	case "inspect":
+		return baselineInspect(args[1:], stdout, stderr)
+	case "diff":
+		return baselineDiff(args[1:], stdout, stderr)
+	case "pin":
+		return baselinePin(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, baselineHelp)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "monitor baseline: unknown command %q\n\n%s", args[0], baselineHelp)
+	return exitUsage
+}
+
+// newFlags returns a FlagSet whose --help prints usage to stdout.
+func newFlags(name, usage string, stdout, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fmt.Fprint(fs.Output(), fs.FlagUsages())
+	}
+	return fs
+}
+
+// parse parses args; done is true when the command should return code.
+func parse(fs *pflag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, true
+		}
+		fmt.Fprintf(fs.Output(), "monitor %s: %v\nRun 'monitor %s --help' for usage.\n", fs.Name(), err, fs.Name())
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+func fail(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "monitor baseline %s: %v\n", cmd, err)
+	return exitFailure
+}
+
+const buildUsage = `Usage: monitor baseline build --input PATH --model NAME --model-version V [flags]
+
+Summarizes training data into a baseline file written atomically as
+OUT/<model>/<model-version>/<id>.json. The input is streamed: its size does not
+matter. An existing baseline of the version is never overwritten.
+
+Inputs (format from the extension, or --format):
+  csv      header row; numeric columns are features, columns of JSON arrays or
+           b64f32: strings are embeddings; an empty cell is missing
+  jsonl    one event a line, in the daemon's event format
+  parquet  float, double and integer columns; list<float> columns as embeddings
+
+Declared normalization: --scaler FILE, normwatch's YAML/JSON format
+  features:
+    income: {kind: zscore, mean: 52100, std: 18300}
+    age:    {kind: minmax, min: 18, max: 90}
+    clicks: {kind: robust, median: 3, iqr: 4}
+  embeddings:
+    query: l2
+or a scikit-learn StandardScaler, MinMaxScaler or RobustScaler exported as JSON
+(mean_, scale_, data_min_, data_max_, center_, feature_names_in_). Or
+--infer-normalization to record what the data looks like, with the evidence.
+`
+
+func baselineBuild(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("baseline build", buildUsage, stdout, stderr)
+	input := fs.String("input", "", "training data file (required)")
+	model := fs.String("model", "", "model name (required)")
+	version := fs.String("model-version", "", "model version (required)")
+	out := fs.String("out", baseline.DefaultDir, "baseline store directory")
+	format := fs.String("format", "", "input format: csv, jsonl or parquet (default: from the extension)")
+	features := fs.StringSlice("features", nil, "feature columns, comma-separated (default: every numeric column)")
+	embeddings := fs.StringSlice("embeddings", nil, "embedding columns, comma-separated (default: every column that looks like one)")
+	scalerFile := fs.String("scaler", "", "scaler file declaring the training normalization")
+	infer := fs.Bool("infer-normalization", false, "record whether features look standardized or unit-range and embeddings unit-norm")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"--input", *input}, {"--model", *model}, {"--model-version", *version}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 || fs.NArg() > 0 {
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "monitor baseline build: unexpected argument %q\n", fs.Arg(0))
+		} else {
+			fmt.Fprintf(stderr, "monitor baseline build: %s required\n", strings.Join(missing, ", "))
+		}
+		fmt.Fprintln(stderr, "Run 'monitor baseline build --help' for usage.")
+		return exitUsage
+	}
+	if *scalerFile != "" && *infer {
+		fmt.Fprintln(stderr, "monitor baseline build: --scaler and --infer-normalization exclude each other")
+		return exitUsage
+	}
+	opts := baseline.BuildOptions{
+		Model: *model, Version: *version, Format: *format,
+		InferNormalization: *infer, ProgressRows: *every,
+	}
+	if fs.Changed("features") {
+		opts.Features = nonEmpty(*features)
+	}
+	if fs.Changed("embeddings") {
+		opts.Embeddings = nonEmpty(*embeddings)
+	}
+	if !*quiet {
+		opts.Progress = stderr
+	}
+	if *scalerFile != "" {
+		sc, err := baseline.LoadScaler(*scalerFile)
+		if err != nil {
+			return fail(stderr, "build", err)
+		}
+		opts.Scaler = sc
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	b, rep, err := baseline.Build(ctx, *input, opts)
+	if err != nil {
+		return fail(stderr, "build", err)
+	}
+	fmt.Fprint(stderr, rep.String())
+	path, err := baseline.Write(*out, b)
+	if err != nil {
+		return fail(stderr, "build", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s (id %s): %d features, %d embeddings, %d rows\n",
+		path, b.ID(), len(b.Features), len(b.Embeddings), b.Source.Rows)
+	return exitOK
+}
+
+// nonEmpty drops empty names ("--features a,,b"); an empty list stays
+// non-nil: no column of that kind.
+func nonEmpty(names []string) []string {
+	out := []string{}
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+const inspectUsage = `Usage: monitor baseline inspect FILE [--json]
+
+Prints a baseline's metadata and a table per feature (count, missing, mean,
+std, p1, p50, p99, min, max, declared normalization) and per embedding (dim,
+norm p1/p50/p99, unit-norm share). The file is validated as the daemon does.
+`
+
+// featureSummary is one row of inspect's feature table.
+type featureSummary struct {
+	Name          string              `json:"name"`
+	Count         uint64              `json:"count"`
+	Missing       uint64              `json:"missing"`
+	NonFinite     uint64              `json:"nonfinite"`
+	Mean          *float64            `json:"mean"`
+	Std           *float64            `json:"std"`
+	P1            *float64            `json:"p1"`
+	P50           *float64            `json:"p50"`
+	P99           *float64            `json:"p99"`
+	Min           *float64            `json:"min"`
+	Max           *float64            `json:"max"`
+	Normalization drift.Normalization `json:"normalization"`
+	Inferred      *baseline.Inferred  `json:"inferred,omitempty"`
+}
+
+type embeddingSummary struct {
+	Name          string             `json:"name"`
+	Dim           int                `json:"dim"`
+	Count         uint64             `json:"count"`
+	NormP1        *float64           `json:"norm_p1"`
+	NormP50       *float64           `json:"norm_p50"`
+	NormP99       *float64           `json:"norm_p99"`
+	UnitNormRatio *float64           `json:"unit_norm_ratio"`
+	Normalization string             `json:"normalization"`
+	Inferred      *baseline.Inferred `json:"inferred,omitempty"`
+}
+
+type inspectOutput struct {
+	File         string             `json:"file"`
+	ID           string             `json:"id"`
+	Model        string             `json:"model"`
+	ModelVersion string             `json:"model_version"`
+	CreatedAt    time.Time          `json:"created_at"`
+	Source       baseline.Source    `json:"source"`
+	Features     []featureSummary   `json:"features"`
+	Embeddings   []embeddingSummary `json:"embeddings"`
+}
+
+func ptr(x float64, err error) *float64 {
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
+
+func summarize(path string, b *baseline.Baseline) inspectOutput {
+	out := inspectOutput{
+		File: path, ID: b.ID(), Model: b.Model, ModelVersion: b.ModelVersion,
+		CreatedAt: b.CreatedAt, Source: b.Source,
+		Features: []featureSummary{}, Embeddings: []embeddingSummary{},
+	}
+	// Copies: quantile queries cache inside a sketch, and b stays unchanged.
+	set := b.Set()
+	for _, name := range slices.Sorted(maps.Keys(b.Features)) {
+		f := b.Features[name]
+		n := set.Features[name].Sketch
+		s := featureSummary{
+			Name: name, Count: n.Count(), Missing: n.Missing(), NonFinite: n.NonFinite(),
+			Normalization: f.Normalization, Inferred: f.Inferred,
+		}
+		if n.Count() > 0 {
+			s.Mean, s.Std = ptr(n.Mean(), nil), ptr(n.StdDev(), nil)
+			s.Min, s.Max = ptr(n.Min(), nil), ptr(n.Max(), nil)
+			s.P1, s.P50, s.P99 = ptr(n.Quantile(0.01)), ptr(n.Quantile(0.5)), ptr(n.Quantile(0.99))
+		}
+		out.Features = append(out.Features, s)
+	}
+	for _, name := range slices.Sorted(maps.Keys(b.Embeddings)) {
+		e := b.Embeddings[name]
+		v := set.Embeddings[name].Sketch
+		norms := v.Norms()
+		out.Embeddings = append(out.Embeddings, embeddingSummary{
+			Name: name, Dim: e.Dim, Count: v.Count(),
+			NormP1: ptr(norms.Quantile(0.01)), NormP50: ptr(norms.Quantile(0.5)), NormP99: ptr(norms.Quantile(0.99)),
+			UnitNormRatio: ptr(v.UnitNormRatio(), nil), Normalization: e.Normalization, Inferred: e.Inferred,
+		})
+	}
+	return out
+}
+
+func baselineInspect(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("baseline inspect", inspectUsage, stdout, stderr)
+	asJSON := fs.Bool("json", false, "print JSON for machines")
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "monitor baseline inspect: want exactly one FILE\nRun 'monitor baseline inspect --help' for usage.")
+		return exitUsage
+	}
+	path := fs.Arg(0)
+	b, err := baseline.Load(path)
+	if err != nil {
+		return fail(stderr, "inspect", err)
+	}
+	out := summarize(path, b)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return fail(stderr, "inspect", err)
+		}
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "%s\n  id       %s\n  model    %s %s\n  created  %s\n  source   %s\n\n",
+		path, out.ID, b.Model, b.ModelVersion, b.CreatedAt.Format(time.RFC3339), sourceText(b.Source))
+	if len(out.Features) > 0 {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "feature\tcount\tmissing\tmean\tstd\tp1\tp50\tp99\tmin\tmax\t normalization\t")
+		for _, f := range out.Features {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t %s\t\n", f.Name, f.Count, f.Missing,
+				g(f.Mean), g(f.Std), g(f.P1), g(f.P50), g(f.P99), g(f.Min), g(f.Max), normText(f.Normalization, f.Inferred))
+		}
+		tw.Flush()
+	}
+	if len(out.Embeddings) > 0 {
+		fmt.Fprintln(stdout)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "embedding\tdim\tcount\tnorm p1\tnorm p50\tnorm p99\tunit-norm\t normalization\t")
+		for _, e := range out.Embeddings {
+			norm := e.Normalization
+			if norm == "" {
+				norm = "undeclared"
+			}
+			if e.Inferred != nil {
+				norm += " (looks " + e.Inferred.Looks + ")"
+			}
+			share := "-"
+			if e.UnitNormRatio != nil {
+				share = strconv.FormatFloat(100**e.UnitNormRatio, 'f', 1, 64) + "%"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t %s\t\n", e.Name, e.Dim, e.Count, g(e.NormP1), g(e.NormP50), g(e.NormP99), share, norm)
+		}
+		tw.Flush()
+	}
+	return exitOK
+}
+
+func sourceText(s baseline.Source) string {
+	t := s.Kind
+	if s.Format != "" {
+		t += " " + s.Format
+	}
+	if s.Path != "" {
+		t += " " + s.Path
+	}
+	if s.From != "" {
+		t += " from " + s.From
+		if s.FromVersion != "" {
+			t += " (" + s.FromVersion + ")"
+		}
+	}
+	if s.WindowStart != nil && s.WindowEnd != nil {
+		t += fmt.Sprintf(", window %s to %s", s.WindowStart.Format(time.RFC3339), s.WindowEnd.Format(time.RFC3339))
+	}
+	t += fmt.Sprintf(", %d rows", s.Rows)
+	if s.SkippedRows > 0 {
+		t += fmt.Sprintf(" (%d skipped)", s.SkippedRows)
+	}
+	if s.SHA256 != "" {
+		t += ", sha256 " + s.SHA256[:16] + "…"
+	}
+	return t
+}
+
+// g formats a statistic with 4 significant digits.
+func g(x *float64) string {
+	if x == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*x, 'g', 4, 64)
+}
+
+func normText(n drift.Normalization, in *baseline.Inferred) string {
+	var s string
+	switch n.Kind {
+	case drift.ScalerZScore:
+		s = fmt.Sprintf("zscore mean %s std %s", gf(n.Mean), gf(n.Std))
+	case drift.ScalerMinMax:
+		s = fmt.Sprintf("minmax min %s max %s", gf(n.Min), gf(n.Max))
+	case drift.ScalerRobust:
+		s = fmt.Sprintf("robust median %s iqr %s", gf(n.Median), gf(n.IQR))
+	default:
+		s = n.Kind
+	}
+	if in != nil {
+		s += " (looks " + in.Looks + ")"
+	}
+	return s
+}
+
+func gf(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+
+const diffUsage = `Usage: monitor baseline diff A B [--json]
+
+Compares baseline B with reference A using the drift engine, as the daemon
+compares production with training: for example v3's training data (A) against
+v4's (B). Declared normalizations come from A. Prints the per-feature and
+per-embedding report with the diagnosis sentences.
+
+Exit code: 0 when all is ok, 1 on a warning, 2 on a critical finding, so it can
+gate a deploy; 3 on a usage error, 4 when a file cannot be read.
+`
+
+func baselineDiff(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("baseline diff", diffUsage, stdout, stderr)
+	asJSON := fs.Bool("json", false, "print the drift report as JSON")
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(stderr, "monitor baseline diff: want two files, A and B\nRun 'monitor baseline diff --help' for usage.")
+		return exitUsage
+	}
+	a, err := baseline.Load(fs.Arg(0))
+	if err != nil {
+		return fail(stderr, "diff", err)
+	}
+	b, err := baseline.Load(fs.Arg(1))
+	if err != nil {
+		return fail(stderr, "diff", err)
+	}
+	rep, code := baseline.Diff(a, b, drift.DefaultThresholds())
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			A        string       `json:"a"`
+			B        string       `json:"b"`
+			Severity string       `json:"severity"`
+			Report   drift.Report `json:"report"`
+		}{fs.Arg(0), fs.Arg(1), drift.Severity(code).String(), rep}); err != nil {
+			return fail(stderr, "diff", err)
+		}
+		return code
+	}
+	fmt.Fprintf(stdout, "A: %s %s (%s)\nB: %s %s (%s)\n\n", a.Model, a.ModelVersion, fs.Arg(0), b.Model, b.ModelVersion, fs.Arg(1))
+	subject := func(name string) string { return drift.Subject(name, b.Model, b.ModelVersion) }
+	if len(rep.Features) > 0 {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "feature\tseverity\tdiagnosis\tpsi\tks\tmean shift σ\tscale\toffset\tfit r²")
+		for _, f := range rep.Features {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%.3f\t%.2f\t%.4g\t%.4g\t%.3f\n", f.Name, f.Severity, f.Diagnosis,
+				f.PSI, f.KS, f.MeanShiftSigma, f.Scale, f.Offset, f.FitR2)
+		}
+		tw.Flush()
+	}
+	if len(rep.Embeddings) > 0 {
+		fmt.Fprintln(stdout)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "embedding\tseverity\tdiagnosis\tunit-norm A\tunit-norm B\tcentroid cos\tdims moved")
+		for _, e := range rep.Embeddings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\n", e.Name, e.Severity, e.Diagnosis,
+				e.RefUnitNormRatio, e.UnitNormRatio, e.CentroidCosine, e.DimsMovedRatio)
+		}
+		tw.Flush()
+	}
+	var sentences []string
+	for _, f := range rep.Features {
+		if f.Diagnosis != drift.OK && f.Summary != "" {
+			sentences = append(sentences, "["+f.Severity.String()+"] "+drift.Sentence(subject(f.Name), f.Summary))
+		}
+	}
+	for _, e := range rep.Embeddings {
+		if e.Diagnosis != drift.OK && e.Summary != "" {
+			sentences = append(sentences, "["+e.Severity.String()+"] "+drift.Sentence(subject(e.Name), e.Summary))
+		}
+	}
+	if len(sentences) > 0 {
+		fmt.Fprintln(stdout)
+		for _, s := range sentences {
+			fmt.Fprintln(stdout, s)
+		}
+	}
+	fmt.Fprintf(stdout, "\n%s\n", strings.ToUpper(drift.Severity(code).String()))
+	return code
+}
+
+const pinUsage = `Usage: monitor baseline pin --from-file SKETCHES [--out DIR] [--as VERSION] [flags]
+
+Freezes production sketches as a new baseline version, never overwriting one.
+SKETCHES is a file in the baseline format holding the production horizon (for
+example a baseline built from production logs). The new version is
+VERSION, or <observed version>-pinned-<UTC time>. The declared normalizations
+come from --declared-from (the serving version's training baseline), else from
+SKETCHES.
+
+Pinning from a running daemon's HTTP API or by replaying a topic range comes
+with the daemon (issue 4).
+`
+
+func baselinePin(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("baseline pin", pinUsage, stdout, stderr)
+	from := fs.String("from-file", "", "baseline-format file of the production sketches (required)")
+	out := fs.String("out", baseline.DefaultDir, "baseline store directory")
+	as := fs.String("as", "", "model version of the pinned baseline (default <version>-pinned-<time>)")
+	declared := fs.String("declared-from", "", "baseline whose declared normalizations the pinned one keeps")
+	model := fs.String("model", "", "model (default: the file's)")
+	version := fs.String("model-version", "", "model version the sketches were observed on (default: the file's)")
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if *from == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "monitor baseline pin: --from-file required, and no arguments\nRun 'monitor baseline pin --help' for usage.")
+		return exitUsage
+	}
+	cur, err := baseline.Load(*from)
+	if err != nil {
+		return fail(stderr, "pin", err)
+	}
+	var decl *baseline.Baseline
+	if *declared != "" {
+		if decl, err = baseline.Load(*declared); err != nil {
+			return fail(stderr, "pin", err)
+		}
+	}
+	req := baseline.PinRequest{Model: *model, Version: *version, As: *as, From: *from}
+	if cur.Source.WindowStart != nil {
+		req.WindowStart = *cur.Source.WindowStart
+	}
+	if cur.Source.WindowEnd != nil {
+		req.WindowEnd = *cur.Source.WindowEnd
+	}
+	b, path, err := baseline.PinBaseline(*out, cur, decl, req)
+	if err != nil {
+		return fail(stderr, "pin", err)
+	}
+	fmt.Fprintf(stdout, "pinned %s %s as %s: wrote %s (id %s)\n", b.Model, b.Source.FromVersion, b.ModelVersion, path, b.ID())
+	return exitOK
+}

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+
+	"github.com/normwatch/normwatch/pkg/alert"
+	"github.com/normwatch/normwatch/pkg/baseline"
+	"github.com/normwatch/normwatch/pkg/config"
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/engine"
+	"github.com/normwatch/normwatch/pkg/export"
+	"github.com/normwatch/normwatch/pkg/stream"
+)
+
+// embeddedPort is where the embedded broker listens when it can: Kafka's
+// usual port, so kcat and producers find it without being told.
+const embeddedPort = 9092
+
+func runDaemon(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("monitor run", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config.file", "", "YAML configuration file (keys as in the README)")
+	addConfigFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: monitor run [flags]
+
+Runs the daemon: consumes events from Kafka (the embedded broker on
+localhost when no brokers are configured), compares each closed window with
+the training baselines, serves /metrics, /healthz, /readyz and a status page,
+and sends alerts. SIGINT or SIGTERM stop it cleanly (checkpoint, then commit);
+SIGHUP reloads the baselines.
+
+Every configuration key can be set in the file, as NORMWATCH_<KEY> (dots as
+underscores), or as --<key> where a flag exists:
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return exitUsageError
+	}
+	cfg, err := config.Load(*cfgFile, fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "monitor: configuration: %v\n", err)
+		return exitUsageError
+	}
+	logger, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "monitor: configuration: %v\n", err)
+		return exitUsageError
+	}
+	if err := runWithSignals(cfg, logger, nil); err != nil {
+		logger.Error("monitor stopped", "err", err)
+		return exitError
+	}
+	return 0
+}
+
+// addConfigFlags declares the flags of the most used configuration keys;
+// config.Load binds them by name.
+func addConfigFlags(fs *pflag.FlagSet) {
+	fs.StringSlice("kafka.brokers", nil, "Kafka brokers, host:port; none starts the embedded broker on localhost")
+	fs.StringSlice("kafka.topics", nil, "topics of events (default normwatch.events)")
+	fs.String("kafka.group_id", "", "consumer group (default normwatch)")
+	fs.String("http.listen", "", "address of /metrics, /healthz, /readyz and the status page (default :10308)")
+	fs.String("baselines.dir", "", "directory of training baselines (default ./baselines)")
+	fs.String("checkpoint.dir", "", "directory of checkpoints (default ./data/checkpoints)")
+	fs.StringSlice("alerting.alertmanager_urls", nil, "Alertmanager base URLs")
+	fs.Duration("window.size", 0, "event-time window (default 1m)")
+	fs.String("log.level", "", "debug, info, warn or error (default info)")
+	fs.String("log.format", "", "logfmt, json or text (default logfmt)")
+}
+
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// actor is one more component to run beside the daemon's own (the demo's
+// producer and printer).
+type actor struct {
+	execute   func() error
+	interrupt func(error)
+}
+
+// extras are what `monitor demo` adds to a daemon.
+type extras struct {
+	actors func(d *daemon) []actor
+	sinks  []alert.Sink
+	// started, if set, is called once the daemon listens.
+	started func(d *daemon)
+}
+
+// daemon is the wired set of parts of `monitor run`.
+type daemon struct {
+	cfg      config.Config
+	logger   *slog.Logger
+	reg      *prometheus.Registry
+	brokers  []string
+	embedded *stream.Embedded
+	store    *baseline.Store
+	alerts   *alert.Manager
+	engine   *engine.Engine
+	consumer *stream.Consumer
+	server   *export.Server
+}
+
+// runWithSignals builds the daemon and runs it until SIGINT or SIGTERM.
+func runWithSignals(cfg config.Config, logger *slog.Logger, ex *extras) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := newDaemon(ctx, cfg, logger, ex)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	var g run.Group
+	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	d.addActors(ctx, &g, ex)
+	err = g.Run()
+	var sig run.SignalError
+	if errors.As(err, &sig) {
+		logger.Info("stopped cleanly", "signal", sig.Signal.String())
+		return nil
+	}
+	return err
+}
+
+func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *extras) (*daemon, error) {
+	d := &daemon{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ok := false
+	defer func() {
+		if !ok {
+			d.close()
+		}
+	}()
+
+	d.brokers = cfg.Kafka.Brokers
+	if len(d.brokers) == 0 {
+		topics := append([]string(nil), cfg.Kafka.Topics...)
+		for _, t := range []string{cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic} {
+			if t != "" {
+				topics = append(topics, t)
+			}
+		}
+		port := embeddedPort
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+			port = 0 // taken: any free port
+		} else {
+			ln.Close()
+		}
+		emb, err := stream.StartEmbedded(ctx, stream.EmbeddedOptions{Port: port, Topics: topics})
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded broker: %w", err)
+		}
+		d.embedded = emb
+		d.brokers = emb.Addrs()
+		logger.Info("no kafka.brokers configured: started the embedded Kafka-protocol broker; produce events to it",
+			"addr", strings.Join(d.brokers, ","), "topics", strings.Join(cfg.Kafka.Topics, ","))
+	}
+
+	if err := os.MkdirAll(cfg.Baselines.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("baselines.dir: %w", err)
+	}
+	store, err := baseline.OpenStore(cfg.Baselines.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("loading baselines: %w", err)
+	}
+	d.store = store
+	if len(store.Keys()) == 0 {
+		logger.Warn("no baselines: versions are compared with their previous version or only reported", "dir", cfg.Baselines.Dir)
+	}
+	for _, k := range store.Keys() {
+		e, _ := store.Entry(k.Model, k.Version)
+		logger.Info("baseline loaded", "model", k.Model, "model_version", k.Version, "id", e.Baseline.ID(), "file", e.Path)
+	}
+
+	sinks := []alert.Sink{alert.LogSink{Logger: logger}}
+	if ex != nil {
+		sinks = append(sinks, ex.sinks...)
+	}
+	d.alerts, err = alert.NewManager(alert.Options{
+		ForEvaluations: cfg.Alerting.ForEvaluations, ResolveAfter: cfg.Alerting.ResolveAfter,
+		RunbookURL: cfg.Alerting.RunbookURL, DashboardURL: cfg.Alerting.DashboardURL,
+	}, sinks...)
+	if err != nil {
+		return nil, err
+	}
+
+	checkpoints, err := stream.NewFileCheckpoints(cfg.Checkpoint.Dir, cfg.Kafka.GroupID)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint.dir: %w", err)
+	}
+	th := drift.DefaultThresholds()
+	th.MinSamples = uint64(cfg.Window.MinSamples)
+	d.engine, err = engine.New(engine.Options{
+		WindowSize: cfg.Window.Size, AllowedLateness: cfg.Window.AllowedLateness,
+		HorizonWindows: cfg.Window.HorizonWindows, Thresholds: th,
+		Limits: engine.Limits{
+			MaxModels: cfg.Limits.MaxModels, MaxVersionsPerModel: cfg.Limits.MaxVersionsPerModel,
+			MaxFeatures: cfg.Limits.MaxFeatures, MaxEmbeddings: cfg.Limits.MaxEmbeddings,
+		},
+		IdleFlush: true,
+		Fallback:  cfg.Baselines.Fallback,
+	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts})
+	if err != nil {
+		return nil, err
+	}
+
+	tlsConfig, err := kafkaTLS(cfg.Kafka.TLS)
+	if err != nil {
+		return nil, err
+	}
+	d.consumer, err = stream.NewConsumer(stream.Options{
+		Brokers: d.brokers, Topics: cfg.Kafka.Topics, GroupID: cfg.Kafka.GroupID,
+		StartOffset: cfg.Kafka.StartOffset, CheckpointInterval: cfg.Checkpoint.Interval,
+		Decoder: decoderOptions(cfg.Decode), TLS: tlsConfig,
+		SASL:     stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
+		DLQTopic: cfg.Kafka.DLQTopic, FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
+		Logger: logger,
+	}, d.engine, d.reg)
+	if err != nil {
+		return nil, err
+	}
+
+	d.reg.MustRegister(export.NewCollector(export.SourceFunc(d.snapshots)))
+	d.server, err = export.NewServer(export.ServerOptions{
+		Listen: cfg.HTTP.Listen, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
+		Ready: map[string]export.Check{
+			"consumer": func() error {
+				if !d.consumer.Ready() {
+					return errors.New("not consuming yet (joining the group or reconnecting to Kafka)")
+				}
+				return nil
+			},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	logger.Info("serving", "addr", "http://"+d.server.Addr(), "endpoints", "/ /metrics /healthz /readyz")
+	ok = true
+	return d, nil
+}
+
+// addActors adds one run.Group actor per component. Interrupts run in the
+// order added, so the consumer stops first: it finishes the message in
+// hand, checkpoints, commits, and only then do the engine and the server go.
+func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
+	{
+		g.Add(func() error {
+			return d.consumer.Run(ctx)
+		}, func(error) {
+			d.consumer.Stop()
+		})
+	}
+	{
+		g.Add(func() error {
+			return d.engine.Run(ctx)
+		}, func(error) {
+			d.engine.Stop()
+		})
+	}
+	{
+		g.Add(d.server.Run, func(error) { d.server.Stop() })
+	}
+	{
+		wctx, cancel := context.WithCancel(ctx)
+		g.Add(func() error {
+			err := d.store.Watch(wctx, time.Second, func(err error) {
+				d.logger.Error("reloading baselines; keeping the previous ones", "err", err)
+			})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}, func(error) { cancel() })
+	}
+	{
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		done := make(chan struct{})
+		g.Add(func() error {
+			for {
+				select {
+				case <-hup:
+					if err := d.store.Reload(); err != nil {
+						d.logger.Error("SIGHUP: reloading baselines; keeping the previous ones", "err", err)
+					} else {
+						d.logger.Info("SIGHUP: baselines reloaded", "versions", len(d.store.Keys()))
+					}
+				case <-done:
+					return nil
+				}
+			}
+		}, func(error) {
+			signal.Stop(hup)
+			close(done)
+		})
+	}
+	if ex != nil && ex.actors != nil {
+		for _, a := range ex.actors(d) {
+			g.Add(a.execute, a.interrupt)
+		}
+	}
+	if ex != nil && ex.started != nil {
+		ex.started(d)
+	}
+}
+
+func (d *daemon) close() {
+	if d.embedded != nil {
+		d.embedded.Close()
+	}
+}
+
+// snapshots adapts the engine's latest evaluations to the exporter.
+func (d *daemon) snapshots() []export.Snapshot {
+	evs := d.engine.Latest()
+	out := make([]export.Snapshot, len(evs))
+	for i, e := range evs {
+		out[i] = export.Snapshot{
+			Model: e.Model, Version: e.Version, BaselineID: e.BaselineID,
+			WindowEnd: e.WindowEnd, EvaluatedAt: e.EvaluatedAt, Report: e.Report,
+		}
+	}
+	return out
+}
+
+// storeBaselines adapts the baseline store to the engine.
+type storeBaselines struct{ s *baseline.Store }
+
+func (b storeBaselines) Lookup(model, version string) (drift.Set, string, bool) {
+	bl, ok := b.s.Lookup(model, version)
+	if !ok {
+		return drift.Set{}, "", false
+	}
+	return bl.Set(), bl.ID(), true
+}
+
+// alertSink feeds evaluations to the alert lifecycle.
+type alertSink struct{ m *alert.Manager }
+
+func (s alertSink) Publish(e engine.Evaluation) {
+	s.m.Observe(e.Model, e.Version, e.Report, e.EvaluatedAt)
+}
+func (alertSink) Name() string { return "alerts" }
+
+func decoderOptions(c config.Decode) stream.DecoderOptions {
+	return stream.DecoderOptions{
+		TimePath: c.TimePath, ModelPath: c.ModelPath, VersionPath: c.VersionPath,
+		FeaturesPath: c.FeaturesPath, RawPath: c.RawPath, EmbeddingsPath: c.EmbeddingsPath,
+		ModelHeader: c.ModelHeader, VersionHeader: c.VersionHeader,
+		MaxMessageBytes: c.MaxMessageBytes, MaxFeatures: c.MaxFeatures, MaxEmbeddings: c.MaxEmbeddings,
+		MaxDim: c.MaxDim, MaxDepth: c.MaxDepth, MaxNameBytes: c.MaxNameBytes, MaxNames: c.MaxNames,
+	}
+}
+
+func kafkaTLS(c config.TLS) (*tls.Config, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	t := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // the user's explicit choice
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}

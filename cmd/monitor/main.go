@@ -1,0 +1,71 @@
+// Command monitor is normwatch: a drift monitor for ML features and
+// embeddings that names the normalization bug. See `monitor --help`.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+const usage = `normwatch: a drift monitor for ML features and embeddings that names the
+normalization bug ("production ≈ 18300 × training + 52100: the z-score scaler
+looks skipped at serving").
+
+Usage:
+  monitor demo [flags]        embedded Kafka broker, demo traffic with two bugs,
+                              baselines, the daemon and its alerts: start here
+  monitor run [flags]         the daemon: consume events from Kafka, compare
+                              them with baselines, serve /metrics, page
+  monitor baseline COMMAND    build, inspect, diff and pin training baselines
+  monitor version             print the version
+
+Run 'monitor COMMAND --help' for a command's flags. Configuration: a YAML file
+(--config.file), NORMWATCH_* environment variables, then flags.
+`
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes of the daemon commands.
+const (
+	exitError      = 1
+	exitUsageError = 2
+)
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsageError
+	}
+	switch args[0] {
+	case "run":
+		return runDaemon(args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(args[1:], stdout, stderr)
+	case "baseline":
+		return runBaseline(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "normwatch", version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", args[0], usage)
+	return exitUsageError
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return bi.Main.Version + " (" + s.Value[:12] + ")"
+			}
+		}
+		return bi.Main.Version
+	}
+	return "unknown"
+}

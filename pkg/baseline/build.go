@@ -1,0 +1,564 @@
+package baseline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/sketch"
+	"github.com/normwatch/normwatch/pkg/stream"
+)
+
+// Input formats.
+const (
+	FormatCSV     = "csv"
+	FormatJSONL   = "jsonl"
+	FormatParquet = "parquet"
+)
+
+// Defaults of BuildOptions.
+const (
+	DefaultProgressRows     = 1_000_000
+	DefaultProgressInterval = 10 * time.Second
+	DefaultMaxExamples      = 5
+	// DefaultBuildBuffer is the sketches' buffer in a build: folding
+	// 64Ki values into the digest at once instead of 2Ki makes sketching
+	// about 3 times cheaper per value (BenchmarkBuildCSV), for 512 KiB per
+	// feature while the build runs. The daemon's small windows keep the
+	// sketch default.
+	DefaultBuildBuffer = 1 << 16
+)
+
+// Reasons a row or a value is skipped.
+const (
+	SkipMalformedRow = "malformed_row" // a CSV row that cannot be parsed or has the wrong number of fields
+	SkipNonNumeric   = "non_numeric"   // a cell of a numeric column that is not a number
+	SkipBadEmbedding = "bad_embedding" // an embedding cell that is neither a JSON array of numbers nor b64f32
+	SkipOtherModel   = "other_model"   // a JSONL event of another model or version
+	SkipTypeError    = "type_error"    // a JSONL feature value that is not a number
+	// JSONL events that cannot be decoded are skipped with the decoder's
+	// reason (stream.Reason: malformed_json, bad_embedding, ...).
+)
+
+// ErrEmptyInput is returned when an input holds no usable row.
+var ErrEmptyInput = errors.New("no rows to build a baseline from")
+
+// BuildOptions configures Build. Model and Version are required.
+type BuildOptions struct {
+	Model   string
+	Version string
+	// Format is csv, jsonl or parquet; "" detects it from the extension
+	// (.csv, .jsonl, .ndjson, .json, .parquet, .pq).
+	Format string
+	// Features lists the feature columns to summarize; nil takes every
+	// numeric column (CSV: decided on the first rows; Parquet: every
+	// float, double and integer column; JSONL: every feature seen).
+	Features []string
+	// Embeddings lists the embedding columns; nil takes every column that
+	// looks like one (CSV: JSON arrays or b64f32 strings; Parquet: lists
+	// of floats; JSONL: every embedding seen).
+	Embeddings []string
+	// Scaler declares the training normalization of features and embeddings.
+	Scaler *Scaler
+	// InferNormalization records what each feature and embedding looks
+	// like (standardized, unit range, unit-norm) with the evidence.
+	InferNormalization bool
+
+	// Progress, if set, receives a progress line every ProgressRows rows
+	// or ProgressInterval, whichever comes first.
+	Progress         io.Writer
+	ProgressRows     int
+	ProgressInterval time.Duration
+	// MaxExamples is how many skipped rows or values of each reason are
+	// kept with their file and line.
+	MaxExamples int
+
+	// Decoder configures the JSONL event decoder (the daemon's).
+	Decoder stream.DecoderOptions
+	// Numeric configures the feature sketches; UnitTolerance the
+	// embedding sketches (0: sketch.DefaultUnitTolerance).
+	Numeric       sketch.NumericOptions
+	UnitTolerance float64
+
+	// Now returns the creation time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o BuildOptions) withDefaults() BuildOptions {
+	if o.ProgressRows <= 0 {
+		o.ProgressRows = DefaultProgressRows
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = DefaultProgressInterval
+	}
+	if o.MaxExamples <= 0 {
+		o.MaxExamples = DefaultMaxExamples
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Numeric.BufferSize == 0 {
+		o.Numeric.BufferSize = DefaultBuildBuffer
+	}
+	return o
+}
+
+// Validate reports the first bad option.
+func (o BuildOptions) Validate() error {
+	if err := ValidName(o.Model); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := ValidName(o.Version); err != nil {
+		return fmt.Errorf("model version: %w", err)
+	}
+	switch o.Format {
+	case "", FormatCSV, FormatJSONL, FormatParquet:
+	default:
+		return fmt.Errorf("format %q: want csv, jsonl or parquet", o.Format)
+	}
+	seen := map[string]string{}
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"features", o.Features}, {"embeddings", o.Embeddings}} {
+		for _, n := range l.names {
+			if err := validFeatureName(n); err != nil {
+				return fmt.Errorf("%s: %q: %w", l.what, n, err)
+			}
+			if prev, ok := seen[n]; ok {
+				return fmt.Errorf("%s: %q is already listed in %s", l.what, n, prev)
+			}
+			seen[n] = l.what
+		}
+	}
+	if _, err := sketch.NewNumericWith(o.Numeric); err != nil {
+		return err
+	}
+	if _, err := sketch.NewVector(0, o.UnitTolerance); err != nil {
+		return err
+	}
+	if o.Scaler != nil && o.InferNormalization {
+		return errors.New("a scaler and inferred normalization exclude each other: the scaler declares, inference only describes")
+	}
+	return nil
+}
+
+// DetectFormat returns the input format of path from its extension.
+func DetectFormat(path string) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return FormatCSV, nil
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSONL, nil
+	case ".parquet", ".pq":
+		return FormatParquet, nil
+	}
+	return "", fmt.Errorf("%s: cannot tell the format from the extension: give it (csv, jsonl or parquet)", path)
+}
+
+// Skip is one skipped row or value, kept as an example of its reason.
+type Skip struct {
+	Reason string
+	File   string
+	Line   int64  // 1-based line (CSV, JSONL) or row (Parquet)
+	Column string // the column or feature, for a skipped value
+	Detail string
+}
+
+func (s Skip) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d", s.File, s.Line)
+	if s.Column != "" {
+		fmt.Fprintf(&b, ": %s", s.Column)
+	}
+	fmt.Fprintf(&b, ": %s", s.Reason)
+	if s.Detail != "" {
+		fmt.Fprintf(&b, ": %s", s.Detail)
+	}
+	return b.String()
+}
+
+// Report tells what a build read and left out.
+type Report struct {
+	Input  string
+	Format string
+	// Rows is the number of data rows (events) read; Used those that went
+	// into the baseline.
+	Rows uint64
+	Used uint64
+	// SkippedRows counts rows left out, by reason; SkippedValues single
+	// values left out of a row that was used.
+	SkippedRows   map[string]uint64
+	SkippedValues map[string]uint64
+	// Examples holds the first few skips of each reason, in input order.
+	Examples []Skip
+	Bytes    int64 // input bytes read
+	Duration time.Duration
+}
+
+// String renders the report as the lines `baseline build` ends with.
+func (r *Report) String() string {
+	var b strings.Builder
+	rate := 0.0
+	if r.Duration > 0 {
+		rate = float64(r.Rows) / r.Duration.Seconds()
+	}
+	fmt.Fprintf(&b, "read %d rows from %s (%s) in %s (%.0f rows/s); %d used\n",
+		r.Rows, r.Input, r.Format, r.Duration.Round(time.Millisecond), rate, r.Used)
+	for _, k := range slices.Sorted(maps.Keys(r.SkippedRows)) {
+		fmt.Fprintf(&b, "skipped %d rows: %s\n", r.SkippedRows[k], k)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.SkippedValues)) {
+		fmt.Fprintf(&b, "skipped %d values: %s\n", r.SkippedValues[k], k)
+	}
+	for _, s := range r.Examples {
+		fmt.Fprintf(&b, "  %s\n", s)
+	}
+	return b.String()
+}
+
+// Build reads the training data at path and returns its baseline, not yet
+// written (see Write), with a report of what was read and skipped.
+func Build(ctx context.Context, path string, opts BuildOptions) (*Baseline, *Report, error) {
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, nil, err
+	}
+	format := opts.Format
+	if format == "" {
+		var err error
+		if format, err = DetectFormat(path); err != nil {
+			return nil, nil, err
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		return nil, nil, fmt.Errorf("%s is a directory", path)
+	}
+	a := newAccumulator(path, format, st.Size(), opts)
+	var digest string
+	switch format {
+	case FormatCSV, FormatJSONL:
+		h := sha256.New()
+		cr := &countingReader{r: io.TeeReader(f, h), ctx: ctx}
+		a.bytesRead = &cr.n
+		if format == FormatCSV {
+			err = buildCSV(cr, a)
+		} else {
+			err = buildJSONL(cr, a)
+		}
+		digest = hex.EncodeToString(h.Sum(nil))
+	case FormatParquet:
+		err = buildParquet(ctx, f, st.Size(), a)
+		if err == nil {
+			digest, err = hashFile(ctx, f)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := a.finish(digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, a.report, nil
+}
+
+func hashFile(ctx context.Context, f *os.File) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, &countingReader{r: f, ctx: ctx}); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", f.Name(), err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// countingReader counts bytes for progress and stops when ctx is done.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	ctx context.Context
+	k   int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.k++; c.k%64 == 0 {
+		if err := c.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// featureAcc is one feature being built. seen counts the rows that gave
+// it a value (or a missing cell): rows that did not mention it at all are
+// counted missing at the end.
+type featureAcc struct {
+	sk   *sketch.Numeric
+	seen uint64
+}
+
+// accumulator holds the sketches of a build and its report; the format
+// readers feed it.
+type accumulator struct {
+	opts   BuildOptions
+	path   string
+	size   int64
+	report *Report
+
+	features   map[string]*featureAcc
+	embeddings map[string]*sketch.Vector
+	examples   map[string]int
+
+	bytesRead    *int64
+	start        time.Time
+	lastProgress time.Time
+	nextRows     uint64
+}
+
+func newAccumulator(path, format string, size int64, opts BuildOptions) *accumulator {
+	now := time.Now()
+	return &accumulator{
+		opts: opts, path: path, size: size,
+		report: &Report{
+			Input: path, Format: format,
+			SkippedRows: map[string]uint64{}, SkippedValues: map[string]uint64{},
+		},
+		features: map[string]*featureAcc{}, embeddings: map[string]*sketch.Vector{},
+		examples: map[string]int{},
+		start:    now, lastProgress: now, nextRows: uint64(opts.ProgressRows),
+	}
+}
+
+func (a *accumulator) feature(name string) *featureAcc {
+	f := a.features[name]
+	if f == nil {
+		sk, _ := sketch.NewNumericWith(a.opts.Numeric) // validated in Build
+		f = &featureAcc{sk: sk}
+		a.features[name] = f
+	}
+	return f
+}
+
+func (a *accumulator) embedding(name string) *sketch.Vector {
+	v := a.embeddings[name]
+	if v == nil {
+		v, _ = sketch.NewVector(0, a.opts.UnitTolerance)
+		a.embeddings[name] = v
+	}
+	return v
+}
+
+// skipRow counts a row left out.
+func (a *accumulator) skipRow(reason string, line int64, detail string) {
+	a.report.SkippedRows[reason]++
+	a.example(Skip{Reason: reason, File: a.path, Line: line, Detail: detail})
+}
+
+// skipValue counts a value left out of a used row.
+func (a *accumulator) skipValue(reason string, line int64, column, detail string) {
+	a.report.SkippedValues[reason]++
+	a.example(Skip{Reason: reason, File: a.path, Line: line, Column: column, Detail: detail})
+}
+
+func (a *accumulator) example(s Skip) {
+	if a.examples[s.Reason] >= a.opts.MaxExamples {
+		return
+	}
+	a.examples[s.Reason]++
+	if len(s.Detail) > 120 {
+		s.Detail = s.Detail[:120] + "…"
+	}
+	a.report.Examples = append(a.report.Examples, s)
+}
+
+// row counts one data row read; used tells whether it went in. It prints
+// progress when due.
+func (a *accumulator) row(used bool) {
+	a.report.Rows++
+	if used {
+		a.report.Used++
+	}
+	if a.opts.Progress == nil {
+		return
+	}
+	if a.report.Rows >= a.nextRows || a.report.Rows%4096 == 0 && time.Since(a.lastProgress) >= a.opts.ProgressInterval {
+		a.progress()
+	}
+}
+
+func (a *accumulator) progress() {
+	now := time.Now()
+	a.lastProgress = now
+	a.nextRows = a.report.Rows + uint64(a.opts.ProgressRows)
+	el := now.Sub(a.start).Seconds()
+	line := fmt.Sprintf("%s: %d rows", a.path, a.report.Rows)
+	if a.bytesRead != nil && a.size > 0 {
+		line += fmt.Sprintf(", %.1f%% of %s", 100*float64(*a.bytesRead)/float64(a.size), humanBytes(a.size))
+	}
+	if el > 0 {
+		line += fmt.Sprintf(", %.0f rows/s", float64(a.report.Rows)/el)
+	}
+	skipped := uint64(0)
+	for _, n := range a.report.SkippedRows {
+		skipped += n
+	}
+	if skipped > 0 {
+		line += fmt.Sprintf(", %d skipped", skipped)
+	}
+	fmt.Fprintln(a.opts.Progress, line)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// finish turns the sketches into a baseline: missing counts for rows that
+// did not mention a feature, declared or inferred normalizations.
+func (a *accumulator) finish(digest string) (*Baseline, error) {
+	r := a.report
+	r.Duration = time.Since(a.start)
+	if a.bytesRead != nil {
+		r.Bytes = *a.bytesRead
+	} else {
+		r.Bytes = a.size
+	}
+	if r.Used == 0 {
+		if r.Rows == 0 {
+			return nil, fmt.Errorf("%s: %w: the input has no data rows", a.path, ErrEmptyInput)
+		}
+		return nil, fmt.Errorf("%s: %w: all %d rows were skipped\n%s", a.path, ErrEmptyInput, r.Rows, r.String())
+	}
+	b := &Baseline{
+		Model: a.opts.Model, ModelVersion: a.opts.Version, CreatedAt: a.opts.Now().UTC().Truncate(time.Millisecond),
+		Source: Source{
+			Kind: SourceFile, Format: r.Format, Path: a.path, SHA256: digest,
+			Rows: r.Used, SkippedRows: r.Rows - r.Used,
+		},
+		Features:   map[string]*Feature{},
+		Embeddings: map[string]*Embedding{},
+	}
+	for name, f := range a.features {
+		if f.seen < r.Used {
+			f.sk.AddMissing(r.Used - f.seen)
+		}
+		f.sk.Compact()
+		b.Features[name] = &Feature{Normalization: drift.Normalization{Kind: drift.ScalerNone}, Sketch: f.sk}
+	}
+	for name, v := range a.embeddings {
+		v.Compact()
+		if v.Dim() == 0 {
+			return nil, fmt.Errorf("%s: embedding %q: no vector of a usable dimension", a.path, name)
+		}
+		b.Embeddings[name] = &Embedding{Dim: v.Dim(), Sketch: v}
+	}
+	if len(b.Features)+len(b.Embeddings) == 0 {
+		return nil, fmt.Errorf("%s: %w: no numeric feature or embedding column found", a.path, ErrEmptyInput)
+	}
+	if a.opts.Scaler != nil {
+		if err := a.opts.Scaler.Apply(b); err != nil {
+			return nil, err
+		}
+	}
+	if a.opts.InferNormalization {
+		Infer(b)
+	}
+	return b, nil
+}
+
+// Thresholds of Infer.
+const (
+	inferMeanTol  = 0.05 // |mean| below this (in std units) looks centered
+	inferStdTol   = 0.05 // |std - 1| below this looks unit-variance
+	inferRangeTol = 0.01 // min and max within this of 0 and 1 look unit-range
+	inferUnitNorm = 0.99 // share of unit-norm vectors that looks normalized
+)
+
+// Infer records in b what each feature and embedding looks like, with the
+// evidence. An embedding without a declared normalization gets "l2" when
+// at least 99% of its vectors are unit-norm and "none" otherwise; features
+// keep their declaration, since a standardized-looking feature carries no
+// scaler parameters to declare.
+func Infer(b *Baseline) {
+	for _, f := range b.Features {
+		f.Inferred = inferFeature(f.Sketch)
+	}
+	for _, e := range b.Embeddings {
+		ratio := e.Sketch.UnitNormRatio()
+		in := &Inferred{Looks: LooksNotUnitNorm, Evidence: map[string]float64{
+			"unit_norm_ratio": finite(ratio), "vectors": float64(e.Sketch.Count()),
+		}}
+		for _, q := range []float64{0.01, 0.5, 0.99} {
+			if v, err := e.Sketch.Norms().Quantile(q); err == nil {
+				in.Evidence[fmt.Sprintf("norm_p%g", 100*q)] = v
+			}
+		}
+		if ratio >= inferUnitNorm {
+			in.Looks = LooksUnitNorm
+		}
+		e.Inferred = in
+		if e.Normalization == "" {
+			e.Normalization = drift.EmbeddingNone
+			if in.Looks == LooksUnitNorm {
+				e.Normalization = drift.EmbeddingL2
+			}
+		}
+	}
+}
+
+func inferFeature(n *sketch.Numeric) *Inferred {
+	if n.Count() == 0 {
+		return &Inferred{Looks: LooksRaw, Evidence: map[string]float64{"count": 0}}
+	}
+	mean, std, lo, hi := n.Mean(), n.StdDev(), n.Min(), n.Max()
+	in := &Inferred{Evidence: map[string]float64{"mean": mean, "std": std, "min": lo, "max": hi}}
+	switch {
+	case lo == hi:
+		in.Looks = LooksConstant
+	case math.Abs(mean) < inferMeanTol*math.Max(std, 1) && math.Abs(std-1) < inferStdTol:
+		in.Looks = LooksStandardized
+	case math.Abs(lo) <= inferRangeTol && math.Abs(hi-1) <= inferRangeTol:
+		in.Looks = LooksUnitRange
+	default:
+		in.Looks = LooksRaw
+	}
+	return in
+}
+
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}

@@ -1,0 +1,451 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+
+	"github.com/normwatch/normwatch/pkg/sketch"
+)
+
+// A checkpoint is the whole state of one partition, self-contained:
+//
+//	"NWEC" version(1)
+//	offset, largest event time, has-time, closed-through
+//	per model version: model, version, end of the last window evaluated,
+//	  feature names, embedding names (their order numbers the sketches),
+//	  open windows, late events, cumulative snapshot, horizon windows
+//	CRC-32C of everything before it, little-endian
+//
+// Integers are varints, strings and sketches length-prefixed, sketches in
+// their own binary forms. Feature indexes are the checkpoint's own: the
+// process's registry indexes are assigned anew on restore, by name and
+// within the limits of the restoring process.
+const (
+	checkpointMagic   = "NWEC"
+	checkpointVersion = 1
+)
+
+// ErrCorrupt is wrapped by the errors of a checkpoint that does not decode.
+var ErrCorrupt = errors.New("engine: corrupt checkpoint")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type ckWriter struct{ b []byte }
+
+func (w *ckWriter) u(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *ckWriter) i(v int64)  { w.b = binary.AppendVarint(w.b, v) }
+func (w *ckWriter) s(v string) { w.u(uint64(len(v))); w.b = append(w.b, v...) }
+func (w *ckWriter) bytes(f func([]byte) ([]byte, error)) error {
+	// Length prefix patched after the fact: reserve the maximum varint.
+	at := len(w.b)
+	w.b = append(w.b, make([]byte, binary.MaxVarintLen64)...)
+	b, err := f(w.b)
+	if err != nil {
+		return err
+	}
+	n := len(b) - at - binary.MaxVarintLen64
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(n))
+	copy(b[at:], pre[:k])
+	w.b = append(b[:at+k], b[at+binary.MaxVarintLen64:]...)
+	return nil
+}
+
+// encode serializes p. Called with p.mu held. Open windows' sketches fold
+// their buffers in on the way (Numeric's encoding does).
+func (p *partition) encode() ([]byte, error) {
+	w := &ckWriter{b: make([]byte, 0, 4096)}
+	w.b = append(w.b, checkpointMagic...)
+	w.b = append(w.b, checkpointVersion)
+	w.i(p.offset)
+	w.i(p.maxTime)
+	if p.haveTime {
+		w.u(1)
+	} else {
+		w.u(0)
+	}
+	w.i(p.closedEnd)
+	var live []*pver
+	for _, pv := range p.order {
+		if !pv.s.retired.Load() {
+			live = append(live, pv)
+		}
+	}
+	w.u(uint64(len(live)))
+	for _, pv := range live {
+		feats, embs := p.e.reg.names(pv.s)
+		w.s(pv.s.model)
+		w.s(pv.s.version)
+		w.i(max(pv.evaluatedThrough, p.e.ev.evaluatedThrough(pv.s)))
+		// Local numbering: position in known / embKnown.
+		fl := make(map[int32]uint64, len(pv.known))
+		w.u(uint64(len(pv.known)))
+		for k, idx := range pv.known {
+			fl[idx] = uint64(k)
+			w.s(feats[idx])
+		}
+		el := make(map[int32]uint64, len(pv.embKnown))
+		w.u(uint64(len(pv.embKnown)))
+		for k, idx := range pv.embKnown {
+			el[idx] = uint64(k)
+			w.s(embs[idx])
+		}
+		enc := func(win *window) error { return encodeWindow(w, win, fl, el) }
+		w.u(uint64(len(pv.open)))
+		for _, win := range pv.open {
+			if err := enc(win); err != nil {
+				return nil, err
+			}
+		}
+		for _, win := range []*window{pv.late, pv.cum} {
+			if win == nil {
+				w.u(0)
+				continue
+			}
+			w.u(1)
+			if err := enc(win); err != nil {
+				return nil, err
+			}
+		}
+		w.u(uint64(len(pv.horizon)))
+		for _, win := range pv.horizon {
+			if err := enc(win); err != nil {
+				return nil, err
+			}
+		}
+	}
+	w.b = binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli))
+	return w.b, nil
+}
+
+func encodeWindow(w *ckWriter, win *window, fl, el map[int32]uint64) error {
+	w.i(win.start)
+	w.u(win.events)
+	n := 0
+	for _, x := range win.num {
+		if x != nil {
+			n++
+		}
+	}
+	w.u(uint64(n))
+	for i, x := range win.num {
+		if x == nil {
+			continue
+		}
+		w.u(fl[int32(i)])
+		if err := w.bytes(x.AppendBinary); err != nil {
+			return err
+		}
+	}
+	n = 0
+	for _, x := range win.pairs {
+		if x != nil {
+			n++
+		}
+	}
+	w.u(uint64(n))
+	for i, x := range win.pairs {
+		if x == nil {
+			continue
+		}
+		w.u(fl[int32(i)])
+		if err := w.bytes(func(b []byte) ([]byte, error) {
+			pb, err := x.MarshalBinary()
+			return append(b, pb...), err
+		}); err != nil {
+			return err
+		}
+	}
+	n = 0
+	for _, x := range win.vec {
+		if x != nil {
+			n++
+		}
+	}
+	w.u(uint64(n))
+	for i, x := range win.vec {
+		if x == nil {
+			continue
+		}
+		w.u(el[int32(i)])
+		if err := w.bytes(func(b []byte) ([]byte, error) {
+			vb, err := x.MarshalBinary()
+			return append(b, vb...), err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type ckReader struct {
+	b   []byte
+	err error
+}
+
+func (r *ckReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+}
+
+func (r *ckReader) u(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad %s", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *ckReader) i(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail("bad %s", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a count of items each at least minSize bytes long.
+func (r *ckReader) count(what string, minSize int) int {
+	n := r.u(what)
+	if r.err == nil && n > uint64(len(r.b)/minSize) {
+		r.fail("%s %d exceeds the data", what, n)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *ckReader) bytes(what string) []byte {
+	n := r.count(what, 1)
+	if r.err != nil {
+		return nil
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b
+}
+
+func (r *ckReader) s(what string) string { return string(r.bytes(what)) }
+
+// ckWindow is a decoded window whose sketches are numbered locally.
+type ckWindow struct {
+	start  int64
+	events uint64
+	num    map[uint64]*sketch.Numeric
+	pairs  map[uint64]*sketch.Pair
+	vec    map[uint64]*sketch.Vector
+}
+
+type ckVersion struct {
+	model, version string
+	evaluated      int64
+	feats, embs    []string
+	open           []*ckWindow
+	late, cum      *ckWindow
+	horizon        []*ckWindow
+}
+
+type ckState struct {
+	offset, maxTime, closedEnd int64
+	haveTime                   bool
+	versions                   []*ckVersion
+}
+
+func decodeCheckpoint(data []byte) (*ckState, error) {
+	if len(data) < len(checkpointMagic)+1+4 || string(data[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, fmt.Errorf("%w: not a normwatch engine checkpoint", ErrCorrupt)
+	}
+	if v := data[len(checkpointMagic)]; v != checkpointVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorrupt, v, checkpointVersion)
+	}
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	r := &ckReader{b: body[len(checkpointMagic)+1:]}
+	st := &ckState{offset: r.i("offset"), maxTime: r.i("event time")}
+	st.haveTime = r.u("has time") == 1
+	st.closedEnd = r.i("closed through")
+	nv := r.count("versions", 3)
+	for range nv {
+		cv := &ckVersion{model: r.s("model"), version: r.s("version"), evaluated: r.i("evaluated")}
+		nf := r.count("features", 1)
+		for range nf {
+			cv.feats = append(cv.feats, r.s("feature"))
+		}
+		ne := r.count("embeddings", 1)
+		for range ne {
+			cv.embs = append(cv.embs, r.s("embedding"))
+		}
+		win := func() *ckWindow { return decodeWindow(r, len(cv.feats), len(cv.embs)) }
+		no := r.count("open windows", 5)
+		for range no {
+			cv.open = append(cv.open, win())
+		}
+		if r.u("late") == 1 {
+			cv.late = win()
+		}
+		if r.u("cumulative") == 1 {
+			cv.cum = win()
+		}
+		nh := r.count("horizon windows", 5)
+		for range nh {
+			cv.horizon = append(cv.horizon, win())
+		}
+		st.versions = append(st.versions, cv)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d bytes left over", len(r.b))
+	}
+	return st, r.err
+}
+
+func decodeWindow(r *ckReader, nf, ne int) *ckWindow {
+	w := &ckWindow{start: r.i("window start"), events: r.u("window events"),
+		num: map[uint64]*sketch.Numeric{}, pairs: map[uint64]*sketch.Pair{}, vec: map[uint64]*sketch.Vector{}}
+	index := func(what string, limit int) uint64 {
+		i := r.u(what)
+		if r.err == nil && i >= uint64(limit) {
+			r.fail("%s index %d out of %d", what, i, limit)
+		}
+		return i
+	}
+	n := r.count("numerics", 2)
+	for range n {
+		i := index("feature", nf)
+		b := r.bytes("numeric")
+		if r.err != nil {
+			return w
+		}
+		x := new(sketch.Numeric)
+		if err := x.UnmarshalBinary(b); err != nil {
+			r.fail("feature sketch: %v", err)
+			return w
+		}
+		w.num[i] = x
+	}
+	n = r.count("pairs", 2)
+	for range n {
+		i := index("pair", nf)
+		b := r.bytes("pair")
+		if r.err != nil {
+			return w
+		}
+		x := new(sketch.Pair)
+		if err := x.UnmarshalBinary(b); err != nil {
+			r.fail("pair sketch: %v", err)
+			return w
+		}
+		w.pairs[i] = x
+	}
+	n = r.count("vectors", 2)
+	for range n {
+		i := index("embedding", ne)
+		b := r.bytes("vector")
+		if r.err != nil {
+			return w
+		}
+		x := new(sketch.Vector)
+		if err := x.UnmarshalBinary(b); err != nil {
+			r.fail("embedding sketch: %v", err)
+			return w
+		}
+		w.vec[i] = x
+	}
+	return w
+}
+
+// restore replaces p's state with the checkpoint's. Versions and names over
+// this process's limits are dropped and counted, as if their events had
+// come now.
+func (p *partition) restore(data []byte) error {
+	st, err := decodeCheckpoint(data)
+	if err != nil {
+		return err
+	}
+	p.offset, p.maxTime, p.haveTime, p.closedEnd = st.offset, st.maxTime, st.haveTime, st.closedEnd
+	for _, cv := range st.versions {
+		s := p.e.reg.version(cv.model, cv.version)
+		if s == nil {
+			continue
+		}
+		pv := newPver(s)
+		pv.evaluatedThrough = cv.evaluated
+		fmap := make([]int32, len(cv.feats))
+		for k, name := range cv.feats {
+			idx := p.e.reg.feature(s, name)
+			fmap[k] = idx
+			if idx >= 0 {
+				pv.learnFeature(name, idx)
+			}
+		}
+		emap := make([]int32, len(cv.embs))
+		for k, name := range cv.embs {
+			idx := p.e.reg.embedding(s, name)
+			emap[k] = idx
+			if idx >= 0 {
+				pv.learnEmbedding(name, idx)
+			}
+		}
+		conv := func(cw *ckWindow) *window {
+			if cw == nil {
+				return nil
+			}
+			w := &window{start: cw.start, events: cw.events}
+			for k, x := range cw.num {
+				if i := fmap[k]; i >= 0 {
+					w.num = grow(w.num, i)
+					w.num[i] = x
+				}
+			}
+			for k, x := range cw.pairs {
+				if i := fmap[k]; i >= 0 {
+					w.pairs = grow(w.pairs, i)
+					w.pairs[i] = x
+				}
+			}
+			for k, x := range cw.vec {
+				if i := emap[k]; i >= 0 {
+					w.vec = grow(w.vec, i)
+					w.vec[i] = x
+				}
+			}
+			return w
+		}
+		for _, cw := range cv.open {
+			pv.open = append(pv.open, conv(cw))
+		}
+		pv.late, pv.cum = conv(cv.late), conv(cv.cum)
+		if pv.late != nil {
+			pv.late.start = math.MinInt64
+		}
+		for _, cw := range cv.horizon {
+			pv.horizon = append(pv.horizon, conv(cw))
+		}
+		p.versions[vkey{cv.model, cv.version}] = pv
+		p.order = append(p.order, pv)
+	}
+	slices.SortFunc(p.order, func(a, b *pver) int { return cmpID(a.s.id, b.s.id) })
+	return nil
+}
+
+func grow[T any](s []*T, i int32) []*T {
+	if int(i) >= len(s) {
+		s = append(s, make([]*T, int(i)+1-len(s))...)
+	}
+	return s
+}

@@ -1,0 +1,363 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/stream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Fallbacks for a model version with no baseline of its own.
+const (
+	// FallbackPreviousVersion compares with the cumulative production
+	// view of the previous version of the same model (versions ordered
+	// naturally: v9 before v10), labelled "previous_version:<version>".
+	FallbackPreviousVersion = "previous_version"
+	// FallbackReportOnly reports the current statistics with diagnosis
+	// no_baseline.
+	FallbackReportOnly = "report_only"
+)
+
+// Defaults of Options.
+const (
+	DefaultWindowSize      = time.Minute
+	DefaultAllowedLateness = 10 * time.Second
+	DefaultHorizonWindows  = 5
+	DefaultSinkQueue       = 256
+)
+
+// Limits bound the series the engine tracks, and so its memory and the
+// cardinality of its metrics.
+type Limits struct {
+	MaxModels           int // models
+	MaxVersionsPerModel int // versions of one model
+	MaxFeatures         int // features of one model version
+	MaxEmbeddings       int // embedding fields of one model version
+}
+
+// DefaultLimits returns the limits normwatch ships with.
+func DefaultLimits() Limits {
+	return Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20}
+}
+
+// Options configures an Engine. Zero fields take the defaults, except
+// AllowedLateness.
+type Options struct {
+	WindowSize time.Duration
+	// AllowedLateness is taken as given: 0 means none. DefaultOptions
+	// sets DefaultAllowedLateness.
+	AllowedLateness time.Duration
+	HorizonWindows  int
+	Thresholds      drift.Thresholds // zero value: drift.DefaultThresholds()
+	Limits          Limits           // zero fields: DefaultLimits()
+	// IdleFlush closes the open windows of a partition that got no event
+	// for WindowSize+AllowedLateness of wall time, checking every
+	// IdleCheck. Replays never idle, so their reports do not depend on it.
+	IdleFlush bool
+	IdleCheck time.Duration // default WindowSize/4
+	Fallback  string        // FallbackPreviousVersion (default) or FallbackReportOnly
+	SinkQueue int           // evaluations buffered per sink; default DefaultSinkQueue
+	Clock     func() time.Time
+}
+
+// DefaultOptions returns the options normwatch ships with.
+func DefaultOptions() Options {
+	o := Options{AllowedLateness: DefaultAllowedLateness, IdleFlush: true}
+	return o.withDefaults()
+}
+
+func (o Options) withDefaults() Options {
+	if o.WindowSize == 0 {
+		o.WindowSize = DefaultWindowSize
+	}
+	if o.HorizonWindows == 0 {
+		o.HorizonWindows = DefaultHorizonWindows
+	}
+	if o.Thresholds == (drift.Thresholds{}) {
+		o.Thresholds = drift.DefaultThresholds()
+	}
+	d := DefaultLimits()
+	if o.Limits.MaxModels == 0 {
+		o.Limits.MaxModels = d.MaxModels
+	}
+	if o.Limits.MaxVersionsPerModel == 0 {
+		o.Limits.MaxVersionsPerModel = d.MaxVersionsPerModel
+	}
+	if o.Limits.MaxFeatures == 0 {
+		o.Limits.MaxFeatures = d.MaxFeatures
+	}
+	if o.Limits.MaxEmbeddings == 0 {
+		o.Limits.MaxEmbeddings = d.MaxEmbeddings
+	}
+	if o.IdleCheck == 0 {
+		o.IdleCheck = o.WindowSize / 4
+	}
+	if o.Fallback == "" {
+		o.Fallback = FallbackPreviousVersion
+	}
+	if o.SinkQueue == 0 {
+		o.SinkQueue = DefaultSinkQueue
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
+// Validate reports the first option out of its range, by name. New calls
+// it after filling in the defaults.
+func (o Options) Validate() error {
+	switch {
+	case o.WindowSize < time.Millisecond || o.WindowSize > 24*time.Hour:
+		return fmt.Errorf("engine: WindowSize %v out of range [1ms, 24h]", o.WindowSize)
+	case o.AllowedLateness < 0 || o.AllowedLateness > 24*time.Hour:
+		return fmt.Errorf("engine: AllowedLateness %v out of range [0, 24h]", o.AllowedLateness)
+	case o.HorizonWindows < 1 || o.HorizonWindows > 10_000:
+		return fmt.Errorf("engine: HorizonWindows %d out of range [1, 10000]", o.HorizonWindows)
+	case o.Limits.MaxModels < 1:
+		return fmt.Errorf("engine: Limits.MaxModels %d below 1", o.Limits.MaxModels)
+	case o.Limits.MaxVersionsPerModel < 1:
+		return fmt.Errorf("engine: Limits.MaxVersionsPerModel %d below 1", o.Limits.MaxVersionsPerModel)
+	case o.Limits.MaxFeatures < 1 || o.Limits.MaxFeatures > 1<<20:
+		return fmt.Errorf("engine: Limits.MaxFeatures %d out of range [1, 1048576]", o.Limits.MaxFeatures)
+	case o.Limits.MaxEmbeddings < 1 || o.Limits.MaxEmbeddings > 1<<16:
+		return fmt.Errorf("engine: Limits.MaxEmbeddings %d out of range [1, 65536]", o.Limits.MaxEmbeddings)
+	case o.IdleCheck < 0:
+		return fmt.Errorf("engine: IdleCheck %v is negative", o.IdleCheck)
+	case o.Fallback != FallbackPreviousVersion && o.Fallback != FallbackReportOnly:
+		return fmt.Errorf("engine: Fallback %q is neither %q nor %q", o.Fallback, FallbackPreviousVersion, FallbackReportOnly)
+	case o.SinkQueue < 1:
+		return fmt.Errorf("engine: SinkQueue %d below 1", o.SinkQueue)
+	}
+	if err := o.Thresholds.Validate(); err != nil {
+		return fmt.Errorf("engine: Thresholds: %w", err)
+	}
+	return nil
+}
+
+// Baselines looks up the reference of a model version. ref is the caller's
+// to keep: the engine may cache sketch state in it.
+type Baselines interface {
+	Lookup(model, version string) (ref drift.Set, id string, ok bool)
+}
+
+// Sink receives evaluations, one goroutine per sink, in the order they were
+// made for each model version. Publish may block: the engine buffers
+// SinkQueue evaluations per sink and drops the oldest past that.
+type Sink interface {
+	Publish(Evaluation)
+}
+
+// NamedSink is a Sink that names itself for sink_dropped_total.
+type NamedSink interface {
+	Sink
+	Name() string
+}
+
+// Evaluation is the comparison of one closed window's horizon with the
+// reference of its model version.
+type Evaluation struct {
+	Model, Version string
+	// WindowStart and WindowEnd bound the window whose close triggered the
+	// evaluation; the horizon is the HorizonWindows windows ending at it.
+	WindowStart, WindowEnd time.Time
+	BaselineID             string // "" without a baseline
+	Fallback               string // "previous_version:<version>", "report_only" or ""
+	Report                 drift.Report
+	Events                 uint64 // events in the horizon
+	EvaluatedAt            time.Time
+}
+
+// Engine is the pipeline's state and its evaluator. It implements
+// stream.Processor.
+type Engine struct {
+	opts      Options
+	window    int64 // nanoseconds
+	lateness  int64
+	baselines Baselines
+	store     stream.CheckpointStore
+	m         *metrics
+	reg       *registry
+	ev        *evaluator
+	sinks     []*sinkQueue
+
+	mu    sync.Mutex
+	parts map[partKey]*partition
+
+	stopOnce sync.Once
+	stop     chan struct{}
+}
+
+var _ stream.Processor = (*Engine)(nil)
+
+type partKey struct {
+	topic     string
+	partition int
+}
+
+func (k partKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.partition) }
+
+// New returns an Engine. reg may be nil for no metrics registration.
+func New(opts Options, baselines Baselines, store stream.CheckpointStore, reg prometheus.Registerer, sinks ...Sink) (*Engine, error) {
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if baselines == nil {
+		return nil, errors.New("engine: nil Baselines")
+	}
+	if store == nil {
+		return nil, errors.New("engine: nil CheckpointStore")
+	}
+	m := newMetrics(reg)
+	e := &Engine{
+		opts: opts, window: int64(opts.WindowSize), lateness: int64(opts.AllowedLateness),
+		baselines: baselines, store: store, m: m,
+		reg:   newRegistry(opts.Limits, m),
+		parts: map[partKey]*partition{},
+		stop:  make(chan struct{}),
+	}
+	for i, s := range sinks {
+		if s == nil {
+			return nil, fmt.Errorf("engine: sink %d is nil", i)
+		}
+		name := fmt.Sprintf("sink%d", i)
+		if ns, ok := s.(NamedSink); ok {
+			name = ns.Name()
+		}
+		e.sinks = append(e.sinks, newSinkQueue(s, name, opts.SinkQueue, m))
+	}
+	e.ev = newEvaluator(e)
+	return e, nil
+}
+
+// Run evaluates closed windows and feeds the sinks until ctx is done or
+// Stop is called; then it evaluates what is queued, lets the sinks drain
+// their queues and returns. It returns nil on Stop, ctx.Err() otherwise.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range e.sinks {
+		wg.Go(s.run)
+	}
+	var tick <-chan time.Time
+	if e.opts.IdleFlush {
+		t := time.NewTicker(e.opts.IdleCheck)
+		defer t.Stop()
+		tick = t.C
+	}
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break loop
+		case <-e.stop:
+			break loop
+		case <-e.ev.wake:
+			e.ev.process()
+		case <-tick:
+			e.flushIdle()
+		}
+	}
+	e.ev.process()
+	for _, s := range e.sinks {
+		s.close()
+	}
+	wg.Wait()
+	return err
+}
+
+// Stop makes Run return. It is safe to call more than once.
+func (e *Engine) Stop() { e.stopOnce.Do(func() { close(e.stop) }) }
+
+// flushIdle closes the windows of partitions idle for a window and the
+// allowed lateness of wall time.
+func (e *Engine) flushIdle() {
+	now := e.opts.Clock()
+	e.mu.Lock()
+	parts := make([]*partition, 0, len(e.parts))
+	for _, p := range e.parts {
+		parts = append(parts, p)
+	}
+	e.mu.Unlock()
+	for _, p := range parts {
+		p.idleCheck(now, e.opts.WindowSize+e.opts.AllowedLateness)
+	}
+}
+
+// OpenPartition restores topic/partition from its checkpoint, if any.
+func (e *Engine) OpenPartition(topic string, partition int) (stream.PartitionProcessor, error) {
+	key := partKey{topic, partition}
+	e.mu.Lock()
+	if _, ok := e.parts[key]; ok {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("engine: partition %s is already open", key)
+	}
+	e.mu.Unlock()
+	data, err := e.store.Load(topic, partition)
+	if err != nil {
+		return nil, fmt.Errorf("engine: loading the checkpoint of %s: %w", key, err)
+	}
+	p := newPartition(e, key)
+	if data != nil {
+		if err := p.restore(data); err != nil {
+			return nil, fmt.Errorf("engine: restoring the checkpoint of %s: %w", key, err)
+		}
+	}
+	e.mu.Lock()
+	if _, ok := e.parts[key]; ok {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("engine: partition %s is already open", key)
+	}
+	e.parts[key] = p
+	e.mu.Unlock()
+	p.announceRestore()
+	p.wall = e.opts.Clock()
+	return p, nil
+}
+
+func (e *Engine) forget(key partKey, p *partition) {
+	e.mu.Lock()
+	if e.parts[key] == p {
+		delete(e.parts, key)
+	}
+	e.mu.Unlock()
+}
+
+// Latest returns the latest evaluation of every tracked model version,
+// sorted by model and version. It is safe for concurrent use.
+func (e *Engine) Latest() []Evaluation { return e.ev.latestAll() }
+
+// Tracked returns the tracked model versions, sorted.
+func (e *Engine) Tracked() []Series { return e.reg.list() }
+
+// Retire forgets a model version: its metric series are deleted, its
+// latest evaluation and partial sketches dropped, and its names stop
+// counting against the limits. Partitions drop their state of it at their
+// next event of it or window close. An event of it afterwards admits it
+// anew. It reports whether the version was tracked.
+func (e *Engine) Retire(model, version string) bool {
+	s := e.reg.retire(model, version)
+	if s == nil {
+		return false
+	}
+	e.ev.retire(s)
+	return true
+}
+
+func sortEvaluations(out []Evaluation) {
+	slices.SortFunc(out, func(a, b Evaluation) int {
+		if c := strings.Compare(a.Model, b.Model); c != 0 {
+			return c
+		}
+		return compareVersions(a.Version, b.Version)
+	})
+}

@@ -1,0 +1,517 @@
+package engine
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/sketch"
+)
+
+type updKind uint8
+
+const (
+	updTouch   updKind = iota // the partition holds a new model version
+	updClose                  // windows closed (progress, partials, cumulative snapshots)
+	updActive                 // an idle partition got an event again
+	updRestore                // a partition restored from its checkpoint
+	updForget                 // the partition was closed
+)
+
+// partial is a closed window (or a cumulative snapshot) of a series.
+type partial struct {
+	s *series
+	w *window
+}
+
+// update is what a partition tells the evaluator. Partitions append
+// updates to a queue under a short lock and never wait for the evaluator.
+type update struct {
+	part      partKey
+	kind      updKind
+	closedEnd int64
+	idle      bool
+	touch     []*series
+	evaluated []int64 // with updRestore, per touch: end of the last window evaluated
+	partials  []partial
+	cums      []partial
+}
+
+type evaluator struct {
+	e *Engine
+
+	qmu   sync.Mutex
+	queue []update
+	wake  chan struct{}
+
+	// mu guards the state below; the evaluator's goroutine holds it to
+	// apply updates and pick evaluations, not while it merges and compares.
+	mu     sync.Mutex
+	parts  map[partKey]*partState
+	vers   map[*series]*vstate
+	latest map[*series]Evaluation
+}
+
+type partState struct {
+	closedEnd int64
+	idle      bool
+	touched   map[*series]bool
+}
+
+type vstate struct {
+	s                *series
+	partials         map[partKey][]*window // closed windows, sorted by start
+	cum              map[partKey]*window   // cumulative snapshots
+	evaluatedThrough int64                 // end of the last window evaluated
+	pending          []int64               // starts of windows with data, not yet evaluated, sorted
+}
+
+func newEvaluator(e *Engine) *evaluator {
+	return &evaluator{
+		e: e, wake: make(chan struct{}, 1),
+		parts: map[partKey]*partState{}, vers: map[*series]*vstate{}, latest: map[*series]Evaluation{},
+	}
+}
+
+func (ev *evaluator) push(u update) {
+	ev.qmu.Lock()
+	ev.queue = append(ev.queue, u)
+	ev.qmu.Unlock()
+	select {
+	case ev.wake <- struct{}{}:
+	default:
+	}
+}
+
+// job is one evaluation to make, with everything it reads: immutable
+// windows gathered under mu.
+type job struct {
+	s        *series
+	start    int64
+	windows  []*window
+	prev     *series
+	prevCums []*window
+	events   uint64
+}
+
+// process applies the queued updates and makes the evaluations they allow.
+func (ev *evaluator) process() {
+	ev.qmu.Lock()
+	q := ev.queue
+	ev.queue = nil
+	ev.qmu.Unlock()
+	if len(q) == 0 {
+		return
+	}
+	ev.mu.Lock()
+	for i := range q {
+		ev.apply(&q[i])
+	}
+	jobs := ev.ready()
+	ev.mu.Unlock()
+	for _, j := range jobs {
+		ev.run(j)
+	}
+}
+
+func (ev *evaluator) part(k partKey) *partState {
+	ps, ok := ev.parts[k]
+	if !ok {
+		ps = &partState{closedEnd: math.MinInt64, touched: map[*series]bool{}}
+		ev.parts[k] = ps
+	}
+	return ps
+}
+
+func (ev *evaluator) version(s *series) *vstate {
+	vs, ok := ev.vers[s]
+	if !ok && !s.retired.Load() {
+		vs = &vstate{s: s, partials: map[partKey][]*window{}, cum: map[partKey]*window{}, evaluatedThrough: math.MinInt64}
+		ev.vers[s] = vs
+	}
+	return vs
+}
+
+func (ev *evaluator) apply(u *update) {
+	W := ev.e.window
+	switch u.kind {
+	case updForget:
+		delete(ev.parts, u.part)
+		for _, vs := range ev.vers {
+			delete(vs.partials, u.part)
+			delete(vs.cum, u.part)
+		}
+		return
+	case updActive:
+		ev.part(u.part).idle = false
+		return
+	}
+	ps := ev.part(u.part)
+	if u.kind == updClose || u.kind == updRestore {
+		ps.closedEnd = max(ps.closedEnd, u.closedEnd)
+		ps.idle = u.idle
+	}
+	for i, s := range u.touch {
+		vs := ev.version(s)
+		if vs == nil {
+			continue
+		}
+		ps.touched[s] = true
+		if u.kind == updRestore {
+			vs.evaluatedThrough = max(vs.evaluatedThrough, u.evaluated[i])
+		}
+	}
+	for _, p := range u.partials {
+		vs := ev.version(p.s)
+		if vs == nil {
+			continue
+		}
+		ws := vs.partials[u.part]
+		i, _ := slices.BinarySearchFunc(ws, p.w.start, func(w *window, t int64) int { return cmpInt(w.start, t) })
+		vs.partials[u.part] = slices.Insert(ws, i, p.w)
+		if p.w.start >= vs.evaluatedThrough {
+			if j, found := slices.BinarySearch(vs.pending, p.w.start); !found {
+				vs.pending = slices.Insert(vs.pending, j, p.w.start)
+			}
+		}
+		ev.e.m.windowClosed.WithLabelValues(p.s.model, p.s.version).Set(float64(p.w.start+W) / 1e9)
+	}
+	for _, c := range u.cums {
+		if vs := ev.version(c.s); vs != nil {
+			vs.cum[u.part] = c.w
+		}
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ready returns the evaluations due, in window order per version, and
+// prunes the partials no horizon needs any more. Called with mu held.
+func (ev *evaluator) ready() []job {
+	W := ev.e.window
+	H := int64(ev.e.opts.HorizonWindows)
+	vss := make([]*vstate, 0, len(ev.vers))
+	for _, vs := range ev.vers {
+		vss = append(vss, vs)
+	}
+	slices.SortFunc(vss, func(a, b *vstate) int { return cmpID(a.s.id, b.s.id) })
+	var jobs []job
+	for _, vs := range vss {
+		for len(vs.pending) > 0 {
+			start := vs.pending[0]
+			if !ev.closedEverywhere(vs.s, start+W) {
+				break
+			}
+			vs.pending = vs.pending[1:]
+			vs.evaluatedThrough = start + W
+			j := job{s: vs.s, start: start}
+			for _, ws := range sortedParts(vs.partials) {
+				for _, w := range ws {
+					if w.start <= start && w.start > start-H*W {
+						j.windows = append(j.windows, w)
+						j.events += w.events
+					}
+				}
+			}
+			if len(j.windows) == 0 {
+				continue
+			}
+			if ev.e.opts.Fallback == FallbackPreviousVersion {
+				if prev := ev.previous(vs.s); prev != nil {
+					j.prev = prev.s
+					j.prevCums = sortedParts(prev.cum)
+				}
+			}
+			jobs = append(jobs, j)
+		}
+		// The next window evaluated starts at evaluatedThrough or later:
+		// older partials are out of every horizon to come.
+		if vs.evaluatedThrough == math.MinInt64 {
+			continue
+		}
+		for k, ws := range vs.partials {
+			n := 0
+			for n < len(ws) && ws[n].start <= vs.evaluatedThrough-H*W {
+				n++
+			}
+			if n == len(ws) {
+				delete(vs.partials, k)
+			} else if n > 0 {
+				vs.partials[k] = slices.Delete(ws, 0, n)
+			}
+		}
+	}
+	return jobs
+}
+
+// sortedParts returns the values of m in the order of their partition
+// keys, so merges happen in the same order every run.
+func sortedParts[V any](m map[partKey]V) []V {
+	keys := make([]partKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b partKey) int {
+		if a.topic != b.topic {
+			if a.topic < b.topic {
+				return -1
+			}
+			return 1
+		}
+		return a.partition - b.partition
+	})
+	out := make([]V, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}
+
+// closedEverywhere reports whether every open, non-idle partition holding
+// s has closed the windows ending at or before end.
+func (ev *evaluator) closedEverywhere(s *series, end int64) bool {
+	for _, ps := range ev.parts {
+		if ps.touched[s] && !ps.idle && ps.closedEnd < end {
+			return false
+		}
+	}
+	return true
+}
+
+// previous returns the state of the version of s's model just before it
+// in natural order that has cumulative data.
+func (ev *evaluator) previous(s *series) *vstate {
+	var best *vstate
+	for o, vs := range ev.vers {
+		if o == s || o.model != s.model || len(vs.cum) == 0 || compareVersions(o.version, s.version) >= 0 {
+			continue
+		}
+		if best == nil || compareVersions(o.version, best.s.version) > 0 {
+			best = vs
+		}
+	}
+	return best
+}
+
+// run makes one evaluation and publishes it.
+func (ev *evaluator) run(j job) {
+	e := ev.e
+	feats, embs := e.reg.names(j.s)
+	cur := mergeSet(j.windows, feats, embs, true)
+	ref, id, ok := e.baselines.Lookup(j.s.model, j.s.version)
+	fallback := ""
+	if !ok {
+		ref, id = drift.Set{}, ""
+		fallback = FallbackReportOnly
+		if j.prev != nil {
+			pf, pe := e.reg.names(j.prev)
+			ref = mergeSet(j.prevCums, pf, pe, false)
+			fallback = FallbackPreviousVersion + ":" + j.prev.version
+		}
+	}
+	out := Evaluation{
+		Model: j.s.model, Version: j.s.version,
+		WindowStart: time.Unix(0, j.start).UTC(), WindowEnd: time.Unix(0, j.start+e.window).UTC(),
+		BaselineID: id, Fallback: fallback,
+		Report:      drift.Compare(ref, cur, e.opts.Thresholds),
+		Events:      j.events,
+		EvaluatedAt: e.opts.Clock(),
+	}
+	ev.mu.Lock()
+	if _, tracked := ev.vers[j.s]; !tracked {
+		ev.mu.Unlock()
+		return // retired meanwhile
+	}
+	ev.latest[j.s] = out
+	ev.mu.Unlock()
+	e.m.evaluations.Inc()
+	for _, s := range e.sinks {
+		s.publish(out)
+	}
+}
+
+// mergeSet merges windows into fresh sketches, by name.
+func mergeSet(ws []*window, feats, embs []string, pairs bool) drift.Set {
+	acc := &window{}
+	for _, w := range ws {
+		for i, n := range w.num {
+			if n != nil && i < len(feats) {
+				mustMerge(acc.numeric(int32(i)).Merge(n))
+			}
+		}
+		if pairs {
+			for i, p := range w.pairs {
+				if p != nil && i < len(feats) {
+					acc.pair(int32(i)).Merge(p)
+				}
+			}
+		}
+		for i, v := range w.vec {
+			if v != nil && i < len(embs) {
+				mergeVector(acc, int32(i), v)
+			}
+		}
+	}
+	set := drift.Set{Features: map[string]drift.FeatureSketch{}, Embeddings: map[string]drift.EmbeddingSketch{}}
+	for i, n := range acc.num {
+		if n == nil {
+			continue
+		}
+		fs := drift.FeatureSketch{Sketch: n}
+		if i < len(acc.pairs) && acc.pairs[i] != nil {
+			fs.Pair = acc.pairs[i]
+		}
+		set.Features[feats[i]] = fs
+	}
+	for i, v := range acc.vec {
+		if v != nil {
+			set.Embeddings[embs[i]] = drift.EmbeddingSketch{Sketch: v}
+		}
+	}
+	return set
+}
+
+func (ev *evaluator) retire(s *series) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	delete(ev.vers, s)
+	delete(ev.latest, s)
+	for _, ps := range ev.parts {
+		delete(ps.touched, s)
+	}
+}
+
+func (ev *evaluator) latestAll() []Evaluation {
+	ev.mu.Lock()
+	out := make([]Evaluation, 0, len(ev.latest))
+	for _, l := range ev.latest {
+		out = append(out, l)
+	}
+	ev.mu.Unlock()
+	sortEvaluations(out)
+	return out
+}
+
+// evaluatedThrough returns the end of the last window evaluated for s.
+func (ev *evaluator) evaluatedThrough(s *series) int64 {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if vs, ok := ev.vers[s]; ok {
+		return vs.evaluatedThrough
+	}
+	return math.MinInt64
+}
+
+// FeatureStats are the cumulative statistics of one feature.
+type FeatureStats struct {
+	Name      string
+	Count     uint64 // finite values
+	Missing   uint64 // null, absent or not a number
+	NonFinite uint64 // NaN and ±Inf
+	Mean      float64
+	StdDev    float64
+}
+
+// EmbeddingStats are the cumulative statistics of one embedding field.
+type EmbeddingStats struct {
+	Name          string
+	Count         uint64 // vectors of the expected dimension with finite values
+	DimMismatches uint64
+	NonFinite     uint64
+	UnitNorm      uint64
+}
+
+// CumulativeStats is the cumulative view of a model version: every closed
+// window and late event of the open partitions.
+type CumulativeStats struct {
+	Model, Version string
+	Events         uint64
+	Features       []FeatureStats   // by name
+	Embeddings     []EmbeddingStats // by name
+}
+
+// Cumulative returns the cumulative view of model/version, as of the last
+// window closed in each partition. It is safe for concurrent use.
+func (e *Engine) Cumulative(model, version string) (CumulativeStats, bool) {
+	s := e.reg.lookup(model, version)
+	if s == nil {
+		return CumulativeStats{}, false
+	}
+	feats, embs := e.reg.names(s)
+	ev := e.ev
+	ev.mu.Lock()
+	vs, ok := ev.vers[s]
+	var cums []*window
+	if ok {
+		cums = sortedParts(vs.cum)
+	}
+	ev.mu.Unlock()
+	if !ok {
+		return CumulativeStats{}, false
+	}
+	out := CumulativeStats{Model: model, Version: version}
+	moms := make([]sketch.Moments, len(feats))
+	fs := make([]FeatureStats, len(feats))
+	es := make([]EmbeddingStats, len(embs))
+	seenF := make([]bool, len(feats))
+	seenE := make([]bool, len(embs))
+	for _, w := range cums {
+		out.Events += w.events
+		for i, n := range w.num {
+			if n == nil || i >= len(feats) {
+				continue
+			}
+			seenF[i] = true
+			moms[i].Merge(n.Moments())
+			fs[i].Missing += n.Missing()
+			fs[i].NonFinite += n.NonFinite()
+		}
+		for i, v := range w.vec {
+			if v == nil || i >= len(embs) {
+				continue
+			}
+			seenE[i] = true
+			es[i].Count += v.Count()
+			es[i].DimMismatches += v.DimMismatches()
+			es[i].NonFinite += v.NonFinite()
+			es[i].UnitNorm += v.UnitNorm()
+		}
+	}
+	for i := range fs {
+		if !seenF[i] {
+			continue
+		}
+		f := fs[i]
+		f.Name, f.Count, f.Mean, f.StdDev = feats[i], uint64(moms[i].N), moms[i].Mean, moms[i].StdDev()
+		out.Features = append(out.Features, f)
+	}
+	for i := range es {
+		if seenE[i] {
+			es[i].Name = embs[i]
+			out.Embeddings = append(out.Embeddings, es[i])
+		}
+	}
+	slices.SortFunc(out.Features, func(a, b FeatureStats) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out.Embeddings, func(a, b EmbeddingStats) int { return cmpString(a.Name, b.Name) })
+	return out, true
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

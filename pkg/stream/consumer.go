@@ -1,0 +1,805 @@
+package stream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// Defaults of Options.
+const (
+	DefaultStartOffset        = StartEarliest
+	DefaultCheckpointInterval = 10 * time.Second
+	DefaultFetchMaxBytes      = 10 << 20
+	DefaultFetchMaxWait       = 500 * time.Millisecond
+	DefaultDialTimeout        = 10 * time.Second
+	DefaultRequestTimeout     = 10 * time.Second
+	DefaultSessionTimeout     = 30 * time.Second
+	DefaultRebalanceTimeout   = 30 * time.Second
+	DefaultHeartbeatInterval  = 3 * time.Second
+	DefaultRetryBackoff       = time.Second
+	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultDLQMaxPending      = 1000
+	DefaultDLQMaxValueBytes   = 512 << 10
+)
+
+// Start-offset policies of a new consumer group.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
+)
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "plain"
+	SASLScramSHA256 = "scram-sha-256"
+	SASLScramSHA512 = "scram-sha-512"
+)
+
+// SASLOptions authenticate to the brokers; an empty Mechanism means none.
+type SASLOptions struct {
+	Mechanism string // "", SASLPlain, SASLScramSHA256 or SASLScramSHA512
+	Username  string
+	Password  string
+}
+
+// Options configures a Consumer. Zero fields take the defaults.
+type Options struct {
+	Brokers []string // host:port seed addresses
+	Topics  []string
+	GroupID string
+	// StartOffset is where a partition with no committed offset starts:
+	// StartEarliest or StartLatest. A partition with a checkpoint starts
+	// after it whatever the group committed.
+	StartOffset string
+	// CheckpointInterval is how often each partition checkpoints and
+	// commits; it bounds what is re-read after a crash.
+	CheckpointInterval time.Duration
+	Decoder            DecoderOptions
+	TLS                *tls.Config // nil: plaintext
+	SASL               SASLOptions
+	// DLQTopic receives undecodable messages; "" disables it (they are
+	// still counted and skipped).
+	DLQTopic string
+	// DLQMaxPending is how many dead letters a partition holds before it
+	// must get them written, whatever the checkpoint interval.
+	DLQMaxPending int
+	// DLQMaxValueBytes cuts a dead letter's value, so that an oversize
+	// message still fits the dead-letter topic; HeaderOriginalSize tells.
+	DLQMaxValueBytes int
+	// FetchMaxBytes bounds one fetch response; it must hold the largest
+	// message the decoder accepts.
+	FetchMaxBytes     int
+	FetchMaxWait      time.Duration
+	DialTimeout       time.Duration
+	RequestTimeout    time.Duration // of a group coordinator request
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// RetryBackoff is the pause before re-joining the group after an
+	// error; fetch reconnects back off from a tenth of it up to it.
+	RetryBackoff time.Duration
+	// ShutdownTimeout bounds Stop's drain: finishing, checkpointing and
+	// committing every partition, then leaving the group.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger // nil: no logs
+}
+
+func (o Options) withDefaults() Options {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	num := func(n *int, def int) {
+		if *n == 0 {
+			*n = def
+		}
+	}
+	if o.StartOffset == "" {
+		o.StartOffset = DefaultStartOffset
+	}
+	set(&o.CheckpointInterval, DefaultCheckpointInterval)
+	set(&o.FetchMaxWait, DefaultFetchMaxWait)
+	set(&o.DialTimeout, DefaultDialTimeout)
+	set(&o.RequestTimeout, DefaultRequestTimeout)
+	set(&o.SessionTimeout, DefaultSessionTimeout)
+	set(&o.RebalanceTimeout, DefaultRebalanceTimeout)
+	set(&o.HeartbeatInterval, DefaultHeartbeatInterval)
+	set(&o.RetryBackoff, DefaultRetryBackoff)
+	set(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	num(&o.FetchMaxBytes, DefaultFetchMaxBytes)
+	num(&o.DLQMaxPending, DefaultDLQMaxPending)
+	num(&o.DLQMaxValueBytes, DefaultDLQMaxValueBytes)
+	o.Decoder = o.Decoder.withDefaults()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports the first option that is missing or out of range, by
+// name, after filling in the defaults.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("stream: consumer option %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if len(o.Brokers) == 0 {
+		return bad("Brokers", "must list at least one host:port")
+	}
+	for i, b := range o.Brokers {
+		host, port, err := net.SplitHostPort(b)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			return bad(fmt.Sprintf("Brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if len(o.Topics) == 0 {
+		return bad("Topics", "must list at least one topic")
+	}
+	for i, t := range o.Topics {
+		if err := validTopic(t); err != nil {
+			return bad(fmt.Sprintf("Topics[%d]", i), "%v", err)
+		}
+		if slices.Contains(o.Topics[:i], t) {
+			return bad(fmt.Sprintf("Topics[%d]", i), "%q is listed twice", t)
+		}
+	}
+	if o.GroupID == "" {
+		return bad("GroupID", "must not be empty")
+	}
+	if o.StartOffset != StartEarliest && o.StartOffset != StartLatest {
+		return bad("StartOffset", "%q is neither %q nor %q", o.StartOffset, StartEarliest, StartLatest)
+	}
+	if err := o.Decoder.Validate(); err != nil {
+		return fmt.Errorf("stream: consumer option Decoder: %w", err)
+	}
+	switch o.SASL.Mechanism {
+	case "":
+		if o.SASL.Username != "" || o.SASL.Password != "" {
+			return bad("SASL.Mechanism", "is empty but a username or password is set")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if o.SASL.Username == "" {
+			return bad("SASL.Username", "must not be empty with mechanism %s", o.SASL.Mechanism)
+		}
+		if o.SASL.Password == "" {
+			return bad("SASL.Password", "must not be empty with mechanism %s", o.SASL.Mechanism)
+		}
+	default:
+		return bad("SASL.Mechanism", "%q is not one of %s, %s, %s", o.SASL.Mechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+	if o.DLQTopic != "" {
+		if err := validTopic(o.DLQTopic); err != nil {
+			return bad("DLQTopic", "%v", err)
+		}
+		if slices.Contains(o.Topics, o.DLQTopic) {
+			return bad("DLQTopic", "%q is also a consumed topic", o.DLQTopic)
+		}
+	}
+	ints := []struct {
+		name     string
+		v        int
+		min, max int
+	}{
+		{"DLQMaxPending", o.DLQMaxPending, 1, 1_000_000},
+		{"DLQMaxValueBytes", o.DLQMaxValueBytes, 1 << 10, 64 << 20},
+		{"FetchMaxBytes", o.FetchMaxBytes, 1 << 10, 1 << 30},
+	}
+	for _, r := range ints {
+		if r.v < r.min || r.v > r.max {
+			return bad(r.name, "%d out of range [%d, %d]", r.v, r.min, r.max)
+		}
+	}
+	if o.FetchMaxBytes < o.Decoder.MaxMessageBytes {
+		return bad("FetchMaxBytes", "%d is below Decoder.MaxMessageBytes (%d)", o.FetchMaxBytes, o.Decoder.MaxMessageBytes)
+	}
+	durs := []struct {
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"CheckpointInterval", o.CheckpointInterval, 10 * time.Millisecond, 24 * time.Hour},
+		{"FetchMaxWait", o.FetchMaxWait, time.Millisecond, time.Minute},
+		{"DialTimeout", o.DialTimeout, 10 * time.Millisecond, 5 * time.Minute},
+		{"RequestTimeout", o.RequestTimeout, 10 * time.Millisecond, 5 * time.Minute},
+		{"SessionTimeout", o.SessionTimeout, time.Second, time.Hour},
+		{"RebalanceTimeout", o.RebalanceTimeout, time.Second, time.Hour},
+		{"HeartbeatInterval", o.HeartbeatInterval, 10 * time.Millisecond, time.Hour},
+		{"RetryBackoff", o.RetryBackoff, 10 * time.Millisecond, 10 * time.Minute},
+		{"ShutdownTimeout", o.ShutdownTimeout, 100 * time.Millisecond, time.Hour},
+	}
+	for _, r := range durs {
+		if r.v < r.min || r.v > r.max {
+			return bad(r.name, "%v out of range [%v, %v]", r.v, r.min, r.max)
+		}
+	}
+	if o.HeartbeatInterval >= o.SessionTimeout {
+		return bad("HeartbeatInterval", "%v is not below SessionTimeout (%v)", o.HeartbeatInterval, o.SessionTimeout)
+	}
+	return nil
+}
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int
+}
+
+// Consumer runs a Kafka consumer group over Options.Topics and feeds each
+// assigned partition to its PartitionProcessor from a goroutine of its own,
+// following the contract of processor.go: fetch, drop what the checkpoint
+// already holds, decode, apply or dead-letter and skip; every
+// CheckpointInterval, when the partition is revoked and at Stop, write the
+// dead letters, checkpoint, and only then commit the offset after the
+// checkpoint's.
+//
+// Transient Kafka errors never end Run: the group re-joins and fetches
+// reconnect with backoff, counted in kafka_reconnects_total and shown by
+// Ready.
+type Consumer struct {
+	opts      Options
+	proc      Processor
+	m         *metrics
+	log       *slog.Logger
+	dialer    *kafka.Dialer
+	transport *kafka.Transport
+	dlq       *dlqWriter
+
+	started  atomic.Bool
+	stopOnce sync.Once
+	// stopCtx ends at Stop: fetching stops. drainCtx ends ShutdownTimeout
+	// later: what still drains is abandoned.
+	stopCtx     context.Context
+	stopCancel  context.CancelFunc
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
+
+	partitions sync.WaitGroup // partitions not yet finished
+
+	generations atomic.Int64 // generations joined
+	groupUp     atomic.Bool  // the last attempt to join the group succeeded
+	degraded    atomic.Int64 // partitions whose fetch, dead letters, checkpoint or commit fail
+
+	errMu sync.Mutex
+	err   error // the first fatal error
+
+	lagMu sync.Mutex
+	lag   map[TopicPartition]*atomic.Int64
+
+	// commitFilter, when set by tests, decides whether an offset commit is
+	// sent: false simulates a crash between checkpoint and commit.
+	commitFilter func(topic string, partition int, offset int64) bool
+}
+
+// NewConsumer returns a Consumer of opts feeding proc, with its metrics
+// registered with reg unless it is nil. reg must not already hold another
+// Consumer's metrics.
+func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Consumer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if proc == nil {
+		return nil, errors.New("stream: NewConsumer needs a Processor")
+	}
+	opts = opts.withDefaults()
+	mech, err := saslMechanism(opts.SASL)
+	if err != nil {
+		return nil, err
+	}
+	// Surface what kafka-go would reject before any goroutine starts:
+	// NewReader panics on an invalid config.
+	rc := kafka.ReaderConfig{Brokers: opts.Brokers, Topic: opts.Topics[0], MaxBytes: opts.FetchMaxBytes}
+	if err := rc.Validate(); err != nil {
+		return nil, fmt.Errorf("stream: consumer options: %w", err)
+	}
+	c := &Consumer{
+		opts: opts,
+		proc: proc,
+		m:    newMetrics(reg),
+		log:  opts.Logger.With("component", "consumer", "group", opts.GroupID),
+		dialer: &kafka.Dialer{
+			ClientID:      "normwatch",
+			Timeout:       opts.DialTimeout,
+			DualStack:     true,
+			TLS:           opts.TLS,
+			SASLMechanism: mech,
+		},
+		transport: &kafka.Transport{
+			ClientID:    "normwatch",
+			DialTimeout: opts.DialTimeout,
+			TLS:         opts.TLS,
+			SASL:        mech,
+		},
+		lag: map[TopicPartition]*atomic.Int64{},
+	}
+	c.dlq = newDLQWriter(opts, c.transport, c.m, c.log)
+	c.stopCtx, c.stopCancel = context.WithCancel(context.Background())
+	c.drainCtx, c.drainCancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+func saslMechanism(o SASLOptions) (sasl.Mechanism, error) {
+	switch o.Mechanism {
+	case "":
+		return nil, nil
+	case SASLPlain:
+		return plain.Mechanism{Username: o.Username, Password: o.Password}, nil
+	case SASLScramSHA256, SASLScramSHA512:
+		algo := scram.SHA256
+		if o.Mechanism == SASLScramSHA512 {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, o.Username, o.Password)
+		if err != nil {
+			return nil, fmt.Errorf("stream: consumer option SASL: %w", err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("stream: consumer option SASL.Mechanism: %q is not supported", o.Mechanism)
+}
+
+// Run consumes until Stop is called or ctx ends, then drains: every
+// partition finishes the message in hand, writes its dead letters,
+// checkpoints and commits, and the consumer leaves the group, within
+// Options.ShutdownTimeout. It returns nil after a clean drain, an error
+// when a partition could not be opened (a corrupt checkpoint, say) or the
+// drain ran out of time. Run may be called once.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("stream: Consumer.Run called twice")
+	}
+	defer context.AfterFunc(ctx, c.Stop)()
+
+	cg, err := kafka.NewConsumerGroup(c.groupConfig())
+	if err != nil {
+		c.Stop()
+		return fmt.Errorf("creating consumer group: %w", err)
+	}
+	c.log.Info("joining consumer group", "brokers", c.opts.Brokers, "topics", c.opts.Topics)
+	for c.stopCtx.Err() == nil {
+		gen, err := cg.Next(c.stopCtx)
+		if err != nil {
+			if c.stopCtx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				break
+			}
+			// kafka-go backs off RetryBackoff before the next attempt,
+			// except on RebalanceInProgress, which the broker paces.
+			c.groupUp.Store(false)
+			c.m.reconnects.Inc()
+			c.log.Warn("consumer group join failed; retrying", "err", err)
+			continue
+		}
+		c.groupUp.Store(true)
+		c.generations.Add(1)
+		c.log.Info("joined consumer group generation", "generation", gen.ID, "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
+		for topic, as := range gen.Assignments {
+			for _, a := range as {
+				c.partitions.Add(1)
+				gen.Start(func(gctx context.Context) { c.runPartition(gctx, gen, topic, a) })
+			}
+		}
+	}
+
+	// Draining: the partitions checkpoint and commit while the generation
+	// still stands, then holding it, so that leaving the group comes last.
+	var errs []error
+	finished := make(chan struct{})
+	go func() { c.partitions.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-c.drainCtx.Done():
+		errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed with partitions still draining", c.opts.ShutdownTimeout))
+	}
+	closed := make(chan struct{})
+	go func() { _ = cg.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-c.drainCtx.Done():
+		errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed while leaving the group", c.opts.ShutdownTimeout))
+	}
+	if err := c.dlq.close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing dead-letter writer: %w", err))
+	}
+	c.drainCancel()
+	c.errMu.Lock()
+	if c.err != nil {
+		errs = append([]error{c.err}, errs...)
+	}
+	c.errMu.Unlock()
+	c.log.Info("consumer stopped")
+	return errors.Join(errs...)
+}
+
+// Stop makes Run stop fetching and drain. It returns at once and is safe to
+// call more than once and before Run.
+func (c *Consumer) Stop() {
+	c.stopOnce.Do(func() {
+		time.AfterFunc(c.opts.ShutdownTimeout, c.drainCancel)
+		c.stopCancel()
+	})
+}
+
+// Ready reports whether the consumer is consuming: it has joined a group
+// generation, its last join succeeded, and no partition is failing to fetch,
+// write dead letters, checkpoint or commit.
+func (c *Consumer) Ready() bool {
+	return c.started.Load() && c.stopCtx.Err() == nil &&
+		c.generations.Load() > 0 && c.groupUp.Load() && c.degraded.Load() == 0
+}
+
+// Lag returns, per assigned partition, the messages not yet consumed: the
+// high watermark minus the next offset, as of the last message fetched.
+func (c *Consumer) Lag() map[TopicPartition]int64 {
+	c.lagMu.Lock()
+	defer c.lagMu.Unlock()
+	out := make(map[TopicPartition]int64, len(c.lag))
+	for tp, v := range c.lag {
+		out[tp] = v.Load()
+	}
+	return out
+}
+
+// fail records a fatal error and stops the consumer.
+func (c *Consumer) fail(err error) {
+	c.errMu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.errMu.Unlock()
+	c.log.Error("consumer stopping on error", "err", err)
+	c.Stop()
+}
+
+func (c *Consumer) groupConfig() kafka.ConsumerGroupConfig {
+	start := kafka.FirstOffset
+	if c.opts.StartOffset == StartLatest {
+		start = kafka.LastOffset
+	}
+	return kafka.ConsumerGroupConfig{
+		ID:                    c.opts.GroupID,
+		Brokers:               c.opts.Brokers,
+		Dialer:                c.dialer,
+		Topics:                c.opts.Topics,
+		HeartbeatInterval:     c.opts.HeartbeatInterval,
+		SessionTimeout:        c.opts.SessionTimeout,
+		RebalanceTimeout:      c.opts.RebalanceTimeout,
+		JoinGroupBackoff:      c.opts.RetryBackoff,
+		WatchPartitionChanges: true,
+		StartOffset:           start,
+		Timeout:               c.opts.RequestTimeout,
+		ErrorLogger:           kafkaLogger(c.log),
+	}
+}
+
+// kafkaLogger passes kafka-go's error logs on at debug level: the errors
+// that matter reach the consumer and are logged there.
+func kafkaLogger(l *slog.Logger) kafka.Logger {
+	return kafka.LoggerFunc(func(format string, args ...any) {
+		if l.Enabled(context.Background(), slog.LevelDebug) {
+			l.Debug(fmt.Sprintf(format, args...), "source", "kafka-go")
+		}
+	})
+}
+
+func assignmentsString(as map[string][]kafka.PartitionAssignment) string {
+	s := ""
+	for t, ps := range as {
+		for _, p := range ps {
+			if s != "" {
+				s += " "
+			}
+			s += t + "/" + strconv.Itoa(p.ID)
+		}
+	}
+	return s
+}
+
+// Partition health flags; a partition with any set counts as degraded.
+const (
+	badFetch uint8 = 1 << iota
+	badDLQ
+	badCheckpoint
+	badCommit
+)
+
+// partition is the consumer's side of one assigned partition, owned by
+// one goroutine for one generation.
+type partition struct {
+	c     *Consumer
+	gen   *kafka.Generation
+	topic string
+	id    int
+	log   *slog.Logger
+
+	p   PartitionProcessor
+	r   *kafka.Reader
+	dec *Decoder
+	ev  Event
+	dlq dlqBatch
+
+	ckptOff   int64 // the last offset the last checkpoint covers
+	committed int64 // the offset last committed to the group, -1 if unknown
+
+	lag      *atomic.Int64
+	lagGauge prometheus.Gauge
+	dialed   bool
+	bad      uint8
+}
+
+// runPartition is one partition's life in one generation. On Stop it holds
+// the generation after draining, so that the group is left only after every
+// partition committed.
+func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, topic string, a kafka.PartitionAssignment) {
+	if c.stopCtx.Err() != nil || gctx.Err() != nil {
+		c.partitions.Done()
+		<-gctx.Done()
+		return
+	}
+	ps, err := c.openPartition(gen, topic, a)
+	if err != nil {
+		c.fail(err)
+		c.partitions.Done()
+		return
+	}
+	ps.consume(gctx)
+	ps.finish()
+	c.partitions.Done()
+	if c.stopCtx.Err() != nil {
+		<-gctx.Done()
+	}
+}
+
+func (c *Consumer) openPartition(gen *kafka.Generation, topic string, a kafka.PartitionAssignment) (*partition, error) {
+	p, err := c.proc.OpenPartition(topic, a.ID)
+	if err != nil {
+		return nil, fmt.Errorf("opening partition %s/%d: %w", topic, a.ID, err)
+	}
+	dec, err := NewDecoder(c.opts.Decoder)
+	if err != nil { // validated in NewConsumer
+		_ = p.Close()
+		return nil, err
+	}
+	ps := &partition{
+		c: c, gen: gen, topic: topic, id: a.ID, p: p, dec: dec,
+		log:       c.log.With("topic", topic, "partition", a.ID),
+		ckptOff:   p.Offset(),
+		committed: -1,
+		lag:       new(atomic.Int64),
+		lagGauge:  c.m.consumerLag.WithLabelValues(topic, strconv.Itoa(a.ID)),
+	}
+	if a.Offset >= 0 {
+		ps.committed = a.Offset
+	}
+	// The checkpoint is the state: start right after it, even behind the
+	// group's commit (the checkpoint fell back to the previous file) or
+	// with no commit at all (a crash before the first one).
+	start := a.Offset
+	if off := p.Offset(); off >= 0 {
+		start = off + 1
+	}
+	ps.r = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.opts.Brokers,
+		Topic:          topic,
+		Partition:      a.ID,
+		Dialer:         c.dialer,
+		MinBytes:       1,
+		MaxBytes:       c.opts.FetchMaxBytes,
+		MaxWait:        c.opts.FetchMaxWait,
+		ReadBackoffMin: c.opts.RetryBackoff / 10,
+		ReadBackoffMax: c.opts.RetryBackoff,
+		MaxAttempts:    3,
+		IsolationLevel: kafka.ReadCommitted,
+		ErrorLogger:    kafkaLogger(ps.log),
+	})
+	if err := ps.r.SetOffset(start); err != nil {
+		_ = ps.r.Close()
+		_ = p.Close()
+		return nil, fmt.Errorf("setting offset of %s/%d: %w", topic, a.ID, err)
+	}
+	c.lagMu.Lock()
+	c.lag[TopicPartition{topic, a.ID}] = ps.lag
+	c.lagMu.Unlock()
+	ps.log.Info("partition assigned", "committed", a.Offset, "checkpoint", ps.ckptOff, "start", start)
+	return ps, nil
+}
+
+// consume fetches and handles messages until the generation ends or the
+// consumer stops, syncing every CheckpointInterval.
+func (ps *partition) consume(gctx context.Context) {
+	c := ps.c
+	fetchCtx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	defer context.AfterFunc(c.stopCtx, cancel)()
+
+	// One deadline context per interval, not per message; each ends with
+	// fetchCtx at the latest.
+	interval := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(fetchCtx, c.opts.CheckpointInterval)
+	}
+	tick, tickCancel := interval()
+	defer func() { tickCancel() }()
+	backoff := c.opts.RetryBackoff / 10
+	for {
+		m, err := ps.r.FetchMessage(tick)
+		switch {
+		case fetchCtx.Err() != nil:
+			return
+		case err == nil:
+			ps.setBad(badFetch, false)
+			backoff = c.opts.RetryBackoff / 10
+			ps.handle(&m)
+			if len(ps.dlq.msgs) >= c.opts.DLQMaxPending {
+				if err := c.dlq.flush(fetchCtx, &ps.dlq, func(b bool) { ps.setBad(badDLQ, b) }); err != nil {
+					return // the generation ended or the consumer stopped
+				}
+			}
+		case errors.Is(err, context.DeadlineExceeded) && tick.Err() != nil:
+			// the interval is up
+		case errors.Is(err, io.EOF):
+			return // the reader was closed
+		default:
+			// The reader reconnects by itself; this is its report that
+			// it has failed a few times in a row.
+			c.m.reconnects.Inc()
+			ps.setBad(badFetch, true)
+			ps.log.Warn("fetch failed; reconnecting", "err", err, "backoff", backoff)
+			if !sleepCtx(fetchCtx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, c.opts.RetryBackoff)
+		}
+		if tick.Err() != nil {
+			_ = ps.sync(fetchCtx)
+			tickCancel()
+			tick, tickCancel = interval()
+		}
+	}
+}
+
+// handle applies or dead-letters one message.
+func (ps *partition) handle(m *kafka.Message) {
+	ps.lag.Store(m.HighWaterMark - m.Offset - 1)
+	ps.lagGauge.Set(float64(m.HighWaterMark - m.Offset - 1))
+	if m.Offset <= ps.p.Offset() {
+		ps.c.m.redeliveriesSkipped.Inc()
+		return
+	}
+	if err := ps.dec.DecodeMessage(m, &ps.ev); err != nil {
+		r := ReasonOf(err)
+		if r == "" {
+			r = ReasonMalformedJSON
+		}
+		ps.c.m.decodeErrors.WithLabelValues(string(r)).Inc()
+		ps.c.dlq.add(&ps.dlq, m, err)
+		if !ps.c.dlq.enabled() {
+			ps.log.Debug("undecodable message skipped", "offset", m.Offset, "reason", r, "err", err)
+		}
+		ps.p.Skip(m.Offset)
+		return
+	}
+	ps.p.Apply(m.Offset, &ps.ev)
+}
+
+// sync writes the dead letters, checkpoints if anything moved since the
+// last checkpoint, and commits the offset after the checkpoint's. The
+// letters go first: a checkpoint that covers a skipped message must not
+// outlive a crash that lost its letter.
+func (ps *partition) sync(ctx context.Context) error {
+	c := ps.c
+	defer ps.pollStats()
+	if ps.p.Offset() != ps.ckptOff {
+		if err := c.dlq.flush(ctx, &ps.dlq, func(b bool) { ps.setBad(badDLQ, b) }); err != nil {
+			return err
+		}
+		off, err := ps.p.Checkpoint()
+		if err != nil {
+			c.m.checkpoints.WithLabelValues(resultError).Inc()
+			ps.setBad(badCheckpoint, true)
+			ps.log.Error("checkpoint failed; offsets stay uncommitted", "err", err)
+			return fmt.Errorf("checkpointing %s/%d: %w", ps.topic, ps.id, err)
+		}
+		c.m.checkpoints.WithLabelValues(resultOK).Inc()
+		ps.setBad(badCheckpoint, false)
+		ps.ckptOff = off
+	}
+	if ps.ckptOff < 0 || ps.ckptOff+1 <= ps.committed {
+		return nil
+	}
+	next := ps.ckptOff + 1
+	if c.commitFilter != nil && !c.commitFilter(ps.topic, ps.id, next) {
+		return nil
+	}
+	if err := ps.gen.CommitOffsets(map[string]map[int]int64{ps.topic: {ps.id: next}}); err != nil {
+		c.m.offsetCommits.WithLabelValues(resultError).Inc()
+		ps.setBad(badCommit, true)
+		ps.log.Warn("offset commit failed; the checkpoint covers it, a later commit will", "offset", next, "err", err)
+		return fmt.Errorf("committing %s/%d at %d: %w", ps.topic, ps.id, next, err)
+	}
+	c.m.offsetCommits.WithLabelValues(resultOK).Inc()
+	ps.setBad(badCommit, false)
+	ps.committed = next
+	return nil
+}
+
+// finish stops fetching, syncs a last time and releases the partition.
+func (ps *partition) finish() {
+	c := ps.c
+	if err := ps.r.Close(); err != nil {
+		ps.log.Debug("closing partition reader", "err", err)
+	}
+	ctx := c.drainCtx
+	if c.stopCtx.Err() == nil {
+		// A rebalance: the coordinator waits for us up to the rebalance
+		// timeout; leave it room to form the next generation.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.RebalanceTimeout/2)
+		defer cancel()
+	}
+	if err := ps.sync(ctx); err != nil {
+		// After a failed commit the checkpoint still holds the effect:
+		// the next owner starts after it. After a failed checkpoint or
+		// dead-letter write, it re-reads from the last good checkpoint.
+		ps.log.Warn("final sync of the partition failed", "checkpoint", ps.ckptOff, "committed", ps.committed, "err", err)
+	}
+	if len(ps.dlq.msgs) > 0 {
+		ps.log.Warn("dead letters not written; their messages will be re-read", "letters", len(ps.dlq.msgs))
+	}
+	if err := ps.p.Close(); err != nil {
+		ps.log.Error("closing partition processor", "err", err)
+	}
+	c.m.consumerLag.DeleteLabelValues(ps.topic, strconv.Itoa(ps.id))
+	c.lagMu.Lock()
+	if c.lag[TopicPartition{ps.topic, ps.id}] == ps.lag {
+		delete(c.lag, TopicPartition{ps.topic, ps.id})
+	}
+	c.lagMu.Unlock()
+	if ps.bad != 0 {
+		c.degraded.Add(-1)
+		ps.bad = 0
+	}
+	ps.log.Info("partition released", "checkpoint", ps.ckptOff, "committed", ps.committed)
+}
+
+func (ps *partition) setBad(flag uint8, on bool) {
+	was := ps.bad
+	if on {
+		ps.bad |= flag
+	} else {
+		ps.bad &^= flag
+	}
+	switch {
+	case was == 0 && ps.bad != 0:
+		ps.c.degraded.Add(1)
+	case was != 0 && ps.bad == 0:
+		ps.c.degraded.Add(-1)
+	}
+}
+
+// pollStats adds the reader's reconnects since the last poll: its dials
+// after the first.
+func (ps *partition) pollStats() {
+	dials := ps.r.Stats().Dials
+	if !ps.dialed && dials > 0 {
+		ps.dialed = true
+		dials--
+	}
+	if dials > 0 {
+		ps.c.m.reconnects.Add(float64(dials))
+	}
+}

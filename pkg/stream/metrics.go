@@ -1,0 +1,81 @@
+package stream
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+const (
+	namespace = "normwatch"
+
+	labelReason    = "reason"
+	labelTopic     = "topic"
+	labelPartition = "partition"
+	labelResult    = "result"
+
+	resultOK    = "ok"
+	resultError = "error"
+)
+
+// metrics are the consumer's series. events_total belongs to the engine,
+// which alone knows what an applied event counted for.
+type metrics struct {
+	decodeErrors        *prometheus.CounterVec
+	dlqMessages         prometheus.Counter
+	consumerLag         *prometheus.GaugeVec
+	reconnects          prometheus.Counter
+	redeliveriesSkipped prometheus.Counter
+	checkpoints         *prometheus.CounterVec
+	offsetCommits       *prometheus.CounterVec
+}
+
+// newMetrics creates the series, every label value known up front at zero,
+// and registers them with reg unless it is nil.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		decodeErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "decode_errors_total",
+			Help:      "Messages that could not be decoded, by reason; each went to the dead-letter topic and was skipped.",
+		}, []string{labelReason}),
+		dlqMessages: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "dlq_messages_total",
+			Help:      "Messages written to the dead-letter topic and acknowledged by all in-sync replicas.",
+		}),
+		consumerLag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "consumer_lag",
+			Help:      "Messages of an assigned partition not yet consumed: high watermark minus the next offset.",
+		}, []string{labelTopic, labelPartition}),
+		reconnects: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "kafka_reconnects_total",
+			Help:      "Connections to Kafka re-established after an error: group re-joins and partition fetch reconnects.",
+		}),
+		redeliveriesSkipped: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "redeliveries_skipped_total",
+			Help:      "Messages dropped because the partition's checkpoint already holds their effect.",
+		}),
+		checkpoints: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "checkpoints_total",
+			Help:      "Partition checkpoints taken, by result.",
+		}, []string{labelResult}),
+		offsetCommits: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "offset_commits_total",
+			Help:      "Offset commits to the consumer group, by result.",
+		}, []string{labelResult}),
+	}
+	for _, r := range Reasons() {
+		m.decodeErrors.WithLabelValues(string(r))
+	}
+	for _, r := range []string{resultOK, resultError} {
+		m.checkpoints.WithLabelValues(r)
+		m.offsetCommits.WithLabelValues(r)
+	}
+	return m
+}
