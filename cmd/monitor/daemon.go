@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -255,6 +256,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	d.reg.MustRegister(export.NewCollector(export.SourceFunc(d.snapshots)))
 	d.server, err = export.NewServer(export.ServerOptions{
 		Listen: cfg.HTTP.Listen, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
+		API: d.api(),
 		Ready: map[string]export.Check{
 			"consumer": func() error {
 				if !d.consumer.Ready() {
@@ -354,6 +356,23 @@ func (d *daemon) snapshots() []export.Snapshot {
 		}
 	}
 	return out
+}
+
+// api is the daemon's JSON API: read-only views of the engine and alerts.
+func (d *daemon) api() map[string]export.APIFunc {
+	return map[string]export.APIFunc{
+		"/api/v1/evaluations": func(*http.Request) (any, error) { return d.engine.Latest(), nil },
+		"/api/v1/series":      func(*http.Request) (any, error) { return d.engine.Tracked(), nil },
+		"/api/v1/alerts":      func(*http.Request) (any, error) { return d.alerts.Active(), nil },
+		"/api/v1/cumulative": func(r *http.Request) (any, error) {
+			model, version := r.URL.Query().Get("model"), r.URL.Query().Get("model_version")
+			c, ok := d.engine.Cumulative(model, version)
+			if !ok {
+				return nil, &export.APIError{Code: http.StatusNotFound, Msg: fmt.Sprintf("no series for model %q version %q", model, version)}
+			}
+			return c, nil
+		},
+	}
 }
 
 // storeBaselines adapts the baseline store to the engine.

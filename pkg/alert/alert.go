@@ -9,6 +9,7 @@
 package alert
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -57,6 +58,9 @@ const (
 	Firing
 )
 
+// MarshalText encodes the state as its name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 func (s State) String() string {
 	switch s {
 	case Pending:
@@ -69,14 +73,16 @@ func (s State) String() string {
 
 // Alert is one alert instance as sinks see it.
 type Alert struct {
-	Labels      Labels
-	Annotations map[string]string
-	State       State
+	Labels      Labels            `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	State       State             `json:"state"`
 	// ActiveAt is when the first breach was seen, FiredAt when it started
 	// firing, ResolvedAt when it resolved (zero while not resolved).
-	ActiveAt, FiredAt, ResolvedAt time.Time
+	ActiveAt   time.Time `json:"active_at"`
+	FiredAt    time.Time `json:"fired_at"`
+	ResolvedAt time.Time `json:"resolved_at"`
 	// Values are the report's figures behind the alert, by stable name.
-	Values map[string]float64
+	Values map[string]float64 `json:"values"`
 }
 
 // Fingerprint identifies the label set, as Alertmanager does: a hash of
@@ -98,6 +104,9 @@ func (l Labels) Get(name string) string {
 	}
 	return ""
 }
+
+// MarshalJSON encodes the labels as an object.
+func (l Labels) MarshalJSON() ([]byte, error) { return json.Marshal(l.Map()) }
 
 // Map returns the labels as a map.
 func (l Labels) Map() map[string]string {

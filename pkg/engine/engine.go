@@ -164,15 +164,17 @@ type NamedSink interface {
 // Evaluation is the comparison of one closed window's horizon with the
 // reference of its model version.
 type Evaluation struct {
-	Model, Version string
+	Model   string `json:"model"`
+	Version string `json:"model_version"`
 	// WindowStart and WindowEnd bound the window whose close triggered the
 	// evaluation; the horizon is the HorizonWindows windows ending at it.
-	WindowStart, WindowEnd time.Time
-	BaselineID             string // "" without a baseline
-	Fallback               string // "previous_version:<version>", "report_only" or ""
-	Report                 drift.Report
-	Events                 uint64 // events in the horizon
-	EvaluatedAt            time.Time
+	WindowStart time.Time    `json:"window_start"`
+	WindowEnd   time.Time    `json:"window_end"`
+	BaselineID  string       `json:"baseline_id"` // "" without a baseline
+	Fallback    string       `json:"fallback"`    // "previous_version:<version>", "report_only" or ""
+	Report      drift.Report `json:"report"`
+	Events      uint64       `json:"events"` // events in the horizon
+	EvaluatedAt time.Time    `json:"evaluated_at"`
 }
 
 // Engine is the pipeline's state and its evaluator. It implements

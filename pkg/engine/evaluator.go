@@ -414,30 +414,31 @@ func (ev *evaluator) evaluatedThrough(s *series) int64 {
 
 // FeatureStats are the cumulative statistics of one feature.
 type FeatureStats struct {
-	Name      string
-	Count     uint64 // finite values
-	Missing   uint64 // null, absent or not a number
-	NonFinite uint64 // NaN and ±Inf
-	Mean      float64
-	StdDev    float64
+	Name      string  `json:"name"`
+	Count     uint64  `json:"count"`     // finite values
+	Missing   uint64  `json:"missing"`   // null, absent or not a number
+	NonFinite uint64  `json:"nonfinite"` // NaN and ±Inf
+	Mean      float64 `json:"mean"`
+	StdDev    float64 `json:"stddev"`
 }
 
 // EmbeddingStats are the cumulative statistics of one embedding field.
 type EmbeddingStats struct {
-	Name          string
-	Count         uint64 // vectors of the expected dimension with finite values
-	DimMismatches uint64
-	NonFinite     uint64
-	UnitNorm      uint64
+	Name          string `json:"name"`
+	Count         uint64 `json:"count"` // vectors of the expected dimension with finite values
+	DimMismatches uint64 `json:"dim_mismatches"`
+	NonFinite     uint64 `json:"nonfinite"`
+	UnitNorm      uint64 `json:"unit_norm"`
 }
 
 // CumulativeStats is the cumulative view of a model version: every closed
 // window and late event of the open partitions.
 type CumulativeStats struct {
-	Model, Version string
-	Events         uint64
-	Features       []FeatureStats   // by name
-	Embeddings     []EmbeddingStats // by name
+	Model      string           `json:"model"`
+	Version    string           `json:"model_version"`
+	Events     uint64           `json:"events"`
+	Features   []FeatureStats   `json:"features"`   // by name
+	Embeddings []EmbeddingStats `json:"embeddings"` // by name
 }
 
 // Cumulative returns the cumulative view of model/version, as of the last

@@ -167,9 +167,10 @@ func (r *registry) retire(model, version string) *series {
 // Series is one tracked model version and how many features and
 // embeddings it tracks.
 type Series struct {
-	Model, Version string
-	Features       int
-	Embeddings     int
+	Model      string `json:"model"`
+	Version    string `json:"model_version"`
+	Features   int    `json:"features"`
+	Embeddings int    `json:"embeddings"`
 }
 
 func (r *registry) list() []Series {

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -27,9 +28,23 @@ type ServerOptions struct {
 	Gatherer prometheus.Gatherer
 	Source   Source
 	// Ready lists the readiness checks by name.
-	Ready  map[string]Check
+	Ready map[string]Check
+	// API maps paths (/api/v1/...) to JSON endpoints.
+	API    map[string]APIFunc
 	Logger *slog.Logger
 }
+
+// APIFunc answers a JSON API request: the value to encode, or an error
+// (an *APIError sets the status code; any other error is a 500).
+type APIFunc func(r *http.Request) (any, error)
+
+// APIError is an API error with its HTTP status.
+type APIError struct {
+	Code int
+	Msg  string
+}
+
+func (e *APIError) Error() string { return e.Msg }
 
 // Server serves /metrics, /healthz, /readyz and the status page.
 type Server struct {
@@ -53,6 +68,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", s.readyz)
+	for path, f := range opts.API {
+		mux.HandleFunc(path, s.api(f))
+	}
 	mux.HandleFunc("/", s.status)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
@@ -78,6 +96,28 @@ func (s *Server) Stop() {
 		defer cancel()
 		_ = s.srv.Shutdown(ctx)
 	})
+}
+
+func (s *Server) api(f APIFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		v, err := f(r)
+		if err != nil {
+			code := http.StatusInternalServerError
+			var ae *APIError
+			if errors.As(err, &ae) {
+				code = ae.Code
+			}
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			s.opts.Logger.Error("encoding an API answer", "path", r.URL.Path, "err", err)
+		}
+	}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
