@@ -89,7 +89,7 @@ func BenchmarkVectorAdd1536(b *testing.B) { benchVector(b, 1536) }
 
 func BenchmarkNumericAddBufferSize(b *testing.B) {
 	xs := normalValues(1<<16, 1)
-	for _, size := range []int{256, 512, 1024, 2048} {
+	for _, size := range []int{256, 512, 1024, 2048, 8192, 65536} {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
 			n, err := NewNumericWith(NumericOptions{BufferSize: size})
 			if err != nil {

@@ -222,18 +222,38 @@ func (n *Numeric) addRuns(runs []ValueCount) {
 		total += r.Count
 	}
 	threshold := max(uint64(massMinCount), uint64(float64(total)*massShare))
-	rest := make([]ValueCount, 0, len(runs))
-	var newMasses []ValueCount
+	// Most batches of continuous data have no mass and touch none: then the
+	// runs go to the digest as they are, without a copy.
+	touches := false
 	for _, r := range runs {
-		if i, ok := slices.BinarySearchFunc(n.masses, r.Value, cmpValue); ok {
-			n.masses[i].Count += r.Count
-			continue
-		}
 		if r.Count >= threshold {
-			newMasses = append(newMasses, r)
-			continue
+			touches = true
+			break
 		}
-		rest = append(rest, r)
+	}
+	if !touches && len(n.masses) > 0 {
+		for _, r := range runs {
+			if _, ok := slices.BinarySearchFunc(n.masses, r.Value, cmpValue); ok {
+				touches = true
+				break
+			}
+		}
+	}
+	rest := runs
+	var newMasses []ValueCount
+	if touches {
+		rest = make([]ValueCount, 0, len(runs))
+		for _, r := range runs {
+			if i, ok := slices.BinarySearchFunc(n.masses, r.Value, cmpValue); ok {
+				n.masses[i].Count += r.Count
+				continue
+			}
+			if r.Count >= threshold {
+				newMasses = append(newMasses, r)
+				continue
+			}
+			rest = append(rest, r)
+		}
 	}
 	rest = n.admitMasses(newMasses, rest)
 	if len(rest) == 0 {
@@ -457,23 +477,35 @@ func cluster(runs []ValueCount, compression float64) tdigest.CentroidList {
 	if len(runs) == 0 {
 		return out
 	}
-	cur := tdigest.Centroid{Mean: runs[0].Value, Weight: float64(runs[0].Count)}
-	soFar := cur.Weight
+	// Each centroid accumulates its weighted sum; its mean is taken once,
+	// when it is emitted, not updated with a division per run.
+	w0 := float64(runs[0].Count)
+	weight, sum := w0, w0*runs[0].Value
+	first := runs[0].Value
+	emit := func() {
+		mean := sum / weight
+		if weight == 1 || math.IsInf(sum, 0) {
+			mean = first // exact for one value; no overflow near MaxFloat64
+		}
+		out = append(out, tdigest.Centroid{Mean: mean, Weight: weight})
+	}
+	soFar := weight
 	limit := total * integratedQ(1, compression)
 	for _, r := range runs[1:] {
 		w := float64(r.Count)
 		if soFar+w <= limit {
-			cur.Weight += w
-			cur.Mean += w * (r.Value - cur.Mean) / cur.Weight
+			weight += w
+			sum += w * r.Value
 			soFar += w
 			continue
 		}
-		out = append(out, cur)
+		emit()
 		limit = total * integratedQ(integratedLocation(soFar/total, compression)+1, compression)
 		soFar += w
-		cur = tdigest.Centroid{Mean: r.Value, Weight: w}
+		weight, sum, first = w, w*r.Value, r.Value
 	}
-	return append(out, cur)
+	emit()
+	return out
 }
 
 func integratedQ(k, compression float64) float64 {
