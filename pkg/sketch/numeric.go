@@ -292,7 +292,8 @@ func (n *Numeric) updateTails(runs []ValueCount) {
 func mergeTails(lo, lo2, hi, hi2 []float64) ([]float64, []float64) {
 	l := mergeFloats(lo, lo2)
 	h := mergeFloats(hi, hi2)
-	return slices.Clip(l[:min(len(l), tailSize)]), slices.Clip(h[max(0, len(h)-tailSize):])
+	// Clone, not Clip: the merged arrays are twice the size kept.
+	return slices.Clone(l[:min(len(l), tailSize)]), slices.Clone(h[max(0, len(h)-tailSize):])
 }
 
 func mergeFloats(a, b []float64) []float64 {
@@ -522,9 +523,11 @@ func integratedLocation(q, compression float64) float64 {
 func (n *Numeric) Compact() {
 	n.flush()
 	n.buf = nil
-	n.exact = slices.Clip(n.exact)
-	n.centroids = slices.Clip(n.centroids)
-	n.masses = slices.Clip(n.masses)
+	// Clone rather than Clip: Clip keeps the whole underlying array.
+	n.exact = slices.Clone(n.exact)
+	n.centroids = slices.Clone(n.centroids)
+	n.masses = slices.Clone(n.masses)
+	n.hh.counters = slices.Clone(n.hh.counters)
 }
 
 // Merge folds o into n, as if every value added to o had been added to n.
