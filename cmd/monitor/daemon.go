@@ -147,9 +147,8 @@ func runWithSignals(cfg config.Config, logger *slog.Logger, ex *extras) error {
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	d.addActors(ctx, &g, ex)
 	err = g.Run()
-	var sig run.SignalError
-	if errors.As(err, &sig) {
-		logger.Info("stopped cleanly", "signal", sig.Signal.String())
+	if errors.Is(err, run.ErrSignal) {
+		logger.Info("stopped cleanly", "reason", err.Error())
 		return nil
 	}
 	return err
