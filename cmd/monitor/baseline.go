@@ -8,6 +8,8 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/normwatch/normwatch/pkg/baseline"
 	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/stream"
 )
 
 // Exit codes of `monitor baseline`. diff exits 0, 1 or 2 by severity, so
@@ -97,7 +100,7 @@ func fail(stderr io.Writer, cmd string, err error) int {
 	return exitFailure
 }
 
-const buildUsage = `Usage: monitor baseline build --input PATH --model NAME --model-version V [flags]
+const buildUsage = `Usage: monitor baseline build (--input PATH | --topic T --brokers B [range]) --model NAME --model-version V [flags]
 
 Summarizes training data into a baseline file written atomically as
 OUT/<model>/<model-version>/<id>.json. The input is streamed: its size does not
@@ -108,6 +111,11 @@ Inputs (format from the extension, or --format):
            b64f32: strings are embeddings; an empty cell is missing
   jsonl    one event a line, in the daemon's event format
   parquet  float, double and integer columns; list<float> columns as embeddings
+  kafka    --topic T --brokers B: a range of a topic, read per partition with the
+           daemon's decoder; --from-offset/--to-offset (the end exclusive) or
+           --from-time/--to-time (RFC 3339), by default the whole topic as of the
+           start of the read; --partitions to restrict it. Events of other models
+           or versions are skipped; the baseline's source records the offsets read.
 
 Declared normalization: --scaler FILE, normwatch's YAML/JSON format
   features:
@@ -123,7 +131,7 @@ or a scikit-learn StandardScaler, MinMaxScaler or RobustScaler exported as JSON
 
 func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("baseline build", buildUsage, stdout, stderr)
-	input := fs.String("input", "", "training data file (required)")
+	input := fs.String("input", "", "training data file (or --topic)")
 	model := fs.String("model", "", "model name (required)")
 	version := fs.String("model-version", "", "model version (required)")
 	out := fs.String("out", baseline.DefaultDir, "baseline store directory")
@@ -134,11 +142,20 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	infer := fs.Bool("infer-normalization", false, "record whether features look standardized or unit-range and embeddings unit-norm")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")
+	tf := addTopicFlags(fs)
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
+	if (*input != "") == (*tf.topic != "") {
+		fmt.Fprintln(stderr, "monitor baseline build: give one of --input and --topic\nRun 'monitor baseline build --help' for usage.")
+		return exitUsage
+	}
+	if *input != "" && tf.set(fs) {
+		fmt.Fprintln(stderr, "monitor baseline build: --brokers and the range flags go with --topic\nRun 'monitor baseline build --help' for usage.")
+		return exitUsage
+	}
 	var missing []string
-	for _, f := range []struct{ name, v string }{{"--input", *input}, {"--model", *model}, {"--model-version", *version}} {
+	for _, f := range []struct{ name, v string }{{"--model", *model}, {"--model-version", *version}} {
 		if f.v == "" {
 			missing = append(missing, f.name)
 		}
@@ -178,7 +195,19 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	b, rep, err := baseline.Build(ctx, *input, opts)
+	var b *baseline.Baseline
+	var rep *baseline.Report
+	var err error
+	if *tf.topic != "" {
+		r, oerr := tf.options()
+		if oerr != nil {
+			fmt.Fprintf(stderr, "monitor baseline build: %v\nRun 'monitor baseline build --help' for usage.\n", oerr)
+			return exitUsage
+		}
+		b, rep, _, err = baseline.BuildTopic(ctx, r, opts)
+	} else {
+		b, rep, err = baseline.Build(ctx, *input, opts)
+	}
 	if err != nil {
 		return fail(stderr, "build", err)
 	}
@@ -491,49 +520,107 @@ func baselineDiff(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-const pinUsage = `Usage: monitor baseline pin --from-file SKETCHES [--out DIR] [--as VERSION] [flags]
+const pinUsage = `Usage: monitor baseline pin (--from-daemon URL | --replay --topic T --brokers B | --from-file SKETCHES)
+                           [--model M --model-version V] [--as NAME] [--out DIR]
 
-Freezes production sketches as a new baseline version, never overwriting one.
-SKETCHES is a file in the baseline format holding the production horizon (for
-example a baseline built from production logs). The new version is
-VERSION, or <observed version>-pinned-<UTC time>. The declared normalizations
-come from --declared-from (the serving version's training baseline), else from
-SKETCHES.
+Freezes a production horizon as a new baseline version, never overwriting one:
+the new version is NAME, or <observed version>-pinned-<UTC time> (-2, -3, ...
+when taken), and its source says it was pinned and from where.
 
-Pinning from a running daemon's HTTP API or by replaying a topic range comes
-with the daemon (issue 4).
+  --from-daemon URL   the horizon of the last evaluation of a running daemon
+                      (GET URL/api/v1/horizon?model=M&model_version=V); its
+                      declared normalizations are those the daemon serves
+  --replay            replays a topic range (--topic, --brokers, offsets or
+                      times as for 'baseline build') through the daemon's decoder
+  --from-file FILE    a file in the baseline format holding the sketches (for
+                      example a baseline built from production logs)
+
+The declared normalizations come from --declared-from (the serving version's
+training baseline) when given; else, for --replay, from the store's baseline
+of the observed version, if any; else from the source.
 `
 
 func baselinePin(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("baseline pin", pinUsage, stdout, stderr)
-	from := fs.String("from-file", "", "baseline-format file of the production sketches (required)")
+	daemonURL := fs.String("from-daemon", "", "base URL of a running daemon (http://host:10308)")
+	replay := fs.Bool("replay", false, "replay a topic range (see --topic)")
+	from := fs.String("from-file", "", "baseline-format file of the production sketches")
 	out := fs.String("out", baseline.DefaultDir, "baseline store directory")
 	as := fs.String("as", "", "model version of the pinned baseline (default <version>-pinned-<time>)")
 	declared := fs.String("declared-from", "", "baseline whose declared normalizations the pinned one keeps")
-	model := fs.String("model", "", "model (default: the file's)")
-	version := fs.String("model-version", "", "model version the sketches were observed on (default: the file's)")
+	model := fs.String("model", "", "model (required with --from-daemon and --replay; default: the file's)")
+	version := fs.String("model-version", "", "model version the sketches were observed on (required with --from-daemon and --replay; default: the file's)")
+	tf := addTopicFlags(fs)
 	if code, done := parse(fs, args, stdout); done {
 		return code
 	}
-	if *from == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "monitor baseline pin: --from-file required, and no arguments\nRun 'monitor baseline pin --help' for usage.")
+	sources := 0
+	for _, on := range []bool{*daemonURL != "", *replay, *from != ""} {
+		if on {
+			sources++
+		}
+	}
+	usage := func(msg string) int {
+		fmt.Fprintf(stderr, "monitor baseline pin: %s\nRun 'monitor baseline pin --help' for usage.\n", msg)
 		return exitUsage
 	}
-	cur, err := baseline.Load(*from)
-	if err != nil {
-		return fail(stderr, "pin", err)
+	switch {
+	case fs.NArg() > 0:
+		return usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	case sources != 1:
+		return usage("give exactly one of --from-daemon, --replay and --from-file")
+	case (*daemonURL != "" || *replay) && (*model == "" || *version == ""):
+		return usage("--model and --model-version required")
+	case !*replay && tf.set(fs):
+		return usage("--topic, --brokers and the range flags go with --replay")
 	}
 	var decl *baseline.Baseline
 	if *declared != "" {
+		var err error
 		if decl, err = baseline.Load(*declared); err != nil {
 			return fail(stderr, "pin", err)
 		}
 	}
-	req := baseline.PinRequest{Model: *model, Version: *version, As: *as, From: *from}
-	if cur.Source.WindowStart != nil {
+	var cur *baseline.Baseline
+	req := baseline.PinRequest{Model: *model, Version: *version, As: *as}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	switch {
+	case *daemonURL != "":
+		var err error
+		if cur, err = fetchHorizon(ctx, *daemonURL, *model, *version); err != nil {
+			return fail(stderr, "pin", err)
+		}
+		req.From = strings.TrimRight(*daemonURL, "/")
+	case *replay:
+		r, err := tf.options()
+		if err != nil {
+			return usage(err.Error())
+		}
+		b, rep, tr, err := baseline.BuildTopic(ctx, r, baseline.BuildOptions{Model: *model, Version: *version})
+		if err != nil {
+			return fail(stderr, "pin", err)
+		}
+		fmt.Fprint(stderr, rep.String())
+		cur = b
+		req.From = baseline.TopicSource(r.Brokers, r.Topic, tr.Offsets)
+		req.WindowStart, req.WindowEnd = tr.First, tr.Last
+		if decl == nil {
+			if st, err := baseline.OpenStore(*out); err == nil {
+				decl, _ = st.Lookup(*model, *version)
+			}
+		}
+	default:
+		var err error
+		if cur, err = baseline.Load(*from); err != nil {
+			return fail(stderr, "pin", err)
+		}
+		req.From = *from
+	}
+	if req.WindowStart.IsZero() && cur.Source.WindowStart != nil {
 		req.WindowStart = *cur.Source.WindowStart
 	}
-	if cur.Source.WindowEnd != nil {
+	if req.WindowEnd.IsZero() && cur.Source.WindowEnd != nil {
 		req.WindowEnd = *cur.Source.WindowEnd
 	}
 	b, path, err := baseline.PinBaseline(*out, cur, decl, req)
@@ -542,4 +629,105 @@ func baselinePin(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "pinned %s %s as %s: wrote %s (id %s)\n", b.Model, b.Source.FromVersion, b.ModelVersion, path, b.ID())
 	return exitOK
+}
+
+// fetchHorizon gets a daemon's horizon of model/version in the baseline
+// format and validates it as a baseline file.
+func fetchHorizon(ctx context.Context, base, model, version string) (*baseline.Baseline, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/") + "/api/v1/horizon")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--from-daemon %q: want http(s)://host:port", base)
+	}
+	u.RawQuery = url.Values{"model": {model}, "model_version": {version}}.Encode()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(httpReq)
+	if err != nil {
+		return nil, fmt.Errorf("asking the daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, baseline.MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the daemon's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("the daemon at %s: %s (HTTP %d)", base, e.Error, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("the daemon at %s answered HTTP %d", base, resp.StatusCode)
+	}
+	return baseline.Decode(data, u.String())
+}
+
+// topicFlags are the flags of a topic range, for build and pin --replay.
+type topicFlags struct {
+	topic                *string
+	brokers              *[]string
+	partitions           *[]int
+	fromOffset, toOffset *int64
+	fromTime, toTime     *string
+}
+
+var topicFlagNames = []string{"topic", "brokers", "partitions", "from-offset", "to-offset", "from-time", "to-time"}
+
+func addTopicFlags(fs *pflag.FlagSet) *topicFlags {
+	return &topicFlags{
+		topic:      fs.String("topic", "", "Kafka topic to read a range of, with the daemon's decoder"),
+		brokers:    fs.StringSlice("brokers", nil, "Kafka brokers, host:port, comma-separated (with --topic)"),
+		partitions: fs.IntSlice("partitions", nil, "partitions to read (default: all)"),
+		fromOffset: fs.Int64("from-offset", -1, "first offset read in every partition (default: the first)"),
+		toOffset:   fs.Int64("to-offset", -1, "offset the range ends before, exclusive (default: the end when the read starts)"),
+		fromTime:   fs.String("from-time", "", "start at the first message at or after this RFC 3339 time"),
+		toTime:     fs.String("to-time", "", "end before the first message at or after this RFC 3339 time"),
+	}
+}
+
+// set reports whether any topic flag was given.
+func (tf *topicFlags) set(fs *pflag.FlagSet) bool {
+	for _, n := range topicFlagNames {
+		if fs.Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (tf *topicFlags) options() (stream.RangeOptions, error) {
+	r := stream.RangeOptions{Topic: *tf.topic, Brokers: nonEmpty(*tf.brokers), FromOffset: *tf.fromOffset, ToOffset: *tf.toOffset}
+	if r.Topic == "" || len(r.Brokers) == 0 {
+		return r, errors.New("--topic and --brokers required")
+	}
+	if len(*tf.partitions) > 0 {
+		r.Partitions = *tf.partitions
+	}
+	if *tf.fromTime != "" && *tf.fromOffset >= 0 || *tf.toTime != "" && *tf.toOffset >= 0 {
+		return r, errors.New("give a range end as an offset or as a time, not both")
+	}
+	for _, t := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--from-time", *tf.fromTime, &r.FromTime}, {"--to-time", *tf.toTime, &r.ToTime}} {
+		if t.v == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339Nano, t.v)
+		if err != nil {
+			return r, fmt.Errorf("%s %q: want an RFC 3339 time such as 2026-11-25T10:00:00Z", t.flag, t.v)
+		}
+		*t.dst = v
+	}
+	if !r.FromTime.IsZero() && !r.ToTime.IsZero() && !r.ToTime.After(r.FromTime) {
+		return r, errors.New("--to-time must be after --from-time")
+	}
+	if r.FromOffset >= 0 && r.ToOffset >= 0 && r.ToOffset < r.FromOffset {
+		return r, errors.New("--to-offset must not be below --from-offset")
+	}
+	return r, nil
 }

@@ -115,7 +115,11 @@ func TestBaselineCLIErrors(t *testing.T) {
 	}{
 		{"no command", nil, exitUsage, "Commands:"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		{"build without input", []string{"build", "--model", "m", "--model-version", "v"}, exitUsage, "--input required"},
+		{"build without input", []string{"build", "--model", "m", "--model-version", "v"}, exitUsage, "give one of --input and --topic"},
+		{"build both inputs", []string{"build", "--input", empty, "--topic", "t", "--model", "m", "--model-version", "v"}, exitUsage, "give one of --input and --topic"},
+		{"build topic without brokers", []string{"build", "--topic", "t", "--model", "m", "--model-version", "v"}, exitUsage, "--topic and --brokers required"},
+		{"build offset and time", []string{"build", "--topic", "t", "--brokers", "127.0.0.1:1", "--from-offset", "3", "--from-time", "2026-11-25T10:00:00Z", "--model", "m", "--model-version", "v"}, exitUsage, "not both"},
+		{"build bad time", []string{"build", "--topic", "t", "--brokers", "127.0.0.1:1", "--to-time", "yesterday", "--model", "m", "--model-version", "v"}, exitUsage, "RFC 3339"},
 		{"build bad flag", []string{"build", "--nope"}, exitUsage, "unknown flag: --nope"},
 		{"build empty", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--out", out}, exitFailure, empty + ": no rows"},
 		{"build scaler and infer", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler, "--infer-normalization"}, exitUsage, "exclude each other"},
@@ -124,7 +128,11 @@ func TestBaselineCLIErrors(t *testing.T) {
 		{"inspect missing", []string{"inspect", filepath.Join(dir, "nope.json")}, exitFailure, "no such file"},
 		{"inspect not a baseline", []string{"inspect", badScaler}, exitFailure, badScaler + ": "},
 		{"diff one file", []string{"diff", badScaler}, exitUsage, "want two files"},
-		{"pin without file", []string{"pin"}, exitUsage, "--from-file required"},
+		{"pin without source", []string{"pin"}, exitUsage, "give exactly one of --from-daemon, --replay and --from-file"},
+		{"pin two sources", []string{"pin", "--from-file", empty, "--replay"}, exitUsage, "exactly one"},
+		{"pin daemon without model", []string{"pin", "--from-daemon", "http://127.0.0.1:1"}, exitUsage, "--model and --model-version required"},
+		{"pin daemon bad url", []string{"pin", "--from-daemon", "127.0.0.1:1", "--model", "m", "--model-version", "v"}, exitFailure, "want http(s)://host:port"},
+		{"pin topic flags without replay", []string{"pin", "--from-file", empty, "--topic", "t"}, exitUsage, "go with --replay"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -352,6 +352,7 @@ func (d *daemon) snapshots() []export.Snapshot {
 		out[i] = export.Snapshot{
 			Model: e.Model, Version: e.Version, BaselineID: e.BaselineID,
 			WindowEnd: e.WindowEnd, EvaluatedAt: e.EvaluatedAt, Report: e.Report,
+			Features: e.Features, Embeddings: e.Embeddings,
 		}
 	}
 	return out
@@ -363,6 +364,7 @@ func (d *daemon) api() map[string]export.APIFunc {
 		"/api/v1/evaluations": func(*http.Request) (any, error) { return d.engine.Latest(), nil },
 		"/api/v1/series":      func(*http.Request) (any, error) { return d.engine.Tracked(), nil },
 		"/api/v1/alerts":      func(*http.Request) (any, error) { return d.alerts.Active(), nil },
+		"/api/v1/horizon":     d.horizon,
 		"/api/v1/cumulative": func(r *http.Request) (any, error) {
 			model, version := r.URL.Query().Get("model"), r.URL.Query().Get("model_version")
 			c, ok := d.engine.Cumulative(model, version)

@@ -75,6 +75,11 @@ type Source struct {
 	FromVersion string     `json:"from_version,omitempty"`
 	WindowStart *time.Time `json:"window_start,omitempty"`
 	WindowEnd   *time.Time `json:"window_end,omitempty"`
+
+	// For a baseline built from a topic range (kind kafka, Path the
+	// topic): the offsets read per partition, and SHA256 that of the
+	// messages' partitions, offsets and values.
+	Offsets []PartitionOffsets `json:"offsets,omitempty"`
 }
 
 // Feature is one numeric feature of a baseline: the sketch of its values as

@@ -334,6 +334,7 @@ type accumulator struct {
 	examples   map[string]int
 
 	bytesRead    *int64
+	first, last  time.Time // event times seen (JSONL and Kafka)
 	start        time.Time
 	lastProgress time.Time
 	nextRows     uint64

@@ -1,6 +1,6 @@
 // Package baseline owns normwatch's training baselines: the baseline file
 // format, the builders that make one from training data (CSV, JSONL events,
-// Parquet), the scaler files that declare how features were normalized, the
+// Parquet, a Kafka topic range read with the daemon's decoder), the scaler files that declare how features were normalized, the
 // store that serves one baseline per (model, model version), and the diff
 // and pin operations of `monitor baseline`.
 //

@@ -19,8 +19,8 @@ import (
 // event of another model or version is skipped. A feature that an event
 // does not mention counts as missing in it, as a null does.
 //
-// TODO(issue 4): the Kafka topic range builder (--topic with offsets or
-// timestamps) feeds the same accumulator from stream's topic reader.
+// The Kafka topic range builder (kafka.go) feeds the same accumulator
+// through event.
 func buildJSONL(in io.Reader, a *accumulator) error {
 	dec, err := stream.NewDecoder(a.opts.Decoder)
 	if err != nil {
@@ -67,39 +67,58 @@ func buildJSONL(in io.Reader, a *accumulator) error {
 			a.row(false)
 			continue
 		}
-		if ev.Model != a.opts.Model || ev.Version != a.opts.Version {
-			a.skipRow(SkipOtherModel, lineNo, fmt.Sprintf("event of %s %s", ev.Model, ev.Version))
-			a.row(false)
-			continue
-		}
-		for i := range ev.Features {
-			fv := &ev.Features[i]
-			if wantF != nil && !wantF[fv.Name] {
-				continue
-			}
-			f := a.feature(fv.Name)
-			f.seen++
-			switch {
-			case fv.Missing:
-				f.sk.AddMissing(1)
-			case fv.TypeError:
-				a.skipValue(SkipTypeError, lineNo, fv.Name, "not a number")
-			default:
-				f.sk.Add(fv.Value)
-			}
-		}
-		for i := range ev.Embeddings {
-			e := &ev.Embeddings[i]
-			if e.Missing || (wantE != nil && !wantE[e.Name]) {
-				continue
-			}
-			a.embedding(e.Name).Add(e.Values)
-		}
-		a.row(true)
+		a.event(&ev, lineNo, wantF, wantE)
 	}
 	if a.report.Rows == 0 {
 		return fmt.Errorf("%s: %w: the file holds no events", a.path, ErrEmptyInput)
 	}
+	return a.requested()
+}
+
+// event adds one decoded event at line (or offset) to the build, or skips
+// it when it belongs to another model or version.
+func (a *accumulator) event(ev *stream.Event, lineNo int64, wantF, wantE map[string]bool) {
+	if ev.Model != a.opts.Model || ev.Version != a.opts.Version {
+		a.skipRow(SkipOtherModel, lineNo, fmt.Sprintf("event of %s %s", ev.Model, ev.Version))
+		a.row(false)
+		return
+	}
+	for i := range ev.Features {
+		fv := &ev.Features[i]
+		if wantF != nil && !wantF[fv.Name] {
+			continue
+		}
+		f := a.feature(fv.Name)
+		f.seen++
+		switch {
+		case fv.Missing:
+			f.sk.AddMissing(1)
+		case fv.TypeError:
+			a.skipValue(SkipTypeError, lineNo, fv.Name, "not a number")
+		default:
+			f.sk.Add(fv.Value)
+		}
+	}
+	for i := range ev.Embeddings {
+		e := &ev.Embeddings[i]
+		if e.Missing || (wantE != nil && !wantE[e.Name]) {
+			continue
+		}
+		a.embedding(e.Name).Add(e.Values)
+	}
+	if !ev.Time.IsZero() {
+		if a.first.IsZero() || ev.Time.Before(a.first) {
+			a.first = ev.Time
+		}
+		if ev.Time.After(a.last) {
+			a.last = ev.Time
+		}
+	}
+	a.row(true)
+}
+
+// requested checks that every feature and embedding asked for was seen.
+func (a *accumulator) requested() error {
 	for _, l := range []struct {
 		names []string
 		have  func(string) bool

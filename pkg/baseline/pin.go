@@ -40,6 +40,40 @@ func Pin(dir string, req PinRequest) (*Baseline, string, error) {
 	if req.From == "" {
 		return nil, "", errors.New("pin: say where the sketches come from")
 	}
+	b := pinned(req)
+	now := b.CreatedAt
+	if req.As != "" {
+		b.ModelVersion = req.As
+		path, err := Write(dir, b)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, path, nil
+	}
+	base := req.Version + "-pinned-" + now.Format("20060102T150405Z")
+	for i := 1; i < 1000; i++ {
+		b.ModelVersion = base
+		if i > 1 {
+			b.ModelVersion = base + "-" + strconv.Itoa(i)
+		}
+		b.id = ""
+		if _, err := os.Stat(filepath.Join(dir, b.Model, b.ModelVersion)); err == nil {
+			continue
+		}
+		path, err := Write(dir, b)
+		if errors.Is(err, ErrExists) {
+			continue // taken since the check
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return b, path, nil
+	}
+	return nil, "", fmt.Errorf("pin: no free version name after %s", base)
+}
+
+// pinned makes the baseline of req, without a model version yet.
+func pinned(req PinRequest) *Baseline {
 	now := req.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -77,34 +111,26 @@ func Pin(dir string, req PinRequest) (*Baseline, string, error) {
 		}
 		b.Embeddings[name] = &Embedding{Dim: e.Sketch.Dim(), Normalization: e.Norm, Sketch: cloneVector(e.Sketch)}
 	}
-	if req.As != "" {
-		b.ModelVersion = req.As
-		path, err := Write(dir, b)
-		if err != nil {
-			return nil, "", err
-		}
-		return b, path, nil
+	return b
+}
+
+// HorizonBaseline returns the horizon in req as a document in the
+// baseline format, with the observed model version as its version,
+// validated but not written: what a daemon serves for `baseline pin
+// --from-daemon` to freeze with PinBaseline.
+func HorizonBaseline(req PinRequest) (*Baseline, error) {
+	if req.From == "" {
+		return nil, errors.New("horizon: say where the sketches come from")
 	}
-	base := req.Version + "-pinned-" + now.Format("20060102T150405Z")
-	for i := 1; i < 1000; i++ {
-		b.ModelVersion = base
-		if i > 1 {
-			b.ModelVersion = base + "-" + strconv.Itoa(i)
-		}
-		b.id = ""
-		if _, err := os.Stat(filepath.Join(dir, b.Model, b.ModelVersion)); err == nil {
-			continue
-		}
-		path, err := Write(dir, b)
-		if errors.Is(err, ErrExists) {
-			continue // taken since the check
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		return b, path, nil
+	b := pinned(req)
+	b.ModelVersion = req.Version
+	if err := b.Validate(); err != nil {
+		return nil, err
 	}
-	return nil, "", fmt.Errorf("pin: no free version name after %s", base)
+	if _, err := b.Encode(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // PinBaseline pins the sketches of a baseline-format file (a horizon dump,

@@ -175,6 +175,11 @@ type Evaluation struct {
 	Report      drift.Report `json:"report"`
 	Events      uint64       `json:"events"` // events in the horizon
 	EvaluatedAt time.Time    `json:"evaluated_at"`
+	// Features and Embeddings hold the distributions behind the report,
+	// current horizon and reference, in the report's order: the quantile
+	// metrics and the status page's plots.
+	Features   []FeatureDistribution   `json:"features"`
+	Embeddings []EmbeddingDistribution `json:"embeddings"`
 }
 
 // Engine is the pipeline's state and its evaluator. It implements

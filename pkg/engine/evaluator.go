@@ -66,6 +66,7 @@ type vstate struct {
 	cum              map[partKey]*window   // cumulative snapshots
 	evaluatedThrough int64                 // end of the last window evaluated
 	pending          []int64               // starts of windows with data, not yet evaluated, sorted
+	last             *job                  // the last evaluation's horizon, for Horizon
 }
 
 func newEvaluator(e *Engine) *evaluator {
@@ -327,12 +328,15 @@ func (ev *evaluator) run(j job) {
 		Events:      j.events,
 		EvaluatedAt: e.opts.Clock(),
 	}
+	out.Features, out.Embeddings = distributions(ref, cur, out.Report)
 	ev.mu.Lock()
-	if _, tracked := ev.vers[j.s]; !tracked {
+	vs, tracked := ev.vers[j.s]
+	if !tracked {
 		ev.mu.Unlock()
 		return // retired meanwhile
 	}
 	ev.latest[j.s] = out
+	vs.last = &j
 	ev.mu.Unlock()
 	e.m.evaluations.Inc()
 	for _, s := range e.sinks {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/engine"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,6 +17,10 @@ type Snapshot struct {
 	WindowEnd      time.Time
 	EvaluatedAt    time.Time
 	Report         drift.Report
+	// Features and Embeddings are the distributions behind the report
+	// (current horizon and reference), by name; optional.
+	Features   []engine.FeatureDistribution
+	Embeddings []engine.EmbeddingDistribution
 }
 
 // Source gives the latest snapshots; it must be safe for concurrent use.
@@ -52,6 +57,16 @@ var (
 	descUnit        = desc("embedding_unit_norm_ratio", "Share of the horizon's vectors whose L2 norm is within tolerance of 1.", embeddingLabels)
 	descCosine      = desc("embedding_centroid_cosine", "Cosine between the horizon's and the baseline's mean vectors.", embeddingLabels)
 	descEvaluatedAt = desc("evaluation_timestamp_seconds", "When the model version was last evaluated.", []string{"model", "model_version"})
+
+	descMean         = desc("feature_mean", "Mean of the feature's finite values in the comparison horizon.", featureLabels)
+	descStdDev       = desc("feature_stddev", "Population standard deviation of the feature's finite values in the horizon.", featureLabels)
+	descQuantile     = desc("feature_quantile", "Quantiles of the feature's finite values in the comparison horizon; _count and _sum are the horizon's count and sum.", featureLabels)
+	descRefQuantile  = desc("baseline_feature_quantile", "Quantiles of the feature in the baseline (or fallback reference) the horizon is compared with; _count and _sum are the baseline's.", featureLabels)
+	descNormQuantile = desc("embedding_norm_quantile", "Quantiles of the L2 norms of the embedding's vectors in the comparison horizon; _count and _sum are the horizon's vectors and sum of norms.", embeddingLabels)
+	descRefNorm      = desc("baseline_embedding_norm_quantile", "Quantiles of the L2 norms of the embedding's vectors in the baseline; _count and _sum are the baseline's.", embeddingLabels)
+	allDescs         = []*prometheus.Desc{descPSI, descKS, descW1, descJS, descScale, descOffset, descR2,
+		descSamples, descMissing, descStatusF, descUnit, descCosine, descEvaluatedAt,
+		descMean, descStdDev, descQuantile, descRefQuantile, descNormQuantile, descRefNorm}
 )
 
 // Collector computes the drift metrics at scrape time from a Source.
@@ -64,8 +79,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPSI, descKS, descW1, descJS, descScale, descOffset, descR2,
-		descSamples, descMissing, descStatusF, descUnit, descCosine, descEvaluatedAt} {
+	for _, d := range allDescs {
 		ch <- d
 	}
 }
@@ -102,5 +116,33 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descUnit, e.UnitNormRatio, l...)
 			gauge(descCosine, e.CentroidCosine, l...)
 		}
+		for _, f := range s.Features {
+			l := []string{s.Model, s.Version, f.Name}
+			if f.Cur.Count > 0 {
+				gauge(descMean, f.Cur.Mean, l...)
+				gauge(descStdDev, f.Cur.StdDev, l...)
+			}
+			summary(ch, descQuantile, f.Cur, l)
+			summary(ch, descRefQuantile, f.Ref, l)
+		}
+		for _, e := range s.Embeddings {
+			l := []string{s.Model, s.Version, e.Name}
+			summary(ch, descNormQuantile, e.Cur, l)
+			summary(ch, descRefNorm, e.Ref, l)
+		}
 	}
+}
+
+// summary sends m as a constant summary, when it has values: a gauge with
+// a quantile label fails promtool's lint, a summary carries the honest
+// count and sum beside its quantiles.
+func summary(ch chan<- prometheus.Metric, d *prometheus.Desc, m engine.Moments, labels []string) {
+	if m.Count == 0 || len(m.Quantiles) != len(engine.StatQuantiles) {
+		return
+	}
+	qs := make(map[float64]float64, len(m.Quantiles))
+	for i, q := range engine.StatQuantiles {
+		qs[q] = m.Quantiles[i]
+	}
+	ch <- prometheus.MustNewConstSummary(d, m.Count, m.Sum, qs, labels...)
 }

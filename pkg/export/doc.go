@@ -7,12 +7,22 @@
 //
 //	drift_psi, drift_ks, drift_wasserstein, drift_js
 //	normalization_scale, normalization_offset, normalization_fit_r2
-//	feature_samples, feature_missing_ratio
+//	feature_samples, feature_missing_ratio, feature_mean, feature_stddev
 //	drift_status{diagnosis}   0 ok, 1 warning, 2 critical
 //	embedding_unit_norm_ratio, embedding_centroid_cosine
 //	evaluation_timestamp_seconds
+//	feature_quantile{quantile}, embedding_norm_quantile{quantile}                    summaries of the horizon
+//	baseline_feature_quantile{quantile}, baseline_embedding_norm_quantile{quantile}  summaries of the reference
 //
-// The quantile families of DESIGN.md (feature_quantile and
-// embedding_norm_quantile) are not exported yet: a gauge with a "quantile"
-// label fails promtool's lint, so they will come as summaries.
+// The quantile families are constant summaries, not gauges: a gauge with a
+// "quantile" label fails promtool's lint. Their _count and _sum are honest
+// (the horizon's finite values and their sum; for embeddings, the vectors
+// and the sum of their norms), and the quantile label values are
+// engine.StatQuantiles.
+//
+// The status page at / is rendered on the server with html/template: per
+// model version, a table of its features and embeddings with status,
+// diagnosis and summary sentence, and small inline SVG plots (baseline
+// against current quantiles per feature, the norm histogram per
+// embedding). It needs no script and no front-end build.
 package export

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/engine"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -30,6 +31,19 @@ func snapshot() Snapshot {
 				Diagnosis:     drift.EmbeddingMixedNorms, Severity: drift.Warning,
 			}},
 		},
+		Features: []engine.FeatureDistribution{{
+			Name: "income",
+			Cur:  engine.Moments{Count: 1000, Sum: 52.1e6, Mean: 52100, StdDev: 18300, Quantiles: []float64{9000, 22000, 40000, 52000, 64000, 82000, 95000}},
+			Ref:  engine.Moments{Count: 5000, Sum: 0, Mean: 0, StdDev: 1, Quantiles: []float64{-2.3, -1.6, -0.7, 0, 0.7, 1.6, 2.3}},
+		}, {Name: "age", Cur: engine.Moments{Count: 10, Sum: 400, Mean: 40, StdDev: 3, Quantiles: []float64{35, 36, 38, 40, 42, 44, 45}}}},
+		Embeddings: []engine.EmbeddingDistribution{{
+			Name:     "query",
+			Cur:      engine.Moments{Count: 500, Sum: 1200, Mean: 2.4, StdDev: 3, Quantiles: []float64{1, 1, 1, 1, 3, 9, 10}},
+			Ref:      engine.Moments{Count: 800, Sum: 800, Mean: 1, Quantiles: []float64{1, 1, 1, 1, 1, 1, 1}},
+			Edges:    []float64{0.5, 4, 7.5, 11},
+			CurShare: []float64{0.7, 0.1, 0.2},
+			RefShare: []float64{1, 0, 0},
+		}},
 	}
 }
 
@@ -50,6 +64,49 @@ normwatch_embedding_unit_norm_ratio{embedding="query",model="ranker",model_versi
 `
 	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want),
 		"normwatch_drift_status", "normwatch_normalization_scale", "normwatch_embedding_unit_norm_ratio"))
+	quantiles := `
+# HELP normwatch_feature_quantile Quantiles of the feature's finite values in the comparison horizon; _count and _sum are the horizon's count and sum.
+# TYPE normwatch_feature_quantile summary
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.01"} 35
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.05"} 36
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.25"} 38
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.5"} 40
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.75"} 42
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.95"} 44
+normwatch_feature_quantile{feature="age",model="ranker",model_version="v4",quantile="0.99"} 45
+normwatch_feature_quantile_sum{feature="age",model="ranker",model_version="v4"} 400
+normwatch_feature_quantile_count{feature="age",model="ranker",model_version="v4"} 10
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.01"} 9000
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.05"} 22000
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.25"} 40000
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.5"} 52000
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.75"} 64000
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.95"} 82000
+normwatch_feature_quantile{feature="income",model="ranker",model_version="v4",quantile="0.99"} 95000
+normwatch_feature_quantile_sum{feature="income",model="ranker",model_version="v4"} 5.21e+07
+normwatch_feature_quantile_count{feature="income",model="ranker",model_version="v4"} 1000
+# HELP normwatch_embedding_norm_quantile Quantiles of the L2 norms of the embedding's vectors in the comparison horizon; _count and _sum are the horizon's vectors and sum of norms.
+# TYPE normwatch_embedding_norm_quantile summary
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.01"} 1
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.05"} 1
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.25"} 1
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.5"} 1
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.75"} 3
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.95"} 9
+normwatch_embedding_norm_quantile{embedding="query",model="ranker",model_version="v4",quantile="0.99"} 10
+normwatch_embedding_norm_quantile_sum{embedding="query",model="ranker",model_version="v4"} 1200
+normwatch_embedding_norm_quantile_count{embedding="query",model="ranker",model_version="v4"} 500
+# HELP normwatch_feature_mean Mean of the feature's finite values in the comparison horizon.
+# TYPE normwatch_feature_mean gauge
+normwatch_feature_mean{feature="age",model="ranker",model_version="v4"} 40
+normwatch_feature_mean{feature="income",model="ranker",model_version="v4"} 52100
+`
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(quantiles),
+		"normwatch_feature_quantile", "normwatch_embedding_norm_quantile", "normwatch_feature_mean"))
+	// The reference's quantiles: income's baseline and query's; age has none.
+	require.Equal(t, 1, testutil.CollectAndCount(c, "normwatch_baseline_feature_quantile"))
+	require.Equal(t, 1, testutil.CollectAndCount(c, "normwatch_baseline_embedding_norm_quantile"))
+	require.Equal(t, 2, testutil.CollectAndCount(c, "normwatch_feature_stddev"))
 	// A feature with too little data has a status but no drift figures.
 	require.Equal(t, 1, testutil.CollectAndCount(c, "normwatch_drift_psi"))
 	lint, err := testutil.CollectAndLint(c)
@@ -96,6 +153,22 @@ func TestServer(t *testing.T) {
 	code, body = get("/")
 	require.Equal(t, 200, code)
 	require.Contains(t, body, "income on ranker v4: the z-score scaler looks skipped at serving.")
+	require.Contains(t, body, `<polyline class="ref" points="`)
+	require.Contains(t, body, `<polyline class="cur s2" points="`)
 	code, _ = get("/nope")
 	require.Equal(t, 404, code)
+}
+
+// The metrics of real evaluations of the demo's traffic pass promtool's
+// lint, quantile summaries included.
+func TestDemoMetricsLint(t *testing.T) {
+	snaps := demoSnapshots(t)
+	c := NewCollector(SourceFunc(func() []Snapshot { return snaps }))
+	lint, err := testutil.CollectAndLint(c)
+	require.NoError(t, err)
+	require.Empty(t, lint)
+	// 2 versions × 5 features, current and baseline; 2 × 1 embedding.
+	require.Equal(t, 10, testutil.CollectAndCount(c, "normwatch_feature_quantile"))
+	require.Equal(t, 10, testutil.CollectAndCount(c, "normwatch_baseline_feature_quantile"))
+	require.Equal(t, 2, testutil.CollectAndCount(c, "normwatch_embedding_norm_quantile"))
 }

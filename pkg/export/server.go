@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/normwatch/normwatch/pkg/drift"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -140,25 +138,6 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"sentence": func(s Snapshot, name, summary string) string {
-		return drift.Sentence(drift.Subject(name, s.Model, s.Version), summary)
-	},
-}).Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>normwatch</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-.s0{color:#080}.s1{color:#b60}.s2{color:#c00;font-weight:bold}</style></head><body>
-<h1>normwatch</h1>
-{{if not .}}<p>No evaluation yet: windows close as event time passes.</p>{{end}}
-{{range .}}{{$s := .}}<h2>{{.Model}} {{.Version}}</h2>
-<p>baseline {{if .BaselineID}}{{.BaselineID}}{{else}}none{{end}}, window ending {{.WindowEnd.Format "2006-01-02 15:04:05Z07:00"}}</p>
-<table><tr><th>feature or embedding</th><th>status</th><th>diagnosis</th><th>summary</th></tr>
-{{range .Report.Features}}<tr><td>{{.Name}}</td><td class="s{{printf "%d" .Severity}}">{{.Severity}}</td><td>{{.Diagnosis}}</td><td>{{sentence $s .Name .Summary}}</td></tr>
-{{end}}{{range .Report.Embeddings}}<tr><td>{{.Name}} (embedding)</td><td class="s{{printf "%d" .Severity}}">{{.Severity}}</td><td>{{.Diagnosis}}</td><td>{{sentence $s .Name .Summary}}</td></tr>
-{{end}}</table>{{end}}
-</body></html>
-`))
-
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
@@ -169,7 +148,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		snaps = s.opts.Source.Snapshots()
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusPage.Execute(w, snaps); err != nil {
+	if err := statusPage.Execute(w, newPage(snaps, time.Now())); err != nil {
 		s.opts.Logger.Error("rendering the status page", "err", err)
 	}
 }

@@ -29,6 +29,10 @@
 //     before the checkpoint that skips them.
 //   - FileCheckpoints (checkpoint.go): a CheckpointStore of checksummed
 //     files, written atomically, with the previous one kept as a fallback.
+//   - ReadRange (topicrange.go): a replay of a topic range, per partition
+//     from and to offsets or times (resolved with the partition leader's
+//     ListOffsets), joining no group and committing nothing: what
+//     `baseline build --topic` and `baseline pin --replay` read.
 //   - Embedded (embedded.go): the in-process Kafka-protocol broker
 //     (github.com/twmb/franz-go/pkg/kfake) that runs when no brokers are
 //     configured, and under the integration tests.
