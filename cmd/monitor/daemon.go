@@ -131,6 +131,9 @@ type daemon struct {
 	engine   *engine.Engine
 	consumer *stream.Consumer
 	server   *export.Server
+
+	// alertRunners send to Alertmanager and the alert topic.
+	alertRunners []runner
 }
 
 // runWithSignals builds the daemon and runs it until SIGINT or SIGTERM.
@@ -208,6 +211,11 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	if ex != nil {
 		sinks = append(sinks, ex.sinks...)
 	}
+	netSinks, runners, err := d.newAlertSinks()
+	if err != nil {
+		return nil, err
+	}
+	sinks, d.alertRunners = append(sinks, netSinks...), runners
 	d.alerts, err = alert.NewManager(alert.Options{
 		ForEvaluations: cfg.Alerting.ForEvaluations, ResolveAfter: cfg.Alerting.ResolveAfter,
 		RunbookURL: cfg.Alerting.RunbookURL, DashboardURL: cfg.Alerting.DashboardURL,
@@ -219,6 +227,11 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	checkpoints, err := stream.NewFileCheckpoints(cfg.Checkpoint.Dir, cfg.Kafka.GroupID)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint.dir: %w", err)
+	}
+	checkpoints.Logger = logger // a fallback to the previous checkpoint is never silent
+	afterCheckpoint, err := crashAfterCheckpoint(logger)
+	if err != nil {
+		return nil, err
 	}
 	th := drift.DefaultThresholds()
 	th.MinSamples = uint64(cfg.Window.MinSamples)
@@ -246,7 +259,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		Decoder: decoderOptions(cfg.Decode), TLS: tlsConfig,
 		SASL:     stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
 		DLQTopic: cfg.Kafka.DLQTopic, FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
-		Logger: logger,
+		SessionTimeout: cfg.Kafka.SessionTimeout, HeartbeatInterval: cfg.Kafka.SessionTimeout / 10,
+		Logger: logger, AfterCheckpoint: afterCheckpoint,
 	}, d.engine, d.reg)
 	if err != nil {
 		return nil, err
@@ -293,6 +307,9 @@ func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 	}
 	{
 		g.Add(d.server.Run, func(error) { d.server.Stop() })
+	}
+	for _, r := range d.alertRunners {
+		g.Add(func() error { return r.Run(ctx) }, func(error) { r.Stop() })
 	}
 	{
 		wctx, cancel := context.WithCancel(ctx)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -29,6 +30,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	dir := fs.String("dir", "", "directory for the demo's baselines and checkpoints (default: a temporary one, removed at exit)")
 	logLevel := fs.String("log.level", "warn", "daemon log level: the demo prints alerts itself")
+	amURLs := fs.StringSlice("alerting.alertmanager_urls", nil, "Alertmanager base URLs to send the demo's alerts to")
+	resend := fs.Duration("alerting.resend_interval", time.Minute, "re-send firing alerts to Alertmanager this often")
+	queueCap := fs.Int("alerting.queue_capacity", config.Default().Alerting.QueueCapacity, "alerts queued per Alertmanager before the oldest are dropped")
+	bugsFor := fs.Duration("bugs-for", 0, "heal v4 after this long: its alerts then resolve (0: the bugs stay; SIGUSR1 heals too)")
+	produceOnly := fs.Bool("produce-only", false, "only produce the demo traffic to --brokers (no broker, no daemon): for a `monitor run` elsewhere")
+	brokers := fs.StringSlice("brokers", nil, "Kafka brokers for --produce-only, host:port")
+	writeBaselines := fs.String("write-baselines", "", "write the demo's training baselines to this directory and exit: the --baselines.dir of a `monitor run`")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: monitor demo [flags]
 
@@ -38,7 +46,8 @@ daemon, and a producer of live traffic. v4 carries two bugs: its income
 feature arrives raw (the z-score scaler is skipped at serving) and 31% of
 its query embeddings are not L2-normalized. Within a minute the alerts that
 name them are printed here; the metrics and the status page are on the HTTP
-address. Ctrl-C stops it cleanly.
+address. Ctrl-C stops it cleanly. --bugs-for (or kill -USR1) heals v4, and
+its alerts resolve.
 
 `)
 		fs.PrintDefaults()
@@ -52,6 +61,13 @@ address. Ctrl-C stops it cleanly.
 	if *rate < 10 || *window < time.Second {
 		fmt.Fprintln(stderr, "monitor demo: --rate must be at least 10 and --window at least 1s")
 		return exitUsageError
+	}
+
+	switch {
+	case *writeBaselines != "":
+		return demoWriteBaselines(*writeBaselines, stdout, stderr)
+	case *produceOnly:
+		return demoProduceOnly(*brokers, *rate, *duration, *bugsFor, stdout, stderr)
 	}
 
 	work := *dir
@@ -72,6 +88,9 @@ address. Ctrl-C stops it cleanly.
 	cfg.Window.AllowedLateness = *window / 5
 	cfg.Window.HorizonWindows = 3
 	cfg.Log.Level = *logLevel
+	cfg.Alerting.AlertmanagerURLs = *amURLs
+	cfg.Alerting.ResendInterval = *resend
+	cfg.Alerting.QueueCapacity = *queueCap
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "monitor demo: %v\n", err)
 		return exitUsageError
@@ -91,13 +110,14 @@ address. Ctrl-C stops it cleanly.
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	healed := &atomic.Bool{}
 	ex := &extras{
 		sinks: []alert.Sink{printSink{out}},
 		actors: func(d *daemon) []actor {
 			actors := []actor{{
-				execute:   func() error { return produceDemo(ctx, d.brokers, cfg.Kafka.Topics[0], *rate) },
+				execute:   func() error { return produceDemo(ctx, d.brokers, cfg.Kafka.Topics[0], *rate, healed) },
 				interrupt: func(error) { cancel() },
-			}}
+			}, healActor(ctx, *bugsFor, healed, out)}
 			if *duration > 0 {
 				stop := make(chan struct{})
 				actors = append(actors, actor{
@@ -183,14 +203,17 @@ func existing(dir, version string) (string, bool) {
 	return m[0], true
 }
 
-// produceDemo sends the demo traffic, now-stamped, until ctx ends.
-func produceDemo(ctx context.Context, brokers []string, topic string, rate int) error {
+// produceDemo sends the demo traffic, now-stamped, until ctx ends; once
+// healed is set, v4 is sent without its bugs.
+func produceDemo(ctx context.Context, brokers []string, topic string, rate int, healed *atomic.Bool) error {
 	w := &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
 		BatchTimeout: 20 * time.Millisecond, BatchSize: 200, RequiredAcks: kafka.RequireOne,
+		AllowAutoTopicCreation: true, // an external Kafka (--produce-only) may not have it yet
 	}
 	defer w.Close()
-	gen := demo.NewGenerator(demo.DefaultOptions(), uint64(time.Now().UnixNano()))
+	seed := uint64(time.Now().UnixNano())
+	buggy, fixed := demo.NewGenerator(demo.DefaultOptions(), seed), demo.NewGenerator(demo.Options{}, seed+1)
 	const tick = 50 * time.Millisecond
 	perTick := max(1, rate*int(tick)/int(time.Second))
 	t := time.NewTicker(tick)
@@ -203,6 +226,10 @@ func produceDemo(ctx context.Context, brokers []string, topic string, rate int) 
 		case <-t.C:
 		}
 		now := time.Now()
+		gen := buggy
+		if healed.Load() {
+			gen = fixed
+		}
 		for j := range msgs {
 			version := demo.Healthy
 			if (i+j)%2 == 1 {

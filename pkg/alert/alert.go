@@ -1,6 +1,13 @@
 // Package alert owns the alert lifecycle of normwatch (inactive, pending,
 // firing, resolved, with hysteresis on both edges) and the sinks that carry
-// state changes out: the log here; Alertmanager and a Kafka topic join them.
+// state changes out: the log, Alertmanager's API v2 (with the
+// NormwatchWatchdog heartbeat) and a Kafka topic, the last two through
+// bounded queues that drop the oldest.
+//
+// Metrics, per sink (sink="alertmanager:<url>" or "kafka"):
+// normwatch_alerts_sent_total{sink,result} (result ok, error, rejected,
+// dropped), normwatch_alert_queue_length{sink} and
+// normwatch_alerts_dropped_total{sink}.
 //
 // An alert is one (alertname, model, model version, feature or embedding).
 // Its severity and diagnosis are labels of its current state: when either
@@ -107,6 +114,20 @@ func (l Labels) Get(name string) string {
 
 // MarshalJSON encodes the labels as an object.
 func (l Labels) MarshalJSON() ([]byte, error) { return json.Marshal(l.Map()) }
+
+// UnmarshalJSON decodes the labels from an object.
+func (l *Labels) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	kv := make([]string, 0, 2*len(m))
+	for k, v := range m {
+		kv = append(kv, k, v)
+	}
+	*l = makeLabels(kv...)
+	return nil
+}
 
 // Map returns the labels as a map.
 func (l Labels) Map() map[string]string {

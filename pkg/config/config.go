@@ -63,6 +63,12 @@ type Kafka struct {
 	// message the decoder accepts, or such a message would stall its
 	// partition.
 	FetchMaxBytes int `mapstructure:"fetch_max_bytes"`
+	// SessionTimeout is how long the group coordinator waits without a
+	// heartbeat before it gives a dead member's partitions to the others
+	// (and to a restarted process, which joins as a new member). The
+	// broker bounds it with group.min/max.session.timeout.ms (6s to 30m by
+	// default).
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
 }
 
 // TLS configures encryption to the brokers.
@@ -165,6 +171,39 @@ type Alerting struct {
 	RunbookURL   string        `mapstructure:"runbook_url"`
 	DashboardURL string        `mapstructure:"dashboard_url"`
 	Timeout      time.Duration `mapstructure:"timeout"` // per request
+	// PathPrefix goes before /api/v2/alerts, for an Alertmanager served
+	// under a sub-path (its --web.route-prefix).
+	PathPrefix string `mapstructure:"path_prefix"`
+	// TLS to Alertmanager: https URLs use it.
+	TLS ClientTLS `mapstructure:"tls"`
+	// BasicAuth or BearerToken authenticate to Alertmanager (or to the
+	// proxy in front of it); at most one of them.
+	BasicAuth   BasicAuth `mapstructure:"basic_auth"`
+	BearerToken string    `mapstructure:"bearer_token"` // better given as NORMWATCH_ALERTING_BEARER_TOKEN
+	// ExternalURL is normwatch as people reach it: the generatorURL of
+	// its alerts. Empty sends none.
+	ExternalURL string `mapstructure:"external_url"`
+	// QueueCapacity bounds the alerts queued per Alertmanager and for the
+	// alert topic; beyond it the oldest are dropped and counted.
+	QueueCapacity int `mapstructure:"queue_capacity"`
+	// Watchdog keeps the NormwatchWatchdog alert firing in Alertmanager,
+	// for a dead man's switch that pages when normwatch goes quiet.
+	Watchdog bool `mapstructure:"watchdog"`
+}
+
+// ClientTLS is the client side of TLS: a CA to verify the server by and a
+// client certificate for mutual TLS.
+type ClientTLS struct {
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct {
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"` // better given as NORMWATCH_ALERTING_BASIC_AUTH_PASSWORD
 }
 
 // Log is the daemon's own logging.
@@ -184,7 +223,8 @@ func Default() Config {
 			DLQTopic:    "normwatch.dlq",
 			AlertTopic:  "normwatch.alerts",
 			// Ten of the largest messages the decoder accepts by default.
-			FetchMaxBytes: 10 << 20,
+			FetchMaxBytes:  10 << 20,
+			SessionTimeout: 30 * time.Second,
 		},
 		Decode: Decode{
 			TimePath:        "ts",
@@ -232,6 +272,8 @@ func Default() Config {
 			ForEvaluations:   2,
 			ResolveAfter:     3,
 			Timeout:          10 * time.Second,
+			QueueCapacity:    10000,
+			Watchdog:         true,
 		},
 		Log: Log{Level: "info", Format: "logfmt"},
 	}
@@ -417,6 +459,7 @@ func (c Config) Validate() error {
 	if k.FetchMaxBytes >= 1<<10 && k.FetchMaxBytes < c.Decode.MaxMessageBytes {
 		bad("kafka.fetch_max_bytes", "%d is below decode.max_message_bytes (%d)", k.FetchMaxBytes, c.Decode.MaxMessageBytes)
 	}
+	durIn("kafka.session_timeout", k.SessionTimeout, time.Second, time.Hour)
 	if t := k.TLS; !t.Enabled {
 		for _, f := range []struct{ key, v string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 			if f.v != "" {
@@ -503,6 +546,22 @@ func (c Config) Validate() error {
 		httpURL("alerting.dashboard_url", a.DashboardURL)
 	}
 	durIn("alerting.timeout", a.Timeout, 100*time.Millisecond, 5*time.Minute)
+	if a.PathPrefix != "" && (!strings.HasPrefix(a.PathPrefix, "/") || strings.ContainsAny(a.PathPrefix, "?# ")) {
+		bad("alerting.path_prefix", "%q is not a URL path starting with /", a.PathPrefix)
+	}
+	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		bad("alerting.tls", "cert_file and key_file must be given together")
+	}
+	switch {
+	case a.BasicAuth.Username != "" && a.BearerToken != "":
+		bad("alerting.bearer_token", "is set together with alerting.basic_auth.username; use one of them")
+	case a.BasicAuth.Username == "" && a.BasicAuth.Password != "":
+		bad("alerting.basic_auth.username", "is empty but a password is set")
+	}
+	if a.ExternalURL != "" {
+		httpURL("alerting.external_url", a.ExternalURL)
+	}
+	intIn("alerting.queue_capacity", a.QueueCapacity, 1, 1_000_000)
 
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "logfmt", "json", "text")

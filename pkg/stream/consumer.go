@@ -98,6 +98,12 @@ type Options struct {
 	// committing every partition, then leaving the group.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger // nil: no logs
+
+	// AfterCheckpoint, if set, is called after each successful checkpoint
+	// and before its offset is committed, from the partition's goroutine.
+	// It is for process-level crash tests only (a hook that kills the
+	// process there); leave it nil in use.
+	AfterCheckpoint func(topic string, partition int, offset int64)
 }
 
 func (o Options) withDefaults() Options {
@@ -717,6 +723,9 @@ func (ps *partition) sync(ctx context.Context) error {
 		c.m.checkpoints.WithLabelValues(resultOK).Inc()
 		ps.setBad(badCheckpoint, false)
 		ps.ckptOff = off
+		if c.opts.AfterCheckpoint != nil {
+			c.opts.AfterCheckpoint(ps.topic, ps.id, off)
+		}
 	}
 	if ps.ckptOff < 0 || ps.ckptOff+1 <= ps.committed {
 		return nil

@@ -48,7 +48,9 @@ func testTopic(t *testing.T, base string) string {
 	return fmt.Sprintf("%s-%s-%d", base, strings.ReplaceAll(t.Name(), "/", "_"), rand.Uint32())
 }
 
-// createTopic creates topic through the controller.
+// createTopic creates topic through the controller and waits until every
+// partition has a leader: a real broker answers CreateTopics before its
+// metadata shows the topic, and a produce in between fails.
 func createTopic(t *testing.T, brokers []string, topic string, partitions int) {
 	t.Helper()
 	conn, err := kafka.Dial("tcp", brokers[0])
@@ -60,14 +62,31 @@ func createTopic(t *testing.T, brokers []string, topic string, partitions int) {
 	require.NoError(t, err)
 	defer cc.Close()
 	require.NoError(t, cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}))
+	waitFor(t, "topic "+topic+" to have leaders", 15*time.Second, func() bool {
+		ps, err := conn.ReadPartitions(topic)
+		if err != nil || len(ps) != partitions {
+			return false
+		}
+		for _, p := range ps {
+			if p.Leader.Host == "" {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Produce writes values to topic, value i to partition i mod partitions,
 // acknowledged by all replicas, and returns how many went to each.
 func Produce(ctx context.Context, brokers []string, topic string, partitions int, values [][]byte) ([]int, error) {
+	// A transport of its own: kafka-go's default one caches metadata
+	// process-wide, and may not know a topic a test has just created.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{
-		Addr:  kafka.TCP(brokers...),
-		Topic: topic,
+		Addr:      kafka.TCP(brokers...),
+		Transport: tr,
+		Topic:     topic,
 		Balancer: kafka.BalancerFunc(func(m kafka.Message, ps ...int) int {
 			i, _ := strconv.Atoi(string(m.Key))
 			return ps[i%len(ps)]

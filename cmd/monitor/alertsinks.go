@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/normwatch/normwatch/pkg/alert"
+	"github.com/normwatch/normwatch/pkg/config"
+)
+
+// runner is a component with a blocking Run and an idempotent Stop: the
+// network alert sinks.
+type runner interface {
+	Run(ctx context.Context) error
+	Stop()
+}
+
+// newAlertSinks builds the sinks the configuration asks for beyond the log:
+// Alertmanager (alerting.alertmanager_urls) and the alert topic
+// (kafka.alert_topic, on d.brokers). Each is also a runner for the group.
+func (d *daemon) newAlertSinks() ([]alert.Sink, []runner, error) {
+	var (
+		sinks   []alert.Sink
+		runners []runner
+	)
+	a := d.cfg.Alerting
+	if len(a.AlertmanagerURLs) > 0 {
+		am, err := alert.NewAlertmanager(alert.AlertmanagerOptions{
+			URLs: a.AlertmanagerURLs, PathPrefix: a.PathPrefix,
+			ResendInterval: a.ResendInterval, Timeout: a.Timeout, QueueCapacity: a.QueueCapacity,
+			TLS: alert.TLSOptions{
+				CAFile: a.TLS.CAFile, CertFile: a.TLS.CertFile, KeyFile: a.TLS.KeyFile,
+				InsecureSkipVerify: a.TLS.InsecureSkipVerify,
+			},
+			Username: a.BasicAuth.Username, Password: a.BasicAuth.Password, BearerToken: a.BearerToken,
+			GeneratorURL: a.ExternalURL, Watchdog: a.Watchdog,
+			Logger: d.logger.With("component", "alertmanager"), Registerer: d.reg,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("alerting: %w", err)
+		}
+		sinks, runners = append(sinks, am), append(runners, am)
+	}
+	if topic := d.cfg.Kafka.AlertTopic; topic != "" {
+		w, err := alertTopicWriter(d.cfg.Kafka, d.brokers)
+		if err != nil {
+			return nil, nil, err
+		}
+		k, err := alert.NewKafka(alert.KafkaOptions{
+			Producer: kafkaProducer{w}, QueueCapacity: a.QueueCapacity, Timeout: a.Timeout,
+			Logger: d.logger.With("component", "alert_topic", "topic", topic), Registerer: d.reg,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		sinks, runners = append(sinks, k), append(runners, closing{k, w})
+	}
+	return sinks, runners, nil
+}
+
+func alertTopicWriter(c config.Kafka, brokers []string) (*kafka.Writer, error) {
+	tlsConfig, err := kafkaTLS(c.TLS)
+	if err != nil {
+		return nil, err
+	}
+	var mech sasl.Mechanism
+	switch c.SASL.Mechanism {
+	case "plain":
+		mech = plain.Mechanism{Username: c.SASL.Username, Password: c.SASL.Password}
+	case "scram-sha-256", "scram-sha-512":
+		algo := scram.SHA256
+		if c.SASL.Mechanism == "scram-sha-512" {
+			algo = scram.SHA512
+		}
+		if mech, err = scram.Mechanism(algo, c.SASL.Username, c.SASL.Password); err != nil {
+			return nil, fmt.Errorf("kafka.sasl: %w", err)
+		}
+	}
+	return &kafka.Writer{
+		Addr:  kafka.TCP(brokers...),
+		Topic: c.AlertTopic,
+		// By fingerprint: one alert's changes stay in order on one
+		// partition, and compaction keeps its last state.
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		MaxAttempts:  3,
+		BatchTimeout: 10 * time.Millisecond,
+		WriteTimeout: 10 * time.Second,
+		Transport:    &kafka.Transport{ClientID: "normwatch", TLS: tlsConfig, SASL: mech},
+	}, nil
+}
+
+// kafkaProducer adapts a kafka-go Writer to alert.Producer.
+type kafkaProducer struct{ w *kafka.Writer }
+
+func (p kafkaProducer) Produce(ctx context.Context, key, value []byte) error {
+	return p.w.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
+}
+
+// closing closes the writer once its sink's Run has returned.
+type closing struct {
+	runner
+	w *kafka.Writer
+}
+
+func (c closing) Run(ctx context.Context) error {
+	err := c.runner.Run(ctx)
+	if cerr := c.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,73 @@
+package alert
+
+import "sync"
+
+// queue is a bounded FIFO that drops the oldest item when full, so a peer
+// that is down for long costs memory up to the bound and no more, and what
+// it gets on return is the newest state. It wakes its one consumer.
+type queue[T any] struct {
+	mu    sync.Mutex
+	items []T
+	cap   int
+	m     *sinkMetrics
+	wake  chan struct{}
+}
+
+func newQueue[T any](capacity int, m *sinkMetrics) *queue[T] {
+	return &queue[T]{cap: capacity, m: m, wake: make(chan struct{}, 1)}
+}
+
+// push appends items, dropping the oldest beyond the bound, counted.
+func (q *queue[T]) push(items ...T) {
+	if len(items) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.items = append(q.items, items...)
+	q.trim()
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// requeue puts back at the front items taken by pop that could not be sent,
+// still within the bound: if newer items filled the queue meanwhile, the
+// oldest (the requeued ones first) are dropped, counted.
+func (q *queue[T]) requeue(items []T) {
+	q.mu.Lock()
+	q.items = append(append(make([]T, 0, len(items)+len(q.items)), items...), q.items...)
+	q.trim()
+	q.mu.Unlock()
+}
+
+func (q *queue[T]) trim() {
+	if over := len(q.items) - q.cap; over > 0 {
+		clear(q.items[:over])
+		q.items = q.items[over:]
+		q.m.drop(over)
+	}
+	q.m.queue.Set(float64(len(q.items)))
+}
+
+// pop removes and returns up to n items from the front.
+func (q *queue[T]) pop(n int) []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n = min(n, len(q.items))
+	out := append([]T(nil), q.items[:n]...)
+	clear(q.items[:n])
+	q.items = q.items[n:]
+	if len(q.items) == 0 {
+		q.items = nil // let the backing array go
+	}
+	q.m.queue.Set(float64(len(q.items)))
+	return out
+}
+
+func (q *queue[T]) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}

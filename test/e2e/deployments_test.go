@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/normwatch/normwatch/pkg/config"
+)
+
+func TestPrometheusRules(t *testing.T) {
+	requireBinaries(t, promtoolBin)
+	dir := filepath.Join(root(t), "deployments", "prometheus")
+	out := runTool(t, dir, promtoolBin, "check", "rules", "rules/normwatch.rules.yml")
+	require.Contains(t, out, "SUCCESS")
+	out = runTool(t, filepath.Join(dir, "rules"), promtoolBin, "test", "rules", "normwatch.rules.test.yml")
+	require.Contains(t, out, "SUCCESS")
+	out = runTool(t, dir, promtoolBin, "check", "config", "prometheus.yml")
+	require.Contains(t, out, "is valid prometheus config file")
+}
+
+func TestAlertmanagerConfig(t *testing.T) {
+	requireBinaries(t, amtoolBin)
+	dir := filepath.Join(root(t), "deployments", "alertmanager")
+	require.Contains(t, runTool(t, dir, amtoolBin, "check-config", "alertmanager.yml"), "SUCCESS")
+	for _, tc := range []struct {
+		name     string
+		labels   []string
+		receiver string
+	}{
+		{"watchdog", []string{"alertname=NormwatchWatchdog", "severity=none"}, "deadmansswitch"},
+		{"owned model, critical", []string{"alertname=NormalizationDrift", "model=ranker", "severity=critical"}, "ranker-team-pager"},
+		{"owned model, warning", []string{"alertname=FeatureDrift", "model=ranker", "severity=warning"}, "ranker-team"},
+		{"other model, critical", []string{"alertname=EmbeddingDrift", "model=search", "severity=critical"}, "ml-platform-pager"},
+		{"normwatch down", []string{"alertname=NormwatchDown", "severity=critical"}, "ml-platform-pager"},
+		{"other model, warning", []string{"alertname=NormwatchConsumerLag", "severity=warning"}, "ml-platform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"config", "routes", "test", "--config.file=alertmanager.yml"}, tc.labels...)
+			lines := strings.Split(strings.TrimSpace(runTool(t, dir, amtoolBin, args...)), "\n")
+			require.Equal(t, tc.receiver, lines[len(lines)-1]) // after amtool's warnings
+		})
+	}
+}
+
+func TestDockerCompose(t *testing.T) {
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose is not installed (Debian: apt-get install docker-compose; .ci/run does)")
+	}
+	out := runTool(t, root(t), bin, "-f", "docker-compose.yml", "config")
+	var c struct {
+		Services map[string]struct {
+			Image   string   `yaml:"image"`
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(out), &c))
+	for _, s := range []string{"kafka", "kafka-init", "baselines", "normwatch", "producer", "prometheus", "alertmanager", "grafana"} {
+		require.Contains(t, c.Services, s)
+	}
+	require.True(t, strings.HasPrefix(c.Services["kafka"].Image, "apache/kafka:"), "the official Apache Kafka image")
+	require.Equal(t, []string{"run"}, c.Services["normwatch"].Command)
+}
+
+// TestKubernetes parses the manifests and loads the ConfigMap's
+// configuration as the daemon would.
+func TestKubernetes(t *testing.T) {
+	dir := filepath.Join(root(t), "deployments", "kubernetes")
+	kinds := map[string]bool{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	require.NoError(t, err)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var doc map[string]any
+			err := dec.Decode(&doc)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err, f)
+			kind, _ := doc["kind"].(string)
+			kinds[kind] = true
+			if kind != "ConfigMap" {
+				continue
+			}
+			data := doc["data"].(map[string]any)
+			path := filepath.Join(t.TempDir(), "normwatch.yml")
+			require.NoError(t, os.WriteFile(path, []byte(data["normwatch.yml"].(string)), 0o600))
+			_, err = config.Load(path, nil)
+			require.NoError(t, err, "the ConfigMap's normwatch.yml")
+		}
+	}
+	for _, k := range []string{"Deployment", "Service", "ConfigMap", "PodMonitor", "Kustomization"} {
+		require.True(t, kinds[k], "a %s", k)
+	}
+}
+
+// dashboard is what the tests read of a Grafana dashboard.
+type dashboard struct {
+	UID        string `json:"uid"`
+	Title      string `json:"title"`
+	Templating struct {
+		List []struct {
+			Name string `json:"name"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []struct {
+		Title      string `json:"title"`
+		Datasource struct {
+			UID string `json:"uid"`
+		} `json:"datasource"`
+		Targets []struct {
+			Expr string `json:"expr"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+func readDashboards(t *testing.T) map[string]dashboard {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root(t), "deployments", "grafana", "dashboards", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	out := map[string]dashboard{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var d dashboard
+		require.NoError(t, json.Unmarshal(b, &d), f)
+		out[filepath.Base(f)] = d
+	}
+	return out
+}
+
+var templateVar = regexp.MustCompile(`\$\{?(\w+)`)
+
+func TestGrafanaDashboards(t *testing.T) {
+	ds := readDashboards(t)
+	for name, vars := range map[string][]string{
+		"normwatch-overview.json":           {"model", "model_version"},
+		"normwatch-feature-drill-down.json": {"model", "model_version", "feature", "embedding"},
+	} {
+		d, ok := ds[name]
+		require.True(t, ok, name)
+		require.NotEmpty(t, d.UID)
+		var got []string
+		for _, v := range d.Templating.List {
+			got = append(got, v.Name)
+		}
+		require.Equal(t, vars, got, name)
+		for _, p := range d.Panels {
+			require.Equal(t, "prometheus", p.Datasource.UID, "%s: %s uses the provisioned datasource", name, p.Title)
+			require.NotEmpty(t, p.Targets, p.Title)
+			for _, tg := range p.Targets {
+				for _, m := range templateVar.FindAllStringSubmatch(tg.Expr, -1) {
+					if !strings.HasPrefix(m[1], "__") {
+						require.Contains(t, vars, m[1], "%s: %s refers to an undefined variable", name, p.Title)
+					}
+				}
+			}
+		}
+	}
+	// Provisioning points at the dashboards and the datasource uid.
+	prov := filepath.Join(root(t), "deployments", "grafana", "provisioning")
+	b, err := os.ReadFile(filepath.Join(prov, "datasources", "prometheus.yml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "uid: prometheus")
+	_, err = os.Stat(filepath.Join(prov, "dashboards", "normwatch.yml"))
+	require.NoError(t, err)
+}
+
+// dashboardQueries returns every PromQL expression of the dashboards with
+// the template variables set to the demo's v4 and the Grafana interval
+// variables to durations that suit a 1s scrape interval.
+func dashboardQueries(t *testing.T) map[string]string {
+	t.Helper()
+	r := strings.NewReplacer(
+		"$__rate_interval", "15s", "$__interval", "5s", "$__range", "1m",
+		"$model_version", "v4", "$model", "ranker", "$feature", "income", "$embedding", "query",
+	)
+	out := map[string]string{}
+	for name, d := range readDashboards(t) {
+		for _, p := range d.Panels {
+			for i, tg := range p.Targets {
+				out[name+": "+p.Title+": "+string(rune('A'+i))] = r.Replace(tg.Expr)
+			}
+		}
+	}
+	return out
+}
