@@ -6,12 +6,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/normwatch/normwatch/pkg/alert"
 	"github.com/normwatch/normwatch/pkg/config"
+	"github.com/normwatch/normwatch/pkg/stream"
 )
 
 // runner is a component with a blocking Run and an idempotent Stop: the
@@ -69,18 +67,11 @@ func alertTopicWriter(c config.Kafka, brokers []string) (*kafka.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var mech sasl.Mechanism
-	switch c.SASL.Mechanism {
-	case "plain":
-		mech = plain.Mechanism{Username: c.SASL.Username, Password: c.SASL.Password}
-	case "scram-sha-256", "scram-sha-512":
-		algo := scram.SHA256
-		if c.SASL.Mechanism == "scram-sha-512" {
-			algo = scram.SHA512
-		}
-		if mech, err = scram.Mechanism(algo, c.SASL.Username, c.SASL.Password); err != nil {
-			return nil, fmt.Errorf("kafka.sasl: %w", err)
-		}
+	mech, err := stream.SASLMechanism(stream.SASLOptions{
+		Mechanism: c.SASL.Mechanism, Username: c.SASL.Username, Password: c.SASL.Password,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka.sasl: %w", err)
 	}
 	return &kafka.Writer{
 		Addr:  kafka.TCP(brokers...),

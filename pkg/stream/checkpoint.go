@@ -28,7 +28,9 @@ const (
 	checkpointVersion = 1
 	checkpointExt     = ".ckpt"
 	prevSuffix        = ".prev"
-	tmpMarker         = ".tmp-"
+	// corruptSuffix marks a damaged checkpoint moved aside, kept for a look.
+	corruptSuffix = ".corrupt"
+	tmpMarker     = ".tmp-"
 
 	// maxCheckpointBytes bounds what Load reads, so that a damaged length
 	// field cannot ask for a huge allocation.
@@ -115,9 +117,17 @@ func (s *FileCheckpoints) Load(topic string, partition int) ([]byte, error) {
 		// A missing current file beside a previous one is a crash between
 		// Save's two renames: nothing was committed past the previous
 		// checkpoint, so it is the right one, not a fallback to report.
-		if s.Logger != nil && !errors.Is(curErr, fs.ErrNotExist) {
-			s.Logger.Warn("checkpoint failed its check; using the previous one",
-				"file", cur, "err", curErr, "previous", prev)
+		if !errors.Is(curErr, fs.ErrNotExist) {
+			// Move the damaged file aside, or the next Save would rename
+			// it over the one good copy left.
+			aside := cur + corruptSuffix
+			if err := os.Rename(cur, aside); err != nil {
+				return nil, fmt.Errorf("moving the damaged checkpoint aside: %w", err)
+			}
+			if s.Logger != nil {
+				s.Logger.Warn("checkpoint failed its check; using the previous one",
+					"file", cur, "err", curErr, "previous", prev, "moved_to", aside)
+			}
 		}
 		return data, nil
 	case errors.Is(curErr, fs.ErrNotExist) && errors.Is(prevErr, fs.ErrNotExist):

@@ -105,11 +105,15 @@ func TestFileCheckpointsFallback(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, []byte("first"), got)
 
-			// The next Save makes a good current file again.
+			// The next Save makes a good current file again, and the good
+			// previous copy survives it: the damaged file was moved aside.
 			require.NoError(t, s.Save("t", 1, []byte("third")))
 			got, err = s.Load("t", 1)
 			require.NoError(t, err)
 			require.Equal(t, []byte("third"), got)
+			prev, err := readCheckpoint(s.Path("t", 1)+prevSuffix, "t", 1)
+			require.NoError(t, err)
+			require.Equal(t, []byte("first"), prev)
 		})
 	}
 }

@@ -304,7 +304,7 @@ func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Cons
 		return nil, errors.New("stream: NewConsumer needs a Processor")
 	}
 	opts = opts.withDefaults()
-	mech, err := saslMechanism(opts.SASL)
+	mech, err := SASLMechanism(opts.SASL)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,9 @@ func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Cons
 	return c, nil
 }
 
-func saslMechanism(o SASLOptions) (sasl.Mechanism, error) {
+// SASLMechanism returns kafka-go's mechanism for o, nil when o.Mechanism is
+// empty: the one place every Kafka client of normwatch gets it from.
+func SASLMechanism(o SASLOptions) (sasl.Mechanism, error) {
 	switch o.Mechanism {
 	case "":
 		return nil, nil
@@ -353,11 +355,11 @@ func saslMechanism(o SASLOptions) (sasl.Mechanism, error) {
 		}
 		m, err := scram.Mechanism(algo, o.Username, o.Password)
 		if err != nil {
-			return nil, fmt.Errorf("stream: consumer option SASL: %w", err)
+			return nil, fmt.Errorf("stream: SASL: %w", err)
 		}
 		return m, nil
 	}
-	return nil, fmt.Errorf("stream: consumer option SASL.Mechanism: %q is not supported", o.Mechanism)
+	return nil, fmt.Errorf("stream: SASL mechanism %q is not supported", o.Mechanism)
 }
 
 // Run consumes until Stop is called or ctx ends, then drains: every

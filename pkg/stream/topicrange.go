@@ -65,7 +65,7 @@ func ReadRange(ctx context.Context, opts RangeOptions, fn func(m *kafka.Message)
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
-	mech, err := saslMechanism(opts.SASL)
+	mech, err := SASLMechanism(opts.SASL)
 	if err != nil {
 		return nil, err
 	}
