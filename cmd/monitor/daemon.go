@@ -268,7 +268,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 
 	d.reg.MustRegister(export.NewCollector(export.SourceFunc(d.snapshots)))
 	d.server, err = export.NewServer(export.ServerOptions{
-		Listen: cfg.HTTP.Listen, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
+		Listen: cfg.HTTP.Listen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
 		API: d.api(),
 		Ready: map[string]export.Check{
 			"consumer": func() error {
@@ -280,7 +280,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+		return nil, fmt.Errorf("http: %w", err)
 	}
 	logger.Info("serving", "addr", "http://"+d.server.Addr(), "endpoints", "/ /metrics /healthz /readyz")
 	ok = true

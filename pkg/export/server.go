@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 )
 
 // Check is a readiness condition: nil when ready, else why not.
@@ -22,9 +23,13 @@ type Check func() error
 
 // ServerOptions configures a Server.
 type ServerOptions struct {
-	Listen   string // host:port
-	Gatherer prometheus.Gatherer
-	Source   Source
+	Listen string // host:port
+	// WebConfigFile is a Prometheus exporter-toolkit web configuration:
+	// TLS, client certificates (mTLS) and basic auth. Empty serves plain
+	// HTTP.
+	WebConfigFile string
+	Gatherer      prometheus.Gatherer
+	Source        Source
 	// Ready lists the readiness checks by name.
 	Ready map[string]Check
 	// API maps paths (/api/v1/...) to JSON endpoints.
@@ -55,6 +60,11 @@ type Server struct {
 // NewServer listens on opts.Listen at once, so the address is known (and
 // a port in use is an error) before Run.
 func NewServer(opts ServerOptions) (*Server, error) {
+	if opts.WebConfigFile != "" {
+		if err := web.Validate(opts.WebConfigFile); err != nil {
+			return nil, fmt.Errorf("web config file %s: %w", opts.WebConfigFile, err)
+		}
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Listen, err)
@@ -79,7 +89,8 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until Stop.
 func (s *Server) Run() error {
-	err := s.srv.Serve(s.ln)
+	cfg := s.opts.WebConfigFile
+	err := web.Serve(s.ln, s.srv, &web.FlagConfig{WebConfigFile: &cfg}, s.opts.Logger)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
