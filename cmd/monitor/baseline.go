@@ -185,6 +185,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	}
 	if !*quiet {
 		opts.Progress = stderr
+		opts.ProgressBar = isTerminal(stderr)
 	}
 	if *scalerFile != "" {
 		sc, err := baseline.LoadScaler(*scalerFile)
@@ -730,4 +731,15 @@ func (tf *topicFlags) options() (stream.RangeOptions, error) {
 		return r, errors.New("--to-offset must not be below --from-offset")
 	}
 	return r, nil
+}
+
+// isTerminal reports whether w is a character device: a person watching,
+// who gets a progress bar rather than a log of lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -80,6 +80,9 @@ type BuildOptions struct {
 	Progress         io.Writer
 	ProgressRows     int
 	ProgressInterval time.Duration
+	// ProgressBar redraws one line in place (for a terminal) a few times a
+	// second instead of writing a line per step.
+	ProgressBar bool
 	// MaxExamples is how many skipped rows or values of each reason are
 	// kept with their file and line.
 	MaxExamples int
@@ -101,6 +104,9 @@ func (o BuildOptions) withDefaults() BuildOptions {
 	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = DefaultProgressInterval
+	}
+	if o.ProgressBar {
+		o.ProgressInterval = min(o.ProgressInterval, progressBarInterval)
 	}
 	if o.MaxExamples <= 0 {
 		o.MaxExamples = DefaultMaxExamples
@@ -337,6 +343,7 @@ type accumulator struct {
 	first, last  time.Time // event times seen (JSONL and Kafka)
 	start        time.Time
 	lastProgress time.Time
+	barDrawn     bool // a progress bar line is open
 	nextRows     uint64
 }
 
@@ -430,7 +437,35 @@ func (a *accumulator) progress() {
 	if skipped > 0 {
 		line += fmt.Sprintf(", %d skipped", skipped)
 	}
-	fmt.Fprintln(a.opts.Progress, line)
+	if !a.opts.ProgressBar {
+		fmt.Fprintln(a.opts.Progress, line)
+		return
+	}
+	bar := ""
+	if a.bytesRead != nil && a.size > 0 {
+		bar = progressBar(float64(*a.bytesRead) / float64(a.size))
+	}
+	// Carriage return, the line, then erase what a longer line left.
+	fmt.Fprint(a.opts.Progress, "\r"+bar+line+"\x1b[K")
+	a.barDrawn = true
+}
+
+// progressBarInterval is how often a progress bar is redrawn.
+const progressBarInterval = 200 * time.Millisecond
+
+// progressBar draws a 30-cell bar for share done in [0, 1].
+func progressBar(done float64) string {
+	const cells = 30
+	n := int(math.Round(math.Min(math.Max(done, 0), 1) * cells))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", cells-n) + "] "
+}
+
+// endProgress ends a progress bar's line, so what follows starts on its own.
+func (a *accumulator) endProgress() {
+	if a.barDrawn {
+		fmt.Fprintln(a.opts.Progress)
+		a.barDrawn = false
+	}
 }
 
 func humanBytes(n int64) string {
@@ -448,6 +483,7 @@ func humanBytes(n int64) string {
 // finish turns the sketches into a baseline: missing counts for rows that
 // did not mention a feature, declared or inferred normalizations.
 func (a *accumulator) finish(digest string) (*Baseline, error) {
+	a.endProgress()
 	r := a.report
 	r.Duration = time.Since(a.start)
 	if a.bytesRead != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -381,4 +382,25 @@ func TestCSVReaderMatchesEncodingCSV(t *testing.T) {
 		// encoding/csv turns a lone "" line into one empty field; so do we.
 		require.Equal(t, want, got, "%q", in)
 	}
+}
+
+func TestProgressBar(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "in.csv")
+	var b strings.Builder
+	b.WriteString("x,y\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "%d,%d\n", i, i%7)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	var progress bytes.Buffer
+	_, _, err := Build(context.Background(), path, BuildOptions{
+		Model: "m", Version: "v", Progress: &progress, ProgressRows: 1000, ProgressBar: true,
+	})
+	require.NoError(t, err)
+	out := progress.String()
+	require.Contains(t, out, "\r[")
+	require.Contains(t, out, "rows")
+	require.Equal(t, 1, strings.Count(out, "\n"), "one line, redrawn in place, ended once")
+	require.True(t, strings.HasSuffix(out, "\n"))
 }
