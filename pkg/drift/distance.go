@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/normwatch/normwatch/pkg/sketch"
 )
@@ -37,41 +36,6 @@ func checkDists(ref, cur sketch.Distribution) error {
 	return nil
 }
 
-// cdfAt returns P(X <= x), right-continuous also where a linear distribution
-// repeats a knot (a jump: a centroid of tied values).
-func cdfAt(d sketch.Distribution, x float64) float64 {
-	n := len(d.X)
-	j := sort.SearchFloat64s(d.X, math.Nextafter(x, math.Inf(1))) // first knot > x
-	switch {
-	case j == 0:
-		return 0
-	case j == n:
-		return 1
-	case d.Step || d.X[j-1] == x:
-		return d.P[j-1]
-	}
-	x0, x1 := d.X[j-1], d.X[j]
-	return d.P[j-1] + (d.P[j]-d.P[j-1])*(x-x0)/(x1-x0)
-}
-
-// cdfBelow returns P(X < x), the left limit at x.
-func cdfBelow(d sketch.Distribution, x float64) float64 {
-	n := len(d.X)
-	i := sort.SearchFloat64s(d.X, x) // first knot >= x
-	switch {
-	case i == 0:
-		return 0
-	case i == n:
-		return 1
-	case d.Step:
-		return d.P[i-1]
-	case d.X[i] == x:
-		return d.P[i]
-	}
-	x0, x1 := d.X[i-1], d.X[i]
-	return d.P[i-1] + (d.P[i]-d.P[i-1])*(x-x0)/(x1-x0)
-}
-
 // knotUnion returns the distinct knots of a and b in ascending order.
 func knotUnion(a, b sketch.Distribution) []float64 {
 	u := make([]float64, 0, len(a.X)+len(b.X))
@@ -92,8 +56,8 @@ func KS(ref, cur sketch.Distribution) (float64, error) {
 	}
 	var d float64
 	for _, x := range knotUnion(ref, cur) {
-		d = math.Max(d, math.Abs(cdfAt(ref, x)-cdfAt(cur, x)))
-		d = math.Max(d, math.Abs(cdfBelow(ref, x)-cdfBelow(cur, x)))
+		d = math.Max(d, math.Abs(ref.CDF(x)-cur.CDF(x)))
+		d = math.Max(d, math.Abs(ref.CDFBelow(x)-cur.CDFBelow(x)))
 	}
 	return math.Min(d, 1), nil
 }
@@ -111,8 +75,8 @@ func W1(ref, cur sketch.Distribution) (float64, error) {
 	var sum, c float64 // Kahan: many small pieces
 	for k := 0; k+1 < len(u); k++ {
 		x0, x1 := u[k], u[k+1]
-		d0 := cdfAt(ref, x0) - cdfAt(cur, x0)
-		d1 := cdfBelow(ref, x1) - cdfBelow(cur, x1)
+		d0 := ref.CDF(x0) - cur.CDF(x0)
+		d1 := ref.CDFBelow(x1) - cur.CDFBelow(x1)
 		piece := absLinearIntegral(d0, d1, x1-x0)
 		y := piece - c
 		t := sum + y
@@ -151,7 +115,7 @@ func BinProbs(d sketch.Distribution, edges []float64) []float64 {
 	p := make([]float64, len(edges)+1)
 	prev := 0.0
 	for i, e := range edges {
-		c := cdfAt(d, e)
+		c := d.CDF(e)
 		p[i] = c - prev
 		prev = c
 	}

@@ -157,7 +157,7 @@ func compareEmbedding(e Embedding, th Thresholds, r *EmbeddingReport) {
 	r.NormKS, _ = KS(refNorms, curNorms)
 	normCrit := KSCritical(ref.Count(), cur.Count(), th.Alpha)
 	r.UnitNormRatio = cur.UnitNormRatio()
-	r.FarNormRatio = clamp01(cdfBelow(curNorms, 1-farNorm) + 1 - cdfAt(curNorms, 1+farNorm))
+	r.FarNormRatio = clamp01(curNorms.CDFBelow(1-farNorm) + 1 - curNorms.CDF(1+farNorm))
 	medRef, medCur := refNorms.Quantile(0.5), curNorms.Quantile(0.5)
 
 	refUnit := e.Norm == EmbeddingL2 || (e.Norm == "" && r.RefUnitNormRatio >= th.UnitNormRatio)

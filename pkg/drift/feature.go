@@ -332,10 +332,10 @@ func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport
 	}
 
 	s.refMin, s.refMax = s.ref.Min(), s.ref.Max()
-	r.OutOfRange = clamp01(cdfBelow(s.cur, s.refMin) + 1 - cdfAt(s.cur, s.refMax))
+	r.OutOfRange = clamp01(s.cur.CDFBelow(s.refMin) + 1 - s.cur.CDF(s.refMax))
 	width := s.refMax - s.refMin
 	s.lo, s.hi = s.refMin-th.RangeTolerance*width, s.refMax+th.RangeTolerance*width
-	s.outWide = clamp01(cdfBelow(s.cur, s.lo) + 1 - cdfAt(s.cur, s.hi))
+	s.outWide = clamp01(s.cur.CDFBelow(s.lo) + 1 - s.cur.CDF(s.hi))
 
 	if fit, err := FitAffine(s.ref, s.cur); err == nil {
 		s.fit, s.fitOK = fit, true
@@ -521,7 +521,7 @@ func diagnoseRange(f Feature, th Thresholds, s featureStats, r *FeatureReport) b
 	out, lo, hi := s.outWide, s.lo, s.hi
 	if f.Norm.Kind == ScalerMinMax {
 		lo, hi = math.Min(lo, -th.RangeTolerance), math.Max(hi, 1+th.RangeTolerance)
-		out = clamp01(cdfBelow(s.cur, lo) + 1 - cdfAt(s.cur, hi))
+		out = clamp01(s.cur.CDFBelow(lo) + 1 - s.cur.CDF(hi))
 	}
 	if out < th.OutOfRange.Warning || !rangeSignificant(out, r.Samples, r.RefSamples, th.Alpha) {
 		return false
