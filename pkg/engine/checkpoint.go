@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -439,7 +440,7 @@ func (p *partition) restore(data []byte) error {
 		p.versions[vkey{cv.model, cv.version}] = pv
 		p.order = append(p.order, pv)
 	}
-	slices.SortFunc(p.order, func(a, b *pver) int { return cmpID(a.s.id, b.s.id) })
+	slices.SortFunc(p.order, func(a, b *pver) int { return cmp.Compare(a.s.id, b.s.id) })
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -170,7 +171,7 @@ func (ev *evaluator) apply(u *update) {
 			continue
 		}
 		ws := vs.partials[u.part]
-		i, _ := slices.BinarySearchFunc(ws, p.w.start, func(w *window, t int64) int { return cmpInt(w.start, t) })
+		i, _ := slices.BinarySearchFunc(ws, p.w.start, func(w *window, t int64) int { return cmp.Compare(w.start, t) })
 		vs.partials[u.part] = slices.Insert(ws, i, p.w)
 		if p.w.start >= vs.evaluatedThrough {
 			if j, found := slices.BinarySearch(vs.pending, p.w.start); !found {
@@ -186,16 +187,6 @@ func (ev *evaluator) apply(u *update) {
 	}
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // ready returns the evaluations due, in window order per version, and
 // prunes the partials no horizon needs any more. Called with mu held.
 func (ev *evaluator) ready() []job {
@@ -205,7 +196,7 @@ func (ev *evaluator) ready() []job {
 	for _, vs := range ev.vers {
 		vss = append(vss, vs)
 	}
-	slices.SortFunc(vss, func(a, b *vstate) int { return cmpID(a.s.id, b.s.id) })
+	slices.SortFunc(vss, func(a, b *vstate) int { return cmp.Compare(a.s.id, b.s.id) })
 	var jobs []job
 	for _, vs := range vss {
 		for len(vs.pending) > 0 {
@@ -506,17 +497,7 @@ func (e *Engine) Cumulative(model, version string) (CumulativeStats, bool) {
 			out.Embeddings = append(out.Embeddings, es[i])
 		}
 	}
-	slices.SortFunc(out.Features, func(a, b FeatureStats) int { return cmpString(a.Name, b.Name) })
-	slices.SortFunc(out.Embeddings, func(a, b EmbeddingStats) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out.Features, func(a, b FeatureStats) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Embeddings, func(a, b EmbeddingStats) int { return cmp.Compare(a.Name, b.Name) })
 	return out, true
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"slices"
@@ -284,21 +285,11 @@ func (p *partition) version(model, version string) *pver {
 		pv = newPver(s)
 		p.versions[k] = pv
 		p.order = append(p.order, pv)
-		slices.SortFunc(p.order, func(a, b *pver) int { return cmpID(a.s.id, b.s.id) })
+		slices.SortFunc(p.order, func(a, b *pver) int { return cmp.Compare(a.s.id, b.s.id) })
 		p.e.ev.push(update{part: p.key, kind: updTouch, touch: []*series{s}})
 	}
 	p.last = pv
 	return pv
-}
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (p *partition) dropVersion(k vkey, pv *pver) {
