@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -48,32 +47,12 @@ func testTopic(t *testing.T, base string) string {
 	return fmt.Sprintf("%s-%s-%d", base, strings.ReplaceAll(t.Name(), "/", "_"), rand.Uint32())
 }
 
-// createTopic creates topic through the controller and waits until every
-// partition has a leader: a real broker answers CreateTopics before its
-// metadata shows the topic, and a produce in between fails.
+// createTopic creates topic and waits until every partition has a leader.
 func createTopic(t *testing.T, brokers []string, topic string, partitions int) {
 	t.Helper()
-	conn, err := kafka.Dial("tcp", brokers[0])
-	require.NoError(t, err)
-	defer conn.Close()
-	ctrl, err := conn.Controller()
-	require.NoError(t, err)
-	cc, err := kafka.Dial("tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	require.NoError(t, err)
-	defer cc.Close()
-	require.NoError(t, cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}))
-	waitFor(t, "topic "+topic+" to have leaders", 15*time.Second, func() bool {
-		ps, err := conn.ReadPartitions(topic)
-		if err != nil || len(ps) != partitions {
-			return false
-		}
-		for _, p := range ps {
-			if p.Leader.Host == "" {
-				return false
-			}
-		}
-		return true
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, CreateTopic(ctx, brokers, topic, partitions))
 }
 
 // Produce writes values to topic, value i to partition i mod partitions,

@@ -145,31 +145,12 @@ func uniqueName(t *testing.T, base string) string {
 	return fmt.Sprintf("%s-%s-%d", base, strings.ReplaceAll(t.Name(), "/", "_"), rand.Uint32())
 }
 
-// createTopic creates topic through the controller and waits until every
-// partition has a leader.
+// createTopic creates topic and waits until every partition has a leader.
 func createTopic(t *testing.T, brokers []string, topic string, n int) {
 	t.Helper()
-	conn, err := kafka.Dial("tcp", brokers[0])
-	require.NoError(t, err)
-	defer conn.Close()
-	ctrl, err := conn.Controller()
-	require.NoError(t, err)
-	cc, err := kafka.Dial("tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	require.NoError(t, err)
-	defer cc.Close()
-	require.NoError(t, cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: n, ReplicationFactor: 1}))
-	waitFor(t, "topic "+topic+" to have leaders", 15*time.Second, func() bool {
-		ps, err := conn.ReadPartitions(topic)
-		if err != nil || len(ps) != n {
-			return false
-		}
-		for _, p := range ps {
-			if p.Leader.Host == "" {
-				return false
-			}
-		}
-		return true
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, stream.CreateTopic(ctx, brokers, topic, n))
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
