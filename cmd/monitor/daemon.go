@@ -236,7 +236,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	th := drift.DefaultThresholds()
 	th.MinSamples = uint64(cfg.Window.MinSamples)
 	d.engine, err = engine.New(engine.Options{
-		WindowSize: cfg.Window.Size, AllowedLateness: cfg.Window.AllowedLateness,
+		WindowSize: cfg.Window.Size, AllowedLateness: cfg.Window.AllowedLateness, MaxFutureSkew: cfg.Window.MaxFutureSkew,
 		HorizonWindows: cfg.Window.HorizonWindows, Thresholds: th,
 		Limits: engine.Limits{
 			MaxModels: cfg.Limits.MaxModels, MaxVersionsPerModel: cfg.Limits.MaxVersionsPerModel,

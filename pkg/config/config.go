@@ -115,7 +115,12 @@ type Window struct {
 	// AllowedLateness keeps a window open past its end for events that
 	// arrive late, typically from a lagging partition.
 	AllowedLateness time.Duration `mapstructure:"allowed_lateness"`
-	HorizonWindows  int           `mapstructure:"horizon_windows"`
+	// MaxFutureSkew is how far an event's own time may run ahead of its
+	// Kafka timestamp before the Kafka timestamp is used instead: one
+	// event stamped next year must not make every later event late.
+	// 0 turns the check off.
+	MaxFutureSkew  time.Duration `mapstructure:"max_future_skew"`
+	HorizonWindows int           `mapstructure:"horizon_windows"`
 	// MinSamples below which a horizon is insufficient_data, never an alert:
 	// with fewer values the distances are mostly noise.
 	MinSamples int `mapstructure:"min_samples"`
@@ -246,6 +251,7 @@ func Default() Config {
 		Window: Window{
 			Size:            time.Minute,
 			AllowedLateness: 10 * time.Second,
+			MaxFutureSkew:   time.Hour,
 			HorizonWindows:  5,
 			MinSamples:      200,
 		},
@@ -513,6 +519,7 @@ func (c Config) Validate() error {
 	// window
 	durIn("window.size", c.Window.Size, time.Second, 24*time.Hour)
 	durIn("window.allowed_lateness", c.Window.AllowedLateness, 0, 24*time.Hour)
+	durIn("window.max_future_skew", c.Window.MaxFutureSkew, 0, 365*24*time.Hour)
 	intIn("window.horizon_windows", c.Window.HorizonWindows, 1, 10_000)
 	intIn("window.min_samples", c.Window.MinSamples, 1, 1<<30)
 

@@ -29,8 +29,11 @@ const (
 const (
 	DefaultWindowSize      = time.Minute
 	DefaultAllowedLateness = 10 * time.Second
-	DefaultHorizonWindows  = 5
-	DefaultSinkQueue       = 256
+	// DefaultMaxFutureSkew tolerates producers' clocks and batching, far
+	// less than a mistaken unit (seconds read as milliseconds) or year.
+	DefaultMaxFutureSkew  = time.Hour
+	DefaultHorizonWindows = 5
+	DefaultSinkQueue      = 256
 )
 
 // Limits bound the series the engine tracks, and so its memory and the
@@ -54,9 +57,16 @@ type Options struct {
 	// AllowedLateness is taken as given: 0 means none. DefaultOptions
 	// sets DefaultAllowedLateness.
 	AllowedLateness time.Duration
-	HorizonWindows  int
-	Thresholds      drift.Thresholds // zero value: drift.DefaultThresholds()
-	Limits          Limits           // zero fields: DefaultLimits()
+	// MaxFutureSkew is how far a payload's time may run ahead of its
+	// message's Kafka timestamp. One event stamped next year would
+	// otherwise move the watermark and make every later event late; past
+	// the skew the Kafka timestamp is used and the event counted in
+	// future_timestamps_total. 0 means no check; DefaultOptions sets
+	// DefaultMaxFutureSkew.
+	MaxFutureSkew  time.Duration
+	HorizonWindows int
+	Thresholds     drift.Thresholds // zero value: drift.DefaultThresholds()
+	Limits         Limits           // zero fields: DefaultLimits()
 	// IdleFlush closes the open windows of a partition that got no event
 	// for WindowSize+AllowedLateness of wall time, checking every
 	// IdleCheck. Replays never idle, so their reports do not depend on it.
@@ -69,7 +79,7 @@ type Options struct {
 
 // DefaultOptions returns the options normwatch ships with.
 func DefaultOptions() Options {
-	o := Options{AllowedLateness: DefaultAllowedLateness, IdleFlush: true}
+	o := Options{AllowedLateness: DefaultAllowedLateness, MaxFutureSkew: DefaultMaxFutureSkew, IdleFlush: true}
 	return o.withDefaults()
 }
 
@@ -119,6 +129,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: WindowSize %v out of range [1ms, 24h]", o.WindowSize)
 	case o.AllowedLateness < 0 || o.AllowedLateness > 24*time.Hour:
 		return fmt.Errorf("engine: AllowedLateness %v out of range [0, 24h]", o.AllowedLateness)
+	case o.MaxFutureSkew < 0:
+		return fmt.Errorf("engine: MaxFutureSkew %v is negative", o.MaxFutureSkew)
 	case o.HorizonWindows < 1 || o.HorizonWindows > 10_000:
 		return fmt.Errorf("engine: HorizonWindows %d out of range [1, 10000]", o.HorizonWindows)
 	case o.Limits.MaxModels < 1:

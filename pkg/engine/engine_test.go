@@ -174,6 +174,40 @@ func TestLateEvents(t *testing.T) {
 	require.InDelta(t, 3.0, cs.Features[0].Mean, 1e-12)
 }
 
+func TestFutureTimestamp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		skew   time.Duration
+		late   float64 // late events after the stray one
+		future float64
+	}{
+		{name: "guarded", skew: time.Hour, late: 0, future: 1},
+		{name: "unguarded", skew: 0, late: 3, future: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.MaxFutureSkew = tc.skew
+			e, _ := newEngine(t, opts, nil, nil)
+			p := open(t, e, 0)
+			at := func(offset int64, payload, kafka time.Time) {
+				ev := event(payload, "m", "v1", "x", 1.0)
+				ev.KafkaTime = kafka
+				p.Apply(offset, ev)
+			}
+			at(0, t0, t0)
+			// A producer stamps one event a year ahead (a unit bug, a
+			// broken clock): without the guard it moves the watermark and
+			// every later event is late.
+			at(1, t0.Add(365*24*time.Hour), t0.Add(time.Second))
+			for i := range 3 {
+				at(int64(2+i), t0.Add(time.Duration(2+i)*time.Second), t0.Add(time.Duration(2+i)*time.Second))
+			}
+			require.Equal(t, tc.late, testutil.ToFloat64(e.m.late))
+			require.Equal(t, tc.future, testutil.ToFloat64(e.m.future))
+		})
+	}
+}
+
 func TestLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name       string

@@ -25,6 +25,7 @@ var kinds = []string{KindModel, KindVersion, KindFeature, KindEmbedding}
 type metrics struct {
 	events        *prometheus.CounterVec
 	late          prometheus.Counter
+	future        prometheus.Counter
 	typeErrors    prometheus.Counter
 	seriesDropped *prometheus.CounterVec
 	tracked       *prometheus.GaugeVec
@@ -44,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "late_events_total",
 			Help: "Events whose window had already closed; they count in the cumulative view only.",
+		}),
+		future: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "future_timestamps_total",
+			Help: "Events whose payload time was further ahead of their Kafka timestamp than the allowed skew; their Kafka timestamp was used.",
 		}),
 		typeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "feature_type_errors_total",
@@ -77,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.trackedByKind[k] = m.tracked.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.typeErrors, m.seriesDropped, m.tracked,
+		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.seriesDropped, m.tracked,
 			m.windowClosed, m.evaluations, m.sinkDropped)
 	}
 	return m

@@ -215,9 +215,15 @@ func (p *partition) Apply(offset int64, ev *stream.Event) {
 
 	var ts int64
 	timed := true
+	t := ev.Time
+	if skew := p.e.opts.MaxFutureSkew; skew > 0 && ev.TimeSource == stream.TimePayload &&
+		!ev.KafkaTime.IsZero() && t.Sub(ev.KafkaTime) > skew {
+		p.e.m.future.Inc()
+		t = ev.KafkaTime
+	}
 	switch {
-	case !ev.Time.IsZero() && ev.Time.After(minTime) && ev.Time.Before(maxTime):
-		ts = ev.Time.UnixNano()
+	case !t.IsZero() && t.After(minTime) && t.Before(maxTime):
+		ts = t.UnixNano()
 	case p.haveTime:
 		ts = p.maxTime
 	default:

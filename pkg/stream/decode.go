@@ -290,6 +290,9 @@ type EmbeddingValue struct {
 type Event struct {
 	Time       time.Time // UTC; zero when TimeSource is TimeNone
 	TimeSource TimeSource
+	// KafkaTime is the message's Kafka timestamp (Fallback.Time), zero when
+	// unknown: what a payload time too far in the future is checked against.
+	KafkaTime  time.Time
 	Model      string
 	Version    string
 	Features   []FeatureValue
@@ -299,7 +302,7 @@ type Event struct {
 
 // Reset empties e, keeping its slices for reuse.
 func (e *Event) Reset() {
-	e.Time, e.TimeSource, e.Model, e.Version = time.Time{}, TimeNone, "", ""
+	e.Time, e.TimeSource, e.KafkaTime, e.Model, e.Version = time.Time{}, TimeNone, time.Time{}, "", ""
 	e.Features = e.Features[:0]
 	e.Raw = e.Raw[:0]
 	e.Embeddings = e.Embeddings[:0]
@@ -444,8 +447,11 @@ func (d *Decoder) Decode(value []byte, fb Fallback, ev *Event) error {
 		return err
 	}
 
-	if ev.TimeSource == TimeNone && !fb.Time.IsZero() {
-		ev.Time, ev.TimeSource = fb.Time.UTC(), TimeKafka
+	if !fb.Time.IsZero() {
+		ev.KafkaTime = fb.Time.UTC()
+		if ev.TimeSource == TimeNone {
+			ev.Time, ev.TimeSource = ev.KafkaTime, TimeKafka
+		}
 	}
 	if ev.Model == "" || ev.Version == "" {
 		for i := range fb.Headers {

@@ -61,13 +61,19 @@ func TestDecode(t *testing.T) {
 			name: "kafka time when no ts",
 			msg:  `{"model":"m","model_version":"v1","features":{"a":1}}`,
 			fb:   Fallback{Time: kafkaTime.In(time.FixedZone("X", 3600))},
-			want: Event{Time: kafkaTime, TimeSource: TimeKafka, Model: "m", Version: "v1", Features: []FeatureValue{num("a", 1)}},
+			want: Event{Time: kafkaTime, TimeSource: TimeKafka, KafkaTime: kafkaTime, Model: "m", Version: "v1", Features: []FeatureValue{num("a", 1)}},
+		},
+		{
+			name: "payload time kept beside the kafka time",
+			msg:  `{"ts":1800000000000,"model":"m","model_version":"v1"}`,
+			fb:   Fallback{Time: kafkaTime},
+			want: Event{Time: time.UnixMilli(1800000000000), TimeSource: TimePayload, KafkaTime: kafkaTime, Model: "m", Version: "v1"},
 		},
 		{
 			name: "null ts falls back too",
 			msg:  `{"ts":null,"model":"m","model_version":"v1"}`,
 			fb:   Fallback{Time: kafkaTime},
-			want: Event{Time: kafkaTime, TimeSource: TimeKafka, Model: "m", Version: "v1"},
+			want: Event{Time: kafkaTime, TimeSource: TimeKafka, KafkaTime: kafkaTime, Model: "m", Version: "v1"},
 		},
 		{
 			name: "no time at all",
@@ -239,6 +245,9 @@ func requireEvent(t *testing.T, want, got Event) {
 	t.Helper()
 	require.True(t, want.Time.Equal(got.Time), "time: want %v, got %v", want.Time, got.Time)
 	require.Equal(t, want.TimeSource, got.TimeSource)
+	if !want.KafkaTime.IsZero() { // the cases that check it say so
+		require.True(t, want.KafkaTime.Equal(got.KafkaTime), "kafka time: want %v, got %v", want.KafkaTime, got.KafkaTime)
+	}
 	require.Equal(t, want.Model, got.Model)
 	require.Equal(t, want.Version, got.Version)
 	feats := func(fs []FeatureValue) []string {
