@@ -245,3 +245,11 @@ func TestEveryKeyIsSnakeCase(t *testing.T) {
 	})
 	require.Greater(t, n, 50)
 }
+
+// TestExampleIsTheDefaults keeps deployments/normwatch.example.yml, the
+// documented list of every key, exactly the defaults.
+func TestExampleIsTheDefaults(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "deployments", "normwatch.example.yml"), nil)
+	require.NoError(t, err)
+	require.Equal(t, Default(), c)
+}
