@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -175,13 +174,12 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 				topics = append(topics, t)
 			}
 		}
-		port := embeddedPort
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
-			port = 0 // taken: any free port
-		} else {
-			ln.Close()
+		// Kafka's usual port when it is free, else (taken, or taken between
+		// the two tries) any free port.
+		emb, err := stream.StartEmbedded(ctx, stream.EmbeddedOptions{Port: embeddedPort, Topics: topics})
+		if err != nil {
+			emb, err = stream.StartEmbedded(ctx, stream.EmbeddedOptions{Topics: topics})
 		}
-		emb, err := stream.StartEmbedded(ctx, stream.EmbeddedOptions{Port: port, Topics: topics})
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded broker: %w", err)
 		}
