@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -29,13 +30,17 @@ func (d *daemon) newAlertSinks() ([]alert.Sink, []runner, error) {
 	)
 	a := d.cfg.Alerting
 	if len(a.AlertmanagerURLs) > 0 {
+		var tlsConfig *tls.Config
+		if a.TLS != (config.ClientTLS{}) {
+			var err error
+			if tlsConfig, err = clientTLS("alerting.tls", a.TLS); err != nil {
+				return nil, nil, err
+			}
+		}
 		am, err := alert.NewAlertmanager(alert.AlertmanagerOptions{
 			URLs: a.AlertmanagerURLs, PathPrefix: a.PathPrefix,
 			ResendInterval: a.ResendInterval, Timeout: a.Timeout, QueueCapacity: a.QueueCapacity,
-			TLS: alert.TLSOptions{
-				CAFile: a.TLS.CAFile, CertFile: a.TLS.CertFile, KeyFile: a.TLS.KeyFile,
-				InsecureSkipVerify: a.TLS.InsecureSkipVerify,
-			},
+			TLS:      tlsConfig,
 			Username: a.BasicAuth.Username, Password: a.BasicAuth.Password, BearerToken: a.BearerToken,
 			GeneratorURL: a.ExternalURL, Watchdog: a.Watchdog,
 			Logger: d.logger.With("component", "alertmanager"), Registerer: d.reg,

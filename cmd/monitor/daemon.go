@@ -424,21 +424,30 @@ func kafkaTLS(c config.TLS) (*tls.Config, error) {
 	if !c.Enabled {
 		return nil, nil
 	}
+	return clientTLS("kafka.tls", config.ClientTLS{
+		CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, InsecureSkipVerify: c.InsecureSkipVerify,
+	})
+}
+
+// clientTLS builds the client side of TLS from configuration: the CA to
+// verify the server by (the system roots when empty) and a client
+// certificate for mutual TLS. Errors name the keys under key.
+func clientTLS(key string, c config.ClientTLS) (*tls.Config, error) {
 	t := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // the user's explicit choice
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+			return nil, fmt.Errorf("%s.ca_file: %w", key, err)
 		}
 		t.RootCAs = x509.NewCertPool()
 		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka.tls.ca_file: %s holds no PEM certificate", c.CAFile)
+			return nil, fmt.Errorf("%s.ca_file: %s holds no PEM certificate", key, c.CAFile)
 		}
 	}
 	if c.CertFile != "" || c.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
+			return nil, fmt.Errorf("%s.cert_file/key_file: %w", key, err)
 		}
 		t.Certificates = []tls.Certificate{cert}
 	}

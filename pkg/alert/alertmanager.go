@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -30,15 +28,6 @@ const Watchdog = "NormwatchWatchdog"
 // HTTPDoer sends one HTTP request: *http.Client, or a fake in tests.
 type HTTPDoer interface {
 	Do(*http.Request) (*http.Response, error)
-}
-
-// TLSOptions are the client side of TLS to Alertmanager: a CA to verify it
-// by, and a client certificate for mutual TLS. Files are read once, at
-// NewAlertmanager.
-type TLSOptions struct {
-	CAFile             string
-	CertFile, KeyFile  string
-	InsecureSkipVerify bool
 }
 
 // AlertmanagerOptions configures an Alertmanager sink.
@@ -64,7 +53,9 @@ type AlertmanagerOptions struct {
 	// MaxBatch bounds the alerts of one POST. Default 256.
 	MaxBatch int
 
-	TLS TLSOptions
+	// TLS is the client side of TLS to Alertmanager (a CA to verify it by,
+	// a client certificate for mutual TLS); nil takes the system roots.
+	TLS *tls.Config
 	// Username and Password, when Username is set, are sent as basic
 	// auth; BearerToken, when set, as an Authorization bearer token. At
 	// most one of the two.
@@ -173,12 +164,8 @@ func NewAlertmanager(opts AlertmanagerOptions) (*Alertmanager, error) {
 		return nil, fmt.Errorf("alert: path prefix %q must start with /", opts.PathPrefix)
 	}
 	if opts.Client == nil {
-		tc, err := opts.TLS.config()
-		if err != nil {
-			return nil, err
-		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tc
+		tr.TLSClientConfig = opts.TLS
 		opts.Client = &http.Client{Transport: tr}
 	}
 	m := newMetrics(opts.Registerer)
@@ -200,31 +187,6 @@ func NewAlertmanager(opts AlertmanagerOptions) (*Alertmanager, error) {
 		a.targets = append(a.targets, t)
 	}
 	return a, nil
-}
-
-func (o TLSOptions) config() (*tls.Config, error) {
-	if o == (TLSOptions{}) {
-		return nil, nil
-	}
-	tc := &tls.Config{InsecureSkipVerify: o.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // the user's explicit choice
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("alert: Alertmanager CA: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("alert: Alertmanager CA: %s holds no PEM certificate", o.CAFile)
-		}
-	}
-	if o.CertFile != "" || o.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("alert: Alertmanager client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Notify queues firing alerts and resolutions for every Alertmanager;
