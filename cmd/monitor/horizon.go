@@ -26,18 +26,7 @@ func (d *daemon) horizon(r *http.Request) (any, error) {
 			Msg: fmt.Sprintf("no evaluated horizon for model %q version %q (not tracked, or no window closed yet)", model, version)}
 	}
 	if bl, ok := d.store.Lookup(model, version); ok {
-		for name, f := range set.Features {
-			if bf, ok := bl.Features[name]; ok {
-				f.Norm = bf.Normalization
-				set.Features[name] = f
-			}
-		}
-		for name, e := range set.Embeddings {
-			if be, ok := bl.Embeddings[name]; ok {
-				e.Norm = be.Normalization
-				set.Embeddings[name] = e
-			}
-		}
+		bl.Declare(set)
 	}
 	b, err := baseline.HorizonBaseline(baseline.PinRequest{
 		Model: model, Version: version, Current: set, From: "daemon horizon",

@@ -133,6 +133,24 @@ func HorizonBaseline(req PinRequest) (*Baseline, error) {
 	return b, nil
 }
 
+// Declare sets, on the features and embeddings of set that b also has,
+// the normalization b declares for them: what a pinned production horizon
+// keeps of the training baseline it is pinned beside.
+func (b *Baseline) Declare(set drift.Set) {
+	for name, f := range set.Features {
+		if d, ok := b.Features[name]; ok {
+			f.Norm = d.Normalization
+			set.Features[name] = f
+		}
+	}
+	for name, e := range set.Embeddings {
+		if d, ok := b.Embeddings[name]; ok {
+			e.Norm = d.Normalization
+			set.Embeddings[name] = e
+		}
+	}
+}
+
 // PinBaseline pins the sketches of a baseline-format file (a horizon dump,
 // or a baseline built from production logs): see Pin. The declared
 // normalizations are those of declared, when given (the serving version's
@@ -140,18 +158,7 @@ func HorizonBaseline(req PinRequest) (*Baseline, error) {
 func PinBaseline(dir string, cur, declared *Baseline, req PinRequest) (*Baseline, string, error) {
 	set := cur.Set()
 	if declared != nil {
-		for name, f := range set.Features {
-			if d, ok := declared.Features[name]; ok {
-				f.Norm = d.Normalization
-				set.Features[name] = f
-			}
-		}
-		for name, e := range set.Embeddings {
-			if d, ok := declared.Embeddings[name]; ok {
-				e.Norm = d.Normalization
-				set.Embeddings[name] = e
-			}
-		}
+		declared.Declare(set)
 	}
 	req.Current = set
 	if req.Model == "" {
