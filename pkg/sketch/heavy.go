@@ -87,23 +87,7 @@ func (h *heavyHitters) merge(o *heavyHitters) {
 	if len(o.counters) == 0 {
 		return
 	}
-	cand := make([]ValueCount, 0, len(h.counters)+len(o.counters))
-	i, j := 0, 0
-	for i < len(h.counters) || j < len(o.counters) {
-		switch {
-		case j >= len(o.counters) || (i < len(h.counters) && h.counters[i].Value < o.counters[j].Value):
-			cand = append(cand, h.counters[i])
-			i++
-		case i >= len(h.counters) || o.counters[j].Value < h.counters[i].Value:
-			cand = append(cand, o.counters[j])
-			j++
-		default:
-			cand = append(cand, ValueCount{h.counters[i].Value, h.counters[i].Count + o.counters[j].Count})
-			i++
-			j++
-		}
-	}
-	h.counters = h.reduce(cand, 0)
+	h.counters = h.reduce(mergeValueCounts(h.counters, o.counters), 0)
 }
 
 // top returns the counters by descending count, ties by value.

@@ -1,6 +1,7 @@
 package sketch
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -260,7 +261,7 @@ func (n *Numeric) addRuns(runs []ValueCount) {
 		return
 	}
 	n.updateTails(rest)
-	n.compress(mergeCentroids(n.centroids, cluster(rest, n.opts.Compression*precluster)))
+	n.compress(mergeSorted(n.centroids, cluster(rest, n.opts.Compression*precluster), centroidLess))
 }
 
 // tailSize is how many of the smallest and of the largest values in the
@@ -290,17 +291,19 @@ func (n *Numeric) updateTails(runs []ValueCount) {
 
 // mergeTails keeps the tailSize smallest of lo ∪ lo2 and largest of hi ∪ hi2.
 func mergeTails(lo, lo2, hi, hi2 []float64) ([]float64, []float64) {
-	l := mergeFloats(lo, lo2)
-	h := mergeFloats(hi, hi2)
+	l := mergeSorted(lo, lo2, floatLess)
+	h := mergeSorted(hi, hi2, floatLess)
 	// Clone, not Clip: the merged arrays are twice the size kept.
 	return slices.Clone(l[:min(len(l), tailSize)]), slices.Clone(h[max(0, len(h)-tailSize):])
 }
 
-func mergeFloats(a, b []float64) []float64 {
-	out := make([]float64, 0, len(a)+len(b))
+// mergeSorted merges two lists sorted by less, keeping a's element first
+// among equals.
+func mergeSorted[T any](a, b []T, less func(x, y T) bool) []T {
+	out := make([]T, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
-		if b[j] < a[i] {
+		if less(b[j], a[i]) {
 			out = append(out, b[j])
 			j++
 		} else {
@@ -312,15 +315,11 @@ func mergeFloats(a, b []float64) []float64 {
 	return append(out, b[j:]...)
 }
 
-func cmpValue(v ValueCount, x float64) int {
-	switch {
-	case v.Value < x:
-		return -1
-	case v.Value > x:
-		return 1
-	}
-	return 0
-}
+func floatLess(x, y float64) bool { return x < y }
+
+func centroidLess(x, y tdigest.Centroid) bool { return x.Mean < y.Mean }
+
+func cmpValue(v ValueCount, x float64) int { return cmp.Compare(v.Value, x) }
 
 // admitMasses adds candidates to the point masses, keeping the maxMasses
 // largest; the runs that do not fit are merged into rest (value-sorted)
@@ -380,23 +379,6 @@ func digestPool(compression float64) *sync.Pool {
 		return tdigest.NewWithCompression(compression)
 	}})
 	return p.(*sync.Pool)
-}
-
-// mergeCentroids merges two mean-sorted centroid lists.
-func mergeCentroids(a, b tdigest.CentroidList) tdigest.CentroidList {
-	out := make(tdigest.CentroidList, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if b[j].Mean < a[i].Mean {
-			out = append(out, b[j])
-			j++
-		} else {
-			out = append(out, a[i])
-			i++
-		}
-	}
-	out = append(out, a[i:]...)
-	return append(out, b[j:]...)
 }
 
 // summarizeSorted turns sorted keys into distinct values with counts and
@@ -562,7 +544,7 @@ func (n *Numeric) Merge(o *Numeric) error {
 		n.lo, n.hi = mergeTails(n.lo, o.lo, n.hi, o.hi)
 		rest := n.admitMasses(slices.Clone(o.masses), nil)
 		n.updateTails(rest)
-		n.compress(mergeCentroids(mergeCentroids(n.centroids, o.centroids), valueCentroids(rest)))
+		n.compress(mergeSorted(mergeSorted(n.centroids, o.centroids, centroidLess), valueCentroids(rest), centroidLess))
 	}
 	return nil
 }
