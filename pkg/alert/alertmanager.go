@@ -316,27 +316,8 @@ func (a *Alertmanager) Stop() {
 // sendLoop posts t's queue in batches. After a failure it waits a backoff
 // that grows to the resend interval before the next attempt.
 func (a *Alertmanager) sendLoop(ctx context.Context, t *amTarget) {
-	backoff := time.Duration(0)
-	retry := time.NewTimer(0)
-	<-retry.C
-	for {
-		select {
-		case <-ctx.Done():
-			a.flush(t)
-			return
-		case <-t.q.wake:
-			if backoff > 0 {
-				continue // the retry timer is armed
-			}
-		case <-retry.C:
-		}
-		if a.drain(ctx, t) {
-			backoff = 0
-			continue
-		}
-		backoff = min(max(2*backoff, a.minBackoff), a.opts.ResendInterval)
-		retry.Reset(backoff)
-	}
+	deliver(ctx, t.q.wake, func(ctx context.Context) bool { return a.drain(ctx, t) },
+		func() { a.flush(t) }, a.minBackoff, a.opts.ResendInterval)
 }
 
 // drain sends batches until the queue is empty (true) or a send failed

@@ -135,30 +135,17 @@ func (k *Kafka) Notify(changes []Change) {
 // then makes one last attempt at what is queued. A failed Produce is
 // retried, with backoff, before anything after it.
 func (k *Kafka) Run(ctx context.Context) error {
-	backoff := time.Duration(0)
-	retry := time.NewTimer(0)
-	<-retry.C
-	for {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
 		select {
-		case <-ctx.Done():
-			k.flush()
-			return nil
 		case <-k.stop:
-			k.flush()
-			return nil
-		case <-k.q.wake:
-			if backoff > 0 {
-				continue
-			}
-		case <-retry.C:
+			cancel()
+		case <-ctx.Done():
 		}
-		if k.drain(ctx) {
-			backoff = 0
-			continue
-		}
-		backoff = min(max(2*backoff, 500*time.Millisecond), k.opts.MaxBackoff)
-		retry.Reset(backoff)
-	}
+	}()
+	deliver(ctx, k.q.wake, k.drain, k.flush, 500*time.Millisecond, k.opts.MaxBackoff)
+	return nil
 }
 
 // Stop ends Run. It returns at once and is safe to call more than once.

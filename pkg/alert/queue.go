@@ -1,6 +1,10 @@
 package alert
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // queue is a bounded FIFO that drops the oldest item when full, so a peer
 // that is down for long costs memory up to the bound and no more, and what
@@ -70,4 +74,32 @@ func (q *queue[T]) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// deliver is a sink's send loop: it drains the queue whenever the queue
+// wakes it, and while drain fails it retries with a backoff doubling from
+// minBackoff up to maxBackoff, before anything newer. When ctx ends it calls
+// flush, one last attempt, and returns.
+func deliver(ctx context.Context, wake <-chan struct{}, drain func(context.Context) bool, flush func(), minBackoff, maxBackoff time.Duration) {
+	backoff := time.Duration(0)
+	retry := time.NewTimer(0)
+	<-retry.C
+	for {
+		select {
+		case <-ctx.Done():
+			flush()
+			return
+		case <-wake:
+			if backoff > 0 {
+				continue // the retry timer is armed
+			}
+		case <-retry.C:
+		}
+		if drain(ctx) {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, minBackoff), maxBackoff)
+		retry.Reset(backoff)
+	}
 }
