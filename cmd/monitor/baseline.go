@@ -68,31 +68,11 @@ func runBaseline(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// newFlags returns a FlagSet whose --help prints usage to stdout.
-func newFlags(name, usage string, stdout, stderr io.Writer) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fmt.Fprintln(fs.Output(), "\nFlags:")
-		fmt.Fprint(fs.Output(), fs.FlagUsages())
-	}
-	return fs
-}
-
-// parse parses args; done is true when the command should return code.
-func parse(fs *pflag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK, true
-		}
-		fmt.Fprintf(fs.Output(), "monitor %s: %v\nRun 'monitor %s --help' for usage.\n", fs.Name(), err, fs.Name())
-		return exitUsage, true
-	}
-	return 0, false
+// newFlags returns the command of `monitor NAME`, whose --help prints
+// usage, once, to stdout.
+func newFlags(name, usage string, stdout, stderr io.Writer) *command {
+	synopsis, help, _ := strings.Cut(usage, "\n\n")
+	return newCommand("monitor "+name, synopsis, help, exitUsage, stdout, stderr)
 }
 
 func fail(stderr io.Writer, cmd string, err error) int {
@@ -130,7 +110,8 @@ or a scikit-learn StandardScaler, MinMaxScaler or RobustScaler exported as JSON
 `
 
 func baselineBuild(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("baseline build", buildUsage, stdout, stderr)
+	cmd := newFlags("baseline build", buildUsage, stdout, stderr)
+	fs := cmd.fs
 	input := fs.String("input", "", "training data file (or --topic)")
 	model := fs.String("model", "", "model name (required)")
 	version := fs.String("model-version", "", "model version (required)")
@@ -143,7 +124,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")
 	tf := addTopicFlags(fs)
-	if code, done := parse(fs, args, stdout); done {
+	if code, done := cmd.parse(args); done {
 		return code
 	}
 	if (*input != "") == (*tf.topic != "") {
@@ -324,9 +305,10 @@ func summarize(path string, b *baseline.Baseline) inspectOutput {
 }
 
 func baselineInspect(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("baseline inspect", inspectUsage, stdout, stderr)
+	cmd := newFlags("baseline inspect", inspectUsage, stdout, stderr)
+	fs := cmd.fs
 	asJSON := fs.Bool("json", false, "print JSON for machines")
-	if code, done := parse(fs, args, stdout); done {
+	if code, done := cmd.parse(args); done {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -448,9 +430,10 @@ gate a deploy; 3 on a usage error, 4 when a file cannot be read.
 `
 
 func baselineDiff(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("baseline diff", diffUsage, stdout, stderr)
+	cmd := newFlags("baseline diff", diffUsage, stdout, stderr)
+	fs := cmd.fs
 	asJSON := fs.Bool("json", false, "print the drift report as JSON")
-	if code, done := parse(fs, args, stdout); done {
+	if code, done := cmd.parse(args); done {
 		return code
 	}
 	if fs.NArg() != 2 {
@@ -542,7 +525,8 @@ of the observed version, if any; else from the source.
 `
 
 func baselinePin(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("baseline pin", pinUsage, stdout, stderr)
+	cmd := newFlags("baseline pin", pinUsage, stdout, stderr)
+	fs := cmd.fs
 	daemonURL := fs.String("from-daemon", "", "base URL of a running daemon (http://host:10308)")
 	replay := fs.Bool("replay", false, "replay a topic range (see --topic)")
 	from := fs.String("from-file", "", "baseline-format file of the production sketches")
@@ -552,7 +536,7 @@ func baselinePin(args []string, stdout, stderr io.Writer) int {
 	model := fs.String("model", "", "model (required with --from-daemon and --replay; default: the file's)")
 	version := fs.String("model-version", "", "model version the sketches were observed on (required with --from-daemon and --replay; default: the file's)")
 	tf := addTopicFlags(fs)
-	if code, done := parse(fs, args, stdout); done {
+	if code, done := cmd.parse(args); done {
 		return code
 	}
 	sources := 0

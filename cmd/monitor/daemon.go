@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -18,7 +20,6 @@ import (
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/spf13/pflag"
 
 	"github.com/normwatch/normwatch/pkg/alert"
 	"github.com/normwatch/normwatch/pkg/baseline"
@@ -33,41 +34,42 @@ import (
 // usual port, so kcat and producers find it without being told.
 const embeddedPort = 9092
 
+const runHelp = `Runs the daemon: consumes events from Kafka (--kafka.brokers, or the
+embedded broker on localhost with --kafka.embedded), compares each closed
+window with the training baselines of --baselines.dir, serves /metrics,
+/healthz, /readyz and a status page, and sends alerts. SIGINT or SIGTERM
+stop it cleanly (checkpoint, then commit); SIGHUP reloads the baselines.
+
+Every configuration key can be set in the file (--config.file), as
+NORMWATCH_<KEY> (dots as underscores: NORMWATCH_KAFKA_BROKERS=a:9092,b:9092),
+or as --<key>; flags override the environment, which overrides the file.
+deployments/normwatch.example.yml lists every key with its default.
+`
+
 func runDaemon(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("monitor run", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgFile := fs.String("config.file", "", "YAML configuration file (keys as in the README)")
-	addConfigFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: monitor run [flags]
-
-Runs the daemon: consumes events from Kafka (the embedded broker on
-localhost when no brokers are configured), compares each closed window with
-the training baselines, serves /metrics, /healthz, /readyz and a status page,
-and sends alerts. SIGINT or SIGTERM stop it cleanly (checkpoint, then commit);
-SIGHUP reloads the baselines.
-
-Every configuration key can be set in the file, as NORMWATCH_<KEY> (dots as
-underscores), or as --<key> where a flag exists:
-
-`)
-		fs.PrintDefaults()
+	cmd := newCommand("monitor run", "Usage: monitor run [--config.file FILE] [flags]", runHelp, exitUsageError, stdout, stderr)
+	cfgFile := cmd.fs.String("config.file", "", "YAML configuration file (keys as in deployments/normwatch.example.yml)")
+	config.AddFlags(cmd.fs)
+	cmd.footer = config.FileOrEnvOnly()
+	if code, done := cmd.parse(args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return exitUsageError
+	if cmd.fs.NArg() > 0 {
+		return cmd.usageError(fmt.Errorf("unexpected argument %q: monitor run takes flags only", cmd.fs.Arg(0)))
 	}
-	cfg, err := config.Load(*cfgFile, fs)
+	cfg, err := config.Load(*cfgFile, cmd.fs)
+	if err == nil {
+		err = cfg.CheckBrokers()
+	}
+	if err == nil {
+		err = checkBaselinesDir(cfg.Baselines.Dir)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "monitor: configuration: %v\n", err)
-		return exitUsageError
+		return cmd.usageError(err)
 	}
 	logger, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "monitor: configuration: %v\n", err)
-		return exitUsageError
+		return cmd.usageError(err)
 	}
 	if err := runWithSignals(cfg, logger, nil); err != nil {
 		logger.Error("monitor stopped", "err", err)
@@ -76,19 +78,32 @@ underscores), or as --<key> where a flag exists:
 	return 0
 }
 
-// addConfigFlags declares the flags of the most used configuration keys;
-// config.Load binds them by name.
-func addConfigFlags(fs *pflag.FlagSet) {
-	fs.StringSlice("kafka.brokers", nil, "Kafka brokers, host:port; none starts the embedded broker on localhost")
-	fs.StringSlice("kafka.topics", nil, "topics of events (default normwatch.events)")
-	fs.String("kafka.group_id", "", "consumer group (default normwatch)")
-	fs.String("http.listen", "", "address of /metrics, /healthz, /readyz and the status page (default :10308)")
-	fs.String("baselines.dir", "", "directory of training baselines (default ./baselines)")
-	fs.String("checkpoint.dir", "", "directory of checkpoints (default ./data/checkpoints)")
-	fs.StringSlice("alerting.alertmanager_urls", nil, "Alertmanager base URLs")
-	fs.Duration("window.size", 0, "event-time window (default 1m)")
-	fs.String("log.level", "", "debug, info, warn or error (default info)")
-	fs.String("log.format", "", "logfmt, json or text (default logfmt)")
+// checkBaselinesDir reports a baselines.dir that is not a directory: a
+// daemon pointed at the wrong place must say so, not serve nothing.
+func checkBaselinesDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("baselines.dir: %q does not exist; want a directory of baselines (create it empty to start without any)", dir)
+	case err != nil:
+		return fmt.Errorf("baselines.dir: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("baselines.dir: %q is not a directory", dir)
+	}
+	return nil
+}
+
+// browseURL is the URL a person can open for a listen address: a server
+// on every interface or on loopback is http://localhost:PORT/.
+func browseURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || host == "localhost" || (ip != nil && (ip.IsUnspecified() || ip.IsLoopback())) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
@@ -114,6 +129,9 @@ type actor struct {
 type extras struct {
 	actors func(d *daemon) []actor
 	sinks  []alert.Sink
+	// noLogSink leaves alert state changes out of the log, for a command
+	// that prints them itself.
+	noLogSink bool
 	// started, if set, is called once the daemon listens.
 	started func(d *daemon)
 }
@@ -167,7 +185,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	}()
 
 	d.brokers = cfg.Kafka.Brokers
-	if len(d.brokers) == 0 {
+	if cfg.Kafka.Embedded {
 		topics := append([]string(nil), cfg.Kafka.Topics...)
 		for _, t := range []string{cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic} {
 			if t != "" {
@@ -185,12 +203,12 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		}
 		d.embedded = emb
 		d.brokers = emb.Addrs()
-		logger.Info("no kafka.brokers configured: started the embedded Kafka-protocol broker; produce events to it",
+		logger.Info("kafka.embedded: started the embedded Kafka-protocol broker; produce events to it",
 			"addr", strings.Join(d.brokers, ","), "topics", strings.Join(cfg.Kafka.Topics, ","))
 	}
 
-	if err := os.MkdirAll(cfg.Baselines.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("baselines.dir: %w", err)
+	if err := checkBaselinesDir(cfg.Baselines.Dir); err != nil {
+		return nil, err
 	}
 	store, err := baseline.OpenStore(cfg.Baselines.Dir)
 	if err != nil {
@@ -205,7 +223,10 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		logger.Info("baseline loaded", "model", k.Model, "model_version", k.Version, "id", e.Baseline.ID(), "file", e.Path)
 	}
 
-	sinks := []alert.Sink{alert.LogSink{Logger: logger}}
+	var sinks []alert.Sink
+	if ex == nil || !ex.noLogSink {
+		sinks = append(sinks, alert.LogSink{Logger: logger})
+	}
 	if ex != nil {
 		sinks = append(sinks, ex.sinks...)
 	}
@@ -280,7 +301,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
-	logger.Info("serving", "addr", "http://"+d.server.Addr(), "endpoints", "/ /metrics /healthz /readyz")
+	logger.Info("serving", "addr", "http://"+d.server.Addr(), "url", browseURL(d.server.Addr()), "endpoints", "/ /metrics /healthz /readyz")
 	ok = true
 	return d, nil
 }

@@ -8,12 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/spf13/pflag"
 
 	"github.com/normwatch/normwatch/pkg/alert"
 	"github.com/normwatch/normwatch/pkg/baseline"
@@ -21,10 +21,20 @@ import (
 	"github.com/normwatch/normwatch/pkg/demo"
 )
 
+const demoHelp = `Starts everything on this machine: the embedded Kafka-protocol broker,
+training baselines for two versions of a demo model (ranker v3 and v4), the
+daemon, and a producer of live traffic. v4 carries two bugs: its income
+feature arrives raw (the z-score scaler is skipped at serving) and 31% of
+its query embeddings are not L2-normalized. Within a minute the alerts that
+name them are printed here; the metrics and the status page are on the HTTP
+address (loopback only unless --http.listen says otherwise). Ctrl-C stops it
+cleanly. --bugs-for (or kill -USR1) heals v4, and its alerts resolve.
+`
+
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("monitor demo", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("http.listen", ":10308", "address of /metrics, /healthz, /readyz and the status page")
+	cmd := newCommand("monitor demo", "Usage: monitor demo [flags]", demoHelp, exitUsageError, stdout, stderr)
+	fs := cmd.fs
+	listen := fs.String("http.listen", "127.0.0.1:10308", "address of /metrics, /healthz, /readyz and the status page (:10308 for every interface)")
 	window := fs.Duration("window", 10*time.Second, "event-time window; short, so alerts come within a minute")
 	rate := fs.Int("rate", 400, "events per second, half for each version")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
@@ -34,33 +44,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	resend := fs.Duration("alerting.resend_interval", time.Minute, "re-send firing alerts to Alertmanager this often")
 	queueCap := fs.Int("alerting.queue_capacity", config.Default().Alerting.QueueCapacity, "alerts queued per Alertmanager before the oldest are dropped")
 	bugsFor := fs.Duration("bugs-for", 0, "heal v4 after this long: its alerts then resolve (0: the bugs stay; SIGUSR1 heals too)")
-	produceOnly := fs.Bool("produce-only", false, "only produce the demo traffic to --brokers (no broker, no daemon): for a `monitor run` elsewhere")
+	produceOnly := fs.Bool("produce-only", false, "only produce the demo traffic to --brokers (no broker, no daemon), for a monitor run elsewhere")
 	brokers := fs.StringSlice("brokers", nil, "Kafka brokers for --produce-only, host:port")
-	writeBaselines := fs.String("write-baselines", "", "write the demo's training baselines to this directory and exit: the --baselines.dir of a `monitor run`")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: monitor demo [flags]
-
-Starts everything on this machine: the embedded Kafka-protocol broker,
-training baselines for two versions of a demo model (ranker v3 and v4), the
-daemon, and a producer of live traffic. v4 carries two bugs: its income
-feature arrives raw (the z-score scaler is skipped at serving) and 31% of
-its query embeddings are not L2-normalized. Within a minute the alerts that
-name them are printed here; the metrics and the status page are on the HTTP
-address. Ctrl-C stops it cleanly. --bugs-for (or kill -USR1) heals v4, and
-its alerts resolve.
-
-`)
-		fs.PrintDefaults()
+	writeBaselines := fs.String("write-baselines", "", "write the demo's training baselines to this directory and exit: the --baselines.dir of a monitor run")
+	if code, done := cmd.parse(args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return exitUsageError
-	}
-	if *rate < 10 || *window < time.Second {
-		fmt.Fprintln(stderr, "monitor demo: --rate must be at least 10 and --window at least 1s")
-		return exitUsageError
+	switch {
+	case fs.NArg() > 0:
+		return cmd.usageError(fmt.Errorf("unexpected argument %q: monitor demo takes flags only", fs.Arg(0)))
+	case *rate < 10:
+		return cmd.usageError(fmt.Errorf("--rate: %d is below 10; want at least 10 events per second", *rate))
+	case *window < time.Second:
+		return cmd.usageError(fmt.Errorf("--window: %v is below 1s; want at least 1s", *window))
 	}
 
 	switch {
@@ -81,6 +77,7 @@ its alerts resolve.
 		work = tmp
 	}
 	cfg := config.Default()
+	cfg.Kafka.Embedded = true
 	cfg.HTTP.Listen = *listen
 	cfg.Baselines.Dir = filepath.Join(work, "baselines")
 	cfg.Checkpoint.Dir = filepath.Join(work, "checkpoints")
@@ -92,13 +89,12 @@ its alerts resolve.
 	cfg.Alerting.ResendInterval = *resend
 	cfg.Alerting.QueueCapacity = *queueCap
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "monitor demo: %v\n", err)
-		return exitUsageError
+		// The demo's flags are named after the keys they set.
+		return cmd.usageError(flagNames(err))
 	}
 	logger, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "monitor demo: %v\n", err)
-		return exitUsageError
+		return cmd.usageError(flagNames(err))
 	}
 
 	out := &syncWriter{w: stdout}
@@ -112,7 +108,8 @@ its alerts resolve.
 	defer cancel()
 	healed := &atomic.Bool{}
 	ex := &extras{
-		sinks: []alert.Sink{printSink{out}},
+		// The demo prints each alert itself, once: no log line repeats it.
+		sinks: []alert.Sink{printSink{out}}, noLogSink: true,
 		actors: func(d *daemon) []actor {
 			actors := []actor{{
 				execute:   func() error { return produceDemo(ctx, d.brokers, cfg.Kafka.Topics[0], *rate, healed) },
@@ -137,11 +134,11 @@ its alerts resolve.
 		started: func(d *daemon) {
 			fmt.Fprintf(out, `normwatch demo is running.
   Kafka (embedded):  %s, topic %s; produce your own events there too
-  status page:       http://%s/
-  metrics:           http://%s/metrics
+  status page:       %s
+  metrics:           %smetrics
   v4 has two bugs: income arrives raw (z-score skipped), 31%% of query vectors are not unit-norm.
   Windows are %v long; the alerts naming them appear below within a minute. Ctrl-C stops.
-`, d.brokers[0], cfg.Kafka.Topics[0], d.server.Addr(), d.server.Addr(), *window)
+`, d.brokers[0], cfg.Kafka.Topics[0], browseURL(d.server.Addr()), browseURL(d.server.Addr()), *window)
 		},
 	}
 	if err := runWithSignals(cfg, logger, ex); err != nil {
@@ -149,6 +146,16 @@ its alerts resolve.
 		return exitError
 	}
 	return 0
+}
+
+// flagNames turns the configuration errors of the demo's settings into
+// flag errors: "log.level: ..." becomes "--log.level: ...".
+func flagNames(err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = "--" + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // demoBaselines builds the baselines of both versions from generated

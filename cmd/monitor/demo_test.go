@@ -35,6 +35,21 @@ func TestDemoNamesTheBugs(t *testing.T) {
 	require.Contains(t, out, "FIRING   EmbeddingDrift")
 	require.Contains(t, out, "[embedding_mixed_norms]")
 	require.Contains(t, out, "query on ranker v4:")
+	// A URL a person can click, and each alert printed once, not also
+	// logged.
+	_, port, _ := net.SplitHostPort(addr)
+	require.Contains(t, out, "status page:       http://localhost:"+port+"/\n")
+	firing := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, "FIRING"); i >= 0 {
+			firing[line[i:]]++
+		}
+	}
+	require.NotEmpty(t, firing)
+	for l, n := range firing {
+		require.Equal(t, 1, n, "printed %d times: %s", n, l)
+	}
+	require.NotContains(t, stderr.String(), "alert firing", "the demo prints alerts; the log does not repeat them")
 	// The healthy version never alerts.
 	for _, line := range strings.Split(out, "\n") {
 		require.NotContains(t, line, "on ranker v3", "v3 is healthy")

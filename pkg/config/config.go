@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,11 +44,16 @@ type Config struct {
 
 // Kafka is where events come from and where dead letters and alerts go.
 type Kafka struct {
-	// Brokers are host:port seed addresses. Empty starts the embedded
-	// broker on localhost, so a first run needs no Kafka at all.
+	// Brokers are host:port seed addresses. The daemon needs them, or
+	// Embedded.
 	Brokers []string `mapstructure:"brokers"`
-	Topics  []string `mapstructure:"topics"`
-	GroupID string   `mapstructure:"group_id"`
+	// Embedded starts the in-process broker on localhost instead, for a
+	// first run without Kafka. It is never implied by empty Brokers: a
+	// production monitor whose broker list went missing must fail, not
+	// watch an empty broker of its own and say it is ready.
+	Embedded bool     `mapstructure:"embedded"`
+	Topics   []string `mapstructure:"topics"`
+	GroupID  string   `mapstructure:"group_id"`
 	// StartOffset is where a new consumer group starts: "earliest" by
 	// default, so events produced before the first start are counted too
 	// (nothing lost); "latest" skips the retained history.
@@ -89,9 +95,15 @@ type SASL struct {
 
 // Decode is the event mapping and the per-message limits: the options of the
 // stream decoder, with the same defaults. A path is dot-separated keys into
-// the event object; "-" disables the field.
+// the event object, with `\.` for a dot inside a key and `\\` for a
+// backslash; "-" disables the field; features_path "$" reads the features
+// from the event object itself, every key but the other fields'.
 type Decode struct {
-	TimePath       string `mapstructure:"time_path"`
+	TimePath string `mapstructure:"time_path"`
+	// TimeUnit of a numeric (epoch) time: "auto" tells seconds,
+	// milliseconds, microseconds and nanoseconds apart by magnitude; "s",
+	// "ms", "us" or "ns" force one.
+	TimeUnit       string `mapstructure:"time_unit"`
 	ModelPath      string `mapstructure:"model_path"`
 	VersionPath    string `mapstructure:"version_path"`
 	FeaturesPath   string `mapstructure:"features_path"`
@@ -99,6 +111,11 @@ type Decode struct {
 	EmbeddingsPath string `mapstructure:"embeddings_path"`
 	ModelHeader    string `mapstructure:"model_header"`
 	VersionHeader  string `mapstructure:"version_header"`
+	// ListNameKey and ListValueKey name the keys of the entries of a
+	// features, raw or embeddings field given as a list of objects
+	// ([{"name": "age", "value": 0.41}]) instead of an object.
+	ListNameKey  string `mapstructure:"list_name_key"`
+	ListValueKey string `mapstructure:"list_value_key"`
 
 	MaxMessageBytes int `mapstructure:"max_message_bytes"`
 	MaxFeatures     int `mapstructure:"max_features"`   // per event
@@ -155,6 +172,11 @@ type Checkpoint struct {
 // HTTP is the server of /metrics, /healthz, /readyz and the status page.
 type HTTP struct {
 	Listen string `mapstructure:"listen"`
+	// ProbeListen, when set, serves /healthz and /readyz alone on a second
+	// address, in plain HTTP without authentication, for probes (such as
+	// Kubernetes') that send no credentials while web_config_file asks
+	// for them on Listen.
+	ProbeListen string `mapstructure:"probe_listen"`
 	// WebConfigFile is a Prometheus exporter-toolkit web config (TLS, basic
 	// auth); empty serves plain HTTP.
 	WebConfigFile string `mapstructure:"web_config_file"`
@@ -233,6 +255,7 @@ func Default() Config {
 		},
 		Decode: Decode{
 			TimePath:        "ts",
+			TimeUnit:        "auto",
 			ModelPath:       "model",
 			VersionPath:     "model_version",
 			FeaturesPath:    "features",
@@ -240,6 +263,8 @@ func Default() Config {
 			EmbeddingsPath:  "embeddings",
 			ModelHeader:     "model",
 			VersionHeader:   "model_version",
+			ListNameKey:     "name",
+			ListValueKey:    "value",
 			MaxMessageBytes: 1 << 20,
 			MaxFeatures:     1000,
 			MaxEmbeddings:   32,
@@ -359,9 +384,12 @@ var (
 )
 
 // tidyDecodeError rewrites mapstructure's multi-line error one problem per
-// line, each as "key: ...", with the value that could not be decoded.
+// line, each as "key: value is not what the key takes", with the value that
+// could not be decoded (never a secret's).
 func tidyDecodeError(err error, v *viper.Viper) error {
 	s := strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):")
+	kinds := map[string]any{}
+	leaves(reflect.ValueOf(Default()), "", func(key string, val any) { kinds[key] = val })
 	var errs []error
 	for _, line := range strings.Split(s, "\n") {
 		line = strings.TrimSpace(line)
@@ -373,12 +401,23 @@ func tidyDecodeError(err error, v *viper.Viper) error {
 				if m[1] != "" {
 					k = m[1] + "." + k
 				}
-				errs = append(errs, fmt.Errorf("%s: unknown key", k))
+				errs = append(errs, fmt.Errorf("%s: unknown key%s", k, suggest(k, kinds)))
 			}
 			continue
 		}
 		if m := keyError.FindStringSubmatch(line); m != nil {
-			errs = append(errs, fmt.Errorf("%s: %q: %s", m[1], fmt.Sprint(v.Get(m[1])), m[2]))
+			key := m[1]
+			val := fmt.Sprint(v.Get(key))
+			if secretKeys[key] {
+				val = "xxxxx"
+			} else {
+				val = RedactURL(val)
+			}
+			if def, ok := kinds[key]; ok {
+				errs = append(errs, fmt.Errorf("%s: %q is not %s", key, val, describe(def)))
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: %q: %s", key, val, m[2]))
 			continue
 		}
 		errs = append(errs, errors.New(line))
@@ -387,6 +426,57 @@ func tidyDecodeError(err error, v *viper.Viper) error {
 		return err
 	}
 	return errors.Join(errs...)
+}
+
+// describe says what a key of def's type takes.
+func describe(def any) string {
+	switch def.(type) {
+	case time.Duration:
+		return "a duration (a number with a unit: 500ms, 30s, 5m, 1h30m)"
+	case int:
+		return "a whole number"
+	case bool:
+		return "true or false"
+	case []string:
+		return "a list (in YAML [a, b]; in the environment or a flag a,b)"
+	}
+	return "a string"
+}
+
+// suggest returns ", did you mean K?" for the known key nearest to k, when
+// one is near enough to be a typo, else "".
+func suggest(k string, keys map[string]any) string {
+	best, bestD := "", 3
+	for key := range keys {
+		if d := editDistance(k, key); d < bestD || (d == bestD && key < best) {
+			best, bestD = key, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return "; did you mean " + best + "?"
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Validate reports every bad value, each naming its key.
@@ -421,7 +511,7 @@ func (c Config) Validate() error {
 	httpURL := func(key, v string) {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(key, "%q is not an http or https URL", v)
+			bad(key, "%q is not an http or https URL (such as http://host:9093)", RedactURL(v))
 		}
 	}
 
@@ -431,6 +521,9 @@ func (c Config) Validate() error {
 		if !isHostPort(b, false) {
 			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
 		}
+	}
+	if k.Embedded && len(k.Brokers) > 0 {
+		bad("kafka.embedded", "is true but kafka.brokers is set too (%s); use one of them", strings.Join(k.Brokers, ","))
 	}
 	if len(k.Topics) == 0 {
 		bad("kafka.topics", "must list at least one topic")
@@ -492,19 +585,36 @@ func (c Config) Validate() error {
 		{"decode.version_path", d.VersionPath}, {"decode.features_path", d.FeaturesPath},
 		{"decode.raw_path", d.RawPath}, {"decode.embeddings_path", d.EmbeddingsPath},
 	}
+	segs := make([][]string, len(paths))
 	for i, p := range paths {
-		if p.path == "-" {
+		if p.path == PathDisabled || (p.path == PathRoot && p.key == "decode.features_path") {
 			continue
 		}
-		if p.path == "" || strings.HasPrefix(p.path, ".") || strings.HasSuffix(p.path, ".") || strings.Contains(p.path, "..") {
-			bad(p.key, "%q is not a dot-separated path of keys (or \"-\" to disable)", p.path)
+		if p.path == PathRoot {
+			bad(p.key, `"$" (the event itself) is for decode.features_path only; want dot-separated keys, or "-" to disable`)
 			continue
 		}
-		for _, q := range paths[:i] {
-			if q.path != "-" && (q.path == p.path || strings.HasPrefix(q.path, p.path+".") || strings.HasPrefix(p.path, q.path+".")) {
-				bad(p.key, "%q overlaps %s %q", p.path, q.key, q.path)
+		var err error
+		if segs[i], err = SplitPath(p.path); err != nil {
+			accepted := `dot-separated keys (\. for a dot inside a key), or "-" to disable`
+			if p.key == "decode.features_path" {
+				accepted += `, or "$" for the event itself`
+			}
+			bad(p.key, "%q: %v; want %s", p.path, err, accepted)
+			segs[i] = nil
+			continue
+		}
+		for j, q := range segs[:i] {
+			if q != nil && (isPrefix(q, segs[i]) || isPrefix(segs[i], q)) {
+				bad(p.key, "%q overlaps %s %q", p.path, paths[j].key, paths[j].path)
 			}
 		}
+	}
+	oneOf("decode.time_unit", d.TimeUnit, "auto", "s", "ms", "us", "ns")
+	nonEmpty("decode.list_name_key", d.ListNameKey)
+	nonEmpty("decode.list_value_key", d.ListValueKey)
+	if d.ListNameKey != "" && d.ListNameKey == d.ListValueKey {
+		bad("decode.list_value_key", "%q is also decode.list_name_key; the two keys of a list entry must differ", d.ListValueKey)
 	}
 	nonEmpty("decode.model_header", d.ModelHeader)
 	nonEmpty("decode.version_header", d.VersionHeader)
@@ -537,6 +647,14 @@ func (c Config) Validate() error {
 
 	if !isHostPort(c.HTTP.Listen, true) {
 		bad("http.listen", "%q is not [host]:port", c.HTTP.Listen)
+	}
+	if pl := c.HTTP.ProbeListen; pl != "" {
+		switch {
+		case !isHostPort(pl, true):
+			bad("http.probe_listen", "%q is not [host]:port (or empty for none)", pl)
+		case pl == c.HTTP.Listen:
+			bad("http.probe_listen", "%q is also http.listen; give the probes an address of their own", pl)
+		}
 	}
 
 	a := c.Alerting
@@ -574,6 +692,77 @@ func (c Config) Validate() error {
 	oneOf("log.format", c.Log.Format, "logfmt", "json", "text")
 
 	return errors.Join(errs...)
+}
+
+// CheckBrokers reports a configuration that names no Kafka to consume:
+// neither kafka.brokers nor kafka.embedded. Validate accepts it, so that
+// the defaults are a valid configuration; `monitor run` does not.
+func (c Config) CheckBrokers() error {
+	if len(c.Kafka.Brokers) == 0 && !c.Kafka.Embedded {
+		return errors.New("kafka.brokers: none given; want host:port of your brokers (--kafka.brokers, NORMWATCH_KAFKA_BROKERS or kafka.brokers in the file), " +
+			"or --kafka.embedded (kafka.embedded: true) to start the broker built in")
+	}
+	return nil
+}
+
+// PathDisabled as a decode path turns the field off.
+const PathDisabled = "-"
+
+// PathRoot as decode.features_path reads the features from the event
+// object itself.
+const PathRoot = "$"
+
+// SplitPath splits a decode path into its keys: dots separate them, `\.`
+// is a dot inside a key and `\\` a backslash. Every key must be
+// non-empty.
+func SplitPath(p string) ([]string, error) {
+	var segs []string
+	var cur strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '\\':
+			if i+1 == len(p) || (p[i+1] != '.' && p[i+1] != '\\') {
+				return nil, fmt.Errorf("backslash at byte %d escapes neither a dot nor a backslash", i)
+			}
+			i++
+			cur.WriteByte(p[i])
+		case '.':
+			if cur.Len() == 0 {
+				return nil, errors.New("empty key")
+			}
+			segs = append(segs, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if cur.Len() == 0 {
+		return nil, errors.New("empty key")
+	}
+	return append(segs, cur.String()), nil
+}
+
+func isPrefix(a, b []string) bool {
+	return len(a) <= len(b) && slices.Equal(a, b[:len(a)])
+}
+
+// RedactURL returns s with the password of its user information, if it
+// parses as a URL that has one, replaced by "xxxxx".
+func RedactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+		return s
+	}
+	// Not a URL with user information as parsed, but it may still carry
+	// credentials before an @ ("user:pass@host:9093" parses as a scheme).
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		if colon := strings.LastIndex(s[:at], ":"); colon >= 0 && !strings.Contains(s[colon:at], "/") {
+			return s[:colon+1] + "xxxxx" + s[at:]
+		}
+	}
+	return s
 }
 
 // isHostPort tells whether s is host:port with a port in [1, 65535]; with

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestDefaults(t *testing.T) {
@@ -65,9 +66,9 @@ func TestFullFile(t *testing.T) {
 			FetchMaxBytes: 5 << 20, SessionTimeout: 10 * time.Second,
 		},
 		Decode: Decode{
-			TimePath: "meta.ts", ModelPath: "meta.model", VersionPath: "meta.version",
+			TimePath: "meta.ts", TimeUnit: "ms", ModelPath: "meta.model", VersionPath: "meta.version",
 			FeaturesPath: "f", RawPath: "-", EmbeddingsPath: "e",
-			ModelHeader: "x-model", VersionHeader: "x-model-version",
+			ModelHeader: "x-model", VersionHeader: "x-model-version", ListNameKey: "feature", ListValueKey: "v",
 			MaxMessageBytes: 2 << 20, MaxFeatures: 500, MaxEmbeddings: 4, MaxDim: 1536,
 			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096,
 		},
@@ -75,7 +76,7 @@ func TestFullFile(t *testing.T) {
 		Limits:     Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
 		Checkpoint: Checkpoint{Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
-		HTTP:       HTTP{Listen: "127.0.0.1:9999", WebConfigFile: "/etc/normwatch/web.yml"},
+		HTTP:       HTTP{Listen: "127.0.0.1:9999", ProbeListen: ":9998", WebConfigFile: "/etc/normwatch/web.yml"},
 		Alerting: Alerting{
 			AlertmanagerURLs: []string{"http://am-1:9093", "https://am-2:9093"},
 			ResendInterval:   2 * time.Minute, ForEvaluations: 3, ResolveAfter: 5,
@@ -115,7 +116,7 @@ func TestBadFiles(t *testing.T) {
 		{"session_timeout", []string{"kafka.session_timeout: 100ms is out of range [1s, 1h0m0s]"}},
 		{"future_skew", []string{"window.max_future_skew: -1s is out of range"}},
 		{"fetch_below_message", []string{"kafka.fetch_max_bytes: 4096 is below decode.max_message_bytes (1048576)"}},
-		{"bad_duration", []string{`window.size: "fortnight": time: invalid duration`}},
+		{"bad_duration", []string{`window.size: "fortnight" is not a duration (a number with a unit: 500ms, 30s, 5m, 1h30m)`}},
 		{"window_too_small", []string{"window.size: 10ms is out of range [1s, 24h0m0s]"}},
 		{"horizon_zero", []string{"window.horizon_windows: 0 is out of range"}},
 		{"negative_limit", []string{"limits.max_models: -1 is out of range"}},
@@ -133,9 +134,18 @@ func TestBadFiles(t *testing.T) {
 		{"log_level", []string{`log.level: "verbose" is not one of "debug", "info", "warn", "error"`}},
 		{"log_format", []string{`log.format: "xml"`}},
 		{"decode_overlap", []string{`decode.raw_path: "features" overlaps decode.features_path "features"`}},
-		{"decode_path", []string{`decode.model_path: "meta..model" is not a dot-separated path`}},
+		{"decode_path", []string{`decode.model_path: "meta..model": empty key; want dot-separated keys`}},
 		{"decode_max_dim", []string{"decode.max_dim: 0 is out of range [1, 1048576]"}},
-		{"wrong_type", []string{`decode.max_features: "many": cannot parse`}},
+		{"wrong_type", []string{`decode.max_features: "many" is not a whole number`}},
+		{"embedded_with_brokers", []string{"kafka.embedded: is true but kafka.brokers is set too (kafka-1:9092); use one of them"}},
+		{"time_unit", []string{`decode.time_unit: "millis" is not one of "auto", "s", "ms", "us", "ns"`}},
+		{"probe_listen", []string{`http.probe_listen: ":10308" is also http.listen`}},
+		{"list_keys", []string{`decode.list_value_key: "k" is also decode.list_name_key`}},
+		{"decode_escape", []string{`decode.model_path: "meta\\model": backslash at byte 4 escapes neither a dot nor a backslash; want dot-separated keys`}},
+		{"decode_root", []string{`decode.raw_path: "$" (the event itself) is for decode.features_path only`}},
+		{"secret_url", []string{`alerting.alertmanager_urls[0]: "am:xxxxx@alertmanager:9093" is not an http or https URL`}},
+		{"secret_type", []string{`kafka.sasl.password: "xxxxx" is not a string`}},
+		{"typo_key", []string{"kafka.group_idd: unknown key; did you mean kafka.group_id?"}},
 		{"not_yaml", []string{"reading config file testdata/not_yaml.bad.yml"}},
 	}
 	files, err := filepath.Glob("testdata/*.bad.yml")
@@ -149,6 +159,7 @@ func TestBadFiles(t *testing.T) {
 				require.Contains(t, err.Error(), s)
 			}
 			require.NotContains(t, err.Error(), "\n", "one line per error is joined by errors.Join; one bad key gives one line")
+			require.NotContains(t, err.Error(), "s3cret", "no secret in an error")
 		})
 	}
 }
@@ -252,4 +263,132 @@ func TestExampleIsTheDefaults(t *testing.T) {
 	c, err := Load(filepath.Join("..", "..", "deployments", "normwatch.example.yml"), nil)
 	require.NoError(t, err)
 	require.Equal(t, Default(), c)
+}
+
+// TestEveryKeyIsAFlagOrSaysSo: a key has help, and a flag unless it is a
+// secret, which the help lists as file or environment only.
+func TestEveryKeyIsAFlagOrSaysSo(t *testing.T) {
+	fs := pflag.NewFlagSet("monitor run", pflag.ContinueOnError)
+	AddFlags(fs)
+	only := FileOrEnvOnly()
+	named := map[string]bool{}
+	for _, k := range Keys() {
+		named[k.Name] = true
+		require.NotEmpty(t, k.Help, "key %s has no help", k.Name)
+		f := fs.Lookup(k.Name)
+		if k.Secret {
+			require.Nil(t, f, "secret %s must not be a flag", k.Name)
+			require.Contains(t, only, k.Name)
+			require.Contains(t, only, k.Env())
+			continue
+		}
+		require.NotNil(t, f, "key %s has no flag", k.Name)
+		require.NotContains(t, only, k.Name+" ")
+	}
+	for k := range help {
+		require.True(t, named[k], "help for %s, which is not a key", k)
+	}
+}
+
+// TestFlagsSetEveryKind sets a key of every kind by flag.
+func TestFlagsSetEveryKind(t *testing.T) {
+	fs := pflag.NewFlagSet("monitor run", pflag.ContinueOnError)
+	AddFlags(fs)
+	require.NoError(t, fs.Parse([]string{
+		"--limits.max_versions_per_model", "20", "--window.size=5s", "--kafka.embedded",
+		"--kafka.topics", "a,b", "--decode.features_path", "$", "--alerting.watchdog=false",
+	}))
+	c, err := Load("", fs)
+	require.NoError(t, err)
+	require.Equal(t, 20, c.Limits.MaxVersionsPerModel)
+	require.Equal(t, 5*time.Second, c.Window.Size)
+	require.True(t, c.Kafka.Embedded)
+	require.Equal(t, []string{"a", "b"}, c.Kafka.Topics)
+	require.Equal(t, "$", c.Decode.FeaturesPath)
+	require.False(t, c.Alerting.Watchdog)
+	require.NoError(t, c.CheckBrokers())
+
+	// Unset flags leave the defaults, the file and the environment alone.
+	fs = pflag.NewFlagSet("monitor run", pflag.ContinueOnError)
+	AddFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	t.Setenv("NORMWATCH_WINDOW_SIZE", "2m")
+	c, err = Load("testdata/full.good.yml", fs)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, c.Window.Size)
+	require.Equal(t, "normwatch-prod", c.Kafka.GroupID)
+}
+
+func TestCheckBrokers(t *testing.T) {
+	c := Default()
+	err := c.CheckBrokers()
+	require.ErrorContains(t, err, "kafka.brokers: none given")
+	require.ErrorContains(t, err, "--kafka.embedded")
+	c.Kafka.Embedded = true
+	require.NoError(t, c.CheckBrokers())
+	c.Kafka.Embedded, c.Kafka.Brokers = false, []string{"k:9092"}
+	require.NoError(t, c.CheckBrokers())
+}
+
+func TestSplitPath(t *testing.T) {
+	tests := []struct {
+		name, path string
+		want       []string
+		err        string
+	}{
+		{name: "one key", path: "ts", want: []string{"ts"}},
+		{name: "nested", path: "meta.ts", want: []string{"meta", "ts"}},
+		{name: "escaped dot", path: `meta\.v2.model`, want: []string{"meta.v2", "model"}},
+		{name: "escaped backslash", path: `a\\.b`, want: []string{`a\`, "b"}},
+		{name: "only a dotted key", path: `user\.id`, want: []string{"user.id"}},
+		{name: "empty", path: "", err: "empty key"},
+		{name: "leading dot", path: ".a", err: "empty key"},
+		{name: "trailing dot", path: "a.", err: "empty key"},
+		{name: "double dot", path: "a..b", err: "empty key"},
+		{name: "bad escape", path: `a\b`, err: "backslash at byte 1"},
+		{name: "trailing backslash", path: `a\`, err: "backslash at byte 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := SplitPath(tt.path)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"url with password", "http://u:s3cret@am:9093/x", "http://u:xxxxx@am:9093/x"},
+		{"url with user only", "http://u@am:9093", "http://u@am:9093"},
+		{"no credentials", "http://am:9093", "http://am:9093"},
+		{"no scheme", "u:s3cret@am:9093", "u:xxxxx@am:9093"},
+		{"not a url", "not a url", "not a url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, RedactURL(tt.in))
+		})
+	}
+}
+
+// TestExampleListsEveryKey: the example file names every key.
+func TestExampleListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deployments", "normwatch.example.yml"))
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	for _, k := range Keys() {
+		var node any = doc
+		for _, seg := range strings.Split(k.Name, ".") {
+			m, ok := node.(map[string]any)
+			require.True(t, ok, "%s: %v is not a section", k.Name, node)
+			node, ok = m[seg]
+			require.True(t, ok, "the example file lacks %s", k.Name)
+		}
+	}
 }

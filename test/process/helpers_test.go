@@ -407,12 +407,14 @@ var servingLine = regexp.MustCompile(`msg=serving addr=(http://\S+)`)
 // is killed.
 func startDaemon(t *testing.T, name string, c daemonConfig) *daemon {
 	t.Helper()
+	baselines := filepath.Join(c.checkpointDir, "..", "baselines-"+name)
+	require.NoError(t, os.MkdirAll(baselines, 0o755)) // a missing baselines.dir is an error
 	cmd := exec.Command(monitorBin, "run",
 		"--kafka.brokers", strings.Join(c.brokers, ","),
 		"--kafka.topics", c.topic,
 		"--kafka.group_id", c.group,
 		"--checkpoint.dir", c.checkpointDir,
-		"--baselines.dir", filepath.Join(c.checkpointDir, "..", "baselines-"+name),
+		"--baselines.dir", baselines,
 		"--http.listen", "127.0.0.1:0",
 		"--window.size", windowSize.String(),
 	)

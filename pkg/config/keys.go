@@ -1,0 +1,161 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// secretKeys are never flags, since a flag's value shows in ps and in
+// shell history, and their values are never echoed in an error.
+var secretKeys = map[string]bool{
+	"kafka.sasl.password":          true,
+	"alerting.basic_auth.password": true,
+	"alerting.bearer_token":        true,
+}
+
+// help says what each key is for: the text of its flag.
+var help = map[string]string{
+	"kafka.brokers":                  "Kafka brokers to consume from, host:port (one of this and --kafka.embedded is needed)",
+	"kafka.embedded":                 "start the in-process Kafka-protocol broker on localhost instead of --kafka.brokers (a first run without Kafka)",
+	"kafka.topics":                   "topics of events",
+	"kafka.group_id":                 "consumer group",
+	"kafka.start_offset":             "where a new consumer group starts: earliest (nothing lost) or latest",
+	"kafka.tls.enabled":              "TLS to the brokers",
+	"kafka.tls.ca_file":              "CA certificates (PEM) to verify the brokers by; empty: the system roots",
+	"kafka.tls.cert_file":            "client certificate (PEM) for mutual TLS, with --kafka.tls.key_file",
+	"kafka.tls.key_file":             "client key (PEM) for mutual TLS",
+	"kafka.tls.insecure_skip_verify": "do not verify the brokers' certificates (testing only)",
+	"kafka.sasl.mechanism":           "SASL mechanism: plain, scram-sha-256 or scram-sha-512; empty: none",
+	"kafka.sasl.username":            "SASL user",
+	"kafka.sasl.password":            "SASL password",
+	"kafka.dlq_topic":                "topic that receives undecodable messages with their reason; empty: none",
+	"kafka.alert_topic":              "topic that receives alert state changes as JSON; empty: none",
+	"kafka.fetch_max_bytes":          "bytes of one fetch; must hold the largest message decode accepts",
+	"kafka.session_timeout":          "how long a dead process's partitions wait before moving to another",
+
+	"decode.time_path":         `path of the event time ("-": the Kafka timestamp only)`,
+	"decode.time_unit":         "unit of a numeric event time: auto (told by magnitude), s, ms, us or ns",
+	"decode.model_path":        "path of the model name",
+	"decode.version_path":      "path of the model version",
+	"decode.features_path":     `path of the features object or {name, value} list ("$": the event itself, less the other fields)`,
+	"decode.raw_path":          `path of the features before normalization ("-": none)`,
+	"decode.embeddings_path":   `path of the embeddings object or {name, value} list ("-": none)`,
+	"decode.model_header":      "message header read for the model when the payload has none",
+	"decode.version_header":    "message header read for the model version when the payload has none",
+	"decode.list_name_key":     "key of a list entry's name, in features given as a list",
+	"decode.list_value_key":    "key of a list entry's value, in features given as a list",
+	"decode.max_message_bytes": "largest message decoded; a larger one is dead-lettered",
+	"decode.max_features":      "most features (and raw values) in one event",
+	"decode.max_embeddings":    "most embeddings in one event",
+	"decode.max_dim":           "largest embedding dimension",
+	"decode.max_depth":         "deepest JSON nesting of an event",
+	"decode.max_name_bytes":    "longest model, version, feature or embedding name, in bytes",
+	"decode.max_names":         "distinct names remembered to spare allocations",
+
+	"window.size":             "event-time window",
+	"window.allowed_lateness": "how long a window stays open past its end for late events",
+	"window.max_future_skew":  "how far an event's time may run ahead of its Kafka timestamp before the Kafka timestamp is used (0: no check)",
+	"window.horizon_windows":  "closed windows merged into the comparison horizon",
+	"window.min_samples":      "fewer current values than this is insufficient_data, never an alert",
+
+	"limits.max_models":             "most models tracked",
+	"limits.max_versions_per_model": "most versions tracked per model",
+	"limits.max_features":           "most features tracked per model version",
+	"limits.max_embeddings":         "most embeddings tracked per model version",
+
+	"baselines.dir":      "directory of training baselines; must exist",
+	"baselines.fallback": "for a version without a baseline: previous_version or report_only",
+
+	"checkpoint.dir":      "directory of checkpoints",
+	"checkpoint.interval": "time between checkpoints; also how much is re-read after a crash",
+
+	"http.listen":          "address of /metrics, /healthz, /readyz, the API and the status page",
+	"http.probe_listen":    "second address serving only /healthz and /readyz, plain HTTP without auth, for probes; empty: none",
+	"http.web_config_file": "Prometheus exporter-toolkit web config: TLS, mTLS, basic auth",
+
+	"alerting.alertmanager_urls":        "Alertmanager base URLs (http://am:9093)",
+	"alerting.resend_interval":          "how often firing alerts are re-sent to Alertmanager",
+	"alerting.for_evaluations":          "consecutive breaching evaluations before an alert fires",
+	"alerting.resolve_after":            "consecutive clean evaluations before it resolves",
+	"alerting.runbook_url":              "runbook link template ({alertname} {model} {model_version} {subject} {diagnosis})",
+	"alerting.dashboard_url":            "dashboard link template (same placeholders)",
+	"alerting.timeout":                  "timeout of one request to Alertmanager",
+	"alerting.path_prefix":              "path before /api/v2/alerts (Alertmanager's --web.route-prefix)",
+	"alerting.tls.ca_file":              "CA certificates (PEM) to verify Alertmanager by",
+	"alerting.tls.cert_file":            "client certificate (PEM) for Alertmanager",
+	"alerting.tls.key_file":             "client key (PEM) for Alertmanager",
+	"alerting.tls.insecure_skip_verify": "do not verify Alertmanager's certificate (testing only)",
+	"alerting.basic_auth.username":      "basic auth user for Alertmanager",
+	"alerting.basic_auth.password":      "basic auth password for Alertmanager",
+	"alerting.bearer_token":             "bearer token for Alertmanager",
+	"alerting.external_url":             "normwatch as people reach it: the link back from alerts",
+	"alerting.queue_capacity":           "alerts queued per Alertmanager before the oldest are dropped",
+	"alerting.watchdog":                 "keep the NormwatchWatchdog alert firing, for a dead man's switch",
+	"log.level":                         "debug, info, warn or error",
+	"log.format":                        "logfmt, json or text",
+}
+
+// Key is one configuration key.
+type Key struct {
+	Name    string // dotted, as in the file: "kafka.group_id"
+	Default any    // string, int, bool, time.Duration or []string
+	Help    string
+	// Secret keys have no flag and are never echoed in errors: set them
+	// in the file or as NORMWATCH_* environment variables.
+	Secret bool
+}
+
+// Env returns the environment variable of the key: NORMWATCH_KAFKA_GROUP_ID.
+func (k Key) Env() string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(k.Name, ".", "_"))
+}
+
+// Keys returns every key, in the order of the Config struct.
+func Keys() []Key {
+	var out []Key
+	leaves(reflect.ValueOf(Default()), "", func(name string, def any) {
+		out = append(out, Key{Name: name, Default: def, Help: help[name], Secret: secretKeys[name]})
+	})
+	return out
+}
+
+// AddFlags declares a flag for every key but the secrets, named as the key
+// (--kafka.group_id) with the key's default, for Load to bind.
+func AddFlags(fs *pflag.FlagSet) {
+	for _, k := range Keys() {
+		if k.Secret {
+			continue
+		}
+		switch def := k.Default.(type) {
+		case string:
+			fs.String(k.Name, def, k.Help)
+		case int:
+			fs.Int(k.Name, def, k.Help)
+		case bool:
+			fs.Bool(k.Name, def, k.Help)
+		case time.Duration:
+			fs.Duration(k.Name, def, k.Help)
+		case []string:
+			fs.StringSlice(k.Name, slices.Clone(def), k.Help)
+		default:
+			panic(fmt.Sprintf("config: key %s has a default of type %T, which has no flag", k.Name, def))
+		}
+	}
+}
+
+// FileOrEnvOnly describes the keys that have no flag, for a command's help.
+func FileOrEnvOnly() string {
+	var b strings.Builder
+	b.WriteString("Keys without a flag (a flag's value shows in ps and shell history): set them in\nthe file or the environment:\n")
+	for _, k := range Keys() {
+		if k.Secret {
+			fmt.Fprintf(&b, "  %-30s %s\n", k.Name, k.Env())
+		}
+	}
+	return b.String()
+}
