@@ -120,7 +120,7 @@ func TestBaselineCLIErrors(t *testing.T) {
 		{"build topic without brokers", []string{"build", "--topic", "t", "--model", "m", "--model-version", "v"}, exitUsage, "--topic and --brokers required"},
 		{"build offset and time", []string{"build", "--topic", "t", "--brokers", "127.0.0.1:1", "--from-offset", "3", "--from-time", "2026-11-25T10:00:00Z", "--model", "m", "--model-version", "v"}, exitUsage, "not both"},
 		{"build bad time", []string{"build", "--topic", "t", "--brokers", "127.0.0.1:1", "--to-time", "yesterday", "--model", "m", "--model-version", "v"}, exitUsage, "RFC 3339"},
-		{"build bad flag", []string{"build", "--nope"}, exitUsage, "unknown flag: --nope"},
+		{"build bad flag", []string{"build", "--nope"}, exitUsage, "--nope: unknown flag"},
 		{"build empty", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--out", out}, exitFailure, empty + ": no rows"},
 		{"build scaler and infer", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler, "--infer-normalization"}, exitUsage, "exclude each other"},
 		{"build bad scaler", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler}, exitFailure, "field oops not found"},

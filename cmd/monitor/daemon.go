@@ -287,7 +287,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 
 	d.reg.MustRegister(export.NewCollector(export.SourceFunc(d.snapshots)))
 	d.server, err = export.NewServer(export.ServerOptions{
-		Listen: cfg.HTTP.Listen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
+		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
 		API: d.api(),
 		Ready: map[string]export.Check{
 			"consumer": func() error {
@@ -302,6 +302,9 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	logger.Info("serving", "addr", "http://"+d.server.Addr(), "url", browseURL(d.server.Addr()), "endpoints", "/ /metrics /healthz /readyz")
+	if a := d.server.ProbeAddr(); a != "" {
+		logger.Info("serving probes without authentication", "addr", "http://"+a, "endpoints", "/healthz /readyz")
+	}
 	ok = true
 	return d, nil
 }
@@ -433,9 +436,10 @@ func (alertSink) Name() string { return "alerts" }
 
 func decoderOptions(c config.Decode) stream.DecoderOptions {
 	return stream.DecoderOptions{
-		TimePath: c.TimePath, ModelPath: c.ModelPath, VersionPath: c.VersionPath,
+		TimePath: c.TimePath, TimeUnit: c.TimeUnit, ModelPath: c.ModelPath, VersionPath: c.VersionPath,
 		FeaturesPath: c.FeaturesPath, RawPath: c.RawPath, EmbeddingsPath: c.EmbeddingsPath,
 		ModelHeader: c.ModelHeader, VersionHeader: c.VersionHeader,
+		ListNameKey: c.ListNameKey, ListValueKey: c.ListValueKey,
 		MaxMessageBytes: c.MaxMessageBytes, MaxFeatures: c.MaxFeatures, MaxEmbeddings: c.MaxEmbeddings,
 		MaxDim: c.MaxDim, MaxDepth: c.MaxDepth, MaxNameBytes: c.MaxNameBytes, MaxNames: c.MaxNames,
 	}

@@ -28,8 +28,13 @@ type ServerOptions struct {
 	// TLS, client certificates (mTLS) and basic auth. Empty serves plain
 	// HTTP.
 	WebConfigFile string
-	Gatherer      prometheus.Gatherer
-	Source        Source
+	// ProbeListen, if set, is a second address serving /healthz and
+	// /readyz alone, in plain HTTP without authentication: for probes
+	// (Kubernetes') that send no credentials when the web config asks for
+	// them. The answers name the failing checks, never a secret.
+	ProbeListen string
+	Gatherer    prometheus.Gatherer
+	Source      Source
 	// Ready lists the readiness checks by name.
 	Ready map[string]Check
 	// API maps paths (/api/v1/...) to JSON endpoints.
@@ -55,6 +60,9 @@ type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	once sync.Once
+
+	probe   *http.Server // nil without ProbeListen
+	probeLn net.Listener
 }
 
 // NewServer listens on opts.Listen at once, so the address is known (and
@@ -70,11 +78,21 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("listening on %s: %w", opts.Listen, err)
 	}
 	s := &Server{opts: opts, ln: ln}
+	if opts.ProbeListen != "" {
+		pln, err := net.Listen("tcp", opts.ProbeListen)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listening for probes on %s: %w", opts.ProbeListen, err)
+		}
+		pmux := http.NewServeMux()
+		pmux.HandleFunc("/healthz", healthz)
+		pmux.HandleFunc("/readyz", s.readyz)
+		s.probeLn = pln
+		s.probe = &http.Server{Handler: pmux, ReadHeaderTimeout: 10 * time.Second}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("/healthz", healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	for path, f := range opts.API {
 		mux.HandleFunc(path, s.api(f))
@@ -84,17 +102,46 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	return s, nil
 }
 
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	_, _ = w.Write([]byte("ok\n"))
+}
+
 // Addr returns the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// ProbeAddr returns the address of the probes, "" without ProbeListen.
+func (s *Server) ProbeAddr() string {
+	if s.probeLn == nil {
+		return ""
+	}
+	return s.probeLn.Addr().String()
+}
+
 // Run serves until Stop.
 func (s *Server) Run() error {
+	probeErr := make(chan error, 1)
+	if s.probe != nil {
+		go func() {
+			err := s.probe.Serve(s.probeLn)
+			if !errors.Is(err, http.ErrServerClosed) {
+				s.Stop() // one server failing stops both
+			}
+			probeErr <- err
+		}()
+	} else {
+		probeErr <- http.ErrServerClosed
+	}
 	cfg := s.opts.WebConfigFile
 	err := web.Serve(s.ln, s.srv, &web.FlagConfig{WebConfigFile: &cfg}, s.opts.Logger)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+	s.Stop()
+	perr := <-probeErr
+	switch {
+	case !errors.Is(err, http.ErrServerClosed):
+		return fmt.Errorf("serving http: %w", err)
+	case !errors.Is(perr, http.ErrServerClosed):
+		return fmt.Errorf("serving probes: %w", perr)
 	}
-	return fmt.Errorf("serving http: %w", err)
+	return nil
 }
 
 // Stop shuts the server down, waiting up to five seconds for requests in
@@ -103,6 +150,9 @@ func (s *Server) Stop() {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if s.probe != nil {
+			_ = s.probe.Shutdown(ctx)
+		}
 		_ = s.srv.Shutdown(ctx)
 	})
 }

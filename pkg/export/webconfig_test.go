@@ -8,12 +8,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,4 +83,49 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	kb, err := x509.MarshalECPrivateKey(key)
 	require.NoError(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// TestProbesWithoutCredentials: with basic auth on the main address, the
+// probe address answers /healthz and /readyz without credentials, and
+// nothing else.
+func TestProbesWithoutCredentials(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	cfg := filepath.Join(dir, "web.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600))
+	var failing atomic.Bool
+	failing.Store(true)
+	s, err := NewServer(ServerOptions{
+		Listen: "127.0.0.1:0", ProbeListen: "127.0.0.1:0", WebConfigFile: cfg,
+		Gatherer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
+		Ready: map[string]Check{"consumer": func() error {
+			if failing.Load() {
+				return errors.New("checkpoints failing")
+			}
+			return nil
+		}},
+	})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Run() }()
+	get := func(addr, path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return get(s.ProbeAddr(), "/healthz") == 200 }, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, 503, get(s.ProbeAddr(), "/readyz"))
+	failing.Store(false)
+	require.Equal(t, 200, get(s.ProbeAddr(), "/readyz"))
+	require.Equal(t, 404, get(s.ProbeAddr(), "/metrics"), "only the probes")
+	require.Equal(t, 404, get(s.ProbeAddr(), "/"))
+	require.Equal(t, 401, get(s.Addr(), "/healthz"), "the main address still asks for credentials")
+	require.Equal(t, 401, get(s.Addr(), "/readyz"))
+	s.Stop()
+	require.NoError(t, <-done)
+	require.Zero(t, get(s.ProbeAddr(), "/healthz"), "stopped with the server")
 }

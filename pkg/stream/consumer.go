@@ -701,6 +701,9 @@ func (ps *partition) handle(m *kafka.Message) {
 		ps.p.Skip(m.Offset)
 		return
 	}
+	if fb := ps.ev.TimeFallback; fb != TimeFallbackNone {
+		ps.c.m.timeFallbacks.WithLabelValues(string(fb)).Inc()
+	}
 	ps.p.Apply(m.Offset, &ps.ev)
 }
 

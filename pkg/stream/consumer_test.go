@@ -85,9 +85,9 @@ normwatch_offset_commits_total{result="ok"} 0
 		"normwatch_decode_errors_total", "normwatch_offset_commits_total"))
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	// Reasons, 2 checkpoint and 2 commit results, the three plain
-	// counters; no lag series before a partition is assigned.
-	require.Equal(t, len(Reasons())+2+2+3, n)
+	// Reasons, time fallbacks, 2 checkpoint and 2 commit results, the
+	// three plain counters; no lag series before a partition is assigned.
+	require.Equal(t, len(Reasons())+len(TimeFallbacks())+2+2+3, n)
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
 	require.Empty(t, problems)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,32 @@ const (
 // PathDisabled as a path means the field is not read from the payload.
 const PathDisabled = "-"
 
+// PathRoot as FeaturesPath reads the features from the event object itself:
+// every key that is not another field's (nor on another field's path) and
+// whose value is not an object or an array.
+const PathRoot = "$"
+
+// Units of a numeric event time (DecoderOptions.TimeUnit).
+const (
+	// TimeUnitAuto tells epoch seconds, milliseconds, microseconds and
+	// nanoseconds apart by magnitude: below 1e11 is seconds (up to the
+	// year 5138), below 1e14 milliseconds, below 1e17 microseconds, else
+	// nanoseconds. Each range starts where the previous unit's values for
+	// the years since 1973 end, so no time of the last fifty years or the
+	// next three thousand is read in the wrong unit.
+	TimeUnitAuto = "auto"
+	TimeUnitS    = "s"
+	TimeUnitMS   = "ms"
+	TimeUnitUS   = "us"
+	TimeUnitNS   = "ns"
+)
+
+// Defaults of the keys of a {name, value} list entry.
+const (
+	DefaultListNameKey  = "name"
+	DefaultListValueKey = "value"
+)
+
 // B64F32Prefix starts an embedding given as standard base64 of
 // little-endian float32 values.
 const B64F32Prefix = "b64f32:"
@@ -59,12 +86,20 @@ const maxDepthLimit = fastjson.MaxDepth
 // DecoderOptions configures a Decoder. Zero fields take the defaults.
 //
 // A path names a field of the event object; dots separate the keys of nested
-// objects ("meta.model"), so a key containing a dot cannot be addressed.
-// PathDisabled turns a field off. Model and version are looked up in the
-// payload first, then in the message headers named by ModelHeader and
-// VersionHeader.
+// objects ("meta.model"), `\.` is a dot inside a key (`meta\.v2.model` is
+// the key "model" of the object under "meta.v2") and `\\` a backslash.
+// PathDisabled turns a field off; FeaturesPath may be PathRoot. Model and
+// version are looked up in the payload first, then in the message headers
+// named by ModelHeader and VersionHeader.
+//
+// The features, raw and embeddings fields are objects of name to value, or
+// lists of entries naming their name and value under ListNameKey and
+// ListValueKey: [{"name": "age", "value": 0.41}].
 type DecoderOptions struct {
-	TimePath       string
+	TimePath string
+	// TimeUnit of a numeric time, or of a string of digits: TimeUnitAuto
+	// (the default), TimeUnitS, TimeUnitMS, TimeUnitUS or TimeUnitNS.
+	TimeUnit       string
 	ModelPath      string
 	VersionPath    string
 	FeaturesPath   string
@@ -72,6 +107,8 @@ type DecoderOptions struct {
 	EmbeddingsPath string
 	ModelHeader    string
 	VersionHeader  string
+	ListNameKey    string
+	ListValueKey   string
 
 	MaxMessageBytes int // message value bytes, in [64, 64 MiB]
 	MaxFeatures     int // entries of the features object, and of raw, in [1, 1e6]
@@ -106,6 +143,9 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	str(&o.EmbeddingsPath, DefaultEmbeddingsPath)
 	str(&o.ModelHeader, DefaultModelHeader)
 	str(&o.VersionHeader, DefaultVersionHeader)
+	str(&o.TimeUnit, TimeUnitAuto)
+	str(&o.ListNameKey, DefaultListNameKey)
+	str(&o.ListValueKey, DefaultListValueKey)
 	num(&o.MaxMessageBytes, DefaultMaxMessageBytes)
 	num(&o.MaxFeatures, DefaultMaxFeatures)
 	num(&o.MaxEmbeddings, DefaultMaxEmbeddings)
@@ -159,6 +199,14 @@ func (o DecoderOptions) Validate() error {
 	if o.ModelHeader == "" || o.VersionHeader == "" {
 		return errors.New("stream: decoder options ModelHeader and VersionHeader must not be empty")
 	}
+	switch o.TimeUnit {
+	case TimeUnitAuto, TimeUnitS, TimeUnitMS, TimeUnitUS, TimeUnitNS:
+	default:
+		return fmt.Errorf("stream: decoder option TimeUnit: %q is not one of %s, %s, %s, %s, %s", o.TimeUnit, TimeUnitAuto, TimeUnitS, TimeUnitMS, TimeUnitUS, TimeUnitNS)
+	}
+	if o.ListNameKey == o.ListValueKey {
+		return fmt.Errorf("stream: decoder options ListNameKey and ListValueKey are both %q", o.ListNameKey)
+	}
 	type pathUse struct {
 		name, path string
 		leaf       bool
@@ -169,11 +217,16 @@ func (o DecoderOptions) Validate() error {
 		if p.path == PathDisabled {
 			continue
 		}
-		segs := strings.Split(p.path, ".")
-		for _, s := range segs {
-			if s == "" {
-				return fmt.Errorf("stream: decoder option %s: %q has an empty key", p.name, p.path)
+		if p.path == PathRoot {
+			if p.f != fieldFeatures {
+				return fmt.Errorf("stream: decoder option %s: %q (the event itself) is for FeaturesPath only", p.name, p.path)
 			}
+			need = max(need, 1)
+			continue
+		}
+		segs, err := SplitPath(p.path)
+		if err != nil {
+			return fmt.Errorf("stream: decoder option %s: %q: %w", p.name, p.path, err)
 		}
 		// A container field's own level and, for embeddings, the array
 		// inside it must fit under MaxDepth.
@@ -186,7 +239,7 @@ func (o DecoderOptions) Validate() error {
 		}
 		need = max(need, d)
 		for i := 1; i <= len(segs); i++ {
-			prefix := strings.Join(segs[:i], ".")
+			prefix := strings.Join(segs[:i], "\x00")
 			leaf := i == len(segs)
 			if other, ok := seen[prefix]; ok && (leaf || other.leaf) {
 				return fmt.Errorf("stream: decoder option %s: %q overlaps %s %q", p.name, p.path, other.name, other.path)
@@ -200,6 +253,35 @@ func (o DecoderOptions) Validate() error {
 		return fmt.Errorf("stream: decoder option MaxDepth: %d is below the %d levels the paths need", o.MaxDepth, need)
 	}
 	return nil
+}
+
+// SplitPath splits a path into its keys: dots separate them, `\.` is a
+// dot inside a key and `\\` a backslash. Every key must be non-empty.
+func SplitPath(p string) ([]string, error) {
+	var segs []string
+	var cur strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '\\':
+			if i+1 == len(p) || (p[i+1] != '.' && p[i+1] != '\\') {
+				return nil, fmt.Errorf("backslash at byte %d escapes neither a dot nor a backslash", i)
+			}
+			i++
+			cur.WriteByte(p[i])
+		case '.':
+			if cur.Len() == 0 {
+				return nil, errors.New("empty key")
+			}
+			segs = append(segs, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if cur.Len() == 0 {
+		return nil, errors.New("empty key")
+	}
+	return append(segs, cur.String()), nil
 }
 
 // Reason is why a message could not be decoded: a stable label value of
@@ -216,11 +298,14 @@ const (
 	ReasonTooManyEmbeddings Reason = "too_many_embeddings" // over MaxEmbeddings
 	ReasonDimTooLarge       Reason = "dim_too_large"       // an embedding over MaxDim
 	ReasonBadEmbedding      Reason = "bad_embedding"       // not numbers, not b64f32, empty, or bad base64
-	ReasonBadTimestamp      Reason = "bad_timestamp"       // neither RFC 3339 nor epoch milliseconds
-	ReasonMissingModel      Reason = "missing_model"       // in neither payload nor headers
-	ReasonMissingVersion    Reason = "missing_version"     // in neither payload nor headers
-	ReasonNameInvalid       Reason = "name_invalid"        // empty, over MaxNameBytes, or not UTF-8
-	ReasonDuplicateName     Reason = "duplicate_name"      // a name or field given twice
+	// ReasonBadTimestamp is no longer given: an event time that cannot be
+	// used falls back to the Kafka timestamp (Event.TimeFallback). The
+	// label value stays, at zero, for the dashboards that name it.
+	ReasonBadTimestamp   Reason = "bad_timestamp"
+	ReasonMissingModel   Reason = "missing_model"   // in neither payload nor headers
+	ReasonMissingVersion Reason = "missing_version" // in neither payload nor headers
+	ReasonNameInvalid    Reason = "name_invalid"    // empty, over MaxNameBytes, or not UTF-8
+	ReasonDuplicateName  Reason = "duplicate_name"  // a name or field given twice
 )
 
 // Reasons returns every Reason, so that counters can be created at zero.
@@ -268,6 +353,25 @@ const (
 	TimeKafka                     // Fallback.Time, the Kafka message timestamp
 )
 
+// TimeFallback is why an event's own time was not used and the Kafka
+// timestamp was: a stable label value of normwatch_event_time_fallbacks_total.
+type TimeFallback string
+
+// Reasons an event's time falls back to its Kafka timestamp.
+const (
+	TimeFallbackNone       TimeFallback = ""
+	TimeFallbackAbsent     TimeFallback = "absent"       // no time field, or null
+	TimeFallbackBadType    TimeFallback = "bad_type"     // a bool, object or array
+	TimeFallbackBadFormat  TimeFallback = "bad_format"   // a string that is no time normwatch reads
+	TimeFallbackOutOfRange TimeFallback = "out_of_range" // a number or a date outside the years 1678 to 2261
+)
+
+// TimeFallbacks returns every TimeFallback but TimeFallbackNone, so that
+// counters can be created at zero.
+func TimeFallbacks() []TimeFallback {
+	return []TimeFallback{TimeFallbackAbsent, TimeFallbackBadType, TimeFallbackBadFormat, TimeFallbackOutOfRange}
+}
+
 // FeatureValue is one entry of the features (or raw) object. At most one of
 // Missing and TypeError is set, and then Value is 0.
 type FeatureValue struct {
@@ -292,17 +396,20 @@ type Event struct {
 	TimeSource TimeSource
 	// KafkaTime is the message's Kafka timestamp (Fallback.Time), zero when
 	// unknown: what a payload time too far in the future is checked against.
-	KafkaTime  time.Time
-	Model      string
-	Version    string
-	Features   []FeatureValue
-	Raw        []FeatureValue // the same features before normalization
-	Embeddings []EmbeddingValue
+	KafkaTime time.Time
+	// TimeFallback tells why the payload's time was not used, when a time
+	// path is configured and it was not.
+	TimeFallback TimeFallback
+	Model        string
+	Version      string
+	Features     []FeatureValue
+	Raw          []FeatureValue // the same features before normalization
+	Embeddings   []EmbeddingValue
 }
 
 // Reset empties e, keeping its slices for reuse.
 func (e *Event) Reset() {
-	e.Time, e.TimeSource, e.KafkaTime, e.Model, e.Version = time.Time{}, TimeNone, time.Time{}, "", ""
+	e.Time, e.TimeSource, e.KafkaTime, e.TimeFallback, e.Model, e.Version = time.Time{}, TimeNone, time.Time{}, TimeFallbackNone, "", ""
 	e.Features = e.Features[:0]
 	e.Raw = e.Raw[:0]
 	e.Embeddings = e.Embeddings[:0]
@@ -388,6 +495,9 @@ type Decoder struct {
 
 	fieldsSeen uint8 // bit per field, to catch a field given twice
 	b64        []byte
+
+	rootFeatures bool // FeaturesPath is PathRoot
+	timed        bool // a TimePath is configured
 }
 
 type cachedName struct {
@@ -401,10 +511,11 @@ func NewDecoder(opts DecoderOptions) (*Decoder, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Decoder{opts: opts}
+	d := &Decoder{opts: opts, timed: opts.TimePath != PathDisabled, rootFeatures: opts.FeaturesPath == PathRoot}
 	for _, p := range opts.paths() {
-		if p.path != PathDisabled {
-			d.root.add(strings.Split(p.path, "."), p.f)
+		if p.path != PathDisabled && p.path != PathRoot {
+			segs, _ := SplitPath(p.path) // validated
+			d.root.add(segs, p.f)
 		}
 	}
 	d.names = interner{ids: map[string]int32{}, max: opts.MaxNames}
@@ -445,6 +556,14 @@ func (d *Decoder) Decode(value []byte, fb Fallback, ev *Event) error {
 	d.fieldsSeen = 0
 	if err := d.walk(root, &d.root, 1, ev); err != nil {
 		return err
+	}
+	if d.rootFeatures {
+		if err := d.featuresAtRoot(root, ev); err != nil {
+			return err
+		}
+	}
+	if d.timed && ev.TimeSource == TimeNone && ev.TimeFallback == TimeFallbackNone {
+		ev.TimeFallback = TimeFallbackAbsent
 	}
 
 	if !fb.Time.IsZero() {
@@ -563,7 +682,7 @@ func (d *Decoder) field(f field, key []byte, v *fastjson.Value, depth int, ev *E
 	var err error
 	switch f {
 	case fieldTime:
-		err = d.timestamp(v, ev)
+		d.timestamp(v, ev)
 	case fieldModel:
 		if t != fastjson.TypeString {
 			return errorf(ReasonBadField, "model %q is a JSON %s, not a string", key, t)
@@ -598,49 +717,257 @@ func (d *Decoder) field(f field, key []byte, v *fastjson.Value, depth int, ev *E
 	return err
 }
 
-// Earliest and latest times RFC 3339 can write, in epoch milliseconds.
-const (
-	minEpochMillis = -62135596800000
-	maxEpochMillis = 253402300799999
+// The times an event may carry: those of int64 nanoseconds since the
+// epoch, as the engine keeps them (the years 1678 to 2262).
+var (
+	minEventTime = time.Unix(0, math.MinInt64).UTC()
+	maxEventTime = time.Unix(0, math.MaxInt64).UTC()
 )
 
-func (d *Decoder) timestamp(v *fastjson.Value, ev *Event) error {
+// timestamp reads the event time, or says in ev.TimeFallback why it cannot
+// be used: an unusable time is no reason to lose the event.
+func (d *Decoder) timestamp(v *fastjson.Value, ev *Event) {
+	var t time.Time
+	var fb TimeFallback
 	switch v.Type() {
 	case fastjson.TypeString:
 		b := v.GetStringBytes()
-		if len(b) == 0 || len(b) > 64 {
-			return errorf(ReasonBadTimestamp, "%d-byte string is not RFC 3339", len(b))
+		if isEpochText(b) {
+			t, fb = d.epochText(b)
+		} else {
+			t, fb = parseISO8601(b)
 		}
-		// time.Parse keeps no reference to its input on success; on failure
-		// its error does, so that error is not returned.
-		t, err := time.Parse(time.RFC3339Nano, unsafe.String(&b[0], len(b)))
-		if err != nil {
-			return errorf(ReasonBadTimestamp, "%q is not RFC 3339", b)
-		}
-		ev.Time = t.UTC()
 	case fastjson.TypeNumber:
-		ms, err := v.Float64()
-		if err != nil {
-			return &DecodeError{Reason: ReasonMalformedJSON, Err: err}
+		if n, err := v.Int64(); err == nil {
+			t, fb = d.epochInt(n)
+		} else if f, err := v.Float64(); err == nil {
+			t, fb = d.epochFloat(f)
+		} else {
+			fb = TimeFallbackOutOfRange
 		}
-		if !(ms >= minEpochMillis && ms <= maxEpochMillis) {
-			return errorf(ReasonBadTimestamp, "%v epoch milliseconds out of range", ms)
-		}
-		whole := math.Floor(ms)
-		ev.Time = time.UnixMilli(int64(whole)).Add(time.Duration((ms - whole) * 1e6)).UTC()
 	default:
-		return errorf(ReasonBadTimestamp, "a JSON %s is neither RFC 3339 nor epoch milliseconds", v.Type())
+		fb = TimeFallbackBadType
 	}
-	ev.TimeSource = TimePayload
-	return nil
+	if fb != TimeFallbackNone {
+		ev.TimeFallback = fb
+		return
+	}
+	ev.Time, ev.TimeSource = t, TimePayload
+}
+
+// unitNanos is the nanoseconds of one unit of an epoch time of magnitude
+// abs: the configured unit, or TimeUnitAuto's pick.
+func (d *Decoder) unitNanos(abs float64) int64 {
+	switch d.opts.TimeUnit {
+	case TimeUnitS:
+		return 1e9
+	case TimeUnitMS:
+		return 1e6
+	case TimeUnitUS:
+		return 1e3
+	case TimeUnitNS:
+		return 1
+	}
+	switch {
+	case abs < 1e11:
+		return 1e9
+	case abs < 1e14:
+		return 1e6
+	case abs < 1e17:
+		return 1e3
+	}
+	return 1
+}
+
+func (d *Decoder) epochInt(n int64) (time.Time, TimeFallback) {
+	abs := math.Abs(float64(n))
+	unit := d.unitNanos(abs)
+	if n > math.MaxInt64/unit || n < math.MinInt64/unit {
+		return time.Time{}, TimeFallbackOutOfRange
+	}
+	return time.Unix(0, n*unit).UTC(), TimeFallbackNone
+}
+
+func (d *Decoder) epochFloat(f float64) (time.Time, TimeFallback) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return time.Time{}, TimeFallbackOutOfRange
+	}
+	unit := d.unitNanos(math.Abs(f))
+	// Whole seconds apart from the fraction, so that a fractional epoch
+	// keeps its precision.
+	perSec := float64(1e9 / unit)
+	if unit > 1e9 {
+		perSec = 1
+	}
+	sec := math.Floor(f / perSec)
+	if !(sec >= float64(minEventTime.Unix())+1 && sec <= float64(maxEventTime.Unix())-1) {
+		return time.Time{}, TimeFallbackOutOfRange
+	}
+	ns := (f - sec*perSec) * float64(unit)
+	return time.Unix(int64(sec), int64(ns)).UTC(), TimeFallbackNone
+}
+
+// isEpochText tells whether b is a number written as a string: an optional
+// minus, digits, and an optional fraction.
+func isEpochText(b []byte) bool {
+	i := 0
+	if len(b) > 0 && b[0] == '-' {
+		i++
+	}
+	digits, dot := 0, false
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0 && len(b) <= 32
+}
+
+func (d *Decoder) epochText(b []byte) (time.Time, TimeFallback) {
+	s := unsafe.String(&b[0], len(b))
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return d.epochInt(n)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return time.Time{}, TimeFallbackOutOfRange
+	}
+	return d.epochFloat(f)
+}
+
+// parseISO8601 reads the ISO 8601 (and RFC 3339) times producers write:
+// YYYY-MM-DD, then optionally T, t or a space and hh:mm, :ss, a fraction
+// after . or ",", and a zone: Z, z, UTC, ±hh:mm, ±hhmm or ±hh, optionally
+// after a space. A time without a zone is UTC. It allocates nothing.
+func parseISO8601(b []byte) (time.Time, TimeFallback) {
+	bad := func() (time.Time, TimeFallback) { return time.Time{}, TimeFallbackBadFormat }
+	num := func(i, n int) (int, bool) {
+		if i+n > len(b) {
+			return 0, false
+		}
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	if len(b) < 10 || len(b) > 64 || b[4] != '-' || b[7] != '-' {
+		return bad()
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 2)
+	day, ok3 := num(8, 2)
+	if !ok1 || !ok2 || !ok3 {
+		return bad()
+	}
+	var hour, minute, sec, nsec, offset int
+	i := 10
+	if i < len(b) {
+		if c := b[i]; c != 'T' && c != 't' && c != ' ' {
+			return bad()
+		}
+		var ok bool
+		if hour, ok = num(i+1, 2); !ok || i+3 >= len(b) || b[i+3] != ':' {
+			return bad()
+		}
+		if minute, ok = num(i+4, 2); !ok {
+			return bad()
+		}
+		i += 6
+		if i < len(b) && b[i] == ':' {
+			if sec, ok = num(i+1, 2); !ok {
+				return bad()
+			}
+			i += 3
+			if i < len(b) && (b[i] == '.' || b[i] == ',') {
+				i++
+				start := i
+				scale := 100_000_000
+				for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+					nsec += int(b[i]-'0') * scale
+					scale /= 10
+				}
+				if i == start {
+					return bad()
+				}
+			}
+		}
+		if i < len(b) && b[i] == ' ' {
+			i++
+			if i == len(b) {
+				return bad()
+			}
+		}
+		if i < len(b) {
+			switch c := b[i]; {
+			case c == 'Z' || c == 'z':
+				i++
+			case c == 'U' && i+3 == len(b) && b[i+1] == 'T' && b[i+2] == 'C':
+				i += 3
+			case c == '+' || c == '-':
+				oh, ok := num(i+1, 2)
+				if !ok {
+					return bad()
+				}
+				i += 3
+				om := 0
+				if i < len(b) && b[i] == ':' {
+					i++
+				}
+				if i < len(b) {
+					if om, ok = num(i, 2); !ok {
+						return bad()
+					}
+					i += 2
+				}
+				if oh > 23 || om > 59 {
+					return bad()
+				}
+				offset = oh*3600 + om*60
+				if c == '-' {
+					offset = -offset
+				}
+			default:
+				return bad()
+			}
+		}
+		if i != len(b) {
+			return bad()
+		}
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(time.Month(month), year) ||
+		hour > 23 || minute > 59 || sec > 60 {
+		return bad()
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC).Add(-time.Duration(offset) * time.Second)
+	if t.Before(minEventTime) || t.After(maxEventTime) {
+		return time.Time{}, TimeFallbackOutOfRange
+	}
+	return t, TimeFallbackNone
+}
+
+func daysIn(m time.Month, year int) int {
+	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 func (d *Decoder) features(key []byte, v *fastjson.Value, depth int, dst []FeatureValue, cache *[]cachedName) ([]FeatureValue, error) {
-	if v.Type() != fastjson.TypeObject {
-		return dst, errorf(ReasonBadField, "%q is a JSON %s, not an object", key, v.Type())
-	}
 	if depth > d.opts.MaxDepth {
 		return dst, errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+	case fastjson.TypeArray:
+		return d.featureList(key, v, depth, dst, cache)
+	default:
+		return dst, errorf(ReasonBadField, "%q is a JSON %s, not an object or a list", key, v.Type())
 	}
 	o, _ := v.Object()
 	if n := o.Len(); n > d.opts.MaxFeatures {
@@ -659,33 +986,150 @@ func (d *Decoder) features(key []byte, v *fastjson.Value, depth int, dst []Featu
 		if err != nil {
 			return
 		}
-		f := FeatureValue{Name: name}
-		switch fv.Type() {
-		case fastjson.TypeNumber:
-			f.Value, err = fv.Float64()
-			if err != nil {
-				err = &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("feature %q: %w", name, err)}
-				return
-			}
-		case fastjson.TypeNull:
-			f.Missing = true
-		case fastjson.TypeObject, fastjson.TypeArray:
-			f.TypeError = true
-			err = d.checkDepth(fv, depth+1)
-		default:
-			f.TypeError = true
-		}
+		var f FeatureValue
+		f, err = d.feature(name, fv, depth+1)
 		dst = append(dst, f)
 	})
 	return dst, err
 }
 
-func (d *Decoder) embeddings(key []byte, v *fastjson.Value, depth int, ev *Event) error {
-	if v.Type() != fastjson.TypeObject {
-		return errorf(ReasonBadField, "%q is a JSON %s, not an object", key, v.Type())
+// featureList reads features given as a list of {name, value} entries.
+func (d *Decoder) featureList(key []byte, v *fastjson.Value, depth int, dst []FeatureValue, cache *[]cachedName) ([]FeatureValue, error) {
+	a, _ := v.Array()
+	if len(a) > d.opts.MaxFeatures {
+		return dst, errorf(ReasonTooManyFeatures, "%q has %d entries, over the limit of %d", key, len(a), d.opts.MaxFeatures)
 	}
+	d.nextGen()
+	for i, e := range a {
+		name, val, err := d.listEntry(key, i, e, depth+1, cache)
+		if err != nil {
+			return dst, err
+		}
+		f := FeatureValue{Name: name, Missing: true}
+		if val != nil {
+			if f, err = d.feature(name, val, depth+2); err != nil {
+				return dst, err
+			}
+		}
+		dst = append(dst, f)
+	}
+	return dst, nil
+}
+
+// listEntry returns the name and the value (nil when absent) of entry i of
+// a list field, an object at depth.
+func (d *Decoder) listEntry(key []byte, i int, e *fastjson.Value, depth int, cache *[]cachedName) (string, *fastjson.Value, error) {
+	if depth > d.opts.MaxDepth {
+		return "", nil, errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	o, err := e.Object()
+	if err != nil {
+		return "", nil, errorf(ReasonBadField, "%q[%d] is a JSON %s, not an object with %q and %q", key, i, e.Type(), d.opts.ListNameKey, d.opts.ListValueKey)
+	}
+	nv := o.Get(d.opts.ListNameKey)
+	if nv == nil || nv.Type() != fastjson.TypeString {
+		return "", nil, errorf(ReasonBadField, "%q[%d] has no string %q", key, i, d.opts.ListNameKey)
+	}
+	name, err := d.uniqueName(nv.GetStringBytes(), cache, i)
+	if err != nil {
+		return "", nil, err
+	}
+	val := o.Get(d.opts.ListValueKey)
+	if val != nil && val.Type() == fastjson.TypeNull {
+		val = nil
+	}
+	// The entry's other keys are left alone, but not their depth.
+	var derr error
+	o.Visit(func(k []byte, c *fastjson.Value) {
+		if derr == nil && string(k) != d.opts.ListValueKey && string(k) != d.opts.ListNameKey {
+			derr = d.checkDepth(c, depth+1)
+		}
+	})
+	return name, val, derr
+}
+
+// feature reads one feature value at depth.
+func (d *Decoder) feature(name string, fv *fastjson.Value, depth int) (FeatureValue, error) {
+	f := FeatureValue{Name: name}
+	switch fv.Type() {
+	case fastjson.TypeNumber:
+		v, err := fv.Float64()
+		if err != nil {
+			return f, &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("feature %q: %w", name, err)}
+		}
+		f.Value = v
+	case fastjson.TypeNull:
+		f.Missing = true
+	case fastjson.TypeObject, fastjson.TypeArray:
+		f.TypeError = true
+		return f, d.checkDepth(fv, depth)
+	default:
+		f.TypeError = true
+	}
+	return f, nil
+}
+
+// featuresAtRoot reads the features of an event whose FeaturesPath is
+// PathRoot: every key of the event object that is not another field's nor
+// on another field's path, and whose value is not an object or an array
+// (structure, not a feature).
+func (d *Decoder) featuresAtRoot(root *fastjson.Value, ev *Event) error {
+	o, _ := root.Object()
+	d.nextGen()
+	var err error
+	i := 0
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		if t := v.Type(); t == fastjson.TypeObject || t == fastjson.TypeArray {
+			return
+		}
+		for j := range d.root.children {
+			if d.root.children[j].key == string(k) {
+				return
+			}
+		}
+		if len(ev.Features) == d.opts.MaxFeatures {
+			err = errorf(ReasonTooManyFeatures, "the event has more than %d features", d.opts.MaxFeatures)
+			return
+		}
+		var name string
+		if name, err = d.uniqueName(k, &d.featCache, i); err != nil {
+			return
+		}
+		i++
+		var f FeatureValue
+		f, err = d.feature(name, v, 2)
+		ev.Features = append(ev.Features, f)
+	})
+	return err
+}
+
+func (d *Decoder) embeddings(key []byte, v *fastjson.Value, depth int, ev *Event) error {
 	if depth > d.opts.MaxDepth {
 		return errorf(ReasonTooDeep, "nesting over %d", d.opts.MaxDepth)
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		if len(a) > d.opts.MaxEmbeddings {
+			return errorf(ReasonTooManyEmbeddings, "%q has %d entries, over the limit of %d", key, len(a), d.opts.MaxEmbeddings)
+		}
+		d.nextGen()
+		for i, e := range a {
+			name, val, err := d.listEntry(key, i, e, depth+1, &d.embCache)
+			if err != nil {
+				return err
+			}
+			if err := d.embedding(name, val, depth+2, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return errorf(ReasonBadField, "%q is a JSON %s, not an object or a list", key, v.Type())
 	}
 	o, _ := v.Object()
 	if n := o.Len(); n > d.opts.MaxEmbeddings {
@@ -704,26 +1148,38 @@ func (d *Decoder) embeddings(key []byte, v *fastjson.Value, depth int, ev *Event
 		if err != nil {
 			return
 		}
-		// Reuse the slot's Values from an earlier event.
-		n := len(ev.Embeddings)
-		if n < cap(ev.Embeddings) {
-			ev.Embeddings = ev.Embeddings[:n+1]
-		} else {
-			ev.Embeddings = append(ev.Embeddings, EmbeddingValue{})
-		}
-		e := &ev.Embeddings[n]
-		e.Name, e.Missing = name, false
-		switch ejv.Type() {
-		case fastjson.TypeNull:
-			e.Missing, e.Values = true, e.Values[:0]
-		case fastjson.TypeArray:
-			e.Values, err = d.floatArray(name, ejv, depth+1, e.Values[:0])
-		case fastjson.TypeString:
-			e.Values, err = d.b64f32(name, ejv.GetStringBytes(), e.Values[:0])
-		default:
-			err = errorf(ReasonBadEmbedding, "embedding %q is a JSON %s, not an array or %q string", name, ejv.Type(), B64F32Prefix)
-		}
+		err = d.embedding(name, ejv, depth+1, ev)
 	})
+	return err
+}
+
+// embedding appends the embedding name of value ejv (nil: missing), at
+// depth, to ev.
+func (d *Decoder) embedding(name string, ejv *fastjson.Value, depth int, ev *Event) error {
+	// Reuse the slot's Values from an earlier event.
+	n := len(ev.Embeddings)
+	if n < cap(ev.Embeddings) {
+		ev.Embeddings = ev.Embeddings[:n+1]
+	} else {
+		ev.Embeddings = append(ev.Embeddings, EmbeddingValue{})
+	}
+	e := &ev.Embeddings[n]
+	e.Name, e.Missing = name, false
+	if ejv == nil {
+		e.Missing, e.Values = true, e.Values[:0]
+		return nil
+	}
+	var err error
+	switch ejv.Type() {
+	case fastjson.TypeNull:
+		e.Missing, e.Values = true, e.Values[:0]
+	case fastjson.TypeArray:
+		e.Values, err = d.floatArray(name, ejv, depth, e.Values[:0])
+	case fastjson.TypeString:
+		e.Values, err = d.b64f32(name, ejv.GetStringBytes(), e.Values[:0])
+	default:
+		err = errorf(ReasonBadEmbedding, "embedding %q is a JSON %s, not an array or %q string", name, ejv.Type(), B64F32Prefix)
+	}
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -88,19 +89,20 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "ts fractional epoch milliseconds",
-			msg:  `{"ts":1000.5,"model":"m","model_version":"v1"}`,
-			want: Event{Time: time.Unix(1, 500_000).UTC(), TimeSource: TimePayload, Model: "m", Version: "v1"},
+			msg:  `{"ts":1795600800123.5,"model":"m","model_version":"v1"}`,
+			want: Event{Time: time.UnixMilli(1795600800123).Add(500 * time.Microsecond).UTC(), TimeSource: TimePayload, Model: "m", Version: "v1"},
 		},
 		{
 			name: "ts with offset is made UTC",
 			msg:  `{"ts":"2026-11-25T12:00:00+02:00","model":"m","model_version":"v1"}`,
 			want: Event{Time: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), TimeSource: TimePayload, Model: "m", Version: "v1"},
 		},
-		{name: "ts not RFC 3339", msg: `{"ts":"25/11/2026","model":"m","model_version":"v1"}`, reason: ReasonBadTimestamp, errPart: "25/11/2026"},
-		{name: "ts empty string", msg: `{"ts":"","model":"m","model_version":"v1"}`, reason: ReasonBadTimestamp},
-		{name: "ts bool", msg: `{"ts":true,"model":"m","model_version":"v1"}`, reason: ReasonBadTimestamp},
-		{name: "ts out of range", msg: `{"ts":1e300,"model":"m","model_version":"v1"}`, reason: ReasonBadTimestamp},
-		{name: "ts NaN", msg: `{"ts":NaN,"model":"m","model_version":"v1"}`, reason: ReasonBadTimestamp},
+		{
+			name: "unusable ts falls back to the kafka time",
+			msg:  `{"ts":"25/11/2026","model":"m","model_version":"v1"}`,
+			fb:   Fallback{Time: kafkaTime},
+			want: Event{Time: kafkaTime, TimeSource: TimeKafka, KafkaTime: kafkaTime, Model: "m", Version: "v1"},
+		},
 		{
 			name: "model and version from headers",
 			msg:  `{"features":{"a":1}}`,
@@ -326,7 +328,14 @@ func TestDecodeNamesPastTheInternLimit(t *testing.T) {
 func TestDecodeNoAllocs(t *testing.T) {
 	d, err := NewDecoder(DecoderOptions{})
 	require.NoError(t, err)
-	for _, shape := range benchShapes() {
+	root, err := NewDecoder(DecoderOptions{FeaturesPath: PathRoot})
+	require.NoError(t, err)
+	shapes := append(benchShapes(),
+		benchShape{"iso time with a space", []byte(`{"ts":"2026-12-01 20:50:00.5+01:00","model":"m","model_version":"v1","features":{"a":1}}`)},
+		benchShape{"epoch seconds string", []byte(`{"ts":"1796158200","model":"m","model_version":"v1","features":{"a":1}}`)},
+		benchShape{"list", []byte(`{"ts":1796158200,"model":"m","model_version":"v1","features":[{"name":"a","value":1},{"name":"b","value":2}],"embeddings":[{"name":"q","value":[1,2]}]}`)},
+	)
+	for _, shape := range shapes {
 		t.Run(shape.name, func(t *testing.T) {
 			var ev Event
 			fb := Fallback{Time: kafkaTime}
@@ -339,6 +348,17 @@ func TestDecodeNoAllocs(t *testing.T) {
 			require.Zero(t, allocs)
 		})
 	}
+	t.Run("features at the root", func(t *testing.T) {
+		msg := []byte(`{"ts":"2026-12-01T20:50:00Z","model":"m","model_version":"v1","a":1,"b":2,"c":null,"raw":{"a":1}}`)
+		var ev Event
+		require.NoError(t, root.Decode(msg, Fallback{}, &ev))
+		require.Len(t, ev.Features, 3)
+		require.Zero(t, testing.AllocsPerRun(100, func() {
+			if err := root.Decode(msg, Fallback{}, &ev); err != nil {
+				t.Fatal(err)
+			}
+		}))
+	})
 }
 
 func TestDecoderOptionsValidate(t *testing.T) {
@@ -360,6 +380,14 @@ func TestDecoderOptionsValidate(t *testing.T) {
 		{name: "path above another", opts: DecoderOptions{ModelPath: "meta.model", VersionPath: "meta"}, errPart: "VersionPath"},
 		{name: "siblings", opts: DecoderOptions{ModelPath: "meta.model", VersionPath: "meta.version"}},
 		{name: "disabled", opts: DecoderOptions{ModelPath: PathDisabled, VersionPath: PathDisabled, RawPath: PathDisabled}},
+		{name: "escaped dot", opts: DecoderOptions{ModelPath: `meta\.v2.model`}},
+		{name: "bad escape", opts: DecoderOptions{ModelPath: `meta\v2`}, errPart: "ModelPath"},
+		{name: "escaped paths overlap", opts: DecoderOptions{ModelPath: `a\.b`, VersionPath: `a\.b.c`}, errPart: "overlaps"},
+		{name: "escaped and nested differ", opts: DecoderOptions{ModelPath: `a\.b`, VersionPath: `a.b`}},
+		{name: "features at the root", opts: DecoderOptions{FeaturesPath: PathRoot}},
+		{name: "raw at the root", opts: DecoderOptions{RawPath: PathRoot}, errPart: "RawPath"},
+		{name: "time unit", opts: DecoderOptions{TimeUnit: "days"}, errPart: "TimeUnit"},
+		{name: "list keys the same", opts: DecoderOptions{ListNameKey: "k", ListValueKey: "k"}, errPart: "ListNameKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,4 +420,190 @@ func TestDecodeMessage(t *testing.T) {
 	m := kafka.Message{Value: []byte(`{"features":{"a":1}}`), Time: kafkaTime, Headers: []kafka.Header{{Key: "model", Value: []byte("m")}, {Key: "model_version", Value: []byte("v")}}}
 	require.NoError(t, d.DecodeMessage(&m, &ev))
 	requireEvent(t, Event{Time: kafkaTime, TimeSource: TimeKafka, Model: "m", Version: "v", Features: []FeatureValue{num("a", 1)}}, ev)
+}
+
+// TestDecodeTime: epoch times in any unit, told apart by magnitude or
+// forced, ISO 8601 variants, and the fallback to the Kafka timestamp,
+// with its reason, for a time that cannot be used.
+func TestDecodeTime(t *testing.T) {
+	at := time.Date(2026, 12, 1, 20, 50, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		unit     string
+		ts       string // the JSON value of "ts"; "" for none
+		want     time.Time
+		fallback TimeFallback // when set, the Kafka time is used
+	}{
+		{name: "epoch seconds", ts: "1796158200", want: at},
+		{name: "epoch seconds with a fraction", ts: "1796158200.25", want: at.Add(250 * time.Millisecond)},
+		{name: "epoch milliseconds", ts: "1796158200123", want: at.Add(123 * time.Millisecond)},
+		{name: "epoch microseconds", ts: "1796158200123456", want: at.Add(123456 * time.Microsecond)},
+		{name: "epoch nanoseconds", ts: "1796158200123456789", want: at.Add(123456789)},
+		{name: "epoch seconds before 1970", ts: "-86400", want: time.Unix(-86400, 0)},
+		{name: "epoch seconds as a string", ts: `"1796158200"`, want: at},
+		{name: "epoch milliseconds as a string", ts: `"1796158200123"`, want: at.Add(123 * time.Millisecond)},
+		{name: "epoch in exponent notation", ts: "1.7961582e9", want: at},
+		{name: "forced milliseconds", unit: TimeUnitMS, ts: "1796158200", want: time.UnixMilli(1796158200)},
+		{name: "forced seconds", unit: TimeUnitS, ts: "1796158200123", fallback: TimeFallbackOutOfRange},
+		{name: "forced microseconds", unit: TimeUnitUS, ts: "1796158200123456", want: at.Add(123456 * time.Microsecond)},
+		{name: "forced nanoseconds", unit: TimeUnitNS, ts: "1796158200", want: time.Unix(1, 796158200)},
+		{name: "RFC 3339", ts: `"2026-12-01T20:50:00Z"`, want: at},
+		{name: "RFC 3339 nanoseconds", ts: `"2026-12-01T20:50:00.123456789Z"`, want: at.Add(123456789)},
+		{name: "space separator", ts: `"2026-12-01 20:50:00"`, want: at},
+		{name: "no zone is UTC", ts: `"2026-12-01T20:50:00"`, want: at},
+		{name: "no seconds", ts: `"2026-12-01T20:50Z"`, want: at},
+		{name: "date only", ts: `"2026-12-01"`, want: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "offset", ts: `"2026-12-01T22:50:00+02:00"`, want: at},
+		{name: "offset without colon", ts: `"2026-12-01T15:20:00-0530"`, want: at},
+		{name: "offset hours only", ts: `"2026-12-01T21:50:00+01"`, want: at},
+		{name: "lower case", ts: `"2026-12-01t20:50:00z"`, want: at},
+		{name: "comma fraction", ts: `"2026-12-01 20:50:00,5"`, want: at.Add(500 * time.Millisecond)},
+		{name: "python str with zone", ts: `"2026-12-01 20:50:00.000001+00:00"`, want: at.Add(time.Microsecond)},
+		{name: "Go time String", ts: `"2026-12-01 20:50:00 +0000"`, want: at},
+		{name: "UTC suffix", ts: `"2026-12-01 20:50:00 UTC"`, want: at},
+		{name: "absent", fallback: TimeFallbackAbsent},
+		{name: "null", ts: "null", fallback: TimeFallbackAbsent},
+		{name: "day first", ts: `"01/12/2026 20:50"`, fallback: TimeFallbackBadFormat},
+		{name: "empty string", ts: `""`, fallback: TimeFallbackBadFormat},
+		{name: "february 30", ts: `"2026-02-30T00:00:00Z"`, fallback: TimeFallbackBadFormat},
+		{name: "hour 25", ts: `"2026-12-01T25:00:00Z"`, fallback: TimeFallbackBadFormat},
+		{name: "trailing junk", ts: `"2026-12-01T20:50:00Zjunk"`, fallback: TimeFallbackBadFormat},
+		{name: "bool", ts: "true", fallback: TimeFallbackBadType},
+		{name: "object", ts: `{"s":1}`, fallback: TimeFallbackBadType},
+		{name: "huge", ts: "1e300", fallback: TimeFallbackOutOfRange},
+		{name: "NaN", ts: "NaN", fallback: TimeFallbackOutOfRange},
+		{name: "year 9999", ts: `"9999-01-01T00:00:00Z"`, fallback: TimeFallbackOutOfRange},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewDecoder(DecoderOptions{TimeUnit: tt.unit})
+			require.NoError(t, err)
+			msg := `{"model":"m","model_version":"v1"}`
+			if tt.ts != "" {
+				msg = `{"ts":` + tt.ts + `,"model":"m","model_version":"v1"}`
+			}
+			var ev Event
+			require.NoError(t, d.Decode([]byte(msg), Fallback{Time: kafkaTime}, &ev), "an unusable time never loses the event")
+			require.Equal(t, tt.fallback, ev.TimeFallback)
+			if tt.fallback != TimeFallbackNone {
+				require.Equal(t, TimeKafka, ev.TimeSource)
+				require.True(t, ev.Time.Equal(kafkaTime))
+				return
+			}
+			require.Equal(t, TimePayload, ev.TimeSource)
+			require.True(t, tt.want.Equal(ev.Time), "want %v, got %v", tt.want, ev.Time)
+			require.Equal(t, time.UTC, ev.Time.Location())
+		})
+	}
+
+	// A disabled time path is no fallback to count.
+	d, err := NewDecoder(DecoderOptions{TimePath: PathDisabled})
+	require.NoError(t, err)
+	var ev Event
+	require.NoError(t, d.Decode([]byte(`{"ts":"x","model":"m","model_version":"v1"}`), Fallback{Time: kafkaTime}, &ev))
+	require.Equal(t, TimeFallbackNone, ev.TimeFallback)
+	require.Equal(t, TimeKafka, ev.TimeSource)
+}
+
+// TestDecodeTimeMatchesTimeParse: where both read a string, the ISO 8601
+// reader agrees with time.Parse's RFC 3339.
+func TestDecodeTimeMatchesTimeParse(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		sec := r.Int64N(4e9) - 1e9
+		ns := r.Int64N(1e9)
+		off := (r.IntN(48) - 24) * 1800
+		ts := time.Unix(sec, ns).In(time.FixedZone("", off)).Format(time.RFC3339Nano)
+		want, err := time.Parse(time.RFC3339Nano, ts)
+		require.NoError(t, err)
+		got, fb := parseISO8601([]byte(ts))
+		require.Equal(t, TimeFallbackNone, fb, ts)
+		require.True(t, want.Equal(got), "%s: want %v, got %v", ts, want, got)
+	}
+}
+
+// TestDecodeShapes: features at the root, {name, value} lists, keys with
+// dots, all configured through the options.
+func TestDecodeShapes(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    DecoderOptions
+		msg     string
+		want    Event
+		reason  Reason
+		errPart string
+	}{
+		{
+			name: "features at the root",
+			opts: DecoderOptions{FeaturesPath: PathRoot},
+			msg:  `{"ts":"2026-12-01T20:50:00Z","model":"ranker","model_version":"v4","age":0.41,"income":-1.2,"country":"DE","score":null,"raw":{"income":52000},"embeddings":{"q":[1,0]},"meta":{"id":"x"},"tags":["a"]}`,
+			want: Event{
+				Time: time.Date(2026, 12, 1, 20, 50, 0, 0, time.UTC), TimeSource: TimePayload, Model: "ranker", Version: "v4",
+				Features: []FeatureValue{num("age", 0.41), num("income", -1.2), {Name: "country", TypeError: true}, {Name: "score", Missing: true}},
+				Raw:      []FeatureValue{num("income", 52000)}, Embeddings: []EmbeddingValue{{Name: "q", Values: []float32{1, 0}}},
+			},
+		},
+		{
+			name: "features at the root leave out the parents of nested paths",
+			opts: DecoderOptions{FeaturesPath: PathRoot, ModelPath: "meta.model", VersionPath: "meta.version", TimePath: "meta.ts"},
+			msg:  `{"meta":{"model":"m","version":"v1"},"a":1,"b":2}`,
+			want: Event{Model: "m", Version: "v1", Features: []FeatureValue{num("a", 1), num("b", 2)}},
+		},
+		{
+			name: "too many features at the root",
+			opts: DecoderOptions{FeaturesPath: PathRoot, MaxFeatures: 2},
+			msg:  `{"model":"m","model_version":"v1","a":1,"b":2,"c":3}`, reason: ReasonTooManyFeatures,
+		},
+		{
+			name: "a root feature given twice",
+			opts: DecoderOptions{FeaturesPath: PathRoot},
+			msg:  `{"model":"m","model_version":"v1","a":1,"a":2}`, reason: ReasonDuplicateName,
+		},
+		{
+			name: "name value lists",
+			msg:  `{"model":"m","model_version":"v1","features":[{"name":"age","value":0.41},{"name":"income","value":null},{"name":"flag","value":"yes"},{"name":"gone"}],"raw":[{"name":"income","value":52000}],"embeddings":[{"name":"q","value":[0.6,0.8]},{"name":"d","value":"` + b64f32(1, 2) + `"},{"name":"n","value":null}]}`,
+			want: Event{
+				Model: "m", Version: "v1",
+				Features:   []FeatureValue{num("age", 0.41), {Name: "income", Missing: true}, {Name: "flag", TypeError: true}, {Name: "gone", Missing: true}},
+				Raw:        []FeatureValue{num("income", 52000)},
+				Embeddings: []EmbeddingValue{{Name: "q", Values: []float32{0.6, 0.8}}, {Name: "d", Values: []float32{1, 2}}, {Name: "n", Missing: true}},
+			},
+		},
+		{
+			name: "list keys of your own",
+			opts: DecoderOptions{ListNameKey: "feature", ListValueKey: "v"},
+			msg:  `{"model":"m","model_version":"v1","features":[{"feature":"age","v":3,"unit":"years"}]}`,
+			want: Event{Model: "m", Version: "v1", Features: []FeatureValue{num("age", 3)}},
+		},
+		{name: "list entry not an object", msg: `{"model":"m","model_version":"v1","features":[1]}`, reason: ReasonBadField, errPart: `"features"[0] is a JSON number`},
+		{name: "list entry without a name", msg: `{"model":"m","model_version":"v1","features":[{"value":1}]}`, reason: ReasonBadField, errPart: `has no string "name"`},
+		{name: "list name twice", msg: `{"model":"m","model_version":"v1","features":[{"name":"a","value":1},{"name":"a","value":2}]}`, reason: ReasonDuplicateName},
+		{name: "list too long", opts: DecoderOptions{MaxFeatures: 1}, msg: `{"model":"m","model_version":"v1","features":[{"name":"a"},{"name":"b"}]}`, reason: ReasonTooManyFeatures},
+		{name: "embedding list too long", opts: DecoderOptions{MaxEmbeddings: 1}, msg: `{"model":"m","model_version":"v1","embeddings":[{"name":"a"},{"name":"b"}]}`, reason: ReasonTooManyEmbeddings},
+		{name: "features neither object nor list", msg: `{"model":"m","model_version":"v1","features":3}`, reason: ReasonBadField, errPart: "not an object or a list"},
+		{
+			name: "keys with dots",
+			opts: DecoderOptions{ModelPath: `meta\.v2.model`, VersionPath: `model\.version`, FeaturesPath: `f\.x`},
+			msg:  `{"meta.v2":{"model":"m"},"meta":{"v2":{"model":"wrong"}},"model.version":"v1","f.x":{"user.age":3}}`,
+			want: Event{Model: "m", Version: "v1", Features: []FeatureValue{num("user.age", 3)}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewDecoder(tt.opts)
+			require.NoError(t, err)
+			var ev Event
+			err = d.Decode([]byte(tt.msg), Fallback{}, &ev)
+			if tt.reason != "" {
+				require.Error(t, err)
+				require.Equal(t, tt.reason, ReasonOf(err), err)
+				if tt.errPart != "" {
+					require.ErrorContains(t, err, tt.errPart)
+				}
+				return
+			}
+			require.NoError(t, err)
+			requireEvent(t, tt.want, ev)
+		})
+	}
 }

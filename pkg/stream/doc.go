@@ -12,7 +12,14 @@
 //     label value for normwatch_decode_errors_total{reason} and for the
 //     dead-letter headers; a feature value that is not a number is not such
 //     an error but a per-feature type error flagged in the Event, so the
-//     rest of the event still counts. The JSON is parsed with
+//     rest of the event still counts, and neither is an event time that
+//     cannot be used (Event.TimeFallback): the Kafka timestamp stands in.
+//     Epoch times are told apart by magnitude (seconds, milliseconds,
+//     microseconds, nanoseconds) unless TimeUnit forces one; strings are read
+//     as ISO 8601 (RFC 3339, a space for the T, no zone, short offsets).
+//     Features, raw values and embeddings come as objects or as lists of
+//     {name, value} entries, features also at the event's root (PathRoot);
+//     paths escape a dot inside a key as `\.`. The JSON is parsed with
 //     github.com/valyala/fastjson: in BenchmarkDecode it decodes a
 //     20-feature event several times faster than encoding/json does into a
 //     map, without allocating.
@@ -34,13 +41,17 @@
 //     ListOffsets), joining no group and committing nothing: what
 //     `baseline build --topic` and `baseline pin --replay` read.
 //   - Embedded (embedded.go): the in-process Kafka-protocol broker
-//     (github.com/twmb/franz-go/pkg/kfake) that runs when no brokers are
-//     configured, and under the integration tests.
+//     (github.com/twmb/franz-go/pkg/kfake) that `monitor run
+//     --kafka.embedded` and `monitor demo` start, and that the integration
+//     tests run against.
 //
 // Metrics (namespace normwatch), registered by NewConsumer:
 //
 //   - decode_errors_total{reason}: messages dead-lettered and skipped, by
 //     Reason, every reason present from the start.
+//   - event_time_fallbacks_total{reason}: events whose own time could not
+//     be used, by TimeFallback (absent, bad_type, bad_format, out_of_range);
+//     their Kafka timestamp was.
 //   - dlq_messages_total: dead letters acknowledged by the broker.
 //   - consumer_lag{topic,partition}: high watermark minus the next offset,
 //     per assigned partition; the series goes when the partition does.

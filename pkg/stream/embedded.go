@@ -34,7 +34,7 @@ type EmbeddedOptions struct {
 }
 
 // Embedded is an in-process Kafka-protocol broker (kfake) listening on
-// localhost: what `monitor run` starts when no brokers are configured, so a
+// localhost: what `monitor run --kafka.embedded` starts, so a
 // first run needs no Kafka, and what the integration tests run against. Its
 // data lives in memory and goes with Close.
 type Embedded struct {

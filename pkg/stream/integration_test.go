@@ -604,3 +604,33 @@ func TestConsumerDLQUnwritableHoldsCommits(t *testing.T) {
 	require.NoError(t, r.stop(t))
 	requireExact(t, store, topic, []int{good[0] - 1}, []int{1})
 }
+
+// TestConsumerTimeFallbacks: events whose time cannot be used are applied
+// with their Kafka timestamp, counted by reason, and never dead-lettered.
+func TestConsumerTimeFallbacks(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	topic := testTopic(t, "events")
+	createTopic(t, brokers, topic, 1)
+	values := [][]byte{
+		[]byte(`{"ts":"2026-12-01 20:50:00","model":"m","model_version":"v1","features":{"x":1},"embeddings":{"q":[1]}}`),
+		[]byte(`{"ts":1796158200,"model":"m","model_version":"v1","features":{"x":2},"embeddings":{"q":[1]}}`),
+		[]byte(`{"ts":"01/12/2026","model":"m","model_version":"v1","features":{"x":3},"embeddings":{"q":[1]}}`),
+		[]byte(`{"ts":true,"model":"m","model_version":"v1","features":{"x":4},"embeddings":{"q":[1]}}`),
+		[]byte(`{"ts":1e300,"model":"m","model_version":"v1","features":{"x":5},"embeddings":{"q":[1]}}`),
+		[]byte(`{"model":"m","model_version":"v1","features":{"x":6},"embeddings":{"q":[1]}}`),
+	}
+	produce(t, brokers, topic, 1, values)
+	store, err := NewFileCheckpoints(t.TempDir(), "g")
+	require.NoError(t, err)
+	proc := &countingProcessor{store: store}
+	r := startConsumer(t, testOptions(t, brokers, topic, testTopic(t, "group")), proc)
+	waitFor(t, "all events", 15*time.Second, func() bool { return proc.handled.Load() >= int64(len(values)) })
+	require.NoError(t, r.stop(t))
+	requireExact(t, store, topic, []int{len(values)}, []int{0})
+	require.Zero(t, counterValue(t, r.reg, "normwatch_decode_errors_total"))
+	for reason, n := range map[TimeFallback]float64{
+		TimeFallbackBadFormat: 1, TimeFallbackBadType: 1, TimeFallbackOutOfRange: 1, TimeFallbackAbsent: 1,
+	} {
+		require.Equal(t, n, counterValue(t, r.reg, "normwatch_event_time_fallbacks_total", "reason", string(reason)), reason)
+	}
+}

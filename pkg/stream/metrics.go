@@ -21,6 +21,7 @@ const (
 // which alone knows what an applied event counted for.
 type metrics struct {
 	decodeErrors        *prometheus.CounterVec
+	timeFallbacks       *prometheus.CounterVec
 	dlqMessages         prometheus.Counter
 	consumerLag         *prometheus.GaugeVec
 	reconnects          prometheus.Counter
@@ -38,6 +39,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: namespace,
 			Name:      "decode_errors_total",
 			Help:      "Messages that could not be decoded, by reason; each went to the dead-letter topic and was skipped.",
+		}, []string{labelReason}),
+		timeFallbacks: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "event_time_fallbacks_total",
+			Help:      "Events whose own time could not be used, by reason; their Kafka timestamp was used instead.",
 		}, []string{labelReason}),
 		dlqMessages: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace,
@@ -72,6 +78,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, r := range Reasons() {
 		m.decodeErrors.WithLabelValues(string(r))
+	}
+	for _, r := range TimeFallbacks() {
+		m.timeFallbacks.WithLabelValues(string(r))
 	}
 	for _, r := range []string{resultOK, resultError} {
 		m.checkpoints.WithLabelValues(r)
