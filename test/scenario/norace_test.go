@@ -1,0 +1,4 @@
+package scenario
+
+// raceEnabled is set under -race (race_test.go).
+var raceEnabled bool
