@@ -28,6 +28,11 @@ type EmbeddingSketch struct {
 type Set struct {
 	Features   map[string]FeatureSketch
 	Embeddings map[string]EmbeddingSketch
+	// Events, when known, is how many events a current Set summarizes: a
+	// feature or embedding of the reference with fewer values than
+	// events was absent (or null) in the others, and one absent from
+	// every event is missing_spike, not insufficient_data. 0: unknown.
+	Events uint64
 }
 
 // Report is the comparison of two Sets, features and embeddings each
@@ -58,13 +63,13 @@ func Compare(ref, cur Set, th Thresholds) Report {
 	for _, name := range unionKeys(ref.Features, cur.Features) {
 		r, c := ref.Features[name], cur.Features[name]
 		rep.Features = append(rep.Features, CompareFeature(Feature{
-			Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Pair: c.Pair,
+			Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Pair: c.Pair, Events: cur.Events,
 		}, th))
 	}
 	for _, name := range unionKeys(ref.Embeddings, cur.Embeddings) {
 		r, c := ref.Embeddings[name], cur.Embeddings[name]
 		rep.Embeddings = append(rep.Embeddings, CompareEmbedding(Embedding{
-			Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm,
+			Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Events: cur.Events,
 		}, th))
 	}
 	return rep

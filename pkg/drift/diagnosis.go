@@ -127,6 +127,24 @@ func num(x float64) string {
 	return s
 }
 
+// shares formats k of n and the rest as percentages with one decimal that
+// add up to exactly 100%: "69.1%" and "30.9%". A share that rounds to 0 or
+// 100 but is not is "<0.1%" or ">99.9%".
+func shares(k, n uint64) (part, rest string) {
+	if n == 0 {
+		return "0%", "0%"
+	}
+	tenths := math.Round(1000 * float64(k) / float64(n))
+	switch {
+	case k > 0 && tenths == 0:
+		return "<0.1%", ">99.9%"
+	case k < n && tenths == 1000:
+		return ">99.9%", "<0.1%"
+	}
+	f := func(t float64) string { return strconv.FormatFloat(t/10, 'f', -1, 64) + "%" }
+	return f(tenths), f(1000 - tenths)
+}
+
 // pct formats a share as a percentage with up to three significant digits.
 func pct(x float64) string { return num(100*x) + "%" }
 
@@ -207,42 +225,6 @@ func clamp01(x float64) float64 {
 		return 0
 	}
 	return math.Min(math.Max(x, 0), 1)
-}
-
-// unitFactors are the factors a unit change multiplies by, with an example
-// of each (the inverse factor reads the example backwards).
-var unitFactors = []struct {
-	f        float64
-	from, to string
-}{
-	{10, "cm", "mm"}, {100, "dollars", "cents"}, {1000, "s", "ms"},
-	{1e4, "", ""}, {1e5, "", ""}, {1e6, "s", "µs"}, {1e9, "s", "ns"},
-	{60, "min", "s"}, {3600, "h", "s"}, {2.54, "in", "cm"},
-}
-
-// snapUnit returns the sentence naming the unit factor a is close to
-// (within tol, relatively), or "".
-func snapUnit(a, tol float64) string {
-	if !(a > 0) {
-		return ""
-	}
-	for _, u := range unitFactors {
-		switch {
-		case math.Abs(a/u.f-1) <= tol:
-			return unitText("×", u.f, u.from, u.to)
-		case math.Abs(a*u.f-1) <= tol:
-			return unitText("÷", u.f, u.to, u.from)
-		}
-	}
-	return ""
-}
-
-func unitText(op string, f float64, from, to string) string {
-	s := "looks like a unit change (" + op + num(f)
-	if from != "" {
-		s += ", e.g. " + from + " → " + to
-	}
-	return s + ")"
 }
 
 // affine formats "production ≈ a × training + b".

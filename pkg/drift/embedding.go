@@ -26,6 +26,9 @@ type Embedding struct {
 	// Norm is the declared normalization, "l2" or "none". With "" the
 	// reference's own norms decide: unit-norm or not.
 	Norm string
+	// Events, when known, is how many events the current horizon holds:
+	// the vectors fewer than events were absent or null (see Set.Events).
+	Events uint64
 }
 
 // QuantilePair is a quantile of the reference and of the current values.
@@ -61,10 +64,18 @@ type EmbeddingReport struct {
 	// significantly and by at least Thresholds.DimShift reference σ.
 	DimsMovedRatio float64 `json:"dims_moved_ratio"`
 
+	// MissingRatio is the share of the horizon's events without a vector
+	// (absent or null), when the number of events is known.
+	MissingRatio float64 `json:"missing_ratio,omitempty"`
+
 	Diagnosis  Diagnosis `json:"diagnosis"`
 	Severity   Severity  `json:"severity"`
 	Confidence float64   `json:"confidence"`
 	Summary    string    `json:"summary"`
+	// Share, Muted and Pending are as in FeatureReport.
+	Share   float64   `json:"share,omitempty"`
+	Muted   bool      `json:"muted,omitempty"`
+	Pending Diagnosis `json:"pending,omitempty"`
 }
 
 // farNorm is how far from 1 a norm must be to count as clearly not unit
@@ -78,7 +89,7 @@ func CompareEmbedding(e Embedding, th Thresholds) EmbeddingReport {
 	compareEmbedding(e, th, &r)
 	for _, p := range []*float64{
 		&r.DimMismatchRatio, &r.NonFiniteRatio, &r.NormKS, &r.UnitNormRatio,
-		&r.RefUnitNormRatio, &r.FarNormRatio, &r.CentroidCosine, &r.DimsMovedRatio,
+		&r.RefUnitNormRatio, &r.FarNormRatio, &r.CentroidCosine, &r.DimsMovedRatio, &r.MissingRatio, &r.Share,
 	} {
 		*p = sanitize(*p)
 	}
@@ -102,6 +113,9 @@ func compareEmbedding(e Embedding, th Thresholds, r *EmbeddingReport) {
 	ref, cur := e.Ref, e.Cur
 	r.RefSamples, r.RefDim = ref.Count(), ref.Dim()
 	r.RefUnitNormRatio = ref.UnitNormRatio()
+	if (cur == nil || cur.Count()+cur.DimMismatches()+cur.NonFinite() < th.MinSamples) && absentVectors(e, th, r) {
+		return
+	}
 	if cur == nil {
 		r.Diagnosis = InsufficientData
 		r.Summary = fmt.Sprintf("no vectors in the horizon; at least %d are needed to judge drift.", th.MinSamples)
@@ -130,6 +144,9 @@ func compareEmbedding(e Embedding, th Thresholds, r *EmbeddingReport) {
 		}
 		r.Summary = fmt.Sprintf("%s of production vectors (%d) do not have the reference's %d dimensions.",
 			pct(r.DimMismatchRatio), cur.DimMismatches(), ref.Dim())
+		return
+	}
+	if absentVectors(e, th, r) {
 		return
 	}
 	refTotal := ref.Count() + ref.DimMismatches() + ref.NonFinite()
@@ -166,25 +183,36 @@ func compareEmbedding(e Embedding, th Thresholds, r *EmbeddingReport) {
 		refNonUnit := ref.Count() - ref.UnitNorm()
 		rise, sig := proportionRise(nonUnit, cur.Count(), refNonUnit, ref.Count(), th.Alpha)
 		if sig && rise >= th.NonUnit.Warning {
+			unitShare, otherShare := shares(cur.UnitNorm(), cur.Count())
+			r.FarNormRatio = math.Min(r.FarNormRatio, 1-r.UnitNormRatio)
 			if r.UnitNormRatio <= th.MixedFloor {
 				r.Diagnosis, r.Severity = EmbeddingUnnormalized, Critical
 				r.Confidence = 1 - r.UnitNormRatio
-				r.Summary = fmt.Sprintf("only %s of production vectors are unit-norm (median norm %s, p5–p95 %s–%s) against %s in the reference: L2 normalization looks skipped.",
-					pct(r.UnitNormRatio), num(medCur), num(r.NormQuantiles[0].Cur), num(r.NormQuantiles[4].Cur), pct(r.RefUnitNormRatio))
+				r.Share = 1 - r.UnitNormRatio
+				which := "only " + unitShare + " of production vectors are unit-norm"
+				if cur.UnitNorm() == 0 {
+					which = "no production vector is unit-norm"
+				}
+				r.Summary = fmt.Sprintf("%s (median norm %s, p5–p95 %s–%s) against %s in the reference: L2 normalization looks skipped.",
+					which, num(medCur), num(r.NormQuantiles[0].Cur), num(r.NormQuantiles[4].Cur), pct(r.RefUnitNormRatio))
 				return
 			}
 			r.Diagnosis, r.Severity = EmbeddingMixedNorms, th.NonUnit.of(rise)
 			r.Confidence = clamp01(r.UnitNormRatio + r.FarNormRatio)
-			r.Summary = fmt.Sprintf("%s of production vectors are unit-norm and %s have norms more than %s away from 1 (median norm %s): normalized and unnormalized vectors are mixed.",
-				pct(r.UnitNormRatio), pct(r.FarNormRatio), pct(farNorm), num(medCur))
+			r.Share = 1 - r.UnitNormRatio
+			farShare, _ := shares(uint64(math.Round(r.FarNormRatio*float64(cur.Count()))), cur.Count())
+			r.Summary = fmt.Sprintf("%s of production vectors are not unit-norm and %s are (%s of all have norms more than %s away from 1; median norm %s): normalized and unnormalized vectors are mixed.",
+				otherShare, unitShare, farShare, pct(farNorm), num(medCur))
 			return
 		}
 	} else if r.RefUnitNormRatio <= th.MixedFloor && r.UnitNormRatio > th.MixedFloor && r.UnitNormRatio < 1-th.MixedFloor {
 		// An unnormalized reference, and now a good part of unit vectors.
 		r.Diagnosis, r.Severity = EmbeddingMixedNorms, Critical
 		r.Confidence = clamp01(r.UnitNormRatio + r.FarNormRatio)
+		r.Share = r.UnitNormRatio
+		unitShare, _ := shares(cur.UnitNorm(), cur.Count())
 		r.Summary = fmt.Sprintf("%s of production vectors are unit-norm against %s in the reference (median norm %s vs %s): normalized and unnormalized vectors are mixed.",
-			pct(r.UnitNormRatio), pct(r.RefUnitNormRatio), num(medCur), num(medRef))
+			unitShare, pct(r.RefUnitNormRatio), num(medCur), num(medRef))
 		return
 	}
 
@@ -214,6 +242,36 @@ func compareEmbedding(e Embedding, th Thresholds, r *EmbeddingReport) {
 	r.Diagnosis, r.Severity = OK, SeverityOK
 	r.Summary = fmt.Sprintf("no significant change (cosine %s, %s of dimensions moved, %s unit-norm, median norm %s vs %s).",
 		num(cos), pct(moved), pct(r.UnitNormRatio), num(medCur), num(medRef))
+}
+
+// absentVectors reports missing_spike when the horizon's events carry
+// fewer vectors than there are events (absent or null), significantly
+// more often than the baseline, which has one in every row.
+func absentVectors(e Embedding, th Thresholds, r *EmbeddingReport) bool {
+	var have uint64
+	if e.Cur != nil {
+		have = e.Cur.Count() + e.Cur.DimMismatches() + e.Cur.NonFinite()
+	}
+	if e.Events < th.MinSamples || have >= e.Events {
+		return false
+	}
+	absent := e.Events - have
+	r.MissingRatio = ratio(absent, e.Events)
+	refTotal := e.Ref.Count() + e.Ref.DimMismatches() + e.Ref.NonFinite()
+	rise, sig := proportionRise(absent, e.Events, 0, refTotal, th.Alpha)
+	if !sig || rise < th.Missing.Warning {
+		return false
+	}
+	r.Diagnosis, r.Severity, r.Share = MissingSpike, th.Missing.of(rise), r.MissingRatio
+	if e.Cur != nil {
+		r.Samples, r.Dim = e.Cur.Count(), e.Cur.Dim()
+	}
+	if absent == e.Events {
+		r.Summary = fmt.Sprintf("the embedding is absent (or null) in all %d events of the horizon: it stopped arriving, renamed or dropped upstream.", e.Events)
+	} else {
+		r.Summary = fmt.Sprintf("%s of the horizon's %d events carry no vector (absent or null), against none in the reference.", pct(r.MissingRatio), e.Events)
+	}
+	return true
 }
 
 // centroidCosine returns the cosine of the two mean vectors, and whether

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/normwatch/normwatch/pkg/sketch"
 )
@@ -109,6 +111,9 @@ type Feature struct {
 	// Pair, optional, pairs the current raw and normalized values: the
 	// transform actually applied at serving.
 	Pair *sketch.Pair
+	// Events, when known, is how many events the current horizon holds
+	// (see Set.Events).
+	Events uint64
 }
 
 // FeatureReport is the comparison of one numeric feature. Statistics that
@@ -140,6 +145,18 @@ type FeatureReport struct {
 	// when a Pair was given.
 	ServingSlope     float64 `json:"serving_slope,omitempty"`
 	ServingIntercept float64 `json:"serving_intercept,omitempty"`
+
+	// Share is the share of values the diagnosis is about, when it is not
+	// all of them: the part of the traffic through another transform, or
+	// beyond the training range.
+	Share float64 `json:"share,omitempty"`
+	// Muted tells that configuration mutes this feature: it is judged and
+	// named, but its severity stays ok, so it never alerts.
+	Muted bool `json:"muted,omitempty"`
+	// Pending is a diagnosis seen in this evaluation that differs from the
+	// one reported: names change only when the new one is seen twice in a
+	// row (see Judge).
+	Pending Diagnosis `json:"pending,omitempty"`
 
 	Diagnosis  Diagnosis `json:"diagnosis"`
 	Severity   Severity  `json:"severity"`
@@ -230,7 +247,7 @@ func (r FeatureReport) sanitized() FeatureReport {
 		&r.PSI, &r.KS, &r.KSCritical, &r.KSPValue, &r.Wasserstein, &r.JS,
 		&r.MeanShiftSigma, &r.ScaleRatio, &r.OutOfRange, &r.MissingRatio,
 		&r.NonFiniteRatio, &r.Scale, &r.Offset, &r.FitR2, &r.ServingSlope,
-		&r.ServingIntercept,
+		&r.ServingIntercept, &r.Share,
 	} {
 		*p = sanitize(*p)
 	}
@@ -248,6 +265,17 @@ func compareFeature(f Feature, th Thresholds, r FeatureReport) FeatureReport {
 		return r
 	}
 	r.RefSamples = f.Ref.Count()
+	if f.Cur == nil && f.Events >= th.MinSamples {
+		// Not one event carried the key.
+		r.MissingRatio = 1
+		if rise, sig := proportionRise(f.Events, f.Events, f.Ref.Missing(), f.Ref.Total(), th.Alpha); sig && rise >= th.Missing.Warning {
+			r.Diagnosis, r.Severity = MissingSpike, th.Missing.of(rise)
+			r.Share = 1
+			r.Summary = fmt.Sprintf("the key is absent from all %d events of the horizon (%s missing in the reference): the feature stopped arriving, renamed or dropped upstream.",
+				f.Events, pct(ratio(f.Ref.Missing(), f.Ref.Total())))
+			return r
+		}
+	}
 	if f.Cur == nil {
 		r.Diagnosis = InsufficientData
 		r.Summary = fmt.Sprintf("no values in the horizon; at least %d are needed to judge drift.", th.MinSamples)
@@ -275,7 +303,13 @@ func compareFeature(f Feature, th Thresholds, r FeatureReport) FeatureReport {
 	}
 	if rise, sig := proportionRise(cur.Missing(), total, ref.Missing(), ref.Total(), th.Alpha); sig && rise >= th.Missing.Warning {
 		r.Diagnosis, r.Severity = MissingSpike, th.Missing.of(rise)
-		r.Summary = fmt.Sprintf("missing values rose to %s from %s in the reference.",
+		r.Share = r.MissingRatio
+		if cur.Missing() == total {
+			r.Summary = fmt.Sprintf("all %d events of the horizon lack a value, the key absent or null (%s missing in the reference): the feature stopped arriving.",
+				total, pct(ratio(ref.Missing(), ref.Total())))
+			return r
+		}
+		r.Summary = fmt.Sprintf("missing values (null or absent) rose to %s from %s in the reference.",
 			pct(r.MissingRatio), pct(ratio(ref.Missing(), ref.Total())))
 		return r
 	}
@@ -314,6 +348,7 @@ func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport
 	if s.cur, err = cur.Distribution(); err != nil {
 		return s, fmt.Errorf("current: %w", err)
 	}
+	s.cur = snapKnots(s.cur, s.ref)
 	s.refMom, s.curMom = ref.Moments(), cur.Moments()
 	s.sigma = s.refMom.StdDev()
 	n, m := r.RefSamples, r.Samples
@@ -361,6 +396,44 @@ func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport
 	return s, nil
 }
 
+// snapTolerance is how close, relatively, a current value must be to a
+// reference value to be taken for it: float32 and seven significant
+// digits of text round values by less. Without it a discrete feature
+// (0.3333333 sent for the training pipeline's 0.3333333333333333) would
+// put its whole mass beside the reference's, and KS and PSI would page
+// on the encoding.
+const snapTolerance = 1e-6
+
+// snapKnots returns cur with each knot within snapTolerance of a reference
+// knot moved onto it.
+func snapKnots(cur, ref sketch.Distribution) sketch.Distribution {
+	if len(ref.X) == 0 {
+		return cur
+	}
+	out := sketch.Distribution{X: slices.Clone(cur.X), P: cur.P, Step: cur.Step}
+	for i, x := range out.X {
+		j, _ := slices.BinarySearch(ref.X, x)
+		for _, k := range []int{j - 1, j} {
+			if k < 0 || k >= len(ref.X) {
+				continue
+			}
+			r := ref.X[k]
+			if r != x && math.Abs(r-x) <= snapTolerance*math.Max(math.Abs(r), math.Abs(x)) {
+				out.X[i] = r
+				break
+			}
+		}
+	}
+	// Moves within the tolerance cannot reorder knots further apart than
+	// it; restore order for those closer.
+	for i := 1; i < len(out.X); i++ {
+		if out.X[i] < out.X[i-1] {
+			out.X[i] = out.X[i-1]
+		}
+	}
+	return out
+}
+
 // rangeSignificant reports whether a share out of the training range among
 // m current values exceeds what a stationary reference of n values leaves
 // by chance: a new sample falls beyond the reference's extremes with
@@ -375,12 +448,19 @@ func rangeSignificant(share float64, m, n uint64, alpha float64) bool {
 	return lower > math.Log(2/alpha)/float64(n)
 }
 
-// diagnoseFeature names the cause, in order of precedence: the serving
-// transform when a Pair shows it, then normalization causes, then generic
-// drift.
+// diagnoseFeature names the cause. The order of precedence (docs/design.md,
+// "Order of diagnoses") is: the serving transform when pairs show it (one
+// line, or the declared line and another); then, for a significant change
+// of the distribution, the declared scaler skipped or applied twice, a
+// unit change (before or after the scaler, or of a feature without one),
+// the compression of a score, a scaler skipped on a feature that declares
+// none, the training range of a min-max feature, part of the traffic
+// through another transform, a shift or rescaling, values beyond the
+// training range, and last distribution_change. Without a significant
+// change, only a range violation can alert.
 func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport) {
 	alerting := s.effect >= Warning
-	if f.Pair != nil && diagnosePair(f, th, r) {
+	if f.Pair != nil && diagnosePair(f, th, s, r) {
 		return
 	}
 	if !alerting {
@@ -413,11 +493,18 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 			return
 		}
 	}
-	unit := ""
-	if affineOK && math.Abs(b) <= th.ScalerTolerance*math.Abs(a)*s.sigma {
-		unit = snapUnit(a, th.UnitTolerance)
+	if affineOK && math.Abs(math.Log(a)) > math.Log1p(th.ScaleTolerance) {
+		if m, ok := matchUnit(a, b, f.Norm, s.sigma, th); ok {
+			r.Diagnosis, r.Severity = ScaleChange, Critical
+			r.Confidence = s.fit.R2 * conf * (1 - 0.5*m.dev/th.ScalerTolerance)
+			r.Summary = fitText + ": " + m.sentence(f.Norm)
+			return
+		}
 	}
-	if affineOK && !f.Norm.declared() && unit == "" {
+	if diagnoseCompression(s, th, conf, r) {
+		return
+	}
+	if affineOK && !f.Norm.declared() {
 		if looks := undeclaredScaler(s); looks != "" {
 			r.Diagnosis, r.Severity = UnscaledInput, Critical
 			r.Confidence = s.fit.R2 * conf
@@ -426,22 +513,19 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 			return
 		}
 	}
-	if unit != "" && math.Abs(math.Log(a)) > math.Log1p(th.ScaleTolerance) {
-		r.Diagnosis, r.Severity = ScaleChange, Critical
-		r.Confidence = s.fit.R2 * conf
-		r.Summary = fitText + ": " + unit + "."
-		return
-	}
 	if f.Norm.Kind == ScalerMinMax && diagnoseRange(f, th, s, r) {
 		return
 	}
-	if s.refIQR > 0 && s.refSpread > 0 && s.curIQR <= th.Compression*s.refIQR && s.curSpread <= th.Compression*s.refSpread {
-		med := s.cur.Quantile(0.5)
-		if med >= s.ref.Quantile(0.05) && med <= s.ref.Quantile(0.95) {
-			r.Diagnosis, r.Severity = ScoreCompression, s.effect
-			r.Confidence = conf
-			r.Summary = fmt.Sprintf("the spread shrank to %s (IQR %s vs %s, p5–p95 %s vs %s) while the median stayed in range (%s vs %s): scores are compressed.",
-				pct(s.curSpread/s.refSpread), num(s.curIQR), num(s.refIQR), num(s.curSpread), num(s.refSpread), num(med), num(s.ref.Quantile(0.5)))
+	if !affineOK {
+		if mix, ok := bestMixture(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th); ok {
+			r.Diagnosis, r.Severity = mix.c.diagnosis, max(s.effect, Warning)
+			if mix.c.diagnosis != ScaleChange || mix.w >= 0.1 {
+				r.Severity = Critical
+			}
+			r.Share = mix.w
+			r.Confidence = conf * (1 - mix.residual/math.Max(r.KS, 1e-9))
+			r.Summary = fmt.Sprintf("%s of the serving traffic %s, by the distribution alone; the rest matches the reference (a two-component mixture leaves ks %s, from %s).",
+				pct(mix.w), mix.c.what, num(mix.residual), num(r.KS))
 			return
 		}
 	}
@@ -459,10 +543,33 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 			fitText, sigmas(r.MeanShiftSigma), num(s.curMom.Mean), num(s.refMom.Mean), num(r.KS), num(r.PSI))
 		return
 	}
+	if insideMatches(s, r, th) && diagnoseRange(f, th, s, r) {
+		return
+	}
 	r.Diagnosis, r.Severity = DistributionChange, s.effect
 	r.Confidence = conf
 	r.Summary = fmt.Sprintf("the distribution changed in a way no affine map explains (fit r² %s; ks %s, psi %s, mean shift %s, σ ratio %s).",
 		r2s(s.fit.R2), num(r.KS), num(r.PSI), sigmas(r.MeanShiftSigma), num(r.ScaleRatio))
+}
+
+// diagnoseCompression reports score_compression when both the IQR and the
+// p5–p95 spread shrank to Compression of the reference's or less while the
+// median stayed within the reference's p5–p95. It comes before the guess
+// of an undeclared scaler: a bounded score squeezed into a band is far
+// more common than a skipped scaler that makes values smaller.
+func diagnoseCompression(s featureStats, th Thresholds, conf float64, r *FeatureReport) bool {
+	if !(s.refIQR > 0 && s.refSpread > 0 && s.curIQR <= th.Compression*s.refIQR && s.curSpread <= th.Compression*s.refSpread) {
+		return false
+	}
+	med := s.cur.Quantile(0.5)
+	if med < s.ref.Quantile(0.05) || med > s.ref.Quantile(0.95) {
+		return false
+	}
+	r.Diagnosis, r.Severity = ScoreCompression, s.effect
+	r.Confidence = conf
+	r.Summary = fmt.Sprintf("the spread shrank to %s (IQR %s vs %s, p5–p95 %s vs %s) while the median stayed in range (%s vs %s): scores are compressed.",
+		pct(s.curSpread/s.refSpread), num(s.curIQR), num(s.refIQR), num(s.curSpread), num(s.refSpread), num(med), num(s.ref.Quantile(0.5)))
+	return true
 }
 
 // sigmas formats a shift in standard deviations with its sign: "+0.3σ".
@@ -516,75 +623,210 @@ func undeclaredScaler(s featureStats) string {
 }
 
 // diagnoseRange reports range_violation when enough current values fall
-// beyond the training range (and, for a min-max feature, beyond [0, 1]).
+// beyond the training range: the reference's, widened by RangeTolerance of
+// its width; for a min-max feature, the range its scaler saw in training
+// ([0, 1] once normalized, or the reference's own if wider), not widened,
+// so values just past the training max count.
 func diagnoseRange(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
-	out, lo, hi := s.outWide, s.lo, s.hi
+	below, above := s.cur.CDFBelow(s.lo), 1-s.cur.CDF(s.hi)
 	if f.Norm.Kind == ScalerMinMax {
-		lo, hi = math.Min(lo, -th.RangeTolerance), math.Max(hi, 1+th.RangeTolerance)
-		out = clamp01(s.cur.CDFBelow(lo) + 1 - s.cur.CDF(hi))
+		eps := 1e-9 * math.Max(1, s.refMax-s.refMin)
+		lo, hi := math.Min(0, s.refMin)-eps, math.Max(1, s.refMax)+eps
+		below, above = s.cur.CDFBelow(lo), 1-s.cur.CDF(hi)
 	}
+	out := clamp01(below + above)
 	if out < th.OutOfRange.Warning || !rangeSignificant(out, r.Samples, r.RefSamples, th.Alpha) {
 		return false
 	}
 	r.Diagnosis, r.Severity = RangeViolation, th.OutOfRange.of(out)
 	r.Confidence = 1 - math.Exp(-float64(r.RefSamples)*out)
-	what := "the training range [" + num(s.refMin) + ", " + num(s.refMax) + "]"
+	r.Share = out
 	if f.Norm.Kind == ScalerMinMax {
-		what = "the min-max range [0, 1] and the training range"
+		c, sp := f.Norm.params()
+		r.Summary = fmt.Sprintf("%s of production values lie beyond the range %s saw in training (%s below its min, %s above its max; production min %s, max %s, or %s to %s raw).",
+			pct(out), f.Norm.describe(), pct(below), pct(above), num(s.cur.Min()), num(s.cur.Max()),
+			num(c+sp*s.cur.Min()), num(c+sp*s.cur.Max()))
+		return true
 	}
-	r.Summary = fmt.Sprintf("%s of production values fall outside %s (production min %s, max %s).",
-		pct(out), what, num(s.cur.Min()), num(s.cur.Max()))
+	r.Summary = fmt.Sprintf("%s of production values fall outside the training range [%s, %s] (%s below, %s above; production min %s, max %s).",
+		pct(out), num(s.refMin), num(s.refMax), pct(below), pct(above), num(s.cur.Min()), num(s.cur.Max()))
 	return true
 }
 
-// diagnosePair judges the serving transform a Pair measured against the
-// declared scaler: skipped, applied twice or re-fitted. It reports false
-// when the Pair is too small or matches the declared scaler.
-func diagnosePair(f Feature, th Thresholds, r *FeatureReport) bool {
+// insideMatches reports whether the current values within the widened
+// training range, renormalized, match the reference (a KS distance within
+// the critical value or the KS effect floor): then what changed is only
+// the values beyond it, sentinels or outliers, not the distribution.
+func insideMatches(s featureStats, r *FeatureReport, th Thresholds) bool {
+	below, above := s.cur.CDFBelow(s.lo), 1-s.cur.CDF(s.hi)
+	in := 1 - below - above
+	if !(in > 0) {
+		return false
+	}
+	var d float64
+	for _, x := range mixPoints(s.ref, s.cur) {
+		if x < s.lo || x > s.hi {
+			continue
+		}
+		d = math.Max(d, math.Abs((s.cur.CDF(x)-below)/in-s.ref.CDF(x)))
+	}
+	return d <= math.Max(r.KSCritical, th.KS.Warning)
+}
+
+// diagnosePair judges the serving transform the pairs measured against
+// the declared scaler. One line through the pairs: skipped, applied twice,
+// a unit change before the scaler, or re-fitted. No single line: the
+// declared line and another, each taken by a share of the traffic (see
+// pairLines), named the same way with its share. It reports false when the
+// pairs are too few or match the declared scaler.
+func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
 	p := f.Pair
 	if !f.Norm.declared() || p.Count() < th.MinSamples {
 		return false
 	}
 	t, err := p.Fit()
-	if err != nil || t.R2 < th.FitR2 {
+	if err != nil {
 		return false
 	}
-	r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
 	c, sp := f.Norm.params()
 	s0, t0 := 1/sp, -c/sp // the declared transform
 	mx, sx := p.MeanRaw(), p.StdRaw()
-	dev := func(es, et float64) float64 {
+	dev := func(slope, intercept, es, et float64) float64 {
 		// How far apart the two transforms put the raw values, in units of
 		// the spread the expected transform gives them.
 		spread := math.Abs(es) * sx
-		d := math.Abs(t.Slope/es - 1)
+		d := math.Abs(slope/es - 1)
 		if spread > 0 {
-			d = math.Max(d, math.Abs((t.Slope-es)*mx+t.Intercept-et)/spread)
+			d = math.Max(d, math.Abs((slope-es)*mx+intercept-et)/spread)
 		}
 		return d
 	}
-	seen := fmt.Sprintf("serving maps raw to normalized ≈ %s × raw %s over %d pairs", num(t.Slope), signed(t.Intercept), t.N)
-	if d := dev(1, 0); d <= th.ScalerTolerance {
-		r.Diagnosis, r.Severity = UnscaledInput, Critical
-		r.Confidence = t.R2 * (1 - 0.5*d/th.ScalerTolerance)
-		r.Summary = seen + ": " + f.Norm.describe() + " looks skipped at serving."
+	// name classifies a line: the diagnosis, what it does, how far off.
+	type line struct {
+		diagnosis Diagnosis
+		what      string
+		dev       float64
+	}
+	name := func(slope, intercept float64) line {
+		if d := dev(slope, intercept, 1, 0); d <= th.ScalerTolerance {
+			return line{UnscaledInput, "skips " + f.Norm.describe(), d}
+		}
+		if d := dev(slope, intercept, s0*s0, s0*t0+t0); d <= th.ScalerTolerance {
+			return line{DoubleScaled, "goes through " + f.Norm.describe() + " twice", d}
+		}
+		for _, u := range allUnits {
+			if math.Abs(slope/(u.f*s0)-1) > th.UnitTolerance {
+				continue
+			}
+			if d := dev(slope, intercept, u.f*s0, t0+u.g*s0); d <= th.ScalerTolerance {
+				return line{ScaleChange, "reaches " + f.Norm.describe() + " in another unit, " + u.factorText() + u.example(), d}
+			}
+		}
+		d := dev(slope, intercept, s0, t0)
+		if d < th.Refit.Warning {
+			return line{OK, "", d}
+		}
+		return line{ScalerRefit, "goes through another scaler, as if fitted with " + f.Norm.paramText(-intercept/slope, 1/slope), d}
+	}
+
+	if t.R2 >= th.FitR2 {
+		r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
+		seen := servingText(t)
+		l := name(t.Slope, t.Intercept)
+		switch l.diagnosis {
+		case OK:
+			return false
+		case UnscaledInput:
+			r.Summary = seen + ": " + f.Norm.describe() + " looks skipped at serving."
+		case DoubleScaled:
+			r.Summary = seen + ": " + f.Norm.describe() + " looks applied twice."
+		case ScaleChange:
+			r.Summary = seen + ", " + num(t.Slope/s0) + " times the slope of " + f.Norm.describe() + ": the raw values reach the scaler " + unitPhrase(l.what, f.Norm) + "."
+		case ScalerRefit:
+			r.Diagnosis, r.Severity = ScalerRefit, th.Refit.of(l.dev)
+			r.Confidence = t.R2 * clamp01(l.dev/th.Refit.Warning-0.5)
+			r.Summary = fmt.Sprintf("%s, as if re-fitted with %s, where %s gives %s × raw %s: values move by %s of their spread.",
+				seen, f.Norm.paramText(-t.Intercept/t.Slope, 1/t.Slope), f.Norm.describe(), num(s0), signed(t0), num(l.dev))
+			return true
+		}
+		r.Diagnosis, r.Severity = l.diagnosis, Critical
+		r.Confidence = t.R2 * (1 - 0.5*l.dev/th.ScalerTolerance)
+		r.Share = 1
 		return true
 	}
-	if d := dev(s0*s0, s0*t0+t0); d <= th.ScalerTolerance {
-		r.Diagnosis, r.Severity = DoubleScaled, Critical
-		r.Confidence = t.R2 * (1 - 0.5*d/th.ScalerTolerance)
-		r.Summary = seen + ": " + f.Norm.describe() + " looks applied twice."
-		return true
+
+	// No single line. A known transform on part of the traffic (skipped,
+	// doubled, another unit) is measured on the distribution, whose
+	// quantiles give its share far more precisely than the pair moments,
+	// which a heavy tail makes noisy; the pairs only confirm.
+	w, a1, b1, ok := pairLines(p, s0, t0)
+	if fits := mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th); s.effect >= Warning && len(fits) > 0 {
+		// Where several transforms fit the distribution, the pairs'
+		// second line, rough as it is, tells them apart by its slope.
+		mix := fits[0]
+		if ok {
+			gap := func(m mixFit) float64 { return math.Abs(math.Log(math.Abs(m.c.A*s0) / math.Abs(a1))) }
+			for _, m := range fits[1:] {
+				if gap(m) < gap(mix)-0.2 {
+					mix = m
+				}
+			}
+		}
+		{
+			r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
+			r.Diagnosis, r.Severity, r.Share = mix.c.diagnosis, Critical, mix.w
+			r.Confidence = (1 - r.KSPValue) * (1 - mix.residual/math.Max(r.KS, 1e-9))
+			r.Summary = fmt.Sprintf("%s of the serving traffic %s; the rest matches the reference (no single line fits the %d raw/normalized pairs, r² %s; a two-component mixture leaves ks %s, from %s).",
+				pct(mix.w), mix.c.what, p.Count(), r2s(t.R2), num(mix.residual), num(r.KS))
+			return true
+		}
 	}
-	d := dev(s0, t0)
-	if d < th.Refit.Warning {
+	// Otherwise the declared line and another, from the pair moments.
+	if !ok || w < minMixShare || w > 1-minMixShare || w*float64(p.Count()) < minMixValues {
 		return false
 	}
-	r.Diagnosis, r.Severity = ScalerRefit, th.Refit.of(d)
-	r.Confidence = t.R2 * clamp01(d/th.Refit.Warning-0.5)
-	r.Summary = fmt.Sprintf("%s, as if re-fitted with %s, where %s gives %s × raw %s: values move by %s of their spread.",
-		seen, f.Norm.paramText(-t.Intercept/t.Slope, 1/t.Slope), f.Norm.describe(), num(s0), signed(t0), num(d))
+	l := name(a1, b1)
+	if l.diagnosis == OK {
+		return false
+	}
+	r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
+	r.Diagnosis, r.Severity, r.Share = l.diagnosis, Critical, w
+	if l.diagnosis == ScalerRefit {
+		r.Severity = th.Refit.of(l.dev * w)
+		r.Severity = max(r.Severity, Warning)
+	}
+	r.Confidence = clamp01(1 - t.R2) // the more the single line fails, the clearer the split
+	r.Confidence = math.Max(r.Confidence, 0.5)
+	r.Summary = fmt.Sprintf("%s of the serving traffic %s: the raw/normalized pairs lie on two lines, %s on the scaler's (%s × raw %s) and %s on normalized ≈ %s (over %d pairs).",
+		pct(w), l.what, pct(1-w), num(s0), signed(t0), pct(w), lineText(a1, b1), p.Count())
 	return true
+}
+
+// unitPhrase turns a line's "reaches the ... scaler in another unit, 100
+// times larger (e.g. dollars → cents)" into "in another unit, 100 times
+// larger (e.g. dollars → cents)".
+func unitPhrase(what string, n Normalization) string {
+	return strings.TrimPrefix(what, "reaches "+n.describe()+" ")
+}
+
+// servingText says what the single line through the pairs is.
+func servingText(t sketch.Transform) string {
+	if math.Abs(t.Slope-1) <= 1e-3 && math.Abs(t.Intercept) <= 1e-3*math.Max(1, t.ResidualStd) {
+		return fmt.Sprintf("serving passes raw values through unchanged (normalized = raw over %d pairs)", t.N)
+	}
+	return fmt.Sprintf("serving maps raw to normalized ≈ %s over %d pairs", lineText(t.Slope, t.Intercept), t.N)
+}
+
+// lineText formats "0.0143 × raw − 1.24", or "raw" for the identity.
+func lineText(slope, intercept float64) string {
+	if math.Abs(slope-1) <= 1e-3 && math.Abs(intercept) <= 1e-3 {
+		return "raw"
+	}
+	s := num(slope) + " × raw"
+	if intercept != 0 && num(intercept) != "0" {
+		s += " " + signed(intercept)
+	}
+	return s
 }
 
 // signed formats "+ 2.5" or "− 2.5".

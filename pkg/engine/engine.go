@@ -66,7 +66,10 @@ type Options struct {
 	MaxFutureSkew  time.Duration
 	HorizonWindows int
 	Thresholds     drift.Thresholds // zero value: drift.DefaultThresholds()
-	Limits         Limits           // zero fields: DefaultLimits()
+	// Overrides change the thresholds of some features and embeddings, or
+	// mute them (drift.Policy).
+	Overrides []drift.Override
+	Limits    Limits // zero fields: DefaultLimits()
 	// IdleFlush closes the open windows of a partition that got no event
 	// for WindowSize+AllowedLateness of wall time, checking every
 	// IdleCheck. Replays never idle, so their reports do not depend on it.
@@ -150,6 +153,9 @@ func (o Options) Validate() error {
 	}
 	if err := o.Thresholds.Validate(); err != nil {
 		return fmt.Errorf("engine: Thresholds: %w", err)
+	}
+	if err := (drift.Policy{Default: o.Thresholds, Overrides: o.Overrides}).Validate(); err != nil {
+		return fmt.Errorf("engine: Overrides: %w", err)
 	}
 	return nil
 }

@@ -311,11 +311,36 @@ func (ev *evaluator) run(j job) {
 			fallback = FallbackPreviousVersion + ":" + j.prev.version
 		}
 	}
+	// The newest window beside the horizon, to name a change soon after
+	// its onset; the previous report, for the hysteresis of names.
+	var newest []*window
+	for _, w := range j.windows {
+		if w.start == j.start {
+			newest = append(newest, w)
+		}
+	}
+	in := drift.Input{Model: j.s.model, Version: j.s.version, Ref: ref, Cur: cur}
+	if len(newest) < len(j.windows) {
+		in.Recent = mergeSet(newest, feats, embs, true)
+		for _, w := range newest {
+			in.Recent.Events += w.events
+		}
+	}
+	if lim := e.reg.lim; len(feats) < lim.MaxFeatures && len(embs) < lim.MaxEmbeddings {
+		// Every name of the events is tracked, so a baseline's name
+		// missing from the horizon was absent, not dropped at a limit.
+		in.Cur.Events = j.events
+	}
+	ev.mu.Lock()
+	if prev, ok := ev.latest[j.s]; ok {
+		in.Previous = &prev.Report
+	}
+	ev.mu.Unlock()
 	out := Evaluation{
 		Model: j.s.model, Version: j.s.version,
 		WindowStart: time.Unix(0, j.start).UTC(), WindowEnd: time.Unix(0, j.start+e.window).UTC(),
 		BaselineID: id, Fallback: fallback,
-		Report:      drift.Compare(ref, cur, e.opts.Thresholds),
+		Report:      drift.Judge(in, drift.Policy{Default: e.opts.Thresholds, Overrides: e.opts.Overrides}),
 		Events:      j.events,
 		EvaluatedAt: e.opts.Clock(),
 	}

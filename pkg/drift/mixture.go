@@ -1,0 +1,164 @@
+package drift
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/normwatch/normwatch/pkg/sketch"
+)
+
+// Mixtures: a share of the traffic through another transform than the
+// rest (one serving replica in ten skipping the scaler, a stale replica
+// with old parameters, a unit change on one path).
+
+// minMixShare is the smallest share named as a mixture: below it a
+// second component cannot be told from the tails of the first.
+const minMixShare = 0.02
+
+// minMixValues is the fewest values the second component must hold.
+const minMixValues = 10
+
+// pairLines splits the raw/normalized pairs into two lines: the declared
+// transform y = a0·x + b0 and another, y = a1·x + b1, taken by a share w of
+// the pairs independently of x. The pair sketch holds the means, variances
+// and covariance of (x, y), and under that model they determine w, a1 and
+// b1 exactly: with P = w·(a1-a0) = cov/var(x) - a0 and
+// Q = w·δ = mean(y) - (a0·mean(x) + b0), δ being the gap between the lines
+// at mean(x), the residual variance of the single least-squares line is
+// R = (P²·var(x) + Q²)·(1-w)/w, so w = (P²·var(x) + Q²) / (P²·var(x) + Q² + R).
+// One line through all pairs (R = 0) gives w = 1.
+func pairLines(p *sketch.Pair, a0, b0 float64) (w, a1, b1 float64, ok bool) {
+	t, err := p.Fit()
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	mx, vx := p.MeanRaw(), p.StdRaw()*p.StdRaw()
+	if !(vx > 0) {
+		return 0, 0, 0, false
+	}
+	P := p.Covariance()/vx - a0
+	Q := p.MeanNorm() - (a0*mx + b0)
+	R := t.ResidualStd * t.ResidualStd
+	num := P*P*vx + Q*Q
+	if !(num > 0) {
+		return 0, 0, 0, false
+	}
+	w = num / (num + R)
+	da, delta := P/w, Q/w
+	a1 = a0 + da
+	b1 = b0 + delta - da*mx
+	return w, a1, b1, true
+}
+
+// mixCandidate is a transform a share of the traffic may go through, in
+// the space of the values the model gets: y' = A·y + B.
+type mixCandidate struct {
+	A, B      float64
+	diagnosis Diagnosis
+	what      string // "skips the z-score scaler (mean 90.5, std 121)"
+}
+
+// mixFit is a candidate's share and how well the mixture explains the
+// current distribution.
+type mixFit struct {
+	c        mixCandidate
+	order    int // the candidate's place in mixCandidates: simpler stories first
+	w        float64
+	residual float64 // sup |F_cur - F_mix|
+}
+
+// mixCandidates are the transforms tried on a feature's distribution.
+func mixCandidates(n Normalization) []mixCandidate {
+	var out []mixCandidate
+	if n.declared() {
+		c, s := n.params()
+		out = append(out,
+			mixCandidate{A: s, B: c, diagnosis: UnscaledInput, what: "skips " + n.describe()},
+			mixCandidate{A: 1 / s, B: -c / s, diagnosis: DoubleScaled, what: "goes through " + n.describe() + " twice"})
+		for _, u := range allUnits {
+			out = append(out, mixCandidate{A: u.f, B: ((u.f-1)*c + u.g) / s, diagnosis: ScaleChange,
+				what: "reaches " + n.describe() + " in another unit, " + u.factorText() + u.example()})
+		}
+		return out
+	}
+	for _, u := range allUnits {
+		out = append(out, mixCandidate{A: u.f, B: u.g, diagnosis: ScaleChange,
+			what: "arrives in another unit, " + u.factorText() + u.example()})
+	}
+	return out
+}
+
+// mixPoints are where the mixture CDFs are compared: the current and the
+// reference quantiles.
+func mixPoints(ref, cur sketch.Distribution) []float64 {
+	pts := make([]float64, 0, 2*199)
+	for i := 1; i < 200; i++ {
+		q := float64(i) / 200
+		pts = append(pts, cur.Quantile(q), ref.Quantile(q))
+	}
+	return pts
+}
+
+// fitMixture estimates the share w of cur that went through c, under
+// F_cur(y) = (1-w)·F_ref(y) + w·F_ref((y-B)/A), by least squares over the
+// points, and returns the largest distance left.
+func fitMixture(ref, cur sketch.Distribution, c mixCandidate, pts []float64) mixFit {
+	var sdg, sgg float64
+	d := make([]float64, len(pts))
+	g := make([]float64, len(pts))
+	for i, y := range pts {
+		fr := ref.CDF(y)
+		d[i] = cur.CDF(y) - fr
+		g[i] = ref.CDF((y-c.B)/c.A) - fr
+		sdg += d[i] * g[i]
+		sgg += g[i] * g[i]
+	}
+	if !(sgg > 0) {
+		return mixFit{c: c, residual: math.Inf(1)}
+	}
+	w := clamp01(sdg / sgg)
+	var res float64
+	for i := range pts {
+		res = math.Max(res, math.Abs(d[i]-w*g[i]))
+	}
+	return mixFit{c: c, w: w, residual: res}
+}
+
+// mixtures returns the candidate mixtures that explain the change, best
+// first: a share between minMixShare and 1-minMixShare holding at least
+// minMixValues values, and a distance left below the KS critical value
+// (or half the KS effect floor, whichever is larger) and under half the
+// distance before.
+func mixtures(ref, cur sketch.Distribution, n Normalization, ks, ksCrit float64, m uint64, th Thresholds) []mixFit {
+	pts := mixPoints(ref, cur)
+	limit := math.Min(math.Max(ksCrit, th.KS.Warning/2), ks/2)
+	var out []mixFit
+	for i, c := range mixCandidates(n) {
+		f := fitMixture(ref, cur, c, pts)
+		f.order = i
+		if f.w < minMixShare || f.w > 1-minMixShare || f.w*float64(m) < minMixValues || f.residual > limit {
+			continue
+		}
+		out = append(out, f)
+	}
+	slices.SortStableFunc(out, func(a, b mixFit) int { return cmp.Compare(a.residual, b.residual) })
+	// Fits about as good as the best are told apart by the simpler story:
+	// a skipped or doubled scaler before a unit change (a z-score spread
+	// near 60 makes a skip look like minutes to seconds).
+	k := 0
+	for k < len(out) && out[k].residual <= 1.05*out[0].residual+0.001 {
+		k++
+	}
+	slices.SortStableFunc(out[:k], func(a, b mixFit) int { return cmp.Compare(a.order, b.order) })
+	return out
+}
+
+// bestMixture returns the best of mixtures, if any.
+func bestMixture(ref, cur sketch.Distribution, n Normalization, ks, ksCrit float64, m uint64, th Thresholds) (mixFit, bool) {
+	fits := mixtures(ref, cur, n, ks, ksCrit, m, th)
+	if len(fits) == 0 {
+		return mixFit{}, false
+	}
+	return fits[0], true
+}
