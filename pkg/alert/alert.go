@@ -9,10 +9,12 @@
 // dropped), normwatch_alert_queue_length{sink} and
 // normwatch_alerts_dropped_total{sink}.
 //
-// An alert is one (alertname, model, model version, feature or embedding).
-// Its severity and diagnosis are labels of its current state: when either
-// changes while the alert fires, the old label set is resolved and the new
-// one fires at once, so Alertmanager's routing and inhibition see each.
+// An alert is one subject: (model, model version, feature or embedding),
+// so one cause pages once. Its alertname, severity and diagnosis are labels
+// of its current state: when any of them changes while the alert fires,
+// the old label set is resolved and the new one fires in the same
+// notification, so at no moment does Alertmanager hold two alerts for one
+// feature, and its routing and inhibition see the current labels.
 package alert
 
 import (
@@ -217,7 +219,7 @@ type Manager struct {
 	alerts map[key]*tracked
 }
 
-type key struct{ alertname, model, version, kind, subject string }
+type key struct{ model, version, kind, subject string }
 
 type tracked struct {
 	alert         Alert
@@ -271,9 +273,9 @@ func (m *Manager) Observe(model, version string, rep drift.Report, at time.Time)
 		if name == "" || f.severity == drift.SeverityOK {
 			continue
 		}
-		k := key{name, model, version, f.kind, f.subject}
+		k := key{model, version, f.kind, f.subject}
 		seen[k] = true
-		changes = append(changes, m.breach(k, f, at)...)
+		changes = append(changes, m.breach(k, name, f, at)...)
 	}
 	for k, t := range m.alerts {
 		if k.model != model || k.version != version || seen[k] {
@@ -285,8 +287,8 @@ func (m *Manager) Observe(model, version string, rep drift.Report, at time.Time)
 	return changes
 }
 
-func (m *Manager) breach(k key, f finding, at time.Time) []Change {
-	labels := makeLabels("alertname", k.alertname, "model", k.model, "model_version", k.version,
+func (m *Manager) breach(k key, alertname string, f finding, at time.Time) []Change {
+	labels := makeLabels("alertname", alertname, "model", k.model, "model_version", k.version,
 		k.kind, k.subject, "severity", f.severity.String(), "diagnosis", string(f.diagnosis))
 	subject := drift.Subject(k.subject, k.model, k.version)
 	ann := map[string]string{
@@ -296,7 +298,7 @@ func (m *Manager) breach(k key, f finding, at time.Time) []Change {
 	}
 	for name, tmpl := range map[string]string{"runbook_url": m.opts.RunbookURL, "dashboard_url": m.opts.DashboardURL} {
 		if tmpl != "" {
-			ann[name] = strings.NewReplacer("{alertname}", k.alertname, "{model}", k.model,
+			ann[name] = strings.NewReplacer("{alertname}", alertname, "{model}", k.model,
 				"{model_version}", k.version, "{subject}", k.subject, "{diagnosis}", string(f.diagnosis)).Replace(tmpl)
 		}
 	}
@@ -309,8 +311,9 @@ func (m *Manager) breach(k key, f finding, at time.Time) []Change {
 	var changes []Change
 	prev := t.alert
 	if prev.State == Firing && prev.Labels.Fingerprint() != labels.Fingerprint() {
-		// Severity or diagnosis changed while firing: resolve the old
-		// label set and fire the new one at once.
+		// The alertname, severity or diagnosis changed while firing:
+		// resolve the old label set and fire the new one in the same
+		// notification.
 		resolved := prev
 		resolved.ResolvedAt = at
 		resolved.State = Inactive

@@ -37,6 +37,9 @@ func TestLifecycle(t *testing.T) {
 			[]string{"inactive>pending", "pending>firing", "firing>inactive"}},
 		{"severity change re-fires", []drift.Report{bad, bad, worse},
 			[]string{"inactive>pending", "pending>firing", "firing>inactive", "inactive>firing"}},
+		{"a diagnosis under another alertname replaces the alert at once",
+			[]drift.Report{report(drift.DistributionChange, drift.Critical), report(drift.DistributionChange, drift.Critical), bad, bad},
+			[]string{"inactive>pending", "pending>firing", "firing>inactive", "inactive>firing"}},
 		{"insufficient data never alerts", []drift.Report{report(drift.InsufficientData, drift.SeverityOK)}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +83,38 @@ func TestAlertContent(t *testing.T) {
 	require.Len(t, changes, 1)
 	require.Equal(t, at.Add(time.Minute), changes[0].Alert.ResolvedAt)
 	require.Empty(t, m.Active())
+}
+
+// TestOneAlertPerSubject holds the identity policy: whatever its
+// diagnosis, a feature has at most one alert pending or firing, and a
+// change of alertname resolves the old label set in the same notification
+// as the new one fires.
+func TestOneAlertPerSubject(t *testing.T) {
+	rec := &recorder{}
+	m, err := NewManager(Options{ForEvaluations: 2, ResolveAfter: 3}, rec)
+	require.NoError(t, err)
+	at := time.Unix(1_800_000_000, 0)
+	seq := []drift.Report{
+		report(drift.DistributionChange, drift.Critical), report(drift.DistributionChange, drift.Critical),
+		report(drift.UnscaledInput, drift.Critical), report(drift.MissingSpike, drift.Critical),
+		report(drift.UnscaledInput, drift.Warning),
+	}
+	for i, r := range seq {
+		rec.changes = nil
+		m.Observe("ranker", "v4", r, at.Add(time.Duration(i)*time.Minute))
+		require.LessOrEqual(t, len(m.Active()), 1, "evaluation %d: %v", i, m.Active())
+		if i >= 2 {
+			require.Len(t, rec.changes, 2, "evaluation %d", i)
+			old, cur := rec.changes[0], rec.changes[1]
+			require.Equal(t, Firing, old.From)
+			require.Equal(t, Inactive, old.To)
+			require.Equal(t, at.Add(time.Duration(i)*time.Minute), old.Alert.ResolvedAt)
+			require.Equal(t, Firing, cur.To)
+			require.Equal(t, string(r.Features[0].Diagnosis), cur.Alert.Labels.Get("diagnosis"))
+			require.Equal(t, Name(r.Features[0].Diagnosis), cur.Alert.Labels.Get("alertname"))
+			require.Equal(t, m.Active()[0].Fingerprint(), cur.Alert.Fingerprint())
+		}
+	}
 }
 
 func TestName(t *testing.T) {
