@@ -58,7 +58,27 @@ func (d Distribution) CDF(x float64) float64 {
 	}
 	x0, x1 := d.X[i-1], d.X[i]
 	p0, p1 := d.P[i-1], d.P[i]
-	return p0 + (p1-p0)*(x-x0)/(x1-x0)
+	return p0 + (p1-p0)*fraction(x, x0, x1)
+}
+
+// fraction returns where x lies between x0 < x1, in [0, 1], also where
+// the differences overflow (knots near ±MaxFloat64).
+func fraction(x, x0, x1 float64) float64 {
+	f := (x - x0) / (x1 - x0)
+	if f-f != 0 {
+		f = (x/2 - x0/2) / (x1/2 - x0/2)
+	}
+	return min(max(f, 0), 1)
+}
+
+// lerp returns the point a fraction t of the way from a to b, within
+// [a, b], also where b-a overflows.
+func lerp(a, b, t float64) float64 {
+	x := a + (b-a)*t
+	if x-x != 0 {
+		x = a*(1-t) + b*t
+	}
+	return min(max(x, a), b)
 }
 
 // CDFBelow returns P(X < x), the left limit of the CDF at x. It differs
@@ -79,7 +99,7 @@ func (d Distribution) CDFBelow(x float64) float64 {
 	}
 	x0, x1 := d.X[i-1], d.X[i]
 	p0, p1 := d.P[i-1], d.P[i]
-	return p0 + (p1-p0)*(x-x0)/(x1-x0)
+	return p0 + (p1-p0)*fraction(x, x0, x1)
 }
 
 // Quantile returns the smallest x with F(x) >= q for a step distribution,
@@ -114,7 +134,7 @@ func (d Distribution) Quantile(q float64) float64 {
 	if p1 <= p0 {
 		return d.X[i]
 	}
-	return d.X[i-1] + (d.X[i]-d.X[i-1])*(q-p0)/(p1-p0)
+	return lerp(d.X[i-1], d.X[i], (q-p0)/(p1-p0))
 }
 
 // stepDistribution builds the empirical CDF of exact value counts.

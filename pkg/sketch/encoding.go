@@ -566,7 +566,13 @@ func pairFromWire(w pairWire) (Pair, error) {
 }
 
 func (p *Pair) wire() pairWire {
-	return pairWire{Version: EncodingVersion, N: p.n, NonFinite: p.nonFinite, MeanRaw: p.meanX, MeanNorm: p.meanY, M2Raw: p.m2x, M2Norm: p.m2y, Cov: p.cxy}
+	// The running sums can leave the covariance a rounding step past the
+	// Cauchy-Schwarz bound on perfectly correlated pairs: it is written
+	// within it, as the decoder requires.
+	bound := math.Sqrt(math.Max(p.m2x, 0) * math.Max(p.m2y, 0))
+	cov := min(max(p.cxy, -bound), bound)
+	return pairWire{Version: EncodingVersion, N: p.n, NonFinite: p.nonFinite, MeanRaw: p.meanX, MeanNorm: p.meanY,
+		M2Raw: math.Max(p.m2x, 0), M2Norm: math.Max(p.m2y, 0), Cov: cov}
 }
 
 // MarshalBinary encodes p in its versioned binary form.

@@ -28,7 +28,7 @@ func (m *Moments) Merge(b Moments) {
 	dn2 := dn * dn
 	t := delta * dn * na * nb // delta^2 * na * nb / n
 	mean := m.Mean + nb*dn
-	if math.IsInf(mean, 0) {
+	if math.IsInf(mean, 0) || math.IsNaN(mean) {
 		// delta overflowed for values near ±MaxFloat64: use the weighted mean.
 		mean = m.Mean*(na/n) + b.Mean*(nb/n)
 	}
@@ -36,6 +36,36 @@ func (m *Moments) Merge(b Moments) {
 	m3 := m.M3 + b.M3 + t*dn*(na-nb) + 3*dn*(na*b.M2-nb*m.M2)
 	m2 := m.M2 + b.M2 + t
 	m.N, m.Mean, m.M2, m.M3, m.M4 = n, mean, m2, m3, m4
+	m.saturate()
+}
+
+// saturate keeps the central sums finite. Sums of powers of deviations near
+// ±MaxFloat64 exceed what a float64 holds: they stop at ±MaxFloat64, and a
+// third moment whose sign was lost (Inf − Inf) becomes 0. The variance of
+// such values is then a floor, not an estimate, but every sketch stays
+// encodable, mergeable and comparable.
+func (m *Moments) saturate() {
+	const big = math.MaxFloat64
+	switch {
+	case math.IsNaN(m.M2):
+		m.M2 = big
+	case m.M2 > big:
+		m.M2 = big
+	}
+	switch {
+	case math.IsNaN(m.M4):
+		m.M4 = big
+	case m.M4 > big:
+		m.M4 = big
+	}
+	switch {
+	case math.IsNaN(m.M3):
+		m.M3 = 0
+	case m.M3 > big:
+		m.M3 = big
+	case m.M3 < -big:
+		m.M3 = -big
+	}
 }
 
 // Variance returns the population variance, or 0 with fewer than two values.

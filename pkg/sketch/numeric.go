@@ -192,6 +192,7 @@ func (n *Numeric) flush() {
 	n.mom.Merge(mom)
 	n.min = math.Min(n.min, runs[0].Value)
 	n.max = math.Max(n.max, runs[len(runs)-1].Value)
+	n.mom.Mean = min(max(n.mom.Mean, n.min), n.max)
 	n.hh.mergeRuns(runs)
 	n.buf = n.buf[:0]
 	n.addRuns(runs)
@@ -352,19 +353,51 @@ func (n *Numeric) admitMasses(cand, rest []ValueCount) []ValueCount {
 }
 
 // compress replaces the centroids with the t-digest compression of cl,
-// which must be sorted by mean. The digest's buffers are borrowed from a
-// pool for the call, so a sketch between flushes holds only its centroids.
+// which must be sorted by mean and lie within the exact tails. The digest's
+// buffers are borrowed from a pool for the call, so a sketch between
+// flushes holds only its centroids.
 func (n *Numeric) compress(cl tdigest.CentroidList) {
+	if len(cl) == 0 || len(n.lo) == 0 {
+		n.centroids = nil
+		return
+	}
 	pool := digestPool(n.opts.Compression)
 	td := pool.Get().(*tdigest.TDigest)
 	td.Reset()
+	// The digest updates means by differences of means times weights:
+	// near ±MaxFloat64 those overflow, so it works on scaled means.
+	lo, hi := n.lo[0], n.hi[len(n.hi)-1]
+	scale := scaleFor(lo, hi)
 	// Not AddCentroidList: in tdigest v0.0.1 it skips a centroid each time
 	// its buffer fills.
 	for _, c := range cl {
+		if scale != 1 {
+			c.Mean *= scale
+		}
 		td.AddCentroid(c)
 	}
 	n.centroids = td.Centroids()
 	pool.Put(td)
+	repairCentroids(n.centroids, scale, lo, hi)
+}
+
+// repairCentroids undoes the scaling of the means and holds them to the
+// invariants the digest's floating-point updates can break by a rounding
+// step: ordered, and within [lo, hi], the smallest and largest values
+// summarized.
+func repairCentroids(cl tdigest.CentroidList, scale, lo, hi float64) {
+	prev := lo
+	for i := range cl {
+		m := cl[i].Mean
+		if scale != 1 {
+			m /= scale
+		}
+		if !(m >= prev) { // also NaN
+			m = prev
+		}
+		cl[i].Mean = min(m, hi)
+		prev = cl[i].Mean
+	}
 }
 
 // digestPools holds a pool of digests per compression; Validate keeps
@@ -404,7 +437,7 @@ func summarizeSorted(keys []uint64) ([]ValueCount, Moments) {
 	}
 	n := float64(len(keys))
 	mean := sum / n
-	if math.IsInf(mean, 0) || math.IsNaN(mean) {
+	if mean-mean != 0 {
 		// The sum overflowed: average in scaled form.
 		mean = 0
 		for _, r := range runs {
@@ -423,7 +456,12 @@ func summarizeSorted(keys []uint64) ([]ValueCount, Moments) {
 	}
 	// s1 is the rounding residue of the mean; fold it back in.
 	corr := s1 / n
-	return runs, Moments{N: n, Mean: mean + corr, M2: math.Max(m2-s1*corr, 0), M3: m3, M4: m4}
+	if corr-corr != 0 { // deviations overflowed: no correction to make
+		corr = 0
+	}
+	m := Moments{N: n, Mean: mean + corr, M2: math.Max(m2-s1*corr, 0), M3: m3, M4: m4}
+	m.saturate()
+	return runs, m
 }
 
 // mergeValueCounts merges two value-sorted lists, adding counts of equal values.
@@ -451,6 +489,10 @@ func mergeValueCounts(a, b []ValueCount) []ValueCount {
 // cluster groups sorted runs into centroids no larger than a t-digest of the
 // given compression over the batch alone would allow (the k1 scale
 // function: small centroids at the tails, larger ones in the middle).
+//
+// A centroid's mean is its weighted sum over its weight, clamped to the
+// range of its values: rounding would otherwise put the mean of three tied
+// values one step above them, outside the sketch's own maximum.
 func cluster(runs []ValueCount, compression float64) tdigest.CentroidList {
 	var total float64
 	for _, r := range runs {
@@ -460,15 +502,25 @@ func cluster(runs []ValueCount, compression float64) tdigest.CentroidList {
 	if len(runs) == 0 {
 		return out
 	}
+	// Sums of values near ±MaxFloat64 overflow: beside the plain sum, each
+	// centroid keeps one scaled by a power of two (exact), used when its
+	// values are that large. Tiny values keep their precision in the plain
+	// sum.
+	const scale = 0x1p-64
 	// Each centroid accumulates its weighted sum; its mean is taken once,
 	// when it is emitted, not updated with a division per run.
 	w0 := float64(runs[0].Count)
-	weight, sum := w0, w0*runs[0].Value
-	first := runs[0].Value
+	weight, sum, sumS := w0, w0*runs[0].Value, w0*(runs[0].Value*scale)
+	first, last := runs[0].Value, runs[0].Value
 	emit := func() {
-		mean := sum / weight
-		if weight == 1 || math.IsInf(sum, 0) {
-			mean = first // exact for one value; no overflow near MaxFloat64
+		mean := first // exact for one value
+		if first != last {
+			if max(-first, last) > bigValue {
+				mean = sumS / weight / scale
+			} else {
+				mean = sum / weight
+			}
+			mean = min(max(mean, first), last)
 		}
 		out = append(out, tdigest.Centroid{Mean: mean, Weight: weight})
 	}
@@ -479,16 +531,37 @@ func cluster(runs []ValueCount, compression float64) tdigest.CentroidList {
 		if soFar+w <= limit {
 			weight += w
 			sum += w * r.Value
+			sumS += w * (r.Value * scale)
 			soFar += w
+			last = r.Value
 			continue
 		}
 		emit()
 		limit = total * integratedQ(integratedLocation(soFar/total, compression)+1, compression)
 		soFar += w
-		weight, sum, first = w, w*r.Value, r.Value
+		weight, sum, sumS, first, last = w, w*r.Value, w*(r.Value*scale), r.Value, r.Value
 	}
 	emit()
 	return out
+}
+
+// bigValue is the magnitude past which weighted sums and differences of
+// values may overflow: 2^53 weights times twice 2^960 stays finite.
+const bigValue = 0x1p960
+
+// scaleFor returns the power of two by which a digest over [lo, hi] works:
+// 1 for ordinary values; below 1 where differences of means times weights
+// would overflow (only the precision of values under about 1e-288 suffers,
+// beside values over 1e289); above 1 where every value is so small that
+// the digest's updates would underflow into subnormals.
+func scaleFor(lo, hi float64) float64 {
+	switch m := max(-lo, hi, lo, -hi); {
+	case m > bigValue:
+		return 0x1p-64
+	case m < 0x1p-900:
+		return 0x1p64
+	}
+	return 1
 }
 
 func integratedQ(k, compression float64) float64 {
@@ -526,6 +599,9 @@ func (n *Numeric) Merge(o *Numeric) error {
 	n.mom.Merge(o.mom)
 	n.min = math.Min(n.min, o.min)
 	n.max = math.Max(n.max, o.max)
+	if n.mom.N > 0 {
+		n.mom.Mean = min(max(n.mom.Mean, n.min), n.max)
+	}
 	n.missing += o.missing
 	n.nan += o.nan
 	n.posInf += o.posInf

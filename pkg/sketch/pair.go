@@ -8,7 +8,8 @@ import (
 // Pair summarizes a feature seen both raw and normalized in the same event:
 // running means, variances and covariance of (raw, normalized), from which
 // the transform actually applied at serving is estimated by least squares.
-// Pairs with a non-finite side are only counted.
+// Pairs with a non-finite side, or a side beyond ±MaxPairValue, are only
+// counted.
 type Pair struct {
 	n             uint64
 	meanX, meanY  float64
@@ -16,9 +17,14 @@ type Pair struct {
 	nonFinite     uint64
 }
 
+// MaxPairValue bounds the values a Pair summarizes: their squared
+// deviations, summed over 2^53 pairs, stay finite. No feature has values
+// near it; a hostile one is counted with the non-finite pairs.
+const MaxPairValue = 1e140
+
 // Add adds one (raw, normalized) pair.
 func (p *Pair) Add(raw, norm float64) {
-	if raw-raw != 0 || norm-norm != 0 {
+	if !(math.Abs(raw) <= MaxPairValue && math.Abs(norm) <= MaxPairValue) { // also NaN
 		p.nonFinite++
 		return
 	}
@@ -62,7 +68,8 @@ func (p *Pair) Merge(o *Pair) {
 // Count returns the number of finite pairs.
 func (p *Pair) Count() uint64 { return p.n }
 
-// NonFinite returns the number of pairs with a NaN or infinite side.
+// NonFinite returns the number of pairs with a NaN, infinite or
+// out-of-range side.
 func (p *Pair) NonFinite() uint64 { return p.nonFinite }
 
 // MeanRaw returns the mean of the raw values.

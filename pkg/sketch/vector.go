@@ -77,7 +77,12 @@ func (v *Vector) Add(x []float32) {
 	v.addNorm(math.Sqrt(ss))
 }
 
-// AddFloat64 adds one vector given in float64.
+// maxNormSquared bounds the squared norm of a vector given in float64: the
+// per-dimension sums of squares of 2^53 such vectors stay finite.
+const maxNormSquared = 1e290
+
+// AddFloat64 adds one vector given in float64. A vector whose squared norm
+// is beyond 1e290 counts as non-finite.
 func (v *Vector) AddFloat64(x []float64) {
 	if !v.accept(len(x)) {
 		return
@@ -86,7 +91,9 @@ func (v *Vector) AddFloat64(x []float64) {
 	for _, e := range x {
 		ss += e * e
 	}
-	if ss-ss != 0 {
+	// float32 components cannot overflow the float64 sums; float64 ones
+	// can, so vectors past maxNormSquared count with the non-finite ones.
+	if !(ss <= maxNormSquared) {
 		v.nonFinite++
 		return
 	}
