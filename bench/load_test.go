@@ -232,9 +232,10 @@ type countingPart struct {
 	n *atomic.Int64
 }
 
-func (p countingPart) Apply(offset int64, ev *stream.Event) {
-	p.PartitionProcessor.Apply(offset, ev)
+func (p countingPart) Apply(offset int64, ev *stream.Event) error {
+	err := p.PartitionProcessor.Apply(offset, ev)
 	p.n.Add(1)
+	return err
 }
 
 // monitor reads n events of topic with the monitor's consumer and engine,

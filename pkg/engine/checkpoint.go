@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/normwatch/normwatch/pkg/sketch"
 )
@@ -78,49 +79,83 @@ func (p *partition) encode() ([]byte, error) {
 	}
 	w.u(uint64(len(live)))
 	for _, pv := range live {
-		feats, embs := p.e.reg.names(pv.s)
-		w.s(pv.s.model)
-		w.s(pv.s.version)
-		w.i(max(pv.evaluatedThrough, p.e.ev.evaluatedThrough(pv.s)))
-		// Local numbering: position in known / embKnown.
-		fl := make(map[int32]uint64, len(pv.known))
-		w.u(uint64(len(pv.known)))
-		for k, idx := range pv.known {
-			fl[idx] = uint64(k)
-			w.s(feats[idx])
+		b, err := p.encodeVersionGuarded(pv)
+		if err != nil {
+			return nil, err
 		}
-		el := make(map[int32]uint64, len(pv.embKnown))
-		w.u(uint64(len(pv.embKnown)))
-		for k, idx := range pv.embKnown {
-			el[idx] = uint64(k)
-			w.s(embs[idx])
-		}
-		enc := func(win *window) error { return encodeWindow(w, win, fl, el) }
-		w.u(uint64(len(pv.open)))
-		for _, win := range pv.open {
-			if err := enc(win); err != nil {
-				return nil, err
-			}
-		}
-		for _, win := range []*window{pv.late, pv.cum} {
-			if win == nil {
-				w.u(0)
-				continue
-			}
-			w.u(1)
-			if err := enc(win); err != nil {
-				return nil, err
-			}
-		}
-		w.u(uint64(len(pv.horizon)))
-		for _, win := range pv.horizon {
-			if err := enc(win); err != nil {
-				return nil, err
-			}
-		}
+		w.b = append(w.b, b...)
 	}
 	w.b = binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli))
 	return w.b, nil
+}
+
+// encodeVersionGuarded encodes pv's state. If that fails (a bug of ours),
+// pv's windows in this partition are reset, which is logged and counted,
+// and the empty state is encoded: one broken version never keeps a
+// partition from checkpointing, and so its offsets from being committed.
+func (p *partition) encodeVersionGuarded(pv *pver) ([]byte, error) {
+	b, err := p.tryEncodeVersion(pv)
+	if err == nil {
+		return b, nil
+	}
+	p.e.internalError(ComponentCheckpoint, pv.s, "", err, nil)
+	pv.open, pv.late, pv.cum, pv.horizon = nil, nil, nil, nil
+	return p.tryEncodeVersion(pv)
+}
+
+func (p *partition) tryEncodeVersion(pv *pver) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err, _ = recovered(r)
+		}
+	}()
+	w := &ckWriter{}
+	err = p.encodeVersion(w, pv)
+	return w.b, err
+}
+
+func (p *partition) encodeVersion(w *ckWriter, pv *pver) error {
+	feats, embs := p.e.reg.names(pv.s)
+	w.s(pv.s.model)
+	w.s(pv.s.version)
+	w.i(max(pv.evaluatedThrough, p.e.ev.evaluatedThrough(pv.s)))
+	// Local numbering: position in known / embKnown.
+	fl := make(map[int32]uint64, len(pv.known))
+	w.u(uint64(len(pv.known)))
+	for k, idx := range pv.known {
+		fl[idx] = uint64(k)
+		w.s(feats[idx])
+	}
+	el := make(map[int32]uint64, len(pv.embKnown))
+	w.u(uint64(len(pv.embKnown)))
+	for k, idx := range pv.embKnown {
+		el[idx] = uint64(k)
+		w.s(embs[idx])
+	}
+	enc := func(win *window) error { return encodeWindow(w, win, fl, el) }
+	w.u(uint64(len(pv.open)))
+	for _, win := range pv.open {
+		if err := enc(win); err != nil {
+			return err
+		}
+	}
+	for _, win := range []*window{pv.late, pv.cum} {
+		if win == nil {
+			w.u(0)
+			continue
+		}
+		w.u(1)
+		if err := enc(win); err != nil {
+			return err
+		}
+	}
+	w.u(uint64(len(pv.horizon)))
+	for _, win := range pv.horizon {
+		if err := enc(win); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeWindow(w *ckWriter, win *window, fl, el map[int32]uint64) error {
@@ -258,6 +293,15 @@ type ckVersion struct {
 	open           []*ckWindow
 	late, cum      *ckWindow
 	horizon        []*ckWindow
+	// broken are the sketches that did not decode although the
+	// checkpoint's checksum holds: written by a bug of ours. Each is left
+	// out (its feature's state in that window reset) and reported.
+	broken []ckBroken
+}
+
+type ckBroken struct {
+	name string
+	err  error
 }
 
 type ckState struct {
@@ -292,7 +336,7 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 		for range ne {
 			cv.embs = append(cv.embs, r.s("embedding"))
 		}
-		win := func() *ckWindow { return decodeWindow(r, len(cv.feats), len(cv.embs)) }
+		win := func() *ckWindow { return decodeWindow(r, cv) }
 		no := r.count("open windows", 5)
 		for range no {
 			cv.open = append(cv.open, win())
@@ -315,7 +359,8 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 	return st, r.err
 }
 
-func decodeWindow(r *ckReader, nf, ne int) *ckWindow {
+func decodeWindow(r *ckReader, cv *ckVersion) *ckWindow {
+	nf, ne := len(cv.feats), len(cv.embs)
 	w := &ckWindow{start: r.i("window start"), events: r.u("window events"),
 		num: map[uint64]*sketch.Numeric{}, pairs: map[uint64]*sketch.Pair{}, vec: map[uint64]*sketch.Vector{}}
 	index := func(what string, limit int) uint64 {
@@ -334,8 +379,8 @@ func decodeWindow(r *ckReader, nf, ne int) *ckWindow {
 		}
 		x := new(sketch.Numeric)
 		if err := x.UnmarshalBinary(b); err != nil {
-			r.fail("feature sketch: %v", err)
-			return w
+			cv.broken = append(cv.broken, ckBroken{cv.feats[i], fmt.Errorf("feature sketch: %w", err)})
+			continue
 		}
 		w.num[i] = x
 	}
@@ -348,8 +393,8 @@ func decodeWindow(r *ckReader, nf, ne int) *ckWindow {
 		}
 		x := new(sketch.Pair)
 		if err := x.UnmarshalBinary(b); err != nil {
-			r.fail("pair sketch: %v", err)
-			return w
+			cv.broken = append(cv.broken, ckBroken{cv.feats[i], fmt.Errorf("pair sketch: %w", err)})
+			continue
 		}
 		w.pairs[i] = x
 	}
@@ -362,8 +407,8 @@ func decodeWindow(r *ckReader, nf, ne int) *ckWindow {
 		}
 		x := new(sketch.Vector)
 		if err := x.UnmarshalBinary(b); err != nil {
-			r.fail("embedding sketch: %v", err)
-			return w
+			cv.broken = append(cv.broken, ckBroken{cv.embs[i], fmt.Errorf("embedding sketch: %w", err)})
+			continue
 		}
 		w.vec[i] = x
 	}
@@ -383,6 +428,9 @@ func (p *partition) restore(data []byte) error {
 		s := p.e.reg.version(cv.model, cv.version)
 		if s == nil {
 			continue
+		}
+		for _, b := range cv.broken {
+			p.e.internalError(ComponentRestore, s, b.name, b.err, nil)
 		}
 		pv := newPver(s)
 		pv.evaluatedThrough = cv.evaluated
@@ -441,7 +489,56 @@ func (p *partition) restore(data []byte) error {
 		p.order = append(p.order, pv)
 	}
 	slices.SortFunc(p.order, func(a, b *pver) int { return cmp.Compare(a.s.id, b.s.id) })
+	p.repairWatermark()
 	return nil
+}
+
+// repairWatermark undoes a watermark that a checkpoint of an older release
+// (without guardWatermark) may hold: moved far ahead of the wall clock by
+// one message, so that every later event would be late. The windows that
+// message opened go to the late events (the cumulative view keeps them),
+// and the watermark returns to the newest window left.
+func (p *partition) repairWatermark() {
+	skew := int64(p.e.opts.MaxFutureSkew)
+	if skew <= 0 || !p.haveTime {
+		return
+	}
+	bound := p.e.opts.Clock().UnixNano() + skew
+	if p.maxTime <= bound {
+		return
+	}
+	was := p.maxTime
+	p.maxTime, p.haveTime, p.closedEnd = math.MinInt64, false, math.MinInt64
+	for _, pv := range p.order {
+		keep := pv.open[:0]
+		for _, w := range pv.open {
+			if w.start <= bound {
+				keep = append(keep, w)
+				continue
+			}
+			if pv.late == nil {
+				pv.late = &window{start: math.MinInt64}
+			}
+			mergeWindow(pv.late, w, true, func(i int32, err error) {
+				p.e.internalError(ComponentRestore, pv.s, "", err, nil)
+			})
+		}
+		pv.open = keep
+		pv.horizon = slices.DeleteFunc(pv.horizon, func(w *window) bool { return w.start > bound })
+		for _, w := range pv.open {
+			p.maxTime, p.haveTime = max(p.maxTime, w.start), true
+		}
+		for _, w := range pv.horizon {
+			p.closedEnd = max(p.closedEnd, w.start+p.e.window)
+			p.maxTime, p.haveTime = max(p.maxTime, w.start+p.e.window-1), true
+		}
+		if pv.evaluatedThrough > bound {
+			pv.evaluatedThrough = p.closedEnd
+		}
+	}
+	p.e.m.futureBy[FutureRepaired].Inc()
+	p.e.log.Warn("a restored watermark was far ahead of the wall clock (one message with a future time, before this release's guard); repaired",
+		"partition", p.key.String(), "watermark", time.Unix(0, was).UTC(), "repaired_to", time.Unix(0, p.maxTime).UTC())
 }
 
 func grow[T any](s []*T, i int32) []*T {

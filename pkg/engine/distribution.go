@@ -182,7 +182,9 @@ func (e *Engine) Horizon(model, version string) (drift.Set, HorizonInfo, bool) {
 		return drift.Set{}, HorizonInfo{}, false
 	}
 	feats, embs := e.reg.names(s)
-	set := mergeSet(last.windows, feats, embs, false)
+	set := mergeSet(last.windows, feats, embs, false, func(name string, err error) {
+		e.internalError(ComponentEvaluate, s, name, err, nil)
+	})
 	end := last.start + e.window
 	info := HorizonInfo{
 		Start:   time.Unix(0, end-int64(e.opts.HorizonWindows)*e.window).UTC(),

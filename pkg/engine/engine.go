@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -78,6 +79,9 @@ type Options struct {
 	Fallback  string        // FallbackPreviousVersion (default) or FallbackReportOnly
 	SinkQueue int           // evaluations buffered per sink; default DefaultSinkQueue
 	Clock     func() time.Time
+	// Logger receives the engine's rare log lines (internal errors); nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // DefaultOptions returns the options normwatch ships with.
@@ -120,6 +124,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = discardLogger
 	}
 	return o
 }
@@ -212,6 +219,9 @@ type Engine struct {
 	reg       *registry
 	ev        *evaluator
 	sinks     []*sinkQueue
+	log       *slog.Logger
+
+	unattributed faults // internal errors with no series to pin them on
 
 	mu    sync.Mutex
 	parts map[partKey]*partition
@@ -244,7 +254,7 @@ func New(opts Options, baselines Baselines, store stream.CheckpointStore, reg pr
 	m := newMetrics(reg)
 	e := &Engine{
 		opts: opts, window: int64(opts.WindowSize), lateness: int64(opts.AllowedLateness),
-		baselines: baselines, store: store, m: m,
+		baselines: baselines, store: store, m: m, log: opts.Logger,
 		reg:   newRegistry(opts.Limits, m),
 		parts: map[partKey]*partition{},
 		stop:  make(chan struct{}),

@@ -203,7 +203,7 @@ func TestFutureTimestamp(t *testing.T) {
 				at(int64(2+i), t0.Add(time.Duration(2+i)*time.Second), t0.Add(time.Duration(2+i)*time.Second))
 			}
 			require.Equal(t, tc.late, testutil.ToFloat64(e.m.late))
-			require.Equal(t, tc.future, testutil.ToFloat64(e.m.future))
+			require.Equal(t, tc.future, testutil.ToFloat64(e.m.futureBy[FutureAheadOfKafka]))
 		})
 	}
 }

@@ -298,8 +298,17 @@ func (ev *evaluator) previous(s *series) *vstate {
 // run makes one evaluation and publishes it.
 func (ev *evaluator) run(j job) {
 	e := ev.e
+	defer func() {
+		if r := recover(); r != nil {
+			err, stack := recovered(r)
+			e.internalError(ComponentEvaluate, j.s, "", err, stack)
+		}
+	}()
+	broken := func(s *series) func(string, error) {
+		return func(name string, err error) { e.internalError(ComponentEvaluate, s, name, err, nil) }
+	}
 	feats, embs := e.reg.names(j.s)
-	cur := mergeSet(j.windows, feats, embs, true)
+	cur := mergeSet(j.windows, feats, embs, true, broken(j.s))
 	ref, id, ok := e.baselines.Lookup(j.s.model, j.s.version)
 	fallback := ""
 	if !ok {
@@ -307,7 +316,7 @@ func (ev *evaluator) run(j job) {
 		fallback = FallbackReportOnly
 		if j.prev != nil {
 			pf, pe := e.reg.names(j.prev)
-			ref = mergeSet(j.prevCums, pf, pe, false)
+			ref = mergeSet(j.prevCums, pf, pe, false, broken(j.prev))
 			fallback = FallbackPreviousVersion + ":" + j.prev.version
 		}
 	}
@@ -321,7 +330,7 @@ func (ev *evaluator) run(j job) {
 	}
 	in := drift.Input{Model: j.s.model, Version: j.s.version, Ref: ref, Cur: cur}
 	if len(newest) < len(j.windows) {
-		in.Recent = mergeSet(newest, feats, embs, true)
+		in.Recent = mergeSet(newest, feats, embs, true, broken(j.s))
 		for _, w := range newest {
 			in.Recent.Events += w.events
 		}
@@ -360,28 +369,26 @@ func (ev *evaluator) run(j job) {
 	}
 }
 
-// mergeSet merges windows into fresh sketches, by name.
-func mergeSet(ws []*window, feats, embs []string, pairs bool) drift.Set {
+// mergeSet merges windows into fresh sketches, by name. A feature whose
+// sketches do not merge (a bug of ours) is reported to broken and left
+// out of the set.
+func mergeSet(ws []*window, feats, embs []string, pairs bool, broken func(feature string, err error)) drift.Set {
 	acc := &window{}
+	failed := map[int32]bool{}
 	for _, w := range ws {
-		for i, n := range w.num {
-			if n != nil && i < len(feats) {
-				mustMerge(acc.numeric(int32(i)).Merge(n))
+		mergeWindow(acc, w, pairs, func(i int32, err error) {
+			if !failed[i] {
+				failed[i] = true
+				broken(nameAt(feats, i), err)
 			}
-		}
-		if pairs {
-			for i, p := range w.pairs {
-				if p != nil && i < len(feats) {
-					acc.pair(int32(i)).Merge(p)
-				}
-			}
-		}
-		for i, v := range w.vec {
-			if v != nil && i < len(embs) {
-				mergeVector(acc, int32(i), v)
-			}
-		}
+		})
 	}
+	for i := range failed {
+		acc.num[i] = nil
+	}
+	acc.num = acc.num[:min(len(acc.num), len(feats))]
+	acc.pairs = acc.pairs[:min(len(acc.pairs), len(feats))]
+	acc.vec = acc.vec[:min(len(acc.vec), len(embs))]
 	set := drift.Set{Features: map[string]drift.FeatureSketch{}, Embeddings: map[string]drift.EmbeddingSketch{}}
 	for i, n := range acc.num {
 		if n == nil {

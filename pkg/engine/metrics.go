@@ -5,10 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 const (
 	namespace = "normwatch"
 
-	labelModel   = "model"
-	labelVersion = "model_version"
-	labelKind    = "kind"
-	labelSink    = "sink"
+	labelModel     = "model"
+	labelVersion   = "model_version"
+	labelKind      = "kind"
+	labelSink      = "sink"
+	labelReason    = "reason"
+	labelComponent = "component"
 )
 
 // Kinds of series, the label values of series_dropped_total and
@@ -22,18 +24,28 @@ const (
 
 var kinds = []string{KindModel, KindVersion, KindFeature, KindEmbedding}
 
+// Reasons of future_timestamps_total.
+const (
+	FutureAheadOfKafka     = "ahead_of_kafka_time" // payload time ahead of the message's Kafka timestamp
+	FutureAheadOfWallClock = "ahead_of_wall_clock" // event time ahead of this process's clock
+	FutureAheadOfStream    = "ahead_of_stream"     // an unconfirmed jump ahead of the partition's events
+	FutureRepaired         = "checkpoint_repaired" // a restored watermark ahead of the wall clock, repaired
+)
+
 type metrics struct {
-	events        *prometheus.CounterVec
-	late          prometheus.Counter
-	future        prometheus.Counter
-	typeErrors    prometheus.Counter
-	seriesDropped *prometheus.CounterVec
-	tracked       *prometheus.GaugeVec
-	windowClosed  *prometheus.GaugeVec
-	evaluations   prometheus.Counter
-	sinkDropped   *prometheus.CounterVec
-	droppedByKind map[string]prometheus.Counter
-	trackedByKind map[string]prometheus.Gauge
+	events         *prometheus.CounterVec
+	late           prometheus.Counter
+	future         *prometheus.CounterVec
+	futureBy       map[string]prometheus.Counter
+	typeErrors     prometheus.Counter
+	seriesDropped  *prometheus.CounterVec
+	tracked        *prometheus.GaugeVec
+	windowClosed   *prometheus.GaugeVec
+	evaluations    prometheus.Counter
+	sinkDropped    *prometheus.CounterVec
+	internalErrors *prometheus.CounterVec
+	droppedByKind  map[string]prometheus.Counter
+	trackedByKind  map[string]prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,10 +58,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: namespace, Name: "late_events_total",
 			Help: "Events whose window had already closed; they count in the cumulative view only.",
 		}),
-		future: prometheus.NewCounter(prometheus.CounterOpts{
+		future: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "future_timestamps_total",
-			Help: "Events whose payload time was further ahead of their Kafka timestamp than the allowed skew; their Kafka timestamp was used.",
-		}),
+			Help: "Event times not believed, by reason: a payload time ahead of its Kafka timestamp (the Kafka timestamp was used), a time ahead of the wall clock, or a jump ahead of the partition's events that no next event confirmed (the partition's latest time was used); each by more than window.max_future_skew.",
+		}, []string{labelReason}),
+		futureBy: map[string]prometheus.Counter{},
 		typeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "feature_type_errors_total",
 			Help: "Feature or raw values that were not numbers (counted as missing).",
@@ -74,8 +87,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: namespace, Name: "sink_dropped_total",
 			Help: "Evaluations dropped, oldest first, because a sink's queue was full.",
 		}, []string{labelSink}),
+		internalErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "internal_errors_total",
+			Help: "Internal errors (bugs of ours, never bad input) caught by component; the broken series state was reset and everything else went on.",
+		}, []string{labelComponent}),
 		droppedByKind: map[string]prometheus.Counter{},
 		trackedByKind: map[string]prometheus.Gauge{},
+	}
+	for _, r := range []string{FutureAheadOfKafka, FutureAheadOfWallClock, FutureAheadOfStream, FutureRepaired} {
+		m.futureBy[r] = m.future.WithLabelValues(r)
+	}
+	for _, c := range Components() {
+		m.internalErrors.WithLabelValues(c)
 	}
 	for _, k := range kinds {
 		m.droppedByKind[k] = m.seriesDropped.WithLabelValues(k)
@@ -83,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.seriesDropped, m.tracked,
-			m.windowClosed, m.evaluations, m.sinkDropped)
+			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors)
 	}
 	return m
 }

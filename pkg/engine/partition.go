@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -138,6 +139,8 @@ type partition struct {
 	maxTime   int64 // largest event time applied
 	haveTime  bool
 	closedEnd int64 // windows ending at or before it are closed
+	wallBound int64 // wall clock plus the future skew, as last read
+	jump      int64 // an unconfirmed jump of the event time, or 0
 	versions  map[vkey]*pver
 	order     []*pver // by series id, for deterministic closes
 	last      *pver
@@ -195,9 +198,31 @@ func floorDiv(a, b int64) int64 {
 // that is not a number counts as missing and as a type error; a feature
 // the partition knows for the version but the event does not carry counts
 // as missing when its window closes.
-func (p *partition) Apply(offset int64, ev *stream.Event) {
+//
+// A panic while the event is applied (a bug of ours) is recovered: it is
+// logged with its stack, counted, and returned as an error so that the
+// consumer dead-letters the message and goes on. What the event had
+// already added stays; nothing else is touched.
+func (p *partition) Apply(offset int64, ev *stream.Event) (err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			var stack []byte
+			err, stack = recovered(r)
+			var s *series
+			if pv := p.last; pv != nil && pv.s.model == ev.Model && pv.s.version == ev.Version {
+				s = pv.s
+			}
+			p.e.internalError(ComponentApply, s, "", err, stack)
+			err = fmt.Errorf("engine: applying the event at offset %d: %w", offset, err)
+		}
+	}()
+	p.apply(offset, ev)
+	return nil
+}
+
+func (p *partition) apply(offset int64, ev *stream.Event) {
 	p.offset = offset
 	p.applied++
 	if p.closed {
@@ -216,9 +241,10 @@ func (p *partition) Apply(offset int64, ev *stream.Event) {
 	var ts int64
 	timed := true
 	t := ev.Time
-	if skew := p.e.opts.MaxFutureSkew; skew > 0 && ev.TimeSource == stream.TimePayload &&
+	skew := p.e.opts.MaxFutureSkew
+	if skew > 0 && ev.TimeSource == stream.TimePayload &&
 		!ev.KafkaTime.IsZero() && t.Sub(ev.KafkaTime) > skew {
-		p.e.m.future.Inc()
+		p.e.m.futureBy[FutureAheadOfKafka].Inc()
 		t = ev.KafkaTime
 	}
 	switch {
@@ -228,6 +254,9 @@ func (p *partition) Apply(offset int64, ev *stream.Event) {
 		ts = p.maxTime
 	default:
 		timed = false
+	}
+	if timed && skew > 0 && (!p.haveTime || ts > p.maxTime) {
+		ts, timed = p.guardWatermark(ts, int64(skew))
 	}
 	if timed && (!p.haveTime || ts > p.maxTime) {
 		p.maxTime, p.haveTime = ts, true
@@ -251,6 +280,40 @@ func (p *partition) Apply(offset int64, ev *stream.Event) {
 		w = pv.late
 	}
 	p.add(pv, w, ev)
+}
+
+// guardWatermark vets an event time ts that would move the partition's
+// watermark, so that no single message can blind the partition (every
+// later event late, never in a window, no alert possible):
+//
+//   - a time further ahead of the wall clock than the skew is not believed;
+//   - a time further ahead of the partition's largest time than the skew (a
+//     jump: a clock or unit bug on one producer, or a gap in the stream) is
+//     believed only when the next event that moves the watermark confirms
+//     it, landing within the skew of it.
+//
+// An event whose time is not believed counts by reason and goes to the
+// window of the partition's largest time, as an event without a time does.
+// It returns the time to use, and false when there is none yet.
+func (p *partition) guardWatermark(ts, skew int64) (int64, bool) {
+	if ts > p.wallBound {
+		p.wallBound = p.e.opts.Clock().UnixNano() + skew
+		if ts > p.wallBound {
+			p.e.m.futureBy[FutureAheadOfWallClock].Inc()
+			return p.maxTime, p.haveTime
+		}
+	}
+	if !p.haveTime || ts-p.maxTime <= skew {
+		p.jump = 0
+		return ts, true
+	}
+	if p.jump != 0 && ts >= p.jump-skew && ts <= p.jump+skew {
+		p.jump = 0
+		return ts, true // confirmed
+	}
+	p.jump = ts
+	p.e.m.futureBy[FutureAheadOfStream].Inc()
+	return p.maxTime, true
 }
 
 // windowAt returns the open window starting at start, opening it if needed.
@@ -441,73 +504,71 @@ func (p *partition) closeThrough(end int64, idle bool) {
 		if pv.s.retired.Load() {
 			continue
 		}
-		n := 0
-		for n < len(pv.open) && pv.open[n].start+p.e.window <= end {
-			n++
-		}
-		closing := pv.open[:n]
-		if len(closing) == 0 && pv.late == nil {
-			continue
-		}
-		for _, w := range closing {
-			w.topUpMissing(pv.known)
-			w.compact()
-			pv.horizon = append(pv.horizon, w)
-			u.partials = append(u.partials, partial{s: pv.s, w: w})
-		}
-		if pv.late != nil {
-			pv.late.topUpMissing(pv.known)
-			pv.late.compact()
-		}
-		pv.cum = foldCumulative(pv.cum, closing, pv.late)
-		pv.late = nil
-		u.cums = append(u.cums, partial{s: pv.s, w: pv.cum})
-		pv.open = slices.Delete(pv.open, 0, n)
-		if len(pv.horizon) > 0 {
-			newest := pv.horizon[len(pv.horizon)-1].start
-			keep := 0
-			for keep < len(pv.horizon) && pv.horizon[keep].start <= newest-H*p.e.window {
-				keep++
-			}
-			pv.horizon = slices.Delete(pv.horizon, 0, keep)
-		}
+		p.closeVersion(pv, end, H, &u)
 	}
 	p.e.ev.push(u)
 }
 
-// foldCumulative returns a new cumulative snapshot: cum with the closed
-// windows and the late events merged in. cum itself is left unchanged, as
-// the evaluator may be reading it.
-func foldCumulative(cum *window, closing []*window, late *window) *window {
-	out := &window{start: math.MinInt64}
-	add := func(w *window) {
-		if w == nil {
-			return
+// closeVersion closes pv's windows ending at or before end into u. A panic
+// on the way (a bug of ours) resets pv's state in this partition, which
+// is logged and counted; the other versions close as usual.
+func (p *partition) closeVersion(pv *pver, end, H int64, u *update) {
+	nPartials, nCums := len(u.partials), len(u.cums)
+	defer func() {
+		if r := recover(); r != nil {
+			err, stack := recovered(r)
+			p.e.internalError(ComponentClose, pv.s, "", err, stack)
+			u.partials, u.cums = u.partials[:nPartials], u.cums[:nCums]
+			pv.open, pv.late, pv.cum, pv.horizon = nil, nil, nil, nil
 		}
-		out.events += w.events
-		for i, n := range w.num {
-			if n != nil {
-				mustMerge(out.numeric(int32(i)).Merge(n))
-			}
-		}
-		for i, pr := range w.pairs {
-			if pr != nil {
-				out.pair(int32(i)).Merge(pr)
-			}
-		}
-		for i, v := range w.vec {
-			if v != nil {
-				mergeVector(out, int32(i), v)
-			}
-		}
+	}()
+	n := 0
+	for n < len(pv.open) && pv.open[n].start+p.e.window <= end {
+		n++
 	}
+	closing := pv.open[:n]
+	if len(closing) == 0 && pv.late == nil {
+		return
+	}
+	for _, w := range closing {
+		w.topUpMissing(pv.known)
+		w.compact()
+		pv.horizon = append(pv.horizon, w)
+		u.partials = append(u.partials, partial{s: pv.s, w: w})
+	}
+	if pv.late != nil {
+		pv.late.topUpMissing(pv.known)
+		pv.late.compact()
+	}
+	pv.cum = p.foldCumulative(pv, closing)
+	pv.late = nil
+	u.cums = append(u.cums, partial{s: pv.s, w: pv.cum})
+	pv.open = slices.Delete(pv.open, 0, n)
+	if len(pv.horizon) > 0 {
+		newest := pv.horizon[len(pv.horizon)-1].start
+		keep := 0
+		for keep < len(pv.horizon) && pv.horizon[keep].start <= newest-H*p.e.window {
+			keep++
+		}
+		pv.horizon = slices.Delete(pv.horizon, 0, keep)
+	}
+}
+
+// foldCumulative returns a new cumulative snapshot of pv: its current one
+// with the closing windows and the late events merged in. The current one
+// is left unchanged, as the evaluator may be reading it. A sketch that
+// will not merge (a bug of ours) resets that feature's cumulative view,
+// logged and counted, and the rest goes on.
+func (p *partition) foldCumulative(pv *pver, closing []*window) *window {
+	cum := pv.cum
+	out := &window{start: math.MinInt64}
 	if cum != nil {
-		// A copy of cum's sketches, exact, then the new windows.
+		// A copy of cum's sketches, then the new windows.
 		out.events = cum.events
 		out.num = make([]*sketch.Numeric, len(cum.num))
 		for i, n := range cum.num {
 			if n != nil {
-				out.num[i] = cloneNumeric(n)
+				out.num[i] = n.Clone()
 			}
 		}
 		out.pairs = make([]*sketch.Pair, len(cum.pairs))
@@ -520,45 +581,58 @@ func foldCumulative(cum *window, closing []*window, late *window) *window {
 		out.vec = make([]*sketch.Vector, len(cum.vec))
 		for i, v := range cum.vec {
 			if v != nil {
-				out.vec[i] = cloneVector(v)
+				out.vec[i] = v.Clone()
 			}
 		}
 	}
+	feats, _ := p.e.reg.names(pv.s)
+	broken := func(i int32, err error) { p.e.internalError(ComponentClose, pv.s, nameAt(feats, i), err, nil) }
 	for _, w := range closing {
-		add(w)
+		mergeWindow(out, w, true, broken)
 	}
-	add(late)
+	mergeWindow(out, pv.late, true, broken)
 	out.compact()
 	return out
 }
 
-// mergeVector merges v into out's vector i. Vectors of another dimension
-// than the first one seen cannot be merged: they are counted as dimension
-// mismatches by the window they went to, and skipped here.
-func mergeVector(out *window, i int32, v *sketch.Vector) {
-	_ = out.vector(i).Merge(v)
-}
-
-func mustMerge(err error) {
-	if err != nil {
-		// Merges of sketches made with the same options cannot fail.
-		panic("engine: " + err.Error())
+// mergeWindow merges w's sketches into out's, pairs too when withPairs. A
+// numeric sketch that does not merge is reported to broken and out's
+// sketch of that feature is reset, so one broken feature never stops the
+// others. Vectors of another dimension than out's are not merged: they
+// were counted as dimension mismatches by the window they went to.
+func mergeWindow(out, w *window, withPairs bool, broken func(feature int32, err error)) {
+	if w == nil {
+		return
+	}
+	out.events += w.events
+	for i, n := range w.num {
+		if n == nil {
+			continue
+		}
+		if err := out.numeric(int32(i)).Merge(n); err != nil {
+			out.num[i] = nil
+			broken(int32(i), err)
+		}
+	}
+	if withPairs {
+		for i, pr := range w.pairs {
+			if pr != nil {
+				out.pair(int32(i)).Merge(pr)
+			}
+		}
+	}
+	for i, v := range w.vec {
+		if v != nil {
+			_ = out.vector(int32(i)).Merge(v)
+		}
 	}
 }
 
-func cloneNumeric(n *sketch.Numeric) *sketch.Numeric {
-	// Clone, not an encode/decode round trip: the decoder rejects some
-	// sketches the engine makes (centroids a rounding outside the exact
-	// tails), which crashed the daemon on the scenario suite's streams.
-	return n.Clone()
-}
-
-func cloneVector(v *sketch.Vector) *sketch.Vector {
-	b, err := v.MarshalBinary()
-	mustMerge(err)
-	c := new(sketch.Vector)
-	mustMerge(c.UnmarshalBinary(b))
-	return c
+func nameAt(names []string, i int32) string {
+	if int(i) < len(names) {
+		return names[i]
+	}
+	return ""
 }
 
 // idleCheck closes every open window of a partition idle for after.

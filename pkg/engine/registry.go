@@ -41,6 +41,7 @@ type series struct {
 
 	events  prometheus.Counter
 	retired atomic.Bool
+	faults  faults
 }
 
 func newRegistry(lim Limits, m *metrics) *registry {
@@ -171,6 +172,9 @@ type Series struct {
 	Version    string `json:"model_version"`
 	Features   int    `json:"features"`
 	Embeddings int    `json:"embeddings"`
+	// Faults are the internal errors caught on the version, if any: the
+	// state that broke was reset and the version went on.
+	Faults []Fault `json:"faults,omitempty"`
 }
 
 func (r *registry) list() []Series {
@@ -179,7 +183,7 @@ func (r *registry) list() []Series {
 	var out []Series
 	for _, vs := range r.models {
 		for _, s := range vs {
-			out = append(out, Series{Model: s.model, Version: s.version, Features: len(s.featName), Embeddings: len(s.embName)})
+			out = append(out, Series{Model: s.model, Version: s.version, Features: len(s.featName), Embeddings: len(s.embName), Faults: nilIfEmpty(s.faults.list())})
 		}
 	}
 	slices.SortFunc(out, func(a, b Series) int {
@@ -242,4 +246,11 @@ func digitRun(s string) (run, rest string) {
 		i++
 	}
 	return s[:i], s[i:]
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -688,7 +689,7 @@ func (ps *partition) handle(m *kafka.Message) {
 		ps.c.m.redeliveriesSkipped.Inc()
 		return
 	}
-	if err := ps.dec.DecodeMessage(m, &ps.ev); err != nil {
+	if err := ps.decode(m); err != nil {
 		r := ReasonOf(err)
 		if r == "" {
 			r = ReasonMalformedJSON
@@ -704,7 +705,41 @@ func (ps *partition) handle(m *kafka.Message) {
 	if fb := ps.ev.TimeFallback; fb != TimeFallbackNone {
 		ps.c.m.timeFallbacks.WithLabelValues(string(fb)).Inc()
 	}
-	ps.p.Apply(m.Offset, &ps.ev)
+	if err := ps.apply(m); err != nil {
+		// The letter keeps the message for whoever fixes the bug.
+		ps.c.m.decodeErrors.WithLabelValues(string(ReasonInternalError)).Inc()
+		ps.c.dlq.add(&ps.dlq, m, &DecodeError{Reason: ReasonInternalError, Err: err})
+		ps.p.Skip(m.Offset)
+	}
+}
+
+// The poison-pill guard: a panic while one message is decoded or applied
+// (a bug of ours) is recovered in the partition's goroutine, logged with
+// its stack and returned as an error, and the message is dead-lettered
+// with reason internal_error. One message can never stop a partition nor,
+// after a restart, stop it again.
+
+// decode decodes m into ps.ev, under the guard.
+func (ps *partition) decode(m *kafka.Message) (err error) {
+	defer ps.guard(m, "decoding", &err)
+	return ps.dec.DecodeMessage(m, &ps.ev)
+}
+
+// apply applies ps.ev, under the guard.
+func (ps *partition) apply(m *kafka.Message) (err error) {
+	defer ps.guard(m, "applying", &err)
+	return ps.p.Apply(m.Offset, &ps.ev)
+}
+
+func (ps *partition) guard(m *kafka.Message, what string, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	ps.log.Error("internal error "+what+" a message; it goes to the dead-letter topic; please report it",
+		"offset", m.Offset, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	ps.ev = Event{}
+	*err = &DecodeError{Reason: ReasonInternalError, Err: fmt.Errorf("panic %s the message: %v", what, r)}
 }
 
 // sync writes the dead letters, checkpoints if anything moved since the

@@ -315,6 +315,7 @@ func Reasons() []Reason {
 		ReasonTooManyFeatures, ReasonTooManyEmbeddings, ReasonDimTooLarge,
 		ReasonBadEmbedding, ReasonBadTimestamp, ReasonMissingModel,
 		ReasonMissingVersion, ReasonNameInvalid, ReasonDuplicateName,
+		ReasonInternalError,
 	}
 }
 

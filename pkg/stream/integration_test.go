@@ -119,6 +119,7 @@ type countingProcessor struct {
 	store   CheckpointStore
 	handled atomic.Int64 // Apply and Skip calls, re-applications included
 	opened  atomic.Int64
+	panicOn func(*Event) bool // Apply panics on the events it selects
 }
 
 func (cp *countingProcessor) OpenPartition(topic string, partition int) (PartitionProcessor, error) {
@@ -153,13 +154,17 @@ func (p *countingPartition) advance(offset int64) {
 	p.cp.handled.Add(1)
 }
 
-func (p *countingPartition) Apply(offset int64, ev *Event) {
+func (p *countingPartition) Apply(offset int64, ev *Event) error {
+	if p.cp.panicOn != nil && p.cp.panicOn(ev) {
+		panic("a bug of the processor")
+	}
 	p.advance(offset)
 	p.st.Applied++
 	p.st.OffsetSum += offset
 	if ev.Model != "m" || len(ev.Features) != 1 || len(ev.Embeddings) != 1 {
 		p.st.BadEvents++
 	}
+	return nil
 }
 
 func (p *countingPartition) Skip(offset int64) {
@@ -633,4 +638,68 @@ func TestConsumerTimeFallbacks(t *testing.T) {
 	} {
 		require.Equal(t, n, counterValue(t, r.reg, "normwatch_event_time_fallbacks_total", "reason", string(reason)), reason)
 	}
+}
+
+// TestConsumerPoisonPill: a processor that panics on some events (a bug of
+// ours) does not stop its partition: each such message is dead-lettered
+// with reason internal_error, every other one is applied once, and a
+// restart over the same messages does not panic again on them.
+func TestConsumerPoisonPill(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	const partitions, n = 2, 200
+	topic, dlq, group := testTopic(t, "events"), testTopic(t, "dlq"), testTopic(t, "group")
+	createTopic(t, brokers, topic, partitions)
+	createTopic(t, brokers, dlq, 1)
+	values := goodEvents(0, n)
+	produce(t, brokers, topic, partitions, values)
+	bad := func(ev *Event) bool { return len(ev.Features) == 1 && int(ev.Features[0].Value)%25 == 7 }
+	const pills = n / 25
+
+	store, err := NewFileCheckpoints(t.TempDir(), group)
+	require.NoError(t, err)
+	opts := testOptions(t, brokers, topic, group)
+	opts.DLQTopic = dlq
+	proc := &countingProcessor{store: store, panicOn: bad}
+	r := startConsumer(t, opts, proc)
+	waitFor(t, "every message handled", 15*time.Second, func() bool { return proc.handled.Load() >= n })
+	waitFor(t, "the pills dead-lettered", 10*time.Second, func() bool {
+		return counterValue(t, r.reg, "normwatch_dlq_messages_total") >= pills
+	})
+	require.True(t, r.c.Ready(), "still up and ready after the pills")
+	require.Equal(t, float64(pills), counterValue(t, r.reg, "normwatch_decode_errors_total", "reason", string(ReasonInternalError)))
+	require.NoError(t, r.stop(t))
+	var applied, skipped int
+	for p := range partitions {
+		st := stateOf(t, store, topic, p)
+		applied += st.Applied
+		skipped += st.Skipped
+		require.Zero(t, st.OutOfOrder)
+	}
+	require.Equal(t, n-pills, applied)
+	require.Equal(t, pills, skipped)
+
+	// Every letter says why.
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer rd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range pills {
+		m, err := rd.ReadMessage(ctx)
+		require.NoError(t, err)
+		for _, h := range m.Headers {
+			if h.Key == HeaderReason {
+				require.Equal(t, string(ReasonInternalError), string(h.Value))
+			}
+		}
+	}
+
+	// A restart with the checkpoints in place re-reads nothing it holds:
+	// no pill is applied again.
+	proc2 := &countingProcessor{store: store, panicOn: func(*Event) bool { panic("re-applied a message the checkpoint holds") }}
+	produce(t, brokers, topic, partitions, goodEvents(1000, 4))
+	r2 := startConsumer(t, opts, proc2)
+	waitFor(t, "the new messages", 15*time.Second, func() bool { return proc2.handled.Load() >= 4 })
+	require.NoError(t, r2.stop(t))
+	require.EqualValues(t, 4, counterValue(t, r2.reg, "normwatch_decode_errors_total", "reason", string(ReasonInternalError)),
+		"only the 4 new messages reached Apply")
 }

@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		decodeErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "decode_errors_total",
-			Help:      "Messages that could not be decoded, by reason; each went to the dead-letter topic and was skipped.",
+			Help:      "Messages that could not be decoded, by reason, each sent to the dead-letter topic and skipped; reason internal_error counts messages whose decoding or processing hit an internal error (a bug, never bad input).",
 		}, []string{labelReason}),
 		timeFallbacks: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,

@@ -41,8 +41,11 @@ type PartitionProcessor interface {
 	// processor holds, or -1.
 	Offset() int64
 	// Apply applies the decoded event of the message at offset. ev and its
-	// slices are reused by the next message: copy what must be kept.
-	Apply(offset int64, ev *Event)
+	// slices are reused by the next message: copy what must be kept. An
+	// error is an internal error of the processor (never bad input, which
+	// the decoder refuses): the consumer dead-letters the message with
+	// reason internal_error and goes on; the processor holds its offset.
+	Apply(offset int64, ev *Event) error
 	// Skip advances past the message at offset, which was dead-lettered.
 	Skip(offset int64)
 	// Checkpoint makes the state durable and returns the last offset it
@@ -68,3 +71,9 @@ type CheckpointStore interface {
 // ErrCorruptCheckpoint is wrapped by CheckpointStore.Load when no good
 // checkpoint of a partition remains.
 var ErrCorruptCheckpoint = errors.New("stream: corrupt checkpoint")
+
+// ReasonInternalError is the dead-letter reason of a message whose
+// decoding or processing hit an internal error (a bug of ours): a panic
+// recovered by the consumer's poison-pill guard, or an error from
+// PartitionProcessor.Apply.
+const ReasonInternalError Reason = "internal_error"
