@@ -71,7 +71,7 @@ func TestMetricsAtZero(t *testing.T) {
 	_, err := NewConsumer(validOptions(), &countingProcessor{}, reg)
 	require.NoError(t, err)
 	var want strings.Builder
-	want.WriteString("# HELP normwatch_decode_errors_total Messages that could not be decoded, by reason; each went to the dead-letter topic and was skipped.\n")
+	want.WriteString("# HELP normwatch_decode_errors_total Messages that could not be decoded, by reason, each sent to the dead-letter topic and skipped; reason internal_error counts messages whose decoding or processing hit an internal error (a bug, never bad input).\n")
 	want.WriteString("# TYPE normwatch_decode_errors_total counter\n")
 	for _, r := range Reasons() {
 		want.WriteString(`normwatch_decode_errors_total{reason="` + string(r) + `"} 0` + "\n")
