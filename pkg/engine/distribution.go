@@ -23,7 +23,7 @@ const NormHistogramBins = 24
 // quantiles at StatQuantiles (nil when there are no finite values).
 type Moments struct {
 	Count     uint64    `json:"count"`
-	Sum       float64   `json:"sum"` // mean × count
+	Sum       float64   `json:"sum"` // mean × count, within ±MaxFloat64
 	Mean      float64   `json:"mean"`
 	StdDev    float64   `json:"stddev"`
 	Quantiles []float64 `json:"quantiles,omitempty"`
@@ -60,7 +60,9 @@ func momentsOf(n *sketch.Numeric) (Moments, *sketch.Distribution) {
 	}
 	m := n.Moments()
 	out := Moments{Count: uint64(m.N), Mean: finiteOr0(m.Mean), StdDev: finiteOr0(m.StdDev())}
-	out.Sum = out.Mean * float64(out.Count)
+	// The sum of values near ±MaxFloat64 overflows: it saturates, as JSON
+	// has no infinity.
+	out.Sum = max(min(out.Mean*float64(out.Count), math.MaxFloat64), -math.MaxFloat64)
 	d, err := n.Distribution()
 	if err != nil {
 		return out, nil
