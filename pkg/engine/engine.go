@@ -223,6 +223,11 @@ type Engine struct {
 
 	unattributed faults // internal errors with no series to pin them on
 
+	// testHook, when set by a test, is called at the points where a bug of
+	// ours would panic ("apply", "close", "evaluate"), so that tests can
+	// plant one.
+	testHook func(where string, s *series)
+
 	mu    sync.Mutex
 	parts map[partKey]*partition
 

@@ -307,6 +307,9 @@ func (ev *evaluator) run(j job) {
 	broken := func(s *series) func(string, error) {
 		return func(name string, err error) { e.internalError(ComponentEvaluate, s, name, err, nil) }
 	}
+	if e.testHook != nil {
+		e.testHook("evaluate", j.s)
+	}
 	feats, embs := e.reg.names(j.s)
 	cur := mergeSet(j.windows, feats, embs, true, broken(j.s))
 	ref, id, ok := e.baselines.Lookup(j.s.model, j.s.version)

@@ -237,6 +237,9 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 		return
 	}
 	pv.s.events.Inc()
+	if p.e.testHook != nil {
+		p.e.testHook("apply", pv.s)
+	}
 
 	var ts int64
 	timed := true
@@ -529,6 +532,9 @@ func (p *partition) closeVersion(pv *pver, end, H int64, u *update) {
 	closing := pv.open[:n]
 	if len(closing) == 0 && pv.late == nil {
 		return
+	}
+	if p.e.testHook != nil {
+		p.e.testHook("close", pv.s)
 	}
 	for _, w := range closing {
 		w.topUpMissing(pv.known)
