@@ -255,6 +255,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	th := drift.DefaultThresholds()
 	th.MinSamples = uint64(cfg.Window.MinSamples)
 	d.engine, err = engine.New(engine.Options{
+		Logger:     logger.With("component", "engine"),
 		WindowSize: cfg.Window.Size, AllowedLateness: cfg.Window.AllowedLateness, MaxFutureSkew: cfg.Window.MaxFutureSkew,
 		HorizonWindows: cfg.Window.HorizonWindows, Thresholds: th,
 		Limits: engine.Limits{
@@ -386,12 +387,19 @@ func (d *daemon) close() {
 // snapshots adapts the engine's latest evaluations to the exporter.
 func (d *daemon) snapshots() []export.Snapshot {
 	evs := d.engine.Latest()
+	faults := map[[2]string][]engine.Fault{}
+	for _, s := range d.engine.Tracked() {
+		if len(s.Faults) > 0 {
+			faults[[2]string{s.Model, s.Version}] = s.Faults
+		}
+	}
 	out := make([]export.Snapshot, len(evs))
 	for i, e := range evs {
 		out[i] = export.Snapshot{
 			Model: e.Model, Version: e.Version, BaselineID: e.BaselineID,
 			WindowEnd: e.WindowEnd, EvaluatedAt: e.EvaluatedAt, Report: e.Report,
 			Features: e.Features, Embeddings: e.Embeddings,
+			Faults: faults[[2]string{e.Model, e.Version}],
 		}
 	}
 	return out

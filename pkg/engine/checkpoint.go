@@ -485,6 +485,18 @@ func (p *partition) restore(data []byte) error {
 		for _, cw := range cv.horizon {
 			pv.horizon = append(pv.horizon, conv(cw))
 		}
+		// The expected dimensions come back from the sketches, the
+		// cumulative view's first: it has seen the most.
+		for _, w := range append([]*window{pv.cum, pv.late}, append(pv.horizon, pv.open...)...) {
+			if w == nil {
+				continue
+			}
+			for i, v := range w.vec {
+				if v != nil && v.Dim() > 0 {
+					pv.embDim(int32(i), v.Dim())
+				}
+			}
+		}
 		p.versions[vkey{cv.model, cv.version}] = pv
 		p.order = append(p.order, pv)
 	}

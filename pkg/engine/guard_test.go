@@ -202,3 +202,46 @@ func guarded() Options {
 	o.MaxFutureSkew = DefaultMaxFutureSkew
 	return o
 }
+
+// TestStrayDimensionFirst: a vector of another dimension first in a window
+// is the mismatch, not the window's real vectors; and across partitions
+// that disagree, every vector is still counted.
+func TestStrayDimensionFirst(t *testing.T) {
+	e, _ := newEngine(t, testOptions(), nil, nil)
+	p0, p1 := open(t, e, 0), open(t, e, 1)
+	vec := func(ts time.Time, x ...float32) *stream.Event {
+		ev := event(ts, "m", "v1")
+		ev.Embeddings = []stream.EmbeddingValue{{Name: "q", Values: x}}
+		return ev
+	}
+	// Partition 0 knows the dimension from its first window; its second
+	// window starts with a stray 3-d vector.
+	require.NoError(t, p0.Apply(0, vec(t0, 0.6, 0.8)))
+	require.NoError(t, p0.Apply(1, vec(t0.Add(2*time.Minute), 1, 0, 0)))
+	for i := range 50 {
+		require.NoError(t, p0.Apply(int64(2+i), vec(t0.Add(2*time.Minute+time.Second), 0.6, 0.8)))
+	}
+	// Partition 1's very first vector is the stray one.
+	require.NoError(t, p1.Apply(0, vec(t0.Add(2*time.Minute), 1, 0, 0)))
+	for i := range 20 {
+		require.NoError(t, p1.Apply(int64(1+i), vec(t0.Add(2*time.Minute+time.Second), 0.6, 0.8)))
+	}
+	closeAll(p0)
+	closeAll(p1)
+	e.ev.process()
+	cs, ok := e.Cumulative("m", "v1")
+	require.True(t, ok)
+	require.Len(t, cs.Embeddings, 1)
+	q := cs.Embeddings[0]
+	// The cumulative view adds up each partition's own counts: partition
+	// 1 took the stray one's dimension, so its 20 real ones mismatch.
+	require.Equal(t, uint64(51+1), q.Count)
+	require.Equal(t, uint64(1+20), q.DimMismatches)
+	require.Equal(t, uint64(52+21), q.Count+q.DimMismatches, "every vector counted")
+	// The horizon merges partitions: partition 1's sketch, of another
+	// dimension, counts whole as mismatches there.
+	set, _, ok := e.Horizon("m", "v1")
+	require.True(t, ok)
+	v := set.Embeddings["q"].Sketch
+	require.Equal(t, uint64(51+21), v.Count()+v.DimMismatches(), "every vector of the horizon counted")
+}

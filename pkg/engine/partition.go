@@ -61,6 +61,22 @@ func (w *window) vector(i int32) *sketch.Vector {
 	return v
 }
 
+// vectorOf returns w's vector i, made with dimension dim if new.
+func (w *window) vectorOf(i int32, dim int) *sketch.Vector {
+	if int(i) >= len(w.vec) {
+		w.vec = slices.Grow(w.vec, int(i)+1-len(w.vec))[:i+1]
+	}
+	v := w.vec[i]
+	if v == nil {
+		var err error
+		if v, err = sketch.NewVector(dim, 0); err != nil {
+			v, _ = sketch.NewVector(0, 0)
+		}
+		w.vec[i] = v
+	}
+	return v
+}
+
 // compact releases the buffers of every sketch of w.
 func (w *window) compact() {
 	for _, n := range w.num {
@@ -114,6 +130,12 @@ type pver struct {
 	fcache   []cachedIdx
 	rcache   []cachedIdx
 	ecache   []cachedIdx
+
+	// dims holds, per embedding index, the dimension of the first vector
+	// the partition saw, so that every window of the partition expects the
+	// same one and a stray vector of another dimension first in a window
+	// does not make the window's real ones mismatches.
+	dims []int
 
 	// Per feature index, the value of the event being applied, valid when
 	// stamp equals the partition's event sequence: pairs raw with normalized.
@@ -418,7 +440,8 @@ func (p *partition) add(pv *pver, w *window, ev *stream.Event) {
 		if idx < 0 || e.Missing {
 			continue
 		}
-		w.vector(idx).Add(e.Values)
+		v := w.vectorOf(idx, pv.embDim(idx, len(e.Values)))
+		v.Add(e.Values)
 	}
 }
 
@@ -448,6 +471,18 @@ func (pv *pver) learnFeature(name string, idx int32) {
 		pv.stamp = slices.Grow(pv.stamp, int(idx)+1-len(pv.stamp))[:idx+1]
 		pv.vals = slices.Grow(pv.vals, int(idx)+1-len(pv.vals))[:idx+1]
 	}
+}
+
+// embDim returns the dimension embedding idx's vectors are expected to
+// have, taking d when there is none yet.
+func (pv *pver) embDim(idx int32, d int) int {
+	if int(idx) >= len(pv.dims) {
+		pv.dims = slices.Grow(pv.dims, int(idx)+1-len(pv.dims))[:idx+1]
+	}
+	if pv.dims[idx] == 0 && d > 0 && d <= sketch.MaxDim {
+		pv.dims[idx] = d
+	}
+	return pv.dims[idx]
 }
 
 func (pv *pver) learnEmbedding(name string, idx int32) {
@@ -604,8 +639,8 @@ func (p *partition) foldCumulative(pv *pver, closing []*window) *window {
 // mergeWindow merges w's sketches into out's, pairs too when withPairs. A
 // numeric sketch that does not merge is reported to broken and out's
 // sketch of that feature is reset, so one broken feature never stops the
-// others. Vectors of another dimension than out's are not merged: they
-// were counted as dimension mismatches by the window they went to.
+// others. A vector sketch of another dimension than out's counts all its
+// vectors as dimension mismatches of out's.
 func mergeWindow(out, w *window, withPairs bool, broken func(feature int32, err error)) {
 	if w == nil {
 		return
@@ -628,8 +663,11 @@ func mergeWindow(out, w *window, withPairs bool, broken func(feature int32, err 
 		}
 	}
 	for i, v := range w.vec {
-		if v != nil {
-			_ = out.vector(int32(i)).Merge(v)
+		if v == nil {
+			continue
+		}
+		if acc := out.vector(int32(i)); acc.Merge(v) != nil {
+			acc.MergeMismatched(v)
 		}
 	}
 }

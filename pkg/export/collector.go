@@ -21,6 +21,8 @@ type Snapshot struct {
 	// (current horizon and reference), by name; optional.
 	Features   []engine.FeatureDistribution
 	Embeddings []engine.EmbeddingDistribution
+	// Faults are the internal errors caught on the version, if any.
+	Faults []engine.Fault
 }
 
 // Source gives the latest snapshots; it must be safe for concurrent use.

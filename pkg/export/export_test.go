@@ -172,3 +172,19 @@ func TestDemoMetricsLint(t *testing.T) {
 	require.Equal(t, 10, testutil.CollectAndCount(c, "normwatch_baseline_feature_quantile"))
 	require.Equal(t, 2, testutil.CollectAndCount(c, "normwatch_embedding_norm_quantile"))
 }
+
+// TestStatusPageFaults: the internal errors caught on a version show on
+// its section of the status page.
+func TestStatusPageFaults(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	snaps := []Snapshot{
+		{Model: "m", Version: "v1", Faults: []engine.Fault{{Component: engine.ComponentClose, Subject: "score", Error: "sketch: merge of a Numeric with itself", Count: 3, First: now, Last: now}}},
+		{Model: "m", Version: "v2"},
+	}
+	var b strings.Builder
+	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now)))
+	html := b.String()
+	require.Equal(t, 1, strings.Count(html, `class="faults"`), "only the version with faults")
+	require.Contains(t, html, `window_close of score: 3×`)
+	require.Contains(t, html, "merge of a Numeric with itself")
+}

@@ -245,6 +245,9 @@ svg text{font-size:9px;fill:#666;font-family:sans-serif}
 {{range .Versions}}<section class="version" data-model="{{.Model}}" data-model-version="{{.Version}}">
 <h2>{{.Model}} {{.Version}} <span class="sev s{{printf "%d" .Severity}}">{{.Severity}}</span></h2>
 <p class="meta">baseline {{if .BaselineID}}{{.BaselineID}}{{else}}none{{end}} · window ending {{.WindowEnd.Format "2006-01-02 15:04:05Z07:00"}} · evaluated {{.EvaluatedAt.Format "2006-01-02 15:04:05Z07:00"}}</p>
+{{with .Faults}}<div class="faults"><p class="sev s2">internal errors: the broken state was reset and the rest went on (normwatch_internal_errors_total)</p><ul>
+{{range .}}<li data-component="{{.Component}}">{{.Component}}{{if .Subject}} of {{.Subject}}{{end}}: {{.Count}}× , last {{.Last.Format "2006-01-02 15:04:05Z07:00"}}: {{.Error}}</li>
+{{end}}</ul></div>{{end}}
 <table>
 <tr><th>feature or embedding</th><th>status</th><th>diagnosis</th><th>samples</th><th>summary</th><th>baseline vs current</th></tr>
 {{range .Rows}}{{$row := .}}<tr class="row r{{printf "%d" .Severity}}" data-name="{{.Name}}">

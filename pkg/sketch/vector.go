@@ -105,8 +105,16 @@ func (v *Vector) AddFloat64(x []float64) {
 	v.addNorm(math.Sqrt(ss))
 }
 
+// accept reports whether a vector of dimension d is of v's dimension,
+// taking it as v's when v has none yet, and counts it as a mismatch if not.
+// An empty vector is always a mismatch: a first one would otherwise fix
+// the dimension at 0 with a vector already counted.
 func (v *Vector) accept(d int) bool {
-	if v.dim == 0 && d > 0 && d <= MaxDim {
+	if d == 0 {
+		v.dimMismatch++
+		return false
+	}
+	if v.dim == 0 && d <= MaxDim {
 		v.dim = d
 		v.moments = make([]float64, 2*d)
 	}
@@ -198,6 +206,13 @@ func (v *Vector) Merge(o *Vector) error {
 		v.moments[i] += s
 	}
 	return nil
+}
+
+// MergeMismatched counts every vector of o as a dimension mismatch of v:
+// what a merge of sketches of two dimensions keeps, so that no vector goes
+// uncounted.
+func (v *Vector) MergeMismatched(o *Vector) {
+	v.dimMismatch += o.count + o.dimMismatch + o.nonFinite
 }
 
 // Count returns the number of vectors of the expected dimension with finite values.
