@@ -347,6 +347,8 @@ func (e *Engine) OpenPartition(topic string, partition int) (stream.PartitionPro
 		return nil, fmt.Errorf("engine: loading the checkpoint of %s: %w", key, err)
 	}
 	p := newPartition(e, key)
+	// Set before the idle ticker can see the partition.
+	p.wall = e.opts.Clock()
 	if data != nil {
 		if err := p.restore(data); err != nil {
 			return nil, fmt.Errorf("engine: restoring the checkpoint of %s: %w", key, err)
@@ -360,7 +362,6 @@ func (e *Engine) OpenPartition(topic string, partition int) (stream.PartitionPro
 	e.parts[key] = p
 	e.mu.Unlock()
 	p.announceRestore()
-	p.wall = e.opts.Clock()
 	return p, nil
 }
 
