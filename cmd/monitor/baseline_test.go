@@ -124,7 +124,7 @@ func TestBaselineCLIErrors(t *testing.T) {
 		{"build empty", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--out", out}, exitFailure, empty + ": no rows"},
 		{"build scaler and infer", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler, "--infer-normalization"}, exitUsage, "exclude each other"},
 		{"build bad scaler", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler}, exitFailure, "field oops not found"},
-		{"build bad model", []string{"build", "--input", empty, "--model", "../x", "--model-version", "v"}, exitFailure, "model: "},
+		{"build bad model", []string{"build", "--input", empty, "--model", strings.Repeat("m", 300), "--model-version", "v"}, exitFailure, "model: name longer than 256 bytes"},
 		{"inspect missing", []string{"inspect", filepath.Join(dir, "nope.json")}, exitFailure, "no such file"},
 		{"inspect not a baseline", []string{"inspect", badScaler}, exitFailure, badScaler + ": "},
 		{"diff one file", []string{"diff", badScaler}, exitUsage, "want two files"},

@@ -215,13 +215,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		return nil, fmt.Errorf("loading baselines: %w", err)
 	}
 	d.store = store
-	if len(store.Keys()) == 0 {
-		logger.Warn("no baselines: versions are compared with their previous version or only reported", "dir", cfg.Baselines.Dir)
-	}
-	for _, k := range store.Keys() {
-		e, _ := store.Entry(k.Model, k.Version)
-		logger.Info("baseline loaded", "model", k.Model, "model_version", k.Version, "id", e.Baseline.ID(), "file", e.Path)
-	}
+	logStart(logger, store)
+	d.reg.MustRegister(store.Collector())
 
 	var sinks []alert.Sink
 	if ex == nil || !ex.noLogSink {
@@ -289,7 +284,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	d.reg.MustRegister(export.NewCollector(export.SourceFunc(d.snapshots)))
 	d.server, err = export.NewServer(export.ServerOptions{
 		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
-		API: d.api(),
+		API: d.api(), Notices: d.notices,
 		Ready: map[string]export.Check{
 			"consumer": func() error {
 				if !d.consumer.Ready() {
@@ -337,8 +332,8 @@ func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 	{
 		wctx, cancel := context.WithCancel(ctx)
 		g.Add(func() error {
-			err := d.store.Watch(wctx, time.Second, func(err error) {
-				d.logger.Error("reloading baselines; keeping the previous ones", "err", err)
+			err := d.store.Watch(wctx, time.Second, func(rep *baseline.ReloadReport, err error) {
+				logReload(d.logger, "watch", rep, err)
 			})
 			if errors.Is(err, context.Canceled) {
 				return nil
@@ -354,10 +349,10 @@ func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 			for {
 				select {
 				case <-hup:
-					if err := d.store.Reload(); err != nil {
-						d.logger.Error("SIGHUP: reloading baselines; keeping the previous ones", "err", err)
-					} else {
-						d.logger.Info("SIGHUP: baselines reloaded", "versions", len(d.store.Keys()))
+					rep, err := d.store.Reload()
+					logReload(d.logger, "SIGHUP", rep, err)
+					if err == nil {
+						d.logger.Info("baselines reloaded", "trigger", "SIGHUP", "versions", len(d.store.Keys()), "refused", len(rep.Refused))
 					}
 				case <-done:
 					return nil
@@ -382,6 +377,11 @@ func (d *daemon) close() {
 	if d.embedded != nil {
 		d.embedded.Close()
 	}
+}
+
+// notices are the problems of the daemon itself the status page shows.
+func (d *daemon) notices() []export.Notice {
+	return baselineNotices(d.store)
 }
 
 // snapshots adapts the engine's latest evaluations to the exporter.

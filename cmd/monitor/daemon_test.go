@@ -1,10 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/normwatch/normwatch/pkg/baseline"
 	"github.com/normwatch/normwatch/pkg/config"
 	"github.com/normwatch/normwatch/pkg/stream"
 )
@@ -32,4 +42,140 @@ func TestDecoderOptionsFromConfig(t *testing.T) {
 	require.Len(t, ev.Embeddings, 1)
 	require.Equal(t, "q", ev.Embeddings[0].Name)
 	require.Equal(t, c.MaxNames, d.Options().MaxNames)
+}
+
+// syncBuffer is a log sink safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testDaemon runs a daemon in this process, as `monitor run` does, until
+// the test ends; its log is returned as it grows.
+func testDaemon(t *testing.T, cfg config.Config) (*daemon, *syncBuffer) {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	logs := &syncBuffer{}
+	logger, err := newLogger(cfg.Log, logs)
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	started := make(chan *daemon, 1)
+	done := make(chan error, 1)
+	ex := &extras{
+		actors: func(*daemon) []actor {
+			return []actor{{execute: func() error { <-stop; return nil }, interrupt: func(error) {}}}
+		},
+		started: func(d *daemon) { started <- d },
+	}
+	go func() { done <- runWithSignals(cfg, logger, ex) }()
+	var d *daemon
+	select {
+	case d = <-started:
+	case err := <-done:
+		t.Fatalf("daemon did not start: %v\n%s", err, logs)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not start\n%s", logs)
+	}
+	t.Cleanup(func() {
+		close(stop)
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	return d, logs
+}
+
+func testConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.Kafka.Embedded = true
+	cfg.Baselines.Dir = filepath.Join(t.TempDir(), "baselines")
+	require.NoError(t, os.MkdirAll(cfg.Baselines.Dir, 0o755))
+	cfg.Checkpoint.Dir = filepath.Join(t.TempDir(), "checkpoints")
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Log.Level = "debug"
+	return cfg
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestDaemonBaselines: a bad baseline file is refused alone at start (the
+// daemon runs, the others load), named in the log at ERROR, counted and on
+// the status page; a reload logs what it loaded at INFO, never a false
+// error.
+func TestDaemonBaselines(t *testing.T) {
+	cfg := testConfig(t)
+	dir := cfg.Baselines.Dir
+	writeDemoBaseline(t, dir, "v3")
+	bad := filepath.Join(dir, "ranker", "v9", "x.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(bad), 0o755))
+	require.NoError(t, os.WriteFile(bad, []byte(`{"format": "normwatch.baseline/v1"`), 0o644))
+
+	d, logs := testDaemon(t, cfg)
+	base := "http://" + d.server.Addr()
+	require.Contains(t, logs.String(), `level=INFO msg="baseline loaded" model=ranker model_version=v3`)
+	require.Regexp(t, `level=ERROR msg="baseline file refused; the others are served" file=`+regexp.QuoteMeta(bad)+` err=.*model=ranker model_version=v9`, logs.String())
+	_, page := httpGet(t, base+"/")
+	require.Contains(t, page, "baseline file refused")
+	require.Contains(t, page, bad)
+	_, metrics := httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, "normwatch_baseline_files_refused 1\n")
+	require.Contains(t, metrics, "normwatch_baselines_served 1\n")
+
+	// A new good baseline and the bad one fixed by removal: the reload
+	// logs both, and no error.
+	before := len(logs.String())
+	require.NoError(t, os.Remove(bad))
+	writeDemoBaseline(t, dir, "v4")
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String()[before:], `msg="baseline loaded" trigger=watch model=ranker model_version=v4`)
+	}, 10*time.Second, 20*time.Millisecond, logs.String()[before:])
+	require.NotContains(t, logs.String()[before:], "level=ERROR")
+	require.NotContains(t, logs.String(), "err=<nil>")
+	_, metrics = httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, "normwatch_baseline_files_refused 0\n")
+	require.Contains(t, metrics, "normwatch_baselines_served 2\n")
+}
+
+func writeDemoBaseline(t *testing.T, dir, version string) {
+	t.Helper()
+	work := t.TempDir()
+	stage := filepath.Join(work, "out")
+	require.NoError(t, demoBaselines(stage, work))
+	src, ok := existing(stage, version)
+	require.True(t, ok)
+	data, err := os.ReadFile(src)
+	require.NoError(t, err)
+	b, err := baseline.Load(src)
+	require.NoError(t, err)
+	dst, err := baseline.Path(dir, b)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+	// Written aside and renamed, as a deploy would, so that the watch
+	// never sees half a file.
+	tmp := filepath.Join(filepath.Dir(dst), ".tmp-"+filepath.Base(dst))
+	require.NoError(t, os.WriteFile(tmp, data, 0o644))
+	require.NoError(t, os.Rename(tmp, dst))
 }

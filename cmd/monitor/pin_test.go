@@ -232,3 +232,53 @@ func TestPinFromDaemon(t *testing.T) {
 	require.Equal(t, exitFailure, code)
 	require.Contains(t, stderr, `no evaluated horizon for model "ranker" version "v9"`)
 }
+
+// Any name an event can carry can be served a horizon, pinned, and read
+// back from the store: "team/ranker" is escaped in the layout.
+func TestPinAnyName(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "baselines")
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	store, err := baseline.OpenStore(out)
+	require.NoError(t, err)
+	th := drift.DefaultThresholds()
+	th.MinSamples = 100
+	e, err := engine.New(engine.Options{WindowSize: time.Minute, HorizonWindows: 2, Thresholds: th}, storeBaselines{store}, nopCheckpoints{}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { e.Stop(); <-done }()
+	d := &daemon{engine: e, store: store}
+	srv, err := export.NewServer(export.ServerOptions{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		API: map[string]export.APIFunc{"/api/v1/horizon": d.horizon}})
+	require.NoError(t, err)
+	go func() { _ = srv.Run() }()
+	defer srv.Stop()
+
+	const model, version = "team/ranker", "v4 (canary)"
+	pp, err := e.OpenPartition("events", 0)
+	require.NoError(t, err)
+	dec, err := stream.NewDecoder(stream.DefaultDecoderOptions())
+	require.NoError(t, err)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var ev stream.Event
+	g := demo.NewGenerator(demo.DefaultOptions(), 2)
+	for i := range 210 * 20 {
+		require.NoError(t, dec.Decode(g.Event(demo.Healthy, t0.Add(time.Duration(i)*50*time.Millisecond)), stream.Fallback{}, &ev))
+		ev.Model, ev.Version = model, version
+		pp.Apply(int64(i), &ev)
+	}
+	require.Eventually(t, func() bool { return len(e.Latest()) == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	code, stdout, stderr := runCLI("pin", "--from-daemon", "http://"+srv.Addr(), "--model", model, "--model-version", version, "--as", "v4/pinned", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	path := strings.Fields(stdout)[len(strings.Fields(stdout))-3]
+	require.Contains(t, path, filepath.Join(out, "team%2Franker", "v4%2Fpinned"))
+	rep, err := store.Reload()
+	require.NoError(t, err)
+	require.Empty(t, rep.Refused)
+	b, ok := store.Lookup(model, "v4/pinned")
+	require.True(t, ok)
+	require.Equal(t, version, b.Source.FromVersion)
+}

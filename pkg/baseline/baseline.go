@@ -401,27 +401,12 @@ func (in *Inferred) validate() error {
 	return nil
 }
 
-// ValidName reports whether s can name a model or a model version: it is
-// a directory name in the store, so 1 to 128 bytes of letters, digits, '.',
-// '_', '-' and '+', and not "." or "..".
+// ValidName reports whether s can name a model or a model version: any
+// name an event can carry, 1 to 256 bytes of UTF-8. The store writes it
+// escaped in its layout (PathName), so "team/ranker" or "v4 (canary)"
+// are baselines too.
 func ValidName(s string) error {
-	if s == "" {
-		return errors.New("empty")
-	}
-	if len(s) > 128 {
-		return fmt.Errorf("%q is longer than 128 bytes", s[:32]+"…")
-	}
-	if s == "." || s == ".." || s[0] == '.' {
-		return fmt.Errorf("%q must not start with a dot", s)
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == '+':
-		default:
-			return fmt.Errorf("%q: only letters, digits, '.', '_', '-' and '+' are allowed", s)
-		}
-	}
-	return nil
+	return validFeatureName(s)
 }
 
 func validFeatureName(s string) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,27 +35,61 @@ type Entry struct {
 	Baseline *Baseline
 }
 
+// Refusal is a baseline file the store does not serve, and why.
+type Refusal struct {
+	Path string
+	// Key is the model version the file is for, when known (from its
+	// place in the layout or its content).
+	Key *Key
+	Err error
+}
+
+// ReloadReport is what a reload changed: baselines loaded for a model version
+// that had none, replaced by another file or id, removed with their file,
+// kept because their file is refused now (it became bad, or a second file
+// came beside it), and the files refused.
+type ReloadReport struct {
+	Loaded, Replaced, Removed, Kept []Entry
+	Refused                         []Refusal
+}
+
+// Changed tells whether the reload changed what is served or refused.
+func (r *ReloadReport) Changed() bool {
+	return len(r.Loaded)+len(r.Replaced)+len(r.Removed)+len(r.Kept)+len(r.Refused) > 0
+}
+
 // snapshot is one immutable state of the store.
 type snapshot struct {
 	entries map[Key]Entry
+	refused []Refusal
 	loaded  time.Time
 }
 
 // Store serves the baselines of a directory by model version. Lookups are
 // safe from any goroutine: they read an immutable snapshot, which Reload
 // replaces whole, so a reader sees the old state or the new one, never a
-// mix. A reload that fails keeps the old state.
+// mix. A bad file is refused alone: the others load, and the version it
+// would have replaced keeps its previous baseline.
+//
+// The layout is dir/<model>/<version>/<file>.json as Write makes it, with
+// names escaped by PathName, and also dir/<file>.json, whose model version
+// is its content's: the layout of a Kubernetes ConfigMap mounted as the
+// directory. Symbolic links are followed (a ConfigMap's files are links);
+// names starting with a dot are skipped. A model version is served by
+// exactly one file.
 type Store struct {
 	dir  string
 	snap atomic.Pointer[snapshot]
 	mu   sync.Mutex // serializes reloads
 }
 
-// OpenStore loads the store in dir. A missing directory is an error: a
-// daemon pointed at the wrong place must say so, not serve nothing.
+// OpenStore loads the store in dir. A missing or unreadable directory is
+// an error: a daemon pointed at the wrong place must say so, not serve
+// nothing. Bad files are not: they are refused alone (Refused).
 func OpenStore(dir string) (*Store, error) {
 	s := &Store{dir: dir}
-	if err := s.Reload(); err != nil {
+	s.snap.Store(&snapshot{entries: map[Key]Entry{}})
+	if _, err := s.Reload(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -76,102 +111,172 @@ func (s *Store) Entry(model, version string) (Entry, bool) {
 	return e, ok
 }
 
+// Refused returns the files the last reload refused.
+func (s *Store) Refused() []Refusal {
+	return slices.Clone(s.snap.Load().refused)
+}
+
 // Keys returns the model versions the store serves, sorted.
 func (s *Store) Keys() []Key {
-	return slices.SortedFunc(maps.Keys(s.snap.Load().entries), func(a, b Key) int {
-		if a.Model != b.Model {
-			if a.Model < b.Model {
-				return -1
-			}
-			return 1
-		}
-		switch {
-		case a.Version < b.Version:
-			return -1
-		case a.Version > b.Version:
-			return 1
-		}
-		return 0
-	})
+	return slices.SortedFunc(maps.Keys(s.snap.Load().entries), compareKeys)
 }
 
-// Reload reads the directory again and, if every baseline in it is valid,
-// serves the new state. Otherwise it keeps serving the old one and returns
-// every problem found, each naming its file. The daemon calls it on SIGHUP;
-// Watch calls it on changes.
-func (s *Store) Reload() error {
+func compareKeys(a, b Key) int {
+	if c := strings.Compare(a.Model, b.Model); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Version, b.Version)
+}
+
+// Reload reads the directory again and serves what it holds: every good
+// file, and for a version whose file is refused now, its previous
+// baseline. It returns what changed; an error only when the directory
+// itself cannot be read, and then the old state stays whole. The daemon
+// calls it on SIGHUP; Watch calls it on changes.
+func (s *Store) Reload() (*ReloadReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	entries, err := scan(s.dir)
+	found, refused, err := scan(s.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.snap.Store(&snapshot{entries: entries, loaded: time.Now()})
-	return nil
-}
-
-// scan loads every baseline under dir: dir/<model>/<version>/<file>.json,
-// exactly one file per version directory.
-func scan(dir string) (map[Key]Entry, error) {
-	models, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("baseline store: %w", err)
+	old := s.snap.Load()
+	rep := &ReloadReport{Refused: refused}
+	entries := make(map[Key]Entry, len(found))
+	for k, e := range found {
+		switch prev, ok := old.entries[k]; {
+		case !ok:
+			rep.Loaded = append(rep.Loaded, e)
+		case prev.Path != e.Path || prev.Baseline.ID() != e.Baseline.ID():
+			rep.Replaced = append(rep.Replaced, e)
+		default:
+			e = prev // unchanged: readers keep the same baseline
+		}
+		entries[k] = e
 	}
-	entries := map[Key]Entry{}
-	var errs []error
-	for _, m := range models {
-		if !m.IsDir() || m.Name()[0] == '.' {
+	for k, prev := range old.entries {
+		if _, ok := entries[k]; ok {
 			continue
 		}
-		mdir := filepath.Join(dir, m.Name())
-		versions, err := os.ReadDir(mdir)
+		keep := false
+		for _, r := range refused {
+			if r.Path == prev.Path || (r.Key != nil && *r.Key == k) {
+				keep = true
+				break
+			}
+		}
+		if keep {
+			entries[k] = prev
+			rep.Kept = append(rep.Kept, prev)
+		} else {
+			rep.Removed = append(rep.Removed, prev)
+		}
+	}
+	for _, l := range []*[]Entry{&rep.Loaded, &rep.Replaced, &rep.Removed, &rep.Kept} {
+		slices.SortFunc(*l, func(a, b Entry) int { return compareKeys(a.key(), b.key()) })
+	}
+	s.snap.Store(&snapshot{entries: entries, refused: refused, loaded: time.Now()})
+	return rep, nil
+}
+
+func (e Entry) key() Key { return Key{e.Baseline.Model, e.Baseline.ModelVersion} }
+
+// scan loads every baseline under dir. It fails only when dir cannot be
+// read; each file that cannot be served is refused with its reason.
+func scan(dir string) (map[Key]Entry, []Refusal, error) {
+	top, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("baseline store: %w", err)
+	}
+	var refused []Refusal
+	byKey := map[Key][]Entry{}
+	refuse := func(path string, key *Key, err error) {
+		refused = append(refused, Refusal{Path: path, Key: key, Err: err})
+	}
+	load := func(path string, want *Key) {
+		b, err := Load(path)
 		if err != nil {
-			errs = append(errs, err)
+			refuse(path, want, err)
+			return
+		}
+		k := Key{b.Model, b.ModelVersion}
+		if want != nil && k != *want {
+			refuse(path, want, fmt.Errorf("%s: %w: the file is for %s %s but lies under %s/%s",
+				path, ErrInvalid, b.Model, b.ModelVersion, PathName(want.Model), PathName(want.Version)))
+			return
+		}
+		byKey[k] = append(byKey[k], Entry{Path: path, Baseline: b})
+	}
+	for _, m := range top {
+		if m.Name()[0] == '.' {
+			continue
+		}
+		mpath := filepath.Join(dir, m.Name())
+		st, err := os.Stat(mpath) // follows a link
+		if err != nil {
+			refuse(mpath, nil, err)
+			continue
+		}
+		if !st.IsDir() {
+			if isBaselineName(m.Name()) && st.Mode().IsRegular() {
+				load(mpath, nil)
+			}
+			continue
+		}
+		model, _ := unescapeName(m.Name())
+		versions, err := os.ReadDir(mpath)
+		if err != nil {
+			refuse(mpath, nil, err)
 			continue
 		}
 		for _, v := range versions {
-			if !v.IsDir() || v.Name()[0] == '.' {
+			if v.Name()[0] == '.' {
 				continue
 			}
-			vdir := filepath.Join(mdir, v.Name())
+			vdir := filepath.Join(mpath, v.Name())
+			if st, err := os.Stat(vdir); err != nil || !st.IsDir() {
+				continue // not a version directory
+			}
+			var want *Key
+			if version, ok := unescapeName(v.Name()); ok && model != "" {
+				want = &Key{model, version}
+			}
 			files, err := baselineFiles(vdir)
 			if err != nil {
-				errs = append(errs, err)
+				refuse(vdir, want, err)
 				continue
 			}
-			switch len(files) {
-			case 0:
-				continue
-			case 1:
-			default:
-				errs = append(errs, fmt.Errorf("%s: %d baseline files (%v): a version is served by exactly one; remove all but the one that should serve",
-					vdir, len(files), files))
-				continue
+			for _, f := range files {
+				load(filepath.Join(vdir, f), want)
 			}
-			path := filepath.Join(vdir, files[0])
-			b, err := Load(path)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if b.Model != m.Name() || b.ModelVersion != v.Name() {
-				errs = append(errs, fmt.Errorf("%s: %w: the file is for %s %s but lies under %s/%s", path, ErrInvalid, b.Model, b.ModelVersion, m.Name(), v.Name()))
-				continue
-			}
-			entries[Key{b.Model, b.ModelVersion}] = Entry{Path: path, Baseline: b}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("baseline store %s: %w", dir, errors.Join(errs...))
+	found := map[Key]Entry{}
+	for k, es := range byKey {
+		if len(es) == 1 {
+			found[k] = es[0]
+			continue
+		}
+		paths := make([]string, len(es))
+		for i, e := range es {
+			paths[i] = e.Path
+		}
+		slices.Sort(paths)
+		for _, p := range paths {
+			refuse(p, &k, fmt.Errorf("%s %s has %d baseline files (%s): a version is served by exactly one; remove all but the one that should serve",
+				k.Model, k.Version, len(paths), strings.Join(paths, ", ")))
+		}
 	}
-	return entries, nil
+	slices.SortFunc(refused, func(a, b Refusal) int { return strings.Compare(a.Path, b.Path) })
+	return found, refused, nil
 }
 
 // Watch reloads the store when files under its directory change, debounced
 // (0 means DefaultDebounce), until ctx is done. report, if not nil, gets
-// the result of each reload. It returns ctx's error, or an error if the
-// directory cannot be watched.
-func (s *Store) Watch(ctx context.Context, debounce time.Duration, report func(error)) error {
+// the result of each reload: its report, or the error that kept the old
+// state (a directory gone or unreadable, a failing watch). It returns
+// ctx's error, or an error if the directory cannot be watched.
+func (s *Store) Watch(ctx context.Context, debounce time.Duration, report func(*ReloadReport, error)) error {
 	if debounce <= 0 {
 		debounce = DefaultDebounce
 	}
@@ -194,8 +299,8 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, report func(e
 			if !ok {
 				return errors.New("watching baselines: watcher closed")
 			}
-			if base := filepath.Base(ev.Name); base != "" && base[0] == '.' {
-				continue // a write in progress
+			if strings.HasPrefix(filepath.Base(ev.Name), ".tmp-") {
+				continue // a write in progress (Write's temporary file)
 			}
 			timer.Reset(debounce)
 		case err, ok := <-w.Errors:
@@ -203,15 +308,15 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, report func(e
 				return errors.New("watching baselines: watcher closed")
 			}
 			if report != nil {
-				report(fmt.Errorf("watching baselines: %w", err))
+				report(nil, fmt.Errorf("watching baselines: %w", err))
 			}
 			timer.Reset(debounce)
 		case <-timer.C:
 			// New model or version directories need watches of their own.
 			werr := watchTree(w, s.dir)
-			err := s.Reload()
+			rep, err := s.Reload()
 			if report != nil {
-				report(errors.Join(err, werr))
+				report(rep, errors.Join(err, werr))
 			}
 		}
 	}
@@ -242,13 +347,41 @@ func watchTree(w *fsnotify.Watcher, dir string) error {
 			}
 			return err
 		}
-		if !d.IsDir() || p == dir {
+		if p == dir {
+			return nil
+		}
+		if d.Name()[0] == '.' {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			// A link to a directory is watched through it; WalkDir does
+			// not enter it, so its version directories are added here.
+			if d.Type()&fs.ModeSymlink == 0 {
+				return nil
+			}
+			if st, err := os.Stat(p); err != nil || !st.IsDir() {
+				return nil
+			}
+			if err := add(p); err != nil {
+				return err
+			}
+			if rel, _ := filepath.Rel(dir, p); countSep(rel) == 0 {
+				vs, _ := os.ReadDir(p)
+				for _, v := range vs {
+					vp := filepath.Join(p, v.Name())
+					if st, err := os.Stat(vp); err == nil && st.IsDir() && v.Name()[0] != '.' {
+						if err := add(vp); err != nil {
+							return err
+						}
+					}
+				}
+			}
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if d.Name()[0] == '.' {
-			return filepath.SkipDir
-		}
 		if countSep(rel) >= 2 { // deeper than <model>/<version>
 			return filepath.SkipDir
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/normwatch/normwatch/pkg/drift"
@@ -63,7 +64,7 @@ func TestLoadHostile(t *testing.T) {
 		{"bad format tag", edit(func(m map[string]any) { m["format"] = "something/v1" }), `format: "something/v1": not a normwatch baseline`},
 		{"future version", edit(func(m map[string]any) { m["format"] = "normwatch.baseline/v2" }), "a version this release cannot read"},
 		{"no format", edit(func(m map[string]any) { delete(m, "format") }), "format: missing"},
-		{"bad model name", edit(func(m map[string]any) { m["model"] = "../etc" }), "model: "},
+		{"model name too long", edit(func(m map[string]any) { m["model"] = strings.Repeat("m", 257) }), "model: name longer than 256 bytes"},
 		{"missing version", edit(func(m map[string]any) { delete(m, "model_version") }), "model_version: empty"},
 		{"unknown field", edit(func(m map[string]any) { m["extra"] = 1 }), `unknown field "extra"`},
 		{"bad normalization", edit(func(m map[string]any) {
@@ -155,10 +156,18 @@ func TestPinTwice(t *testing.T) {
 	require.Len(t, dirFiles(t, dir), 2)
 }
 
+func keysOf(es []Entry) []Key {
+	out := []Key{}
+	for _, e := range es {
+		out = append(out, e.key())
+	}
+	return out
+}
+
 func TestStoreReload(t *testing.T) {
 	dir := t.TempDir()
 	_, err := OpenStore(filepath.Join(dir, "missing"))
-	require.Error(t, err)
+	require.ErrorContains(t, err, "missing")
 
 	_, err = Write(dir, smallBaseline(t, "ranker", "v4", 0, 1))
 	require.NoError(t, err)
@@ -169,39 +178,185 @@ func TestStoreReload(t *testing.T) {
 	require.Equal(t, "v4", b.ModelVersion)
 	_, ok = s.Lookup("ranker", "v5")
 	require.False(t, ok)
+	require.Empty(t, s.Refused())
 
-	// A second file in a version directory: the reload fails, naming it,
-	// and the old state stays.
+	// Nothing changed: an empty report.
+	rep, err := s.Reload()
+	require.NoError(t, err)
+	require.False(t, rep.Changed())
+
+	// A second file in a version directory: both are refused, naming
+	// them, and the version keeps the baseline it had.
 	second := smallBaseline(t, "ranker", "v4", 1, 2)
 	data, err := second.Encode()
 	require.NoError(t, err)
 	extra := filepath.Join(dir, "ranker", "v4", "zzzz.json")
 	require.NoError(t, os.WriteFile(extra, data, 0o644))
-	err = s.Reload()
-	require.ErrorContains(t, err, filepath.Join(dir, "ranker", "v4")+": 2 baseline files")
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Len(t, rep.Refused, 2)
+	require.Equal(t, extra, rep.Refused[1].Path)
+	require.ErrorContains(t, rep.Refused[1].Err, "ranker v4 has 2 baseline files")
+	require.Equal(t, []Key{{"ranker", "v4"}}, keysOf(rep.Kept))
 	got, ok := s.Lookup("ranker", "v4")
 	require.True(t, ok)
 	require.Same(t, b, got)
+	require.Len(t, s.Refused(), 2)
 	require.NoError(t, os.Remove(extra))
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Empty(t, rep.Refused)
+	require.Empty(t, rep.Loaded, "the kept baseline is the one served again")
+	require.Empty(t, s.Refused())
 
-	// A broken file elsewhere also keeps the old state.
+	// A broken file elsewhere is refused alone: a good one beside it loads.
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "ranker", "v5"), 0o755))
 	bad := filepath.Join(dir, "ranker", "v5", "x.json")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"format": "normwatch.baseline/v1"`), 0o644))
-	require.ErrorContains(t, s.Reload(), bad)
-	require.Equal(t, []Key{{"ranker", "v4"}}, s.Keys())
+	_, err = Write(dir, smallBaseline(t, "ranker", "v6", 0, 6))
+	require.NoError(t, err)
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Len(t, rep.Refused, 1)
+	require.Equal(t, bad, rep.Refused[0].Path)
+	require.ErrorContains(t, rep.Refused[0].Err, bad)
+	require.Equal(t, &Key{"ranker", "v5"}, rep.Refused[0].Key)
+	require.Equal(t, []Key{{"ranker", "v6"}}, keysOf(rep.Loaded))
+	require.Equal(t, []Key{{"ranker", "v4"}, {"ranker", "v6"}}, s.Keys())
 	require.NoError(t, os.Remove(bad))
 
 	// A file under the wrong directory.
-	wrong, err := smallBaseline(t, "ranker", "v6", 0, 3).Encode()
+	wrong, err := smallBaseline(t, "ranker", "v7", 0, 3).Encode()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ranker", "v5", "x.json"), wrong, 0o644))
-	require.ErrorContains(t, s.Reload(), "lies under ranker/v5")
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Len(t, rep.Refused, 1)
+	require.ErrorContains(t, rep.Refused[0].Err, "lies under ranker/v5")
 	require.NoError(t, os.Remove(filepath.Join(dir, "ranker", "v5", "x.json")))
+
+	// A good file turned bad keeps serving what it served.
+	v6, _ := s.Entry("ranker", "v6")
+	require.NoError(t, os.Chmod(v6.Path, 0o644))
+	require.NoError(t, os.WriteFile(v6.Path, []byte("garbage"), 0o644))
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Equal(t, []Key{{"ranker", "v6"}}, keysOf(rep.Kept))
+	_, ok = s.Lookup("ranker", "v6")
+	require.True(t, ok)
+	// Removed for good, it goes.
+	require.NoError(t, os.Remove(v6.Path))
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Equal(t, []Key{{"ranker", "v6"}}, keysOf(rep.Removed))
+	require.Equal(t, []Key{{"ranker", "v4"}}, s.Keys())
 
 	// Temporary files are ignored.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ranker", "v4", ".tmp-x.json-123"), []byte("partial"), 0o644))
-	require.NoError(t, s.Reload())
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.False(t, rep.Changed())
+
+	// The directory gone: an error, and the old state stays whole.
+	moved := dir + "-moved"
+	require.NoError(t, os.Rename(dir, moved))
+	_, err = s.Reload()
+	require.Error(t, err)
+	require.Equal(t, []Key{{"ranker", "v4"}}, s.Keys())
+	require.NoError(t, os.Rename(moved, dir))
+}
+
+// TestStoreBadFileAtStart: a bad file never keeps the store from opening.
+func TestStoreBadFileAtStart(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Write(dir, smallBaseline(t, "ranker", "v4", 0, 1))
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "ranker", "v5"), 0o755))
+	bad := filepath.Join(dir, "ranker", "v5", "x.json")
+	require.NoError(t, os.WriteFile(bad, []byte("{"), 0o644))
+	s, err := OpenStore(dir)
+	require.NoError(t, err)
+	require.Equal(t, []Key{{"ranker", "v4"}}, s.Keys())
+	require.Len(t, s.Refused(), 1)
+	require.Equal(t, bad, s.Refused()[0].Path)
+}
+
+// TestStoreAnyName: any name an event can carry has a baseline, written
+// escaped in the layout, and read back as itself.
+func TestStoreAnyName(t *testing.T) {
+	dir := t.TempDir()
+	names := []Key{
+		{"team/ranker", "v4"}, {"ranker", "v4 (canary)"}, {".hidden", ".."}, {"é/ü", "100%"},
+		{strings.Repeat("long/", 51), strings.Repeat("ü", 128)},
+	}
+	for i, k := range names {
+		p, err := Write(dir, smallBaseline(t, k.Model, k.Version, 0, uint64(i)))
+		require.NoError(t, err, k)
+		rel, err := filepath.Rel(dir, p)
+		require.NoError(t, err)
+		parts := strings.Split(rel, string(filepath.Separator))
+		require.Len(t, parts, 3, "one directory each: %s", rel)
+		for _, part := range parts {
+			require.LessOrEqual(t, len(part), 255)
+			require.NotEqual(t, '.', part[0], rel)
+		}
+	}
+	s, err := OpenStore(dir)
+	require.NoError(t, err)
+	require.Empty(t, s.Refused())
+	for _, k := range names {
+		b, ok := s.Lookup(k.Model, k.Version)
+		require.True(t, ok, k)
+		require.Equal(t, k.Model, b.Model)
+	}
+	for _, n := range []string{"ranker", "team/ranker", "100%", "..", "a~b"} {
+		got, ok := unescapeName(PathName(n))
+		require.True(t, ok, n)
+		require.Equal(t, n, got)
+	}
+	require.Equal(t, "team%2Franker", PathName("team/ranker"))
+	require.Equal(t, "%2E.", PathName(".."))
+}
+
+// TestStoreConfigMap reads a directory laid out as Kubernetes mounts a
+// ConfigMap: flat files that are links into a ..data link to a timestamped
+// directory; and follows links to model and version directories.
+func TestStoreConfigMap(t *testing.T) {
+	dir := t.TempDir()
+	stage := t.TempDir()
+	var files []string
+	for i, v := range []string{"v3", "v4"} {
+		p, err := Write(stage, smallBaseline(t, "ranker", v, 0, uint64(i)))
+		require.NoError(t, err)
+		files = append(files, p)
+	}
+	ts := filepath.Join(dir, "..2026_12_01_20_50_00.1")
+	require.NoError(t, os.Mkdir(ts, 0o755))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(ts, filepath.Base(f)), data, 0o444))
+		require.NoError(t, os.Symlink(filepath.Join("..data", filepath.Base(f)), filepath.Join(dir, filepath.Base(f))))
+	}
+	require.NoError(t, os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")))
+	s, err := OpenStore(dir)
+	require.NoError(t, err)
+	require.Empty(t, s.Refused())
+	require.Equal(t, []Key{{"ranker", "v3"}, {"ranker", "v4"}}, s.Keys())
+
+	// Links to model and version directories are followed too.
+	dir2 := t.TempDir()
+	require.NoError(t, os.Symlink(filepath.Join(stage, "ranker"), filepath.Join(dir2, "ranker")))
+	s2, err := OpenStore(dir2)
+	require.NoError(t, err)
+	require.Equal(t, []Key{{"ranker", "v3"}, {"ranker", "v4"}}, s2.Keys())
+
+	// The same version flat and nested: both refused.
+	require.NoError(t, os.Symlink(files[0], filepath.Join(dir2, "copy.json")))
+	rep, err := s2.Reload()
+	require.NoError(t, err)
+	require.Len(t, rep.Refused, 2)
+	require.Equal(t, []Key{{"ranker", "v3"}}, keysOf(rep.Kept))
 }
 
 func TestStoreWatchConcurrent(t *testing.T) {
@@ -215,7 +370,14 @@ func TestStoreWatchConcurrent(t *testing.T) {
 	defer cancel()
 	reloads := make(chan error, 16)
 	watchDone := make(chan error, 1)
-	go func() { watchDone <- s.Watch(ctx, 20*time.Millisecond, func(err error) { reloads <- err }) }()
+	go func() {
+		watchDone <- s.Watch(ctx, 20*time.Millisecond, func(rep *ReloadReport, err error) {
+			if err == nil && len(rep.Refused) > 0 {
+				err = rep.Refused[0].Err
+			}
+			reloads <- err
+		})
+	}()
 
 	// Readers compare against the served baseline while it changes.
 	var wg sync.WaitGroup
@@ -265,4 +427,24 @@ func curCopy(s drift.Set) drift.Set {
 		out.Features[k] = drift.FeatureSketch{Sketch: cloneNumeric(f.Sketch), Norm: f.Norm}
 	}
 	return out
+}
+
+func TestStoreMetrics(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Write(dir, smallBaseline(t, "ranker", "v4", 0, 1))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{"), 0o644))
+	s, err := OpenStore(dir)
+	require.NoError(t, err)
+	require.NoError(t, testutil.CollectAndCompare(s.Collector(), strings.NewReader(`
+# HELP normwatch_baseline_files_refused Baseline files the last reload of the store refused: unreadable, invalid, misplaced, or a second file for one version.
+# TYPE normwatch_baseline_files_refused gauge
+normwatch_baseline_files_refused 1
+# HELP normwatch_baselines_served Model versions the baseline store serves a baseline for.
+# TYPE normwatch_baselines_served gauge
+normwatch_baselines_served 1
+`)))
+	problems, err := testutil.CollectAndLint(s.Collector())
+	require.NoError(t, err)
+	require.Empty(t, problems)
 }

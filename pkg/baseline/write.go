@@ -1,11 +1,14 @@
 package baseline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -17,7 +20,8 @@ var ErrExists = errors.New("baseline already exists")
 const idPrefixLen = 16
 
 // Path returns where Write puts b under dir:
-// dir/<model>/<model version>/<first 16 hex digits of the id>.json.
+// dir/<model>/<model version>/<first 16 hex digits of the id>.json, the
+// names written by PathName.
 func Path(dir string, b *Baseline) (string, error) {
 	id := b.ID()
 	if id == "" {
@@ -26,7 +30,7 @@ func Path(dir string, b *Baseline) (string, error) {
 		}
 		return "", errors.New("baseline has no id")
 	}
-	return filepath.Join(dir, b.Model, b.ModelVersion, id[:idPrefixLen]+".json"), nil
+	return filepath.Join(dir, PathName(b.Model), PathName(b.ModelVersion), id[:idPrefixLen]+".json"), nil
 }
 
 // Write stores b under dir and returns the file's path. The write is
@@ -164,11 +168,75 @@ func baselineFiles(vdir string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if isBaselineName(e.Name()) && e.Type().IsRegular() {
+		if !isBaselineName(e.Name()) {
+			continue
+		}
+		// Follow links: a ConfigMap's files are links to its data.
+		if st, err := os.Stat(filepath.Join(vdir, e.Name())); err == nil && st.Mode().IsRegular() {
 			out = append(out, e.Name())
 		}
 	}
 	return out, nil
+}
+
+// maxPathName bounds a name's escaped form in the layout, under the 255
+// bytes of a file name on most file systems.
+const maxPathName = 200
+
+// PathName is how a model or version name is written in the store's
+// layout: ASCII letters, digits, '.', '_', '-' and '+' as they are, every
+// other byte (and a leading dot, which would hide the directory) as %XX in
+// upper-case hex, so that any name an event can carry has a directory of
+// its own: "team/ranker" is team%2Franker. A name whose escape would be
+// longer than 200 bytes is cut there and ends with ~ and 16 hex digits of
+// its sha256.
+func PathName(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '+', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	s := b.String()
+	if len(s) <= maxPathName {
+		return s
+	}
+	sum := sha256.Sum256([]byte(name))
+	cut := maxPathName - 17
+	for cut > 0 && s[cut-1] == '%' || cut > 1 && s[cut-2] == '%' {
+		cut-- // never cut an escape in two
+	}
+	return s[:cut] + "~" + hex.EncodeToString(sum[:8])
+}
+
+// unescapeName reverses PathName; ok is false for a name it cannot have
+// written, or a cut one.
+func unescapeName(s string) (string, bool) {
+	if strings.Contains(s, "~") {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	name := b.String()
+	return name, PathName(name) == s
 }
 
 func isBaselineName(name string) bool {

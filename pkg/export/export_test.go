@@ -121,6 +121,9 @@ func TestServer(t *testing.T) {
 	ready := false
 	s, err := NewServer(ServerOptions{
 		Listen: "127.0.0.1:0", Gatherer: reg, Source: src, Logger: slog.New(slog.DiscardHandler),
+		Notices: func() []Notice {
+			return []Notice{{Title: "baseline refused", Detail: "baselines/ranker/v5/x.json: <truncated JSON>"}}
+		},
 		Ready: map[string]Check{"consumer": func() error {
 			if !ready {
 				return io.ErrUnexpectedEOF
@@ -155,6 +158,7 @@ func TestServer(t *testing.T) {
 	require.Contains(t, body, "income on ranker v4: the z-score scaler looks skipped at serving.")
 	require.Contains(t, body, `<polyline class="ref" points="`)
 	require.Contains(t, body, `<polyline class="cur s2" points="`)
+	require.Contains(t, body, `<li class="notice"><b>baseline refused</b>: baselines/ranker/v5/x.json: &lt;truncated JSON&gt;</li>`, "notices shown, escaped")
 	code, _ = get("/nope")
 	require.Equal(t, 404, code)
 }

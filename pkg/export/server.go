@@ -38,8 +38,10 @@ type ServerOptions struct {
 	// Ready lists the readiness checks by name.
 	Ready map[string]Check
 	// API maps paths (/api/v1/...) to JSON endpoints.
-	API    map[string]APIFunc
-	Logger *slog.Logger
+	API map[string]APIFunc
+	// Notices, if set, lists the problems the status page shows first.
+	Notices func() []Notice
+	Logger  *slog.Logger
 }
 
 // APIFunc answers a JSON API request: the value to encode, or an error
@@ -208,8 +210,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Source != nil {
 		snaps = s.opts.Source.Snapshots()
 	}
+	p := newPage(snaps, time.Now())
+	if s.opts.Notices != nil {
+		p.Notices = s.opts.Notices()
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusPage.Execute(w, newPage(snaps, time.Now())); err != nil {
+	if err := statusPage.Execute(w, p); err != nil {
 		s.opts.Logger.Error("rendering the status page", "err", err)
 	}
 }

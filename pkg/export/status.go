@@ -23,7 +23,16 @@ const (
 // page is what the status page template renders.
 type page struct {
 	Generated time.Time
+	Notices   []Notice
 	Versions  []versionView
+}
+
+// Notice is a problem of the daemon itself that the status page shows
+// above the models: a baseline file refused, a topic missing, a stream
+// whose events are all late.
+type Notice struct {
+	Title  string // what: "baseline refused"
+	Detail string // which and why, in a sentence
 }
 
 type versionView struct {
@@ -235,12 +244,17 @@ svg .cur{fill:none;stroke:#1f6feb;stroke-width:2}
 svg .s2.cur{stroke:#c62828}svg .s1.cur{stroke:#b35900}
 svg text{font-size:9px;fill:#666;font-family:sans-serif}
 .legend{font-size:85%;color:#555}
+.notices{border:1px solid #e0b000;background:#fffbe6;padding:.2em 1em;margin:1em 0}
+.notices h2{margin:.4em 0;font-size:110%}
 .legend .l-ref{border-top:2px dashed #888;display:inline-block;width:2em;vertical-align:middle}
 .legend .l-cur{border-top:2px solid #1f6feb;display:inline-block;width:2em;vertical-align:middle}
 </style></head><body>
 <h1>normwatch</h1>
 <p class="meta">Drift of production features and embeddings against their training baselines. Rendered {{.Generated.Format "2006-01-02 15:04:05Z07:00"}}.
 <span class="legend"><span class="l-ref"></span> baseline <span class="l-cur"></span> current horizon</span></p>
+{{if .Notices}}<section class="notices"><h2>Needs attention</h2><ul>
+{{range .Notices}}<li class="notice"><b>{{.Title}}</b>: {{.Detail}}</li>
+{{end}}</ul></section>{{end}}
 {{if not .Versions}}<p>No evaluation yet: windows close as event time passes.</p>{{end}}
 {{range .Versions}}<section class="version" data-model="{{.Model}}" data-model-version="{{.Version}}">
 <h2>{{.Model}} {{.Version}} <span class="sev s{{printf "%d" .Severity}}">{{.Severity}}</span></h2>
