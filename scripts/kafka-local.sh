@@ -8,8 +8,10 @@
 #   scripts/kafka-local.sh run -- COMMAND [ARGS...]
 #       Starts a fresh broker in a temporary directory, runs COMMAND with
 #       NORMWATCH_TEST_BROKERS=127.0.0.1:PORT (and NORMWATCH_TEST_KAFKA_CTL,
-#       KAFKA_LOCAL_DIR, so a test can stop and start the broker), then stops
-#       the broker and deletes its directory. Exits with COMMAND's status.
+#       KAFKA_LOCAL_DIR, so a test can stop and start the broker, and
+#       NORMWATCH_TEST_AUTO_CREATE, whether the broker creates topics on
+#       demand), then stops the broker and deletes its directory. Exits with
+#       COMMAND's status.
 #   scripts/kafka-local.sh start
 #       Starts the broker of KAFKA_LOCAL_DIR, formatting its storage the
 #       first time; a stopped broker restarts with its topics and offsets.
@@ -20,8 +22,10 @@
 #
 # Environment: KAFKA_LOCAL_DIR (default ${TMPDIR:-/tmp}/normwatch-kafka),
 # KAFKA_LOCAL_PORT (default 9092, the controller on the next port; `run`
-# picks a free one), KAFKA_VERSION (default: the pom's), JAVA (default java),
-# KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g).
+# picks a free one), KAFKA_LOCAL_AUTO_CREATE (default true: the broker's
+# auto.create.topics.enable, set when its storage is first formatted),
+# KAFKA_VERSION (default: the pom's), JAVA (default java), KAFKA_HEAP_OPTS
+# (default -Xms256m -Xmx1g).
 set -euo pipefail
 
 self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
@@ -85,7 +89,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
-auto.create.topics.enable=true
+auto.create.topics.enable=${KAFKA_LOCAL_AUTO_CREATE:-true}
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=3
 transaction.state.log.replication.factor=1
@@ -185,6 +189,7 @@ case "${1:-}" in
     KAFKA_LOCAL_PORT=$(free_port) start
     export NORMWATCH_TEST_BROKERS=127.0.0.1:$(cat "$dir/port")
     export NORMWATCH_TEST_KAFKA_CTL=$self
+    export NORMWATCH_TEST_AUTO_CREATE=${KAFKA_LOCAL_AUTO_CREATE:-true}
     set +e
     "$@"
     rc=$?

@@ -285,14 +285,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	d.server, err = export.NewServer(export.ServerOptions{
 		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
 		API: d.api(), Notices: d.notices,
-		Ready: map[string]export.Check{
-			"consumer": func() error {
-				if !d.consumer.Ready() {
-					return errors.New("not consuming yet (joining the group or reconnecting to Kafka)")
-				}
-				return nil
-			},
-		},
+		Ready: map[string]export.Check{"consumer": d.consumer.NotReady},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -381,7 +374,12 @@ func (d *daemon) close() {
 
 // notices are the problems of the daemon itself the status page shows.
 func (d *daemon) notices() []export.Notice {
-	return baselineNotices(d.store)
+	out := baselineNotices(d.store)
+	for _, t := range d.consumer.MissingTopics() {
+		out = append(out, export.Notice{Title: "topic missing",
+			Detail: fmt.Sprintf("kafka topic %s does not exist; it is checked again with backoff and consumed once it does", t)})
+	}
+	return out
 }
 
 // snapshots adapts the engine's latest evaluations to the exporter.

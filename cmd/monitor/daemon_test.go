@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -178,4 +180,62 @@ func writeDemoBaseline(t *testing.T, dir, version string) {
 	tmp := filepath.Join(filepath.Dir(dst), ".tmp-"+filepath.Base(dst))
 	require.NoError(t, os.WriteFile(tmp, data, 0o644))
 	require.NoError(t, os.Rename(tmp, dst))
+}
+
+// testKafka returns NORMWATCH_TEST_BROKERS, or an embedded broker of the
+// test's own without any topic.
+func testKafka(t *testing.T) []string {
+	t.Helper()
+	if env := os.Getenv("NORMWATCH_TEST_BROKERS"); env != "" {
+		return strings.Split(env, ",")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := stream.StartEmbedded(ctx, stream.EmbeddedOptions{})
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	return e.Addrs()
+}
+
+// TestDaemonMissingTopic: `monitor run` on a topic that does not exist
+// says so once in its log, on /readyz, in a metric and on the status page,
+// without a rebalance storm, and consumes the topic once it appears.
+func TestDaemonMissingTopic(t *testing.T) {
+	brokers := testKafka(t)
+	topic := fmt.Sprintf("events-missing-%d", time.Now().UnixNano())
+	cfg := testConfig(t)
+	cfg.Kafka.Embedded = false
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Topics = []string{topic}
+	cfg.Kafka.GroupID = topic
+	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = "", ""
+	cfg.Log.Level = "info"
+	d, logs := testDaemon(t, cfg)
+	base := "http://" + d.server.Addr()
+
+	require.Eventually(t, func() bool {
+		code, body := httpGet(t, base+"/readyz")
+		return code == 503 && strings.Contains(body, "consumer: topic "+topic+" does not exist")
+	}, 10*time.Second, 50*time.Millisecond)
+	time.Sleep(3 * time.Second)
+	warn := `level=WARN msg="topic does not exist; consuming the others and checking again with backoff"`
+	require.Equal(t, 1, strings.Count(logs.String(), warn), logs.String())
+	require.NotContains(t, logs.String(), "joined consumer group generation", "no group without a topic")
+	require.Less(t, len(logs.String()), 16<<10, "a quiet log")
+	_, metrics := httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, `normwatch_kafka_topic_missing{topic="`+topic+`"} 1`)
+	_, page := httpGet(t, base+"/")
+	require.Contains(t, page, "kafka topic "+topic+" does not exist")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, stream.CreateTopic(ctx, brokers, topic, 1))
+	// Readiness comes within the backoff's cap, by itself.
+	require.Eventually(t, func() bool {
+		code, _ := httpGet(t, base+"/readyz")
+		return code == 200
+	}, 45*time.Second, 100*time.Millisecond, logs.String())
+	require.Contains(t, logs.String(), `msg="topic exists now; consuming it"`)
+	_, metrics = httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, `normwatch_kafka_topic_missing{topic="`+topic+`"} 0`)
 }

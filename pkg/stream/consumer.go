@@ -98,7 +98,12 @@ type Options struct {
 	// ShutdownTimeout bounds Stop's drain: finishing, checkpointing and
 	// committing every partition, then leaving the group.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger // nil: no logs
+	// TopicCheckInterval is how often the topics are checked while
+	// consuming (a topic created or deleted re-joins the group with the
+	// topics that exist), and the longest pause between checks while none
+	// exists.
+	TopicCheckInterval time.Duration
+	Logger             *slog.Logger // nil: no logs
 
 	// AfterCheckpoint, if set, is called after each successful checkpoint
 	// and before its offset is committed, from the partition's goroutine.
@@ -130,6 +135,7 @@ func (o Options) withDefaults() Options {
 	set(&o.HeartbeatInterval, DefaultHeartbeatInterval)
 	set(&o.RetryBackoff, DefaultRetryBackoff)
 	set(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	set(&o.TopicCheckInterval, DefaultTopicCheckInterval)
 	num(&o.FetchMaxBytes, DefaultFetchMaxBytes)
 	num(&o.DLQMaxPending, DefaultDLQMaxPending)
 	num(&o.DLQMaxValueBytes, DefaultDLQMaxValueBytes)
@@ -230,6 +236,7 @@ func (o Options) Validate() error {
 		{"HeartbeatInterval", o.HeartbeatInterval, 10 * time.Millisecond, time.Hour},
 		{"RetryBackoff", o.RetryBackoff, 10 * time.Millisecond, 10 * time.Minute},
 		{"ShutdownTimeout", o.ShutdownTimeout, 100 * time.Millisecond, time.Hour},
+		{"TopicCheckInterval", o.TopicCheckInterval, 10 * time.Millisecond, time.Hour},
 	}
 	for _, r := range durs {
 		if r.v < r.min || r.v > r.max {
@@ -282,6 +289,14 @@ type Consumer struct {
 	generations atomic.Int64 // generations joined
 	groupUp     atomic.Bool  // the last attempt to join the group succeeded
 	degraded    atomic.Int64 // partitions whose fetch, dead letters, checkpoint or commit fail
+	// failing counts the partitions failing each way (by health flag), and
+	// lastFailure holds the last error of each, for the readiness reason.
+	failing     [numBadFlags]atomic.Int64
+	failMu      sync.Mutex
+	lastFailure [numBadFlags]error
+	joinErr     error // the last failed join, under failMu
+
+	topics topicState
 
 	errMu sync.Mutex
 	err   error // the first fatal error
@@ -335,6 +350,10 @@ func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Cons
 		},
 		lag: map[TopicPartition]*atomic.Int64{},
 	}
+	c.topics.missing = map[string]bool{}
+	for _, t := range opts.Topics {
+		c.m.topicMissing.WithLabelValues(t)
+	}
 	c.dlq = newDLQWriter(opts, c.transport, c.m, c.log)
 	c.stopCtx, c.stopCancel = context.WithCancel(context.Background())
 	c.drainCtx, c.drainCancel = context.WithCancel(context.Background())
@@ -375,52 +394,40 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	defer context.AfterFunc(ctx, c.Stop)()
 
-	cg, err := kafka.NewConsumerGroup(c.groupConfig())
-	if err != nil {
-		c.Stop()
-		return fmt.Errorf("creating consumer group: %w", err)
-	}
-	c.log.Info("joining consumer group", "brokers", c.opts.Brokers, "topics", c.opts.Topics)
-	for c.stopCtx.Err() == nil {
-		gen, err := cg.Next(c.stopCtx)
-		if err != nil {
-			if c.stopCtx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-				break
-			}
-			// kafka-go backs off RetryBackoff before the next attempt,
-			// except on RebalanceInProgress, which the broker paces.
-			c.groupUp.Store(false)
-			c.m.reconnects.Inc()
-			c.log.Warn("consumer group join failed; retrying", "err", err)
-			continue
+	var cg *kafka.ConsumerGroup
+	for {
+		topics := c.waitForTopics()
+		if topics == nil {
+			break // stopping
 		}
-		c.groupUp.Store(true)
-		c.generations.Add(1)
-		c.log.Info("joined consumer group generation", "generation", gen.ID, "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
-		for topic, as := range gen.Assignments {
-			for _, a := range as {
-				c.partitions.Add(1)
-				gen.Start(func(gctx context.Context) { c.runPartition(gctx, gen, topic, a) })
-			}
+		var err error
+		if cg, err = c.runGroup(topics); err != nil {
+			c.Stop()
+			return err
+		}
+		if cg != nil {
+			break // stopping: drain below
 		}
 	}
-
 	// Draining: the partitions checkpoint and commit while the generation
 	// still stands, then holding it, so that leaving the group comes last.
+	// (No group when the consumer stopped while no topic existed.)
 	var errs []error
-	finished := make(chan struct{})
-	go func() { c.partitions.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-c.drainCtx.Done():
-		errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed with partitions still draining", c.opts.ShutdownTimeout))
-	}
-	closed := make(chan struct{})
-	go func() { _ = cg.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-c.drainCtx.Done():
-		errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed while leaving the group", c.opts.ShutdownTimeout))
+	if cg != nil {
+		finished := make(chan struct{})
+		go func() { c.partitions.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-c.drainCtx.Done():
+			errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed with partitions still draining", c.opts.ShutdownTimeout))
+		}
+		closed := make(chan struct{})
+		go func() { _ = cg.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-c.drainCtx.Done():
+			errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed while leaving the group", c.opts.ShutdownTimeout))
+		}
 	}
 	if err := c.dlq.close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing dead-letter writer: %w", err))
@@ -435,6 +442,72 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// runGroup consumes topics, those of Options.Topics that exist, in one
+// consumer group until the consumer stops, returning the group to drain,
+// or until the set of topics that exist changes, returning nil after
+// leaving the group as a rebalance would (every partition synced and
+// released first).
+func (c *Consumer) runGroup(topics []string) (*kafka.ConsumerGroup, error) {
+	cfg := c.groupConfig()
+	cfg.Topics = topics
+	cg, err := kafka.NewConsumerGroup(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer group: %w", err)
+	}
+	ctx, changed := context.WithCancel(c.stopCtx)
+	defer changed()
+	check := make(chan struct{}, 1)
+	watched := make(chan struct{})
+	go func() { defer close(watched); c.watchTopics(ctx, topics, check, changed) }()
+	c.log.Info("joining consumer group", "brokers", c.opts.Brokers, "topics", topics)
+	for ctx.Err() == nil {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				break
+			}
+			// kafka-go backs off RetryBackoff before the next attempt,
+			// except on RebalanceInProgress, which the broker paces.
+			c.groupUp.Store(false)
+			c.failMu.Lock()
+			c.joinErr = err
+			c.failMu.Unlock()
+			c.m.reconnects.Inc()
+			c.log.Warn("consumer group join failed; retrying", "err", err)
+			continue
+		}
+		c.groupUp.Store(true)
+		c.generations.Add(1)
+		// A topic deleted under a generation ends it at once, and every
+		// next one: check the topics at each, so that at most one
+		// generation goes by before the group re-joins without it.
+		select {
+		case check <- struct{}{}:
+		default:
+		}
+		c.log.Info("joined consumer group generation", "generation", gen.ID, "member", gen.MemberID, "assignments", assignmentsString(gen.Assignments))
+		for topic, as := range gen.Assignments {
+			for _, a := range as {
+				c.partitions.Add(1)
+				gen.Start(func(gctx context.Context) { c.runPartition(gctx, gen, topic, a) })
+			}
+		}
+	}
+	changed()
+	<-watched
+	if c.stopCtx.Err() != nil {
+		return cg, nil
+	}
+	// The topics changed: closing the group ends the generation, whose
+	// partitions sync and release as in a rebalance, then leaves.
+	if err := cg.Close(); err != nil {
+		c.log.Debug("leaving the consumer group", "err", err)
+	}
+	c.partitions.Wait()
+	c.generations.Store(0)
+	return nil, nil
+}
+
 // Stop makes Run stop fetching and drain. It returns at once and is safe to
 // call more than once and before Run.
 func (c *Consumer) Stop() {
@@ -444,12 +517,65 @@ func (c *Consumer) Stop() {
 	})
 }
 
-// Ready reports whether the consumer is consuming: it has joined a group
-// generation, its last join succeeded, and no partition is failing to fetch,
-// write dead letters, checkpoint or commit.
+// Ready reports whether the consumer is consuming: every topic exists, it
+// has joined a group generation, its last join succeeded, and no partition
+// is failing to fetch, write dead letters, checkpoint or commit.
 func (c *Consumer) Ready() bool {
-	return c.started.Load() && c.stopCtx.Err() == nil &&
-		c.generations.Load() > 0 && c.groupUp.Load() && c.degraded.Load() == 0
+	return c.NotReady() == nil
+}
+
+// NotReady returns why the consumer is not ready, naming the real cause
+// (a missing topic, failing checkpoints, ...), or nil when it is.
+func (c *Consumer) NotReady() error {
+	switch {
+	case !c.started.Load():
+		return errors.New("not started")
+	case c.stopCtx.Err() != nil:
+		return errors.New("stopping")
+	}
+	if err := c.topicsProblem(); err != nil {
+		return err
+	}
+	c.failMu.Lock()
+	joinErr := c.joinErr
+	c.failMu.Unlock()
+	switch {
+	case !c.groupUp.Load() && joinErr != nil:
+		return fmt.Errorf("joining the consumer group failed (retrying): %w", joinErr)
+	case c.generations.Load() == 0 || !c.groupUp.Load():
+		return errors.New("joining the consumer group")
+	case c.degraded.Load() == 0:
+		return nil
+	}
+	var errs []error
+	for i, what := range badFlagNames {
+		if n := c.failing[i].Load(); n > 0 {
+			c.failMu.Lock()
+			last := c.lastFailure[i]
+			c.failMu.Unlock()
+			msg := fmt.Sprintf("%s failing on %d partition(s)", what, n)
+			if last != nil {
+				msg += ": " + last.Error()
+			}
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	if len(errs) == 0 {
+		return errors.New("a partition is failing")
+	}
+	return errors.Join(errs...)
+}
+
+// noteFailure keeps err as the last failure of a health flag, for
+// NotReady.
+func (c *Consumer) noteFailure(flag uint8, err error) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	for i := range numBadFlags {
+		if flag == 1<<i {
+			c.lastFailure[i] = err
+		}
+	}
 }
 
 // Lag returns, per assigned partition, the messages not yet consumed: the
@@ -525,7 +651,11 @@ const (
 	badDLQ
 	badCheckpoint
 	badCommit
+	numBadFlags = iota
 )
+
+// badFlagNames say what fails, per health flag, in readiness reasons.
+var badFlagNames = [numBadFlags]string{"fetches", "dead-letter writes", "checkpoints", "offset commits"}
 
 // partition is the consumer's side of one assigned partition, owned by
 // one goroutine for one generation.
@@ -666,6 +796,7 @@ func (ps *partition) consume(gctx context.Context) {
 			// The reader reconnects by itself; this is its report that
 			// it has failed a few times in a row.
 			c.m.reconnects.Inc()
+			c.noteFailure(badFetch, err)
 			ps.setBad(badFetch, true)
 			ps.log.Warn("fetch failed; reconnecting", "err", err, "backoff", backoff)
 			if !sleepCtx(fetchCtx, backoff) {
@@ -756,6 +887,7 @@ func (ps *partition) sync(ctx context.Context) error {
 		off, err := ps.p.Checkpoint()
 		if err != nil {
 			c.m.checkpoints.WithLabelValues(resultError).Inc()
+			c.noteFailure(badCheckpoint, err)
 			ps.setBad(badCheckpoint, true)
 			ps.log.Error("checkpoint failed; offsets stay uncommitted", "err", err)
 			return fmt.Errorf("checkpointing %s/%d: %w", ps.topic, ps.id, err)
@@ -776,6 +908,7 @@ func (ps *partition) sync(ctx context.Context) error {
 	}
 	if err := ps.gen.CommitOffsets(map[string]map[int]int64{ps.topic: {ps.id: next}}); err != nil {
 		c.m.offsetCommits.WithLabelValues(resultError).Inc()
+		c.noteFailure(badCommit, err)
 		ps.setBad(badCommit, true)
 		ps.log.Warn("offset commit failed; the checkpoint covers it, a later commit will", "offset", next, "err", err)
 		return fmt.Errorf("committing %s/%d at %d: %w", ps.topic, ps.id, next, err)
@@ -819,6 +952,11 @@ func (ps *partition) finish() {
 	}
 	c.lagMu.Unlock()
 	if ps.bad != 0 {
+		for i := range numBadFlags {
+			if ps.bad&(1<<i) != 0 {
+				c.failing[i].Add(-1)
+			}
+		}
 		c.degraded.Add(-1)
 		ps.bad = 0
 	}
@@ -831,6 +969,15 @@ func (ps *partition) setBad(flag uint8, on bool) {
 		ps.bad |= flag
 	} else {
 		ps.bad &^= flag
+	}
+	for i := range numBadFlags {
+		if f := uint8(1) << i; f&flag != 0 && (was&f != 0) != (ps.bad&f != 0) {
+			if on {
+				ps.c.failing[i].Add(1)
+			} else {
+				ps.c.failing[i].Add(-1)
+			}
+		}
 	}
 	switch {
 	case was == 0 && ps.bad != 0:

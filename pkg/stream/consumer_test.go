@@ -86,8 +86,9 @@ normwatch_offset_commits_total{result="ok"} 0
 	n, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
 	// Reasons, time fallbacks, 2 checkpoint and 2 commit results, the
-	// three plain counters; no lag series before a partition is assigned.
-	require.Equal(t, len(Reasons())+len(TimeFallbacks())+2+2+3, n)
+	// three plain counters, a topic_missing series per topic; no lag
+	// series before a partition is assigned.
+	require.Equal(t, len(Reasons())+len(TimeFallbacks())+2+2+3+len(validOptions().Topics), n)
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
 	require.Empty(t, problems)

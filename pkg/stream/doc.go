@@ -30,7 +30,9 @@
 //     its Generations, not a group Reader, so that each partition is
 //     checkpointed and committed before it is revoked) with a fetching
 //     goroutine and a Decoder per assigned partition, TLS and SASL (PLAIN,
-//     SCRAM), reconnects with backoff, readiness and per-partition lag.
+//     SCRAM), reconnects with backoff, readiness with its reason, and
+//     per-partition lag. The group takes the configured topics that exist
+//     (topics.go): kafka-go's group rebalances without end on a missing one.
 //   - The dead-letter writer (dlq.go): undecodable messages with their
 //     source and reason in headers, written with acks from all replicas
 //     before the checkpoint that skips them.
@@ -57,6 +59,8 @@
 //     per assigned partition; the series goes when the partition does.
 //   - kafka_reconnects_total: group re-joins after an error and fetch
 //     reconnects.
+//   - kafka_topic_missing{topic}: 1 while a configured topic does not
+//     exist, else 0; one series per configured topic.
 //   - redeliveries_skipped_total: messages dropped because the checkpoint
 //     already holds their effect.
 //   - checkpoints_total{result} and offset_commits_total{result}, result

@@ -24,6 +24,7 @@ type metrics struct {
 	timeFallbacks       *prometheus.CounterVec
 	dlqMessages         prometheus.Counter
 	consumerLag         *prometheus.GaugeVec
+	topicMissing        *prometheus.GaugeVec
 	reconnects          prometheus.Counter
 	redeliveriesSkipped prometheus.Counter
 	checkpoints         *prometheus.CounterVec
@@ -55,6 +56,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:      "consumer_lag",
 			Help:      "Messages of an assigned partition not yet consumed: high watermark minus the next offset.",
 		}, []string{labelTopic, labelPartition}),
+		topicMissing: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "kafka_topic_missing",
+			Help:      "1 while a configured topic does not exist (it is checked again with backoff and consumed once it does), else 0.",
+		}, []string{labelTopic}),
 		reconnects: f.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "kafka_reconnects_total",

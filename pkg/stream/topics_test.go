@@ -1,0 +1,245 @@
+package stream
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+)
+
+// logBuffer collects a consumer's log, safe for its goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// lines counts the lines that contain every one of parts.
+func (l *logBuffer) lines(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// deleteTopic deletes topic through the controller.
+func deleteTopic(t *testing.T, brokers []string, topic string) {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", brokers[0])
+	require.NoError(t, err)
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	require.NoError(t, err)
+	cc, err := kafka.Dial("tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	require.NoError(t, err)
+	defer cc.Close()
+	require.NoError(t, cc.DeleteTopics(topic))
+}
+
+// TestConsumerMissingTopic: a topic that does not exist is one WARN, a
+// readiness reason and a metric, checked again with backoff, and no
+// rebalance storm; the topics that exist are consumed meanwhile, and the
+// missing one as soon as it appears. A topic deleted while consumed is
+// the same, after at most a generation or two. On the embedded broker, and
+// on a real one through NORMWATCH_TEST_BROKERS.
+func TestConsumerMissingTopic(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	present, missing := testTopic(t, "present"), testTopic(t, "missing")
+	createTopic(t, brokers, present, 2)
+	goodA := produce(t, brokers, present, 2, goodEvents(0, 200))
+
+	store, err := NewFileCheckpoints(t.TempDir(), "g")
+	require.NoError(t, err)
+	proc := &countingProcessor{store: store}
+	opts := testOptions(t, brokers, present, testTopic(t, "group"))
+	opts.Topics = []string{present, missing}
+	opts.TopicCheckInterval = 300 * time.Millisecond
+	logs := &logBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r := startConsumer(t, opts, proc)
+
+	waitFor(t, "the present topic's events", 20*time.Second, func() bool { return proc.handled.Load() >= 200 })
+	waitFor(t, "the missing topic in the metric", 5*time.Second, func() bool {
+		return counterValue(t, r.reg, "normwatch_kafka_topic_missing", "topic", missing) == 1
+	})
+	require.Zero(t, counterValue(t, r.reg, "normwatch_kafka_topic_missing", "topic", present))
+	// Some seconds of waiting: no storm, one WARN, not ready with the reason.
+	gens := logs.count("joined consumer group generation")
+	time.Sleep(3 * time.Second)
+	gensAfter := logs.count("joined consumer group generation")
+	t.Logf("generations: %d when consuming, %d after 3 s more with a topic missing; log %d bytes", gens, gensAfter, len(logs.String()))
+	require.Equal(t, gens, gensAfter, "no rebalance while the topic is missing")
+	require.LessOrEqual(t, gens, 2)
+	require.Equal(t, 1, logs.lines(`level=WARN msg="topic does not exist; consuming the others and checking again with backoff"`, "topic="+missing+" "))
+	require.False(t, r.c.Ready())
+	require.EqualError(t, r.c.NotReady(), "topic "+missing+" does not exist")
+	require.Less(t, len(logs.String()), 16<<10, "the log stays quiet")
+
+	// The topic appears: consumed without a restart.
+	createTopic(t, brokers, missing, 2)
+	goodB := produce(t, brokers, missing, 2, goodEvents(1000, 100))
+	waitFor(t, "the new topic's events", 20*time.Second, func() bool { return proc.handled.Load() >= 300 })
+	waitFor(t, "readiness", 10*time.Second, r.c.Ready)
+	require.Zero(t, counterValue(t, r.reg, "normwatch_kafka_topic_missing", "topic", missing))
+	require.Equal(t, 1, logs.lines(`level=INFO msg="topic exists now; consuming it"`, "topic="+missing))
+
+	more := 0
+	if os.Getenv("NORMWATCH_TEST_AUTO_CREATE") == "true" {
+		// A broker that creates topics on demand re-creates a deleted one
+		// at the next metadata request of any client: nothing to see.
+		t.Log("the broker creates topics on demand: the deletion is not tried")
+	} else {
+		more = deletion(t, brokers, missing, r, logs)
+	}
+
+	// The present topic goes on, and nothing counted twice.
+	moreA := produce(t, brokers, present, 2, goodEvents(200, 100))
+	waitFor(t, "more events", 20*time.Second, func() bool { return proc.handled.Load() >= int64(400+more) })
+	require.NoError(t, r.stop(t))
+	for p := range goodA {
+		goodA[p] += moreA[p]
+	}
+	requireExact(t, store, present, goodA, make([]int, 2))
+	requireExact(t, store, missing, goodB, make([]int, 2))
+}
+
+// deletion deletes topic, which r consumes, and checks that the group
+// re-joins without it quickly: no rebalance storm.
+func deletion(t *testing.T, brokers []string, topic string, r *running, logs *logBuffer) int {
+	missing := topic
+	before := logs.count("joined consumer group generation")
+	deleteTopic(t, brokers, missing)
+	waitFor(t, "the deleted topic in the metric", 20*time.Second, func() bool {
+		return counterValue(t, r.reg, "normwatch_kafka_topic_missing", "topic", missing) == 1
+	})
+	waitFor(t, "a generation without it", 20*time.Second, func() bool {
+		l := logs.String()
+		i := strings.LastIndex(l, "re-joining the group with them")
+		return i >= 0 && strings.Contains(l[i:], "joined consumer group generation")
+	})
+	time.Sleep(2 * time.Second)
+	after := logs.count("joined consumer group generation")
+	t.Logf("generations from the deletion to 2 s after the re-join: %d", after-before)
+	require.LessOrEqual(t, after-before, 6, "no rebalance storm after a deletion")
+	require.Equal(t, 2, logs.lines(`level=WARN msg="topic does not exist; consuming the others and checking again with backoff"`, "topic="+missing+" "))
+	return 0
+}
+
+// TestConsumerNoTopicYet: with no topic at all the consumer joins nothing,
+// waits with backoff, says why it is not ready, stops cleanly, and starts
+// consuming by itself once the topic appears.
+func TestConsumerNoTopicYet(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	topic := testTopic(t, "later")
+	store, err := NewFileCheckpoints(t.TempDir(), "g")
+	require.NoError(t, err)
+	proc := &countingProcessor{store: store}
+	opts := testOptions(t, brokers, topic, testTopic(t, "group"))
+	opts.TopicCheckInterval = 400 * time.Millisecond
+	logs := &logBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r := startConsumer(t, opts, proc)
+	waitFor(t, "the reason", 10*time.Second, func() bool {
+		err := r.c.NotReady()
+		return err != nil && err.Error() == "topic "+topic+" does not exist"
+	})
+	time.Sleep(2 * time.Second)
+	require.Zero(t, logs.count("joining consumer group"), "no group joined without a topic")
+	require.Equal(t, 1, logs.count("topic does not exist"))
+	require.Equal(t, 1.0, counterValue(t, r.reg, "normwatch_kafka_topic_missing", "topic", topic))
+
+	createTopic(t, brokers, topic, 1)
+	good := produce(t, brokers, topic, 1, goodEvents(0, 50))
+	waitFor(t, "the events", 20*time.Second, func() bool { return proc.handled.Load() >= 50 })
+	waitFor(t, "readiness", 10*time.Second, r.c.Ready)
+	require.NoError(t, r.stop(t))
+	requireExact(t, store, topic, good, []int{0})
+
+	// Stopping while waiting for a topic is clean too.
+	opts.Topics = []string{testTopic(t, "never")}
+	r2 := startConsumer(t, opts, &countingProcessor{store: store})
+	waitFor(t, "the reason", 10*time.Second, func() bool {
+		return r2.c.NotReady() != nil && strings.Contains(r2.c.NotReady().Error(), "does not exist")
+	})
+	stopped := time.Now()
+	require.NoError(t, r2.stop(t))
+	require.Less(t, time.Since(stopped), 5*time.Second)
+
+}
+
+// failingStore is a CheckpointStore whose saves fail while fail is set.
+type failingStore struct {
+	CheckpointStore
+	fail atomic.Bool
+}
+
+func (f *failingStore) Save(topic string, partition int, data []byte) error {
+	if f.fail.Load() {
+		return errors.New("no space left on device (injected)")
+	}
+	return f.CheckpointStore.Save(topic, partition, data)
+}
+
+// TestNotReadyNamesTheCause: failing checkpoints are the readiness reason,
+// with their error, not "joining the group".
+func TestNotReadyNamesTheCause(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	topic := testTopic(t, "events")
+	createTopic(t, brokers, topic, 2)
+	fs, err := NewFileCheckpoints(t.TempDir(), "g")
+	require.NoError(t, err)
+	store := &failingStore{CheckpointStore: fs}
+	proc := &countingProcessor{store: store}
+	r := startConsumer(t, testOptions(t, brokers, topic, testTopic(t, "group")), proc)
+	require.Error(t, r.c.NotReady())
+	produce(t, brokers, topic, 2, goodEvents(0, 100))
+	waitFor(t, "the events", 15*time.Second, func() bool { return proc.handled.Load() >= 100 })
+	waitFor(t, "readiness", 10*time.Second, r.c.Ready)
+
+	store.fail.Store(true)
+	produce(t, brokers, topic, 2, goodEvents(100, 100))
+	waitFor(t, "the checkpoint failures as the reason", 15*time.Second, func() bool {
+		err := r.c.NotReady()
+		return err != nil && strings.HasPrefix(err.Error(), "checkpoints failing on 2 partition(s): ") &&
+			strings.Contains(err.Error(), "no space left on device (injected)")
+	})
+	store.fail.Store(false)
+	waitFor(t, "readiness again", 15*time.Second, r.c.Ready)
+	require.NoError(t, r.stop(t))
+}
