@@ -146,6 +146,7 @@ type daemon struct {
 	store    *baseline.Store
 	alerts   *alert.Manager
 	engine   *engine.Engine
+	late     *engine.LateWatch
 	consumer *stream.Consumer
 	server   *export.Server
 
@@ -264,6 +265,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		return nil, err
 	}
 
+	d.late = engine.NewLateWatch(d.engine, max(cfg.Window.Size+cfg.Window.AllowedLateness, time.Second), logger)
+
 	tlsConfig, err := kafkaTLS(cfg.Kafka.TLS)
 	if err != nil {
 		return nil, err
@@ -318,6 +321,9 @@ func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 	}
 	{
 		g.Add(d.server.Run, func(error) { d.server.Stop() })
+	}
+	{
+		g.Add(func() error { return d.late.Run(ctx) }, func(error) { d.late.Stop() })
 	}
 	for _, r := range d.alertRunners {
 		g.Add(func() error { return r.Run(ctx) }, func(error) { r.Stop() })
@@ -375,6 +381,9 @@ func (d *daemon) close() {
 // notices are the problems of the daemon itself the status page shows.
 func (d *daemon) notices() []export.Notice {
 	out := baselineNotices(d.store)
+	if err := d.late.Problem(); err != nil {
+		out = append(out, export.Notice{Title: "events all late", Detail: err.Error()})
+	}
 	for _, t := range d.consumer.MissingTopics() {
 		out = append(out, export.Notice{Title: "topic missing",
 			Detail: fmt.Sprintf("kafka topic %s does not exist; it is checked again with backoff and consumed once it does", t)})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/normwatch/normwatch/pkg/baseline"
@@ -238,4 +239,59 @@ func TestDaemonMissingTopic(t *testing.T) {
 	require.Contains(t, logs.String(), `msg="topic exists now; consuming it"`)
 	_, metrics = httpGet(t, base+"/metrics")
 	require.Contains(t, metrics, `normwatch_kafka_topic_missing{topic="`+topic+`"} 0`)
+}
+
+// TestDaemonAllLate: a stream whose events are all late (times behind what
+// the partition has seen) is a WARN and a notice on the status page, not
+// silence.
+func TestDaemonAllLate(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Window.Size, cfg.Window.AllowedLateness = time.Second, 0
+	cfg.Log.Level = "info"
+	d, logs := testDaemon(t, cfg)
+	w := &kafka.Writer{Addr: kafka.TCP(d.brokers...), Topic: cfg.Kafka.Topics[0], BatchTimeout: time.Millisecond, Balancer: &kafka.Hash{}}
+	defer w.Close()
+	send := func(ts time.Time) {
+		msg := fmt.Sprintf(`{"ts":%d,"model":"m","model_version":"v1","features":{"x":1}}`, ts.UnixMilli())
+		require.NoError(t, w.WriteMessages(context.Background(), kafka.Message{Key: []byte("k"), Value: []byte(msg)}))
+	}
+	now := time.Now()
+	for i := range 5 {
+		send(now.Add(time.Duration(i) * time.Second))
+	}
+	base := "http://" + d.server.Addr()
+	old := now.Add(-time.Hour)
+	require.Eventually(t, func() bool {
+		send(old)
+		_, page := httpGet(t, base+"/")
+		return strings.Contains(page, "events all late")
+	}, 20*time.Second, 100*time.Millisecond, logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), `level=WARN msg="every event for a while was late: none is evaluated, no alert can fire"`))
+}
+
+// TestDaemonNoSecretInLogs: with credentials for Kafka and Alertmanager
+// configured, and both failing, no log line and no endpoint shows them.
+func TestDaemonNoSecretInLogs(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Log.Level = "debug"
+	cfg.Kafka.SASL = config.SASL{Mechanism: "plain", Username: "normwatch", Password: "sasl-s3cret"}
+	cfg.Alerting.AlertmanagerURLs = []string{"http://am:url-s3cret@127.0.0.1:1/"}
+	cfg.Alerting.BasicAuth = config.BasicAuth{Username: "u", Password: "basic-s3cret"}
+	cfg.Alerting.ResendInterval = time.Second
+	d, logs := testDaemon(t, cfg)
+	base := "http://" + d.server.Addr()
+	// The embedded broker speaks no SASL: the topic checks fail, and say so.
+	require.Eventually(t, func() bool {
+		code, body := httpGet(t, base+"/readyz")
+		return code == 503 && strings.Contains(body, "cannot check the topics")
+	}, 20*time.Second, 100*time.Millisecond)
+	time.Sleep(2 * time.Second) // the watchdog's sends to Alertmanager fail, and are logged
+	var seen strings.Builder
+	seen.WriteString(logs.String())
+	for _, path := range []string{"/", "/readyz", "/healthz", "/metrics", "/api/v1/evaluations", "/api/v1/alerts", "/api/v1/series"} {
+		_, body := httpGet(t, base+path)
+		seen.WriteString(body)
+	}
+	require.Contains(t, seen.String(), "127.0.0.1:1", "the Alertmanager is named")
+	require.NotContains(t, seen.String(), "s3cret")
 }
