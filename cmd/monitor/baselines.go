@@ -45,6 +45,9 @@ func logReload(logger *slog.Logger, trigger string, rep *baseline.ReloadReport, 
 				"id", e.Baseline.ID(), "file", e.Path)
 		}
 	}
+	for _, path := range rep.Cleared {
+		logger.Info("baseline file no longer refused (fixed or removed)", "trigger", trigger, "file", path)
+	}
 	logRefused(logger.With("trigger", trigger), rep.Refused)
 }
 

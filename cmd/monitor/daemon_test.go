@@ -155,6 +155,7 @@ func TestDaemonBaselines(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String()[before:], `msg="baseline loaded" trigger=watch model=ranker model_version=v4`)
 	}, 10*time.Second, 20*time.Millisecond, logs.String()[before:])
+	require.Contains(t, logs.String()[before:], `msg="baseline file no longer refused (fixed or removed)" trigger=watch file=`+bad)
 	require.NotContains(t, logs.String()[before:], "level=ERROR")
 	require.NotContains(t, logs.String(), "err=<nil>")
 	_, metrics = httpGet(t, base+"/metrics")
@@ -219,7 +220,7 @@ func TestDaemonMissingTopic(t *testing.T) {
 		return code == 503 && strings.Contains(body, "consumer: topic "+topic+" does not exist")
 	}, 10*time.Second, 50*time.Millisecond)
 	time.Sleep(3 * time.Second)
-	warn := `level=WARN msg="topic does not exist; consuming the others and checking again with backoff"`
+	warn := `level=WARN msg="topic does not exist; checking again with backoff, consuming the topics that do"`
 	require.Equal(t, 1, strings.Count(logs.String(), warn), logs.String())
 	require.NotContains(t, logs.String(), "joined consumer group generation", "no group without a topic")
 	require.Less(t, len(logs.String()), 16<<10, "a quiet log")

@@ -51,11 +51,14 @@ type Refusal struct {
 type ReloadReport struct {
 	Loaded, Replaced, Removed, Kept []Entry
 	Refused                         []Refusal
+	// Cleared are the files refused before that are not now (fixed or
+	// removed).
+	Cleared []string
 }
 
 // Changed tells whether the reload changed what is served or refused.
 func (r *ReloadReport) Changed() bool {
-	return len(r.Loaded)+len(r.Replaced)+len(r.Removed)+len(r.Kept)+len(r.Refused) > 0
+	return len(r.Loaded)+len(r.Replaced)+len(r.Removed)+len(r.Kept)+len(r.Refused)+len(r.Cleared) > 0
 }
 
 // snapshot is one immutable state of the store.
@@ -170,6 +173,11 @@ func (s *Store) Reload() (*ReloadReport, error) {
 			rep.Kept = append(rep.Kept, prev)
 		} else {
 			rep.Removed = append(rep.Removed, prev)
+		}
+	}
+	for _, r := range old.refused {
+		if !slices.ContainsFunc(refused, func(n Refusal) bool { return n.Path == r.Path }) {
+			rep.Cleared = append(rep.Cleared, r.Path)
 		}
 	}
 	for _, l := range []*[]Entry{&rep.Loaded, &rep.Replaced, &rep.Removed, &rep.Kept} {

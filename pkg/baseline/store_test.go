@@ -224,6 +224,10 @@ func TestStoreReload(t *testing.T) {
 	require.Equal(t, []Key{{"ranker", "v6"}}, keysOf(rep.Loaded))
 	require.Equal(t, []Key{{"ranker", "v4"}, {"ranker", "v6"}}, s.Keys())
 	require.NoError(t, os.Remove(bad))
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Equal(t, []string{bad}, rep.Cleared)
+	require.True(t, rep.Changed())
 
 	// A file under the wrong directory.
 	wrong, err := smallBaseline(t, "ranker", "v7", 0, 3).Encode()

@@ -84,7 +84,7 @@ func (c *Consumer) refreshTopics(ctx context.Context) ([]string, error) {
 		gone := !slices.Contains(present, t)
 		switch {
 		case gone && !ts.missing[t]:
-			c.log.Warn("topic does not exist; consuming the others and checking again with backoff",
+			c.log.Warn("topic does not exist; checking again with backoff, consuming the topics that do",
 				"topic", t, "brokers", strings.Join(c.opts.Brokers, ","))
 		case !gone && ts.missing[t]:
 			c.log.Info("topic exists now; consuming it", "topic", t)
