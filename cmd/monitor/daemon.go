@@ -71,6 +71,9 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return cmd.usageError(err)
 	}
+	for _, w := range config.EnvTypos(os.Environ()) {
+		logger.Warn(w)
+	}
 	if err := runWithSignals(cfg, logger, nil); err != nil {
 		logger.Error("monitor stopped", "err", err)
 		return exitError

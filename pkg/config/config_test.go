@@ -392,3 +392,14 @@ func TestExampleListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestEnvTypos(t *testing.T) {
+	got := EnvTypos([]string{
+		"NORMWATCH_KAFKA_BROKER=k:9092", "NORMWATCH_KAFKA_BROKERS=k:9092", "NORMWATCH_WINDOW_SIZ=1m",
+		"NORMWATCH_TEST_BROKERS=x", "NORMWATCH_ARTIFACTS=/tmp", "PATH=/bin", "NORMWATCH_LOG_LEVEL",
+	})
+	require.Equal(t, []string{
+		"NORMWATCH_KAFKA_BROKER is not a configuration variable and is ignored; did you mean NORMWATCH_KAFKA_BROKERS?",
+		"NORMWATCH_WINDOW_SIZ is not a configuration variable and is ignored; did you mean NORMWATCH_WINDOW_SIZE?",
+	}, got)
+}

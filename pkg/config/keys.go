@@ -159,3 +159,32 @@ func FileOrEnvOnly() string {
 	}
 	return b.String()
 }
+
+// EnvTypos returns a warning for each NORMWATCH_* variable of environ
+// (as os.Environ gives it) that is no key's but nearly one's: a typo that
+// would otherwise be ignored in silence. Variables far from every key
+// (other tools') are left alone.
+func EnvTypos(environ []string) []string {
+	envs := map[string]bool{}
+	for _, k := range Keys() {
+		envs[k.Env()] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix+"_") || envs[name] {
+			continue
+		}
+		best, bestD := "", 3
+		for e := range envs {
+			if d := editDistance(name, e); d < bestD || (d == bestD && e < best) {
+				best, bestD = e, d
+			}
+		}
+		if best != "" {
+			out = append(out, fmt.Sprintf("%s is not a configuration variable and is ignored; did you mean %s?", name, best))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
