@@ -2,6 +2,8 @@
 #   docker build -t normwatch .
 #   docker run --rm -p 10308:10308 normwatch demo     # everything in one process
 #   docker run --rm normwatch run --kafka.brokers kafka:9092 ...
+# `run` needs --kafka.brokers (or NORMWATCH_KAFKA_BROKERS), or --kafka.embedded
+# for the broker built in: without either it exits 2 saying so.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
