@@ -15,9 +15,10 @@ import (
 
 // A checkpoint is the whole state of one partition, self-contained:
 //
-//	"NWEC" version(1)
+//	"NWEC" version(2)
 //	offset, largest event time, has-time, closed-through
 //	per model version: model, version, end of the last window evaluated,
+//	  newest event time and wall time last seen (version 2),
 //	  feature names, embedding names (their order numbers the sketches),
 //	  open windows, late events, cumulative snapshot, horizon windows
 //	CRC-32C of everything before it, little-endian
@@ -28,7 +29,9 @@ import (
 // within the limits of the restoring process.
 const (
 	checkpointMagic   = "NWEC"
-	checkpointVersion = 1
+	checkpointVersion = 2
+	// checkpointV1 is read too: the same without the activity of versions.
+	checkpointV1 = 1
 )
 
 // ErrCorrupt is wrapped by the errors of a checkpoint that does not decode.
@@ -119,6 +122,8 @@ func (p *partition) encodeVersion(w *ckWriter, pv *pver) error {
 	w.s(pv.s.model)
 	w.s(pv.s.version)
 	w.i(max(pv.evaluatedThrough, p.e.ev.evaluatedThrough(pv.s)))
+	w.i(pv.s.lastEvent.Load())
+	w.i(p.e.reg.lastSeen(pv.s))
 	// Local numbering: position in known / embKnown.
 	fl := make(map[int32]uint64, len(pv.known))
 	w.u(uint64(len(pv.known)))
@@ -287,8 +292,9 @@ type ckWindow struct {
 }
 
 type ckVersion struct {
-	model, version string
-	evaluated      int64
+	model, version      string
+	evaluated           int64
+	lastEvent, lastSeen int64 // 0 from a version 1 checkpoint
 	feats, embs    []string
 	open           []*ckWindow
 	late, cum      *ckWindow
@@ -314,8 +320,9 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 	if len(data) < len(checkpointMagic)+1+4 || string(data[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, fmt.Errorf("%w: not a normwatch engine checkpoint", ErrCorrupt)
 	}
-	if v := data[len(checkpointMagic)]; v != checkpointVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorrupt, v, checkpointVersion)
+	v := data[len(checkpointMagic)]
+	if v != checkpointVersion && v != checkpointV1 {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d and %d", ErrCorrupt, v, checkpointV1, checkpointVersion)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
@@ -328,6 +335,9 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 	nv := r.count("versions", 3)
 	for range nv {
 		cv := &ckVersion{model: r.s("model"), version: r.s("version"), evaluated: r.i("evaluated")}
+		if v >= 2 {
+			cv.lastEvent, cv.lastSeen = r.i("last event"), r.i("last seen")
+		}
 		nf := r.count("features", 1)
 		for range nf {
 			cv.feats = append(cv.feats, r.s("feature"))
@@ -425,7 +435,24 @@ func (p *partition) restore(data []byte) error {
 	}
 	p.offset, p.maxTime, p.haveTime, p.closedEnd = st.offset, st.maxTime, st.haveTime, st.closedEnd
 	for _, cv := range st.versions {
-		s := p.e.reg.version(cv.model, cv.version)
+		// A version idle past the timeout before the restart stays
+		// retired; the others compete for the caps by their activity, as
+		// if their events came now.
+		now := p.e.opts.Clock()
+		if idle := p.e.opts.VersionIdleTimeout; idle > 0 && cv.lastSeen > 0 && now.Sub(time.Unix(0, cv.lastSeen)) >= idle {
+			p.e.m.retirements[StateRetired].Inc()
+			p.e.log.Info("model version retired: idle past limits.version_idle_timeout before the restart; its checkpointed state is dropped",
+				"model", cv.model, "model_version", cv.version, "last_seen", time.Unix(0, cv.lastSeen).UTC())
+			continue
+		}
+		seen := cv.lastSeen
+		if seen == 0 {
+			seen = now.UnixNano()
+		}
+		s, evicted := p.e.reg.version(admission{model: cv.model, version: cv.version, lastEvent: cv.lastEvent, lastSeen: seen})
+		for _, x := range evicted {
+			p.e.afterRetire(x, StateEvicted, "evicted at a cap for "+cv.model+" "+cv.version+" (restored)", now)
+		}
 		if s == nil {
 			continue
 		}

@@ -44,11 +44,20 @@ type Limits struct {
 	MaxVersionsPerModel int // versions of one model
 	MaxFeatures         int // features of one model version
 	MaxEmbeddings       int // embedding fields of one model version
+	// MaxSeries bounds the features and embeddings tracked over all
+	// versions: what /metrics, the status page and memory grow with.
+	MaxSeries int
 }
+
+// DefaultMaxSeries is the default global series budget: about 30
+// Prometheus series per feature (figures, quantiles, baseline bands) make
+// 2000 features some 60,000 series, a scrape of a few megabytes that a
+// Prometheus server takes in well under a second.
+const DefaultMaxSeries = 2000
 
 // DefaultLimits returns the limits normwatch ships with.
 func DefaultLimits() Limits {
-	return Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20}
+	return Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20, MaxSeries: DefaultMaxSeries}
 }
 
 // Options configures an Engine. Zero fields take the defaults, except
@@ -77,6 +86,16 @@ type Options struct {
 	IdleFlush bool
 	IdleCheck time.Duration // default WindowSize/4
 	Fallback  string        // FallbackPreviousVersion (default) or FallbackReportOnly
+	// VersionStaleAfter is how long a version goes without events before
+	// it is stale: its alerts resolve and its drift figures leave /metrics
+	// until events come again. 0 means DefaultStaleWindows windows.
+	VersionStaleAfter time.Duration
+	// VersionIdleTimeout is how long a version goes without events before
+	// it retires; default DefaultVersionIdleTimeout, negative for never.
+	VersionIdleTimeout time.Duration
+	// LifecycleCheck is how often versions are checked for staleness and
+	// retirement; default a quarter window, within [1s, 15s].
+	LifecycleCheck time.Duration
 	SinkQueue int           // evaluations buffered per sink; default DefaultSinkQueue
 	Clock     func() time.Time
 	// Logger receives the engine's rare log lines (internal errors); nil
@@ -112,6 +131,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Limits.MaxEmbeddings == 0 {
 		o.Limits.MaxEmbeddings = d.MaxEmbeddings
+	}
+	if o.Limits.MaxSeries == 0 {
+		o.Limits.MaxSeries = d.MaxSeries
+	}
+	if o.VersionIdleTimeout == 0 {
+		o.VersionIdleTimeout = DefaultVersionIdleTimeout
+	}
+	if o.LifecycleCheck == 0 {
+		o.LifecycleCheck = max(time.Second, min(o.WindowSize/4, 15*time.Second))
 	}
 	if o.IdleCheck == 0 {
 		o.IdleCheck = o.WindowSize / 4
@@ -151,6 +179,12 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: Limits.MaxFeatures %d out of range [1, 1048576]", o.Limits.MaxFeatures)
 	case o.Limits.MaxEmbeddings < 1 || o.Limits.MaxEmbeddings > 1<<16:
 		return fmt.Errorf("engine: Limits.MaxEmbeddings %d out of range [1, 65536]", o.Limits.MaxEmbeddings)
+	case o.Limits.MaxSeries < 1:
+		return fmt.Errorf("engine: Limits.MaxSeries %d below 1", o.Limits.MaxSeries)
+	case o.VersionStaleAfter < 0:
+		return fmt.Errorf("engine: VersionStaleAfter %v is negative", o.VersionStaleAfter)
+	case o.VersionIdleTimeout > 0 && o.VersionIdleTimeout <= o.VersionStaleAfter:
+		return fmt.Errorf("engine: VersionIdleTimeout %v is not after VersionStaleAfter %v", o.VersionIdleTimeout, o.VersionStaleAfter)
 	case o.IdleCheck < 0:
 		return fmt.Errorf("engine: IdleCheck %v is negative", o.IdleCheck)
 	case o.Fallback != FallbackPreviousVersion && o.Fallback != FallbackReportOnly:
@@ -260,7 +294,7 @@ func New(opts Options, baselines Baselines, store stream.CheckpointStore, reg pr
 	e := &Engine{
 		opts: opts, window: int64(opts.WindowSize), lateness: int64(opts.AllowedLateness),
 		baselines: baselines, store: store, m: m, log: opts.Logger,
-		reg:   newRegistry(opts.Limits, m),
+		reg:   newRegistry(opts.Limits, m, &rateLog{log: opts.Logger, clock: opts.Clock}),
 		parts: map[partKey]*partition{},
 		stop:  make(chan struct{}),
 	}
@@ -292,6 +326,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	life := time.NewTicker(e.opts.LifecycleCheck)
+	defer life.Stop()
 	var err error
 loop:
 	for {
@@ -305,6 +341,8 @@ loop:
 			e.ev.process()
 		case <-tick:
 			e.flushIdle()
+		case <-life.C:
+			e.checkLifecycle(e.opts.Clock())
 		}
 	}
 	e.ev.process()
@@ -377,20 +415,26 @@ func (e *Engine) forget(key partKey, p *partition) {
 // sorted by model and version. It is safe for concurrent use.
 func (e *Engine) Latest() []Evaluation { return e.ev.latestAll() }
 
-// Tracked returns the tracked model versions, sorted.
-func (e *Engine) Tracked() []Series { return e.reg.list() }
+// Tracked returns the tracked model versions, active and stale, sorted.
+func (e *Engine) Tracked() []Series { return e.reg.list(false) }
+
+// Versions returns the tracked model versions, sorted, then the ones that
+// retired or were evicted lately, most recent first: nothing is hidden.
+func (e *Engine) Versions() []Series { return e.reg.list(true) }
 
 // Retire forgets a model version: its metric series are deleted, its
-// latest evaluation and partial sketches dropped, and its names stop
-// counting against the limits. Partitions drop their state of it at their
-// next event of it or window close. An event of it afterwards admits it
-// anew. It reports whether the version was tracked.
+// latest evaluation and partial sketches dropped, its alerts resolved (by
+// the lifecycle sinks), and its names stop counting against the limits.
+// Partitions drop their state of it at their next event of it or window
+// close, and their next checkpoints leave it out. An event of it
+// afterwards admits it anew. It reports whether the version was tracked.
 func (e *Engine) Retire(model, version string) bool {
-	s := e.reg.retire(model, version)
+	now := e.opts.Clock()
+	s := e.reg.retire(model, version, StateRetired, "retired by request", now)
 	if s == nil {
 		return false
 	}
-	e.ev.retire(s)
+	e.afterRetire(s, StateRetired, "retired by request", now)
 	return true
 }
 

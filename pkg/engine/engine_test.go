@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -210,14 +211,16 @@ func TestFutureTimestamp(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		lim        Limits
-		events     func(i int) *stream.Event
-		n          int
-		kind       string
-		dropped    int
-		tracked    map[string]int
-		wantSeries int
+		name          string
+		lim           Limits
+		events        func(i int) *stream.Event
+		n             int
+		kind          string
+		refused       int // values or events refused
+		refusedSeries int // distinct names refused
+		evicted       int // versions evicted for newer ones
+		tracked       map[string]int
+		wantVersions  []string // the versions tracked at the end
 	}{
 		{
 			name: "100k distinct features", lim: Limits{MaxFeatures: 50}, n: 10_000,
@@ -228,20 +231,32 @@ func TestLimits(t *testing.T) {
 				}
 				return ev
 			},
-			kind: KindFeature, dropped: 100_000 - 50,
-			tracked: map[string]int{KindModel: 1, KindVersion: 1, KindFeature: 50}, wantSeries: 1,
+			kind: KindFeature, refused: 100_000 - 50, refusedSeries: refusedNames,
+			tracked: map[string]int{KindModel: 1, KindVersion: 1, KindFeature: 50}, wantVersions: []string{"m/v1"},
 		},
 		{
-			name: "versions", lim: Limits{MaxVersionsPerModel: 3}, n: 1000,
-			events: func(i int) *stream.Event { return event(t0, "m", "v"+strconv.Itoa(i), "x", 1.0) },
-			kind:   KindVersion, dropped: 997,
-			tracked: map[string]int{KindModel: 1, KindVersion: 3, KindFeature: 3}, wantSeries: 3,
+			name: "global series budget", lim: Limits{MaxSeries: 30}, n: 100,
+			events: func(i int) *stream.Event {
+				return event(t0, "m", "v"+strconv.Itoa(i%2), "a"+strconv.Itoa(i), 1.0)
+			},
+			kind: KindFeature, refused: 70, refusedSeries: 70,
+			tracked: map[string]int{KindModel: 1, KindVersion: 2, KindFeature: 30}, wantVersions: []string{"m/v0", "m/v1"},
 		},
 		{
-			name: "models", lim: Limits{MaxModels: 2}, n: 1000,
-			events: func(i int) *stream.Event { return event(t0, strconv.Itoa(i), "v", "x", 1.0) },
-			kind:   KindModel, dropped: 998,
-			tracked: map[string]int{KindModel: 2, KindVersion: 2, KindFeature: 2}, wantSeries: 2,
+			name: "versions: the newest win", lim: Limits{MaxVersionsPerModel: 3}, n: 1000,
+			events: func(i int) *stream.Event {
+				return event(t0.Add(time.Duration(i)*time.Millisecond), "m", "v"+strconv.Itoa(i), "x", 1.0)
+			},
+			kind: KindVersion, evicted: 997,
+			tracked: map[string]int{KindModel: 1, KindVersion: 3, KindFeature: 3}, wantVersions: []string{"m/v997", "m/v998", "m/v999"},
+		},
+		{
+			name: "models: the newest win", lim: Limits{MaxModels: 2}, n: 1000,
+			events: func(i int) *stream.Event {
+				return event(t0.Add(time.Duration(i)*time.Millisecond), strconv.Itoa(i), "v", "x", 1.0)
+			},
+			kind: KindModel, evicted: 998,
+			tracked: map[string]int{KindModel: 2, KindVersion: 2, KindFeature: 2}, wantVersions: []string{"998/v", "999/v"},
 		},
 		{
 			name: "embeddings", lim: Limits{MaxEmbeddings: 2}, n: 100,
@@ -250,26 +265,36 @@ func TestLimits(t *testing.T) {
 				ev.Embeddings = []stream.EmbeddingValue{{Name: "e" + strconv.Itoa(i), Values: []float32{1, 0}}}
 				return ev
 			},
-			kind: KindEmbedding, dropped: 98,
-			tracked: map[string]int{KindModel: 1, KindVersion: 1, KindEmbedding: 2}, wantSeries: 1,
+			kind: KindEmbedding, refused: 98, refusedSeries: 98,
+			tracked: map[string]int{KindModel: 1, KindVersion: 1, KindEmbedding: 2}, wantVersions: []string{"m/v"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := testOptions()
 			opts.Limits = tc.lim
+			var logs strings.Builder
+			opts.Logger = newTestLogger(&logs)
 			e, reg := newEngine(t, opts, nil, nil)
 			p := open(t, e, 0)
 			for i := range tc.n {
-				p.Apply(int64(i), tc.events(i))
+				require.NoError(t, p.Apply(int64(i), tc.events(i)))
 			}
-			require.Equal(t, float64(tc.dropped), testutil.ToFloat64(e.m.seriesDropped.WithLabelValues(tc.kind)))
+			require.Equal(t, float64(tc.refused), testutil.ToFloat64(e.m.refused.WithLabelValues(tc.kind)), "refused")
+			if tc.kind == KindFeature || tc.kind == KindEmbedding {
+				require.Equal(t, float64(tc.refusedSeries), testutil.ToFloat64(e.m.refusedNames.WithLabelValues(tc.kind)), "refused series")
+			}
+			require.Equal(t, float64(tc.evicted), testutil.ToFloat64(e.m.retirements[StateEvicted]), "evicted")
 			for k, want := range tc.tracked {
 				require.Equal(t, float64(want), testutil.ToFloat64(e.m.tracked.WithLabelValues(k)), k)
 			}
-			require.Len(t, e.Tracked(), tc.wantSeries)
+			var got []string
+			for _, s := range e.Tracked() {
+				got = append(got, s.Model+"/"+s.Version)
+			}
+			require.ElementsMatch(t, tc.wantVersions, got)
 			n, err := testutil.GatherAndCount(reg, "normwatch_events_total")
 			require.NoError(t, err)
-			require.Equal(t, tc.wantSeries, n)
+			require.Equal(t, len(tc.wantVersions), n)
 			// Memory: the open window holds at most the limits' sketches.
 			for _, pv := range p.order {
 				for _, w := range pv.open {
@@ -277,6 +302,12 @@ func TestLimits(t *testing.T) {
 					require.LessOrEqual(t, len(w.vec), opts.withDefaults().Limits.MaxEmbeddings)
 				}
 				require.LessOrEqual(t, len(pv.feats), opts.withDefaults().Limits.MaxFeatures)
+			}
+			// Logs: bounded, whatever the names.
+			require.LessOrEqual(t, strings.Count(logs.String(), "level=WARN"), rateLogBurst+1)
+			if tc.evicted > 0 {
+				require.Contains(t, logs.String(), "evicted at the cap to make room for a new one")
+				require.Len(t, e.Versions(), len(tc.wantVersions)+historySize, "the history of evicted versions is bounded")
 			}
 		})
 	}

@@ -365,11 +365,16 @@ func (ev *evaluator) run(j job) {
 	}
 	ev.latest[j.s] = out
 	vs.last = &j
-	ev.mu.Unlock()
 	e.m.evaluations.Inc()
-	for _, s := range e.sinks {
-		s.publish(out)
+	// Published under mu, in order with the lifecycle notices; a stale
+	// version's evaluation (a window closed late) would page on old
+	// evidence.
+	if !j.s.stale.Load() {
+		for _, s := range e.sinks {
+			s.publish(out)
+		}
 	}
+	ev.mu.Unlock()
 }
 
 // mergeSet merges windows into fresh sketches, by name. A feature whose
@@ -411,13 +416,37 @@ func mergeSet(ws []*window, feats, embs []string, pairs bool, broken func(featur
 	return set
 }
 
-func (ev *evaluator) retire(s *series) {
+// retire forgets s and tells the sinks, under mu so that no evaluation
+// of s can reach a sink after the notice.
+func (ev *evaluator) retire(s *series, l Lifecycle) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	delete(ev.vers, s)
 	delete(ev.latest, s)
 	for _, ps := range ev.parts {
 		delete(ps.touched, s)
+	}
+	for _, q := range ev.e.sinks {
+		q.lifecycle(l)
+	}
+}
+
+// setStale marks s stale or active again and tells the sinks, under mu:
+// the evaluations of a stale version are kept for the API and the status
+// page but not published, so its alerts stay resolved.
+func (ev *evaluator) setStale(s *series, stale bool, l Lifecycle) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if s.retired.Load() || s.stale.Swap(stale) == stale {
+		return
+	}
+	if stale {
+		s.staleGauge.Set(1)
+	} else {
+		s.staleGauge.Set(0)
+	}
+	for _, q := range ev.e.sinks {
+		q.lifecycle(l)
 	}
 }
 

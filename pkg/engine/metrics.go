@@ -11,10 +11,11 @@ const (
 	labelSink      = "sink"
 	labelReason    = "reason"
 	labelComponent = "component"
+	labelState     = "state"
 )
 
-// Kinds of series, the label values of series_dropped_total and
-// tracked_series.
+// Kinds of series, the label values of refused_events_total,
+// refused_series_total and tracked_series.
 const (
 	KindModel     = "model"
 	KindVersion   = "version"
@@ -38,13 +39,19 @@ type metrics struct {
 	future         *prometheus.CounterVec
 	futureBy       map[string]prometheus.Counter
 	typeErrors     prometheus.Counter
-	seriesDropped  *prometheus.CounterVec
+	refused        *prometheus.CounterVec
+	refusedNames   *prometheus.CounterVec
+	retired        *prometheus.CounterVec
+	lastEvent      *prometheus.GaugeVec
+	stale          *prometheus.GaugeVec
+	refusedEvents  map[string]prometheus.Counter
+	refusedSeries  map[string]prometheus.Counter
+	retirements    map[VersionState]prometheus.Counter
 	tracked        *prometheus.GaugeVec
 	windowClosed   *prometheus.GaugeVec
 	evaluations    prometheus.Counter
 	sinkDropped    *prometheus.CounterVec
 	internalErrors *prometheus.CounterVec
-	droppedByKind  map[string]prometheus.Counter
 	trackedByKind  map[string]prometheus.Gauge
 }
 
@@ -67,10 +74,29 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: namespace, Name: "feature_type_errors_total",
 			Help: "Feature or raw values that were not numbers (counted as missing).",
 		}),
-		seriesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "series_dropped_total",
-			Help: "Values dropped because their series was over a limit, by kind.",
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "refused_events_total",
+			Help: "Events refused because their model or version was over a limit (kind model, version), or values of one event refused because their feature or embedding was (kind feature, embedding).",
 		}, []string{labelKind}),
+		refusedNames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "refused_series_total",
+			Help: "Distinct feature or embedding names refused over limits.max_features, limits.max_embeddings or limits.max_series, per model version (up to 1024 each).",
+		}, []string{labelKind}),
+		retired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "version_retirements_total",
+			Help: "Model versions that stopped being tracked: retired after limits.version_idle_timeout without events, or evicted at a cap for a newer version or model.",
+		}, []string{labelState}),
+		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "version_last_event_timestamp_seconds",
+			Help: "Event time of the newest event of a tracked model version.",
+		}, []string{labelModel, labelVersion}),
+		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "version_stale",
+			Help: "1 while a tracked model version has had no events for limits.version_stale_after (its alerts are resolved and its drift figures not exported), else 0.",
+		}, []string{labelModel, labelVersion}),
+		refusedEvents: map[string]prometheus.Counter{},
+		refusedSeries: map[string]prometheus.Counter{},
+		retirements:   map[VersionState]prometheus.Counter{},
 		tracked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "tracked_series",
 			Help: "Series tracked, by kind.",
@@ -91,21 +117,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: namespace, Name: "internal_errors_total",
 			Help: "Internal errors (bugs of ours, never bad input) caught by component; the broken series state was reset and everything else went on.",
 		}, []string{labelComponent}),
-		droppedByKind: map[string]prometheus.Counter{},
 		trackedByKind: map[string]prometheus.Gauge{},
 	}
 	for _, r := range []string{FutureAheadOfKafka, FutureAheadOfWallClock, FutureAheadOfStream, FutureRepaired} {
 		m.futureBy[r] = m.future.WithLabelValues(r)
 	}
+	for _, k := range []string{KindFeature, KindEmbedding} {
+		m.refusedSeries[k] = m.refusedNames.WithLabelValues(k)
+	}
+	for _, st := range []VersionState{StateRetired, StateEvicted} {
+		m.retirements[st] = m.retired.WithLabelValues(string(st))
+	}
 	for _, c := range Components() {
 		m.internalErrors.WithLabelValues(c)
 	}
 	for _, k := range kinds {
-		m.droppedByKind[k] = m.seriesDropped.WithLabelValues(k)
+		m.refusedEvents[k] = m.refused.WithLabelValues(k)
 		m.trackedByKind[k] = m.tracked.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.seriesDropped, m.tracked,
+		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.refused, m.refusedNames, m.retired, m.lastEvent, m.stale, m.tracked,
 			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors)
 	}
 	return m

@@ -254,22 +254,13 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 		p.idle = false
 		p.e.ev.push(update{part: p.key, kind: updActive})
 	}
-	pv := p.version(ev.Model, ev.Version)
-	if pv == nil {
-		return
-	}
-	pv.s.events.Inc()
-	if p.e.testHook != nil {
-		p.e.testHook("apply", pv.s)
-	}
-
 	var ts int64
 	timed := true
 	t := ev.Time
 	skew := p.e.opts.MaxFutureSkew
-	if skew > 0 && ev.TimeSource == stream.TimePayload &&
-		!ev.KafkaTime.IsZero() && t.Sub(ev.KafkaTime) > skew {
-		p.e.m.futureBy[FutureAheadOfKafka].Inc()
+	aheadOfKafka := skew > 0 && ev.TimeSource == stream.TimePayload &&
+		!ev.KafkaTime.IsZero() && t.Sub(ev.KafkaTime) > skew
+	if aheadOfKafka {
 		t = ev.KafkaTime
 	}
 	switch {
@@ -280,8 +271,24 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 	default:
 		timed = false
 	}
+	pv := p.version(ev.Model, ev.Version, ts)
+	if pv == nil {
+		return
+	}
+	pv.s.events.Inc()
+	if p.e.testHook != nil {
+		p.e.testHook("apply", pv.s)
+	}
+	if aheadOfKafka {
+		p.e.m.futureBy[FutureAheadOfKafka].Inc()
+	}
 	if timed && skew > 0 && (!p.haveTime || ts > p.maxTime) {
 		ts, timed = p.guardWatermark(ts, int64(skew))
+	}
+	if timed {
+		pv.s.noteEvent(ts)
+	} else {
+		pv.s.noteEvent(0)
 	}
 	if timed && (!p.haveTime || ts > p.maxTime) {
 		p.maxTime, p.haveTime = ts, true
@@ -360,8 +367,9 @@ func (pv *pver) windowAt(start int64) *window {
 }
 
 // version returns the partition's state of model/version, or nil when the
-// registry refuses it.
-func (p *partition) version(model, version string) *pver {
+// registry refuses it. ts is the event's time, for the registry's choice of
+// whom to evict at a cap.
+func (p *partition) version(model, version string, ts int64) *pver {
 	if pv := p.last; pv != nil && pv.s.model == model && pv.s.version == version && !pv.s.retired.Load() {
 		return pv
 	}
@@ -372,7 +380,11 @@ func (p *partition) version(model, version string) *pver {
 		ok = false
 	}
 	if !ok {
-		s := p.e.reg.version(model, version)
+		now := p.e.opts.Clock().UnixNano()
+		s, evicted := p.e.reg.version(admission{model: model, version: version, lastEvent: min(ts, now), lastSeen: now})
+		for _, x := range evicted {
+			p.e.afterRetire(x, StateEvicted, "evicted at a cap for "+model+" "+version, time.Unix(0, now))
+		}
 		if s == nil {
 			return nil
 		}
@@ -449,7 +461,7 @@ func (pv *pver) featIndex(p *partition, i int, name string) int32 {
 	if i < len(pv.fcache) && pv.fcache[i].name == name {
 		idx := pv.fcache[i].idx
 		if idx < 0 {
-			p.e.m.droppedByKind[KindFeature].Inc()
+			p.e.m.refusedEvents[KindFeature].Inc()
 		}
 		return idx
 	}
@@ -508,7 +520,7 @@ func (pv *pver) embIndex(p *partition, i int, name string) int32 {
 	if i < len(pv.ecache) && pv.ecache[i].name == name {
 		idx := pv.ecache[i].idx
 		if idx < 0 {
-			p.e.m.droppedByKind[KindEmbedding].Inc()
+			p.e.m.refusedEvents[KindEmbedding].Inc()
 		}
 		return idx
 	}

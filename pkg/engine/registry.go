@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"cmp"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,14 +19,23 @@ import (
 // partition (partitions cache what was admitted); a name over a limit is
 // looked up again each time it comes, at the cost of a lock, and never
 // stored.
+//
+// At the model and version caps the newest wins: a new version evicts the
+// least recently active version of its model (a new model the least
+// recently active model), so a deploy is never the one left unmonitored.
+// Features and embeddings over their caps, or over the global series
+// budget, are refused: their values are counted, their names remembered
+// (up to refusedNames per version) and the first logged.
 type registry struct {
 	lim Limits
 	m   *metrics
+	log *rateLog
 
-	mu     sync.Mutex
-	models map[string]map[string]*series // model -> version -> series
-	nextID uint64
-	counts [4]int // tracked series by kind index (model, version, feature, embedding)
+	mu      sync.Mutex
+	models  map[string]map[string]*series // model -> version -> series
+	nextID  uint64
+	counts  [4]int   // tracked series by kind index (model, version, feature, embedding)
+	history []Series // versions that left, newest last, at most historySize
 }
 
 // series is one tracked model version: its feature and embedding names,
@@ -38,14 +51,71 @@ type series struct {
 	featName []string
 	embs     map[string]int32
 	embName  []string
+	refused  [2]map[string]bool // feature, embedding names refused
+	admitted time.Time
 
-	events  prometheus.Counter
-	retired atomic.Bool
-	faults  faults
+	// Activity. lastEvent and applied move with every event; lastSeen and
+	// seenApplied are the lifecycle check's (under registry.mu): the wall
+	// time it last saw applied move.
+	lastEvent   atomic.Int64 // largest event time applied, unix ns; 0 for none
+	applied     atomic.Uint64
+	lastSeen    int64
+	seenApplied uint64
+
+	events         prometheus.Counter
+	lastEventGauge prometheus.Gauge
+	staleGauge     prometheus.Gauge
+	stale          atomic.Bool // set and read under evaluator.mu where order matters
+	retired        atomic.Bool
+	faults         faults
 }
 
-func newRegistry(lim Limits, m *metrics) *registry {
-	return &registry{lim: lim, m: m, models: map[string]map[string]*series{}}
+// noteEvent records an event of time ts (unix ns, 0 when untimed).
+func (s *series) noteEvent(ts int64) {
+	s.applied.Add(1)
+	s.noteTime(ts)
+}
+
+// noteTime raises lastEvent to ts.
+func (s *series) noteTime(ts int64) {
+	for {
+		le := s.lastEvent.Load()
+		if ts <= le || s.lastEvent.CompareAndSwap(le, ts) {
+			return
+		}
+	}
+}
+
+// activity orders series by how recently they were active: by event time,
+// then wall time, then admission.
+type activity struct {
+	event, wall int64
+	id          uint64
+}
+
+func (a activity) before(b activity) bool {
+	if a.event != b.event {
+		return a.event < b.event
+	}
+	if a.wall != b.wall {
+		return a.wall < b.wall
+	}
+	return a.id < b.id
+}
+
+func (s *series) activity() activity {
+	return activity{s.lastEvent.Load(), s.lastSeen, s.id}
+}
+
+// refusedNames bounds the refused names a version remembers per kind.
+const refusedNames = 1024
+
+// historySize bounds the versions that left the registry kept for the API
+// and the status page.
+const historySize = 64
+
+func newRegistry(lim Limits, m *metrics, log *rateLog) *registry {
+	return &registry{lim: lim, m: m, log: log, models: map[string]map[string]*series{}}
 }
 
 const (
@@ -60,42 +130,117 @@ func (r *registry) setTracked(k, delta int) {
 	r.m.trackedByKind[kinds[k]].Set(float64(r.counts[k]))
 }
 
-// version returns the series of model/version, admitting it if the limits
-// allow, or nil after counting the drop.
-func (r *registry) version(model, version string) *series {
+// admission is a request to track model/version: its activity (from an
+// event, or from a checkpoint being restored) decides who goes at a cap.
+type admission struct {
+	model, version string
+	lastEvent      int64 // unix ns, 0 for none
+	lastSeen       int64 // wall unix ns
+}
+
+// version returns the series of a.model/a.version, admitting it if needed.
+// At a cap the least recently active of the tracked and the new one goes:
+// evicted lists the versions that went (the caller retires them), and a
+// nil series means the new one was the least recently active (a restored
+// version older than the ones tracked), counted as refused.
+func (r *registry) version(a admission) (s *series, evicted []*series) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	vs, ok := r.models[model]
-	if !ok {
-		if len(r.models) >= r.lim.MaxModels {
-			r.m.droppedByKind[KindModel].Inc()
-			return nil
+	if s, ok := r.models[a.model][a.version]; ok {
+		r.touch(s, a)
+		return s, nil
+	}
+	cand := activity{a.lastEvent, a.lastSeen, r.nextID + 1}
+	vs, ok := r.models[a.model]
+	if !ok && len(r.models) >= r.lim.MaxModels {
+		victim, va := "", activity{}
+		for m, mvs := range r.models {
+			act := activity{id: math.MaxUint64}
+			for _, x := range mvs { // a model is as recent as its most recent version
+				if xa := x.activity(); act.id == math.MaxUint64 || act.before(xa) {
+					act = xa
+				}
+			}
+			if victim == "" || act.before(va) {
+				victim, va = m, act
+			}
 		}
+		if va.before(cand) {
+			for _, x := range r.models[victim] {
+				evicted = append(evicted, x)
+			}
+			slices.SortFunc(evicted, func(x, y *series) int { return cmp.Compare(x.id, y.id) })
+			for _, x := range evicted {
+				r.retireLocked(x, StateEvicted, fmt.Sprintf("model evicted at limits.max_models (%d) for model %q", r.lim.MaxModels, a.model), time.Unix(0, a.lastSeen))
+				r.m.retirements[StateEvicted].Inc()
+			}
+			r.log.warn("model evicted at the cap to make room for a new one", "evicted_model", victim, "versions", len(evicted), "new_model", a.model, "limit", "limits.max_models", "max", r.lim.MaxModels)
+		} else {
+			r.m.refusedEvents[KindModel].Inc()
+			r.log.warn("model refused at the cap: the tracked ones were active more recently", "model", a.model, "model_version", a.version, "limit", "limits.max_models", "max", r.lim.MaxModels)
+			return nil, nil
+		}
+	}
+	if vs = r.models[a.model]; vs == nil {
 		vs = map[string]*series{}
-		r.models[model] = vs
+		r.models[a.model] = vs
 		r.setTracked(kModel, 1)
 	}
-	if s, ok := vs[version]; ok {
-		return s
-	}
 	if len(vs) >= r.lim.MaxVersionsPerModel {
-		r.m.droppedByKind[KindVersion].Inc()
-		if len(vs) == 0 {
-			delete(r.models, model)
-			r.setTracked(kModel, -1)
+		var victim *series
+		for _, x := range vs {
+			if victim == nil || x.activity().before(victim.activity()) {
+				victim = x
+			}
 		}
-		return nil
+		if !victim.activity().before(cand) {
+			r.m.refusedEvents[KindVersion].Inc()
+			r.log.warn("model version refused at the cap: the tracked ones were active more recently", "model", a.model, "model_version", a.version, "limit", "limits.max_versions_per_model", "max", r.lim.MaxVersionsPerModel)
+			return nil, nil
+		}
+		evicted = append(evicted, victim)
+		r.retireLocked(victim, StateEvicted, fmt.Sprintf("evicted at limits.max_versions_per_model (%d) for version %q", r.lim.MaxVersionsPerModel, a.version), time.Unix(0, a.lastSeen))
+		r.log.warn("model version evicted at the cap to make room for a new one", "model", a.model, "evicted_version", victim.version, "new_version", a.version, "limit", "limits.max_versions_per_model", "max", r.lim.MaxVersionsPerModel)
+		r.m.retirements[StateEvicted].Inc()
+		if vs = r.models[a.model]; vs == nil { // it was the model's only version
+			vs = map[string]*series{}
+			r.models[a.model] = vs
+			r.setTracked(kModel, 1)
+		}
 	}
 	r.nextID++
-	s := &series{
-		model: model, version: version, id: r.nextID,
+	s = &series{
+		model: a.model, version: a.version, id: r.nextID,
 		feats: map[string]int32{}, embs: map[string]int32{},
-		events: r.m.events.WithLabelValues(model, version),
+		admitted:       time.Unix(0, a.lastSeen).UTC(),
+		events:         r.m.events.WithLabelValues(a.model, a.version),
+		lastEventGauge: r.m.lastEvent.WithLabelValues(a.model, a.version),
+		staleGauge:     r.m.stale.WithLabelValues(a.model, a.version),
 	}
-	r.m.windowClosed.WithLabelValues(model, version)
-	vs[version] = s
+	r.touch(s, a)
+	r.m.windowClosed.WithLabelValues(a.model, a.version)
+	vs[a.version] = s
 	r.setTracked(kVersion, 1)
-	return s
+	return s, evicted
+}
+
+// touch folds an admission's activity into s. Called with r.mu held.
+func (r *registry) touch(s *series, a admission) {
+	s.noteTime(a.lastEvent)
+	if a.lastSeen > s.lastSeen {
+		s.lastSeen = a.lastSeen
+	}
+	if le := s.lastEvent.Load(); le > 0 {
+		s.lastEventGauge.Set(float64(le) / 1e9)
+	}
+}
+
+// lastSeen returns the wall time the lifecycle check last saw s's events
+// (or its admission's), unix ns.
+func (r *registry) lastSeen(s *series) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return s.lastSeen
 }
 
 // lookup returns the series of model/version without admitting it.
@@ -105,8 +250,8 @@ func (r *registry) lookup(model, version string) *series {
 	return r.models[model][version]
 }
 
-// feature returns the index of a feature of s, admitting it if the limit
-// allows, or -1 after counting the drop.
+// feature returns the index of a feature of s, admitting it if the limits
+// allow, or -1 after counting the refusal.
 func (r *registry) feature(s *series, name string) int32 {
 	return r.admit(s, name, &s.feats, &s.featName, r.lim.MaxFeatures, kFeature)
 }
@@ -122,8 +267,18 @@ func (r *registry) admit(s *series, name string, idx *map[string]int32, names *[
 	if i, ok := (*idx)[name]; ok {
 		return i
 	}
-	if len(*names) >= limit || s.retired.Load() {
-		r.m.droppedByKind[kinds[kind]].Inc()
+	if s.retired.Load() {
+		return -1
+	}
+	over := ""
+	switch {
+	case len(*names) >= limit:
+		over = fmt.Sprintf("limits.max_%ss (%d)", kinds[kind], limit)
+	case r.counts[kFeature]+r.counts[kEmbedding] >= r.lim.MaxSeries:
+		over = fmt.Sprintf("limits.max_series (%d)", r.lim.MaxSeries)
+	}
+	if over != "" {
+		r.refuse(s, name, kind, over)
 		return -1
 	}
 	i := int32(len(*names))
@@ -133,6 +288,23 @@ func (r *registry) admit(s *series, name string, idx *map[string]int32, names *[
 	return i
 }
 
+// refuse counts a refused value of name, and the name itself the first
+// time; the first refused name of a version and kind is logged. Called
+// with r.mu held.
+func (r *registry) refuse(s *series, name string, kind int, over string) {
+	r.m.refusedEvents[kinds[kind]].Inc()
+	k := kind - kFeature
+	if s.refused[k] == nil {
+		s.refused[k] = map[string]bool{}
+		r.log.warn("a "+kinds[kind]+" was refused: over "+over+"; its values are counted in normwatch_refused_events_total, its names in normwatch_refused_series_total",
+			"model", s.model, "model_version", s.version, kinds[kind], name)
+	}
+	if len(s.refused[k]) < refusedNames && !s.refused[k][name] {
+		s.refused[k][name] = true
+		r.m.refusedSeries[kinds[kind]].Inc()
+	}
+}
+
 // names returns the feature and embedding names of s by index.
 func (r *registry) names(s *series) (feats, embs []string) {
 	r.mu.Lock()
@@ -140,50 +312,122 @@ func (r *registry) names(s *series) (feats, embs []string) {
 	return s.featName, s.embName
 }
 
-// retire forgets model/version: its metric series are deleted and its
-// names no longer count against the limits. It reports whether the version
-// was tracked.
-func (r *registry) retire(model, version string) *series {
+// retire forgets model/version with the given state and reason. It
+// returns the series, or nil if it was not tracked.
+func (r *registry) retire(model, version string, state VersionState, reason string, at time.Time) *series {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	vs := r.models[model]
-	s, ok := vs[version]
+	s, ok := r.models[model][version]
 	if !ok {
 		return nil
 	}
-	s.retired.Store(true)
-	delete(vs, version)
+	r.retireLocked(s, state, reason, at)
+	return s
+}
+
+// retireSeries retires s if it is still tracked, and reports whether it
+// was.
+func (r *registry) retireSeries(s *series, state VersionState, reason string, at time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.models[s.model][s.version] != s {
+		return false
+	}
+	r.retireLocked(s, state, reason, at)
+	return true
+}
+
+// retireLocked removes s: its metric series are deleted, its names no
+// longer count against the limits, and it joins the history. Called with
+// r.mu held.
+func (r *registry) retireLocked(s *series, state VersionState, reason string, at time.Time) {
+	if s.retired.Swap(true) {
+		return
+	}
+	vs := r.models[s.model]
+	delete(vs, s.version)
 	r.setTracked(kVersion, -1)
 	r.setTracked(kFeature, -len(s.featName))
 	r.setTracked(kEmbedding, -len(s.embName))
 	if len(vs) == 0 {
-		delete(r.models, model)
+		delete(r.models, s.model)
 		r.setTracked(kModel, -1)
 	}
-	r.m.events.DeleteLabelValues(model, version)
-	r.m.windowClosed.DeleteLabelValues(model, version)
-	return s
+	r.m.events.DeleteLabelValues(s.model, s.version)
+	r.m.windowClosed.DeleteLabelValues(s.model, s.version)
+	r.m.lastEvent.DeleteLabelValues(s.model, s.version)
+	r.m.stale.DeleteLabelValues(s.model, s.version)
+	h := r.seriesView(s)
+	h.State, h.Reason, h.Left = state, reason, at.UTC()
+	r.history = append(r.history, h)
+	if len(r.history) > historySize {
+		r.history = slices.Delete(r.history, 0, len(r.history)-historySize)
+	}
 }
 
-// Series is one tracked model version and how many features and
-// embeddings it tracks.
+// VersionState is where a model version is in its lifecycle (stable
+// values: the API, the status page and the lifecycle notices carry them).
+type VersionState string
+
+// Version states.
+const (
+	StateActive  VersionState = "active"  // tracked, with recent events
+	StateStale   VersionState = "stale"   // tracked, no events for limits.version_stale_after: its alerts resolve
+	StateRetired VersionState = "retired" // gone after limits.version_idle_timeout without events
+	StateEvicted VersionState = "evicted" // gone to make room for a newer version or model at a cap
+)
+
+// Series is one model version the engine tracks or tracked: its state,
+// its activity, and how many features and embeddings it tracks and refused.
 type Series struct {
-	Model      string `json:"model"`
-	Version    string `json:"model_version"`
-	Features   int    `json:"features"`
-	Embeddings int    `json:"embeddings"`
+	Model      string       `json:"model"`
+	Version    string       `json:"model_version"`
+	State      VersionState `json:"state"`
+	Reason     string       `json:"reason,omitempty"` // why it left, or why it is stale
+	Features   int          `json:"features"`
+	Embeddings int          `json:"embeddings"`
+	// RefusedFeatures and RefusedEmbeddings count the distinct names
+	// refused over a limit (up to 1024 each).
+	RefusedFeatures   int       `json:"refused_features,omitempty"`
+	RefusedEmbeddings int       `json:"refused_embeddings,omitempty"`
+	Events            uint64    `json:"events"`              // applied by this process since admission
+	LastEvent         time.Time `json:"last_event,omitzero"` // event time of the newest event
+	LastSeen          time.Time `json:"last_seen,omitzero"`  // wall time the newest events were seen
+	Admitted          time.Time `json:"admitted,omitzero"`   // wall time of admission
+	Left              time.Time `json:"left,omitzero"`       // wall time it retired or was evicted
 	// Faults are the internal errors caught on the version, if any: the
 	// state that broke was reset and the version went on.
 	Faults []Fault `json:"faults,omitempty"`
 }
 
-func (r *registry) list() []Series {
+func (r *registry) seriesView(s *series) Series {
+	v := Series{
+		Model: s.model, Version: s.version, State: StateActive,
+		Features: len(s.featName), Embeddings: len(s.embName),
+		RefusedFeatures: len(s.refused[0]), RefusedEmbeddings: len(s.refused[1]),
+		Events: s.applied.Load(), Admitted: s.admitted, Faults: nilIfEmpty(s.faults.list()),
+	}
+	if le := s.lastEvent.Load(); le > 0 {
+		v.LastEvent = time.Unix(0, le).UTC()
+	}
+	if s.lastSeen > 0 {
+		v.LastSeen = time.Unix(0, s.lastSeen).UTC()
+	}
+	if s.stale.Load() {
+		v.State = StateStale
+	}
+	return v
+}
+
+// list returns the tracked versions, sorted; with history, the versions
+// that left too, after them, most recent first.
+func (r *registry) list(history bool) []Series {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Series
 	for _, vs := range r.models {
 		for _, s := range vs {
-			out = append(out, Series{Model: s.model, Version: s.version, Features: len(s.featName), Embeddings: len(s.embName), Faults: nilIfEmpty(s.faults.list())})
+			out = append(out, r.seriesView(s))
 		}
 	}
 	slices.SortFunc(out, func(a, b Series) int {
@@ -192,6 +436,23 @@ func (r *registry) list() []Series {
 		}
 		return compareVersions(a.Version, b.Version)
 	})
+	if history {
+		for i := len(r.history) - 1; i >= 0; i-- {
+			out = append(out, r.history[i])
+		}
+	}
+	return out
+}
+
+// all returns the tracked series. Called with r.mu held.
+func (r *registry) allLocked() []*series {
+	var out []*series
+	for _, vs := range r.models {
+		for _, s := range vs {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b *series) int { return cmp.Compare(a.id, b.id) })
 	return out
 }
 
