@@ -381,7 +381,7 @@ func (p *partition) version(model, version string, ts int64) *pver {
 	}
 	if !ok {
 		now := p.e.opts.Clock().UnixNano()
-		s, evicted := p.e.reg.version(admission{model: model, version: version, lastEvent: min(ts, now), lastSeen: now})
+		s, evicted := p.e.reg.version(admission{model: model, version: version, lastEvent: min(ts, now), lastSeen: now, event: true})
 		for _, x := range evicted {
 			p.e.afterRetire(x, StateEvicted, "evicted at a cap for "+model+" "+version, time.Unix(0, now))
 		}

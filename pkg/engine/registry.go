@@ -136,6 +136,9 @@ type admission struct {
 	model, version string
 	lastEvent      int64 // unix ns, 0 for none
 	lastSeen       int64 // wall unix ns
+	// event is set when an event asks: lastSeen is its arrival, and the
+	// lifecycle check must not take the event for a later one.
+	event bool
 }
 
 // version returns the series of a.model/a.version, admitting it if needed.
@@ -218,6 +221,9 @@ func (r *registry) version(a admission) (s *series, evicted []*series) {
 		staleGauge:     r.m.stale.WithLabelValues(a.model, a.version),
 	}
 	r.touch(s, a)
+	if a.event {
+		s.seenApplied = 1
+	}
 	r.m.windowClosed.WithLabelValues(a.model, a.version)
 	vs[a.version] = s
 	r.setTracked(kVersion, 1)
