@@ -260,7 +260,9 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		Limits: engine.Limits{
 			MaxModels: cfg.Limits.MaxModels, MaxVersionsPerModel: cfg.Limits.MaxVersionsPerModel,
 			MaxFeatures: cfg.Limits.MaxFeatures, MaxEmbeddings: cfg.Limits.MaxEmbeddings,
+			MaxSeries: cfg.Limits.MaxSeries,
 		},
+		VersionStaleAfter: cfg.Limits.VersionStaleAfter, VersionIdleTimeout: cfg.Limits.VersionIdleTimeout,
 		IdleFlush: true,
 		Fallback:  cfg.Baselines.Fallback,
 	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts})
@@ -397,11 +399,9 @@ func (d *daemon) notices() []export.Notice {
 // snapshots adapts the engine's latest evaluations to the exporter.
 func (d *daemon) snapshots() []export.Snapshot {
 	evs := d.engine.Latest()
-	faults := map[[2]string][]engine.Fault{}
+	vers := map[[2]string]engine.Series{}
 	for _, s := range d.engine.Tracked() {
-		if len(s.Faults) > 0 {
-			faults[[2]string{s.Model, s.Version}] = s.Faults
-		}
+		vers[[2]string{s.Model, s.Version}] = s
 	}
 	out := make([]export.Snapshot, len(evs))
 	for i, e := range evs {
@@ -409,7 +409,14 @@ func (d *daemon) snapshots() []export.Snapshot {
 			Model: e.Model, Version: e.Version, BaselineID: e.BaselineID,
 			WindowEnd: e.WindowEnd, EvaluatedAt: e.EvaluatedAt, Report: e.Report,
 			Features: e.Features, Embeddings: e.Embeddings,
-			Faults: faults[[2]string{e.Model, e.Version}],
+		}
+		if s, ok := vers[[2]string{e.Model, e.Version}]; ok {
+			out[i].Faults, out[i].State, out[i].LastEvent = s.Faults, s.State, s.LastEvent
+		}
+	}
+	for _, s := range d.engine.Versions() {
+		if s.State == engine.StateRetired || s.State == engine.StateEvicted {
+			out = append(out, export.Snapshot{Model: s.Model, Version: s.Version, State: s.State, Reason: s.Reason, LastEvent: s.LastEvent, Left: s.Left})
 		}
 	}
 	return out
@@ -419,7 +426,7 @@ func (d *daemon) snapshots() []export.Snapshot {
 func (d *daemon) api() map[string]export.APIFunc {
 	return map[string]export.APIFunc{
 		"/api/v1/evaluations": func(*http.Request) (any, error) { return d.engine.Latest(), nil },
-		"/api/v1/series":      func(*http.Request) (any, error) { return d.engine.Tracked(), nil },
+		"/api/v1/series":      func(*http.Request) (any, error) { return d.engine.Versions(), nil },
 		"/api/v1/alerts":      func(*http.Request) (any, error) { return d.alerts.Active(), nil },
 		"/api/v1/horizon":     d.horizon,
 		"/api/v1/cumulative": func(r *http.Request) (any, error) {
@@ -449,6 +456,14 @@ type alertSink struct{ m *alert.Manager }
 
 func (s alertSink) Publish(e engine.Evaluation) {
 	s.m.Observe(e.Model, e.Version, e.Report, e.EvaluatedAt)
+}
+
+// Lifecycle resolves the alerts of a version gone stale, retired or
+// evicted: no page stays up on old evidence.
+func (s alertSink) Lifecycle(l engine.Lifecycle) {
+	if l.State != engine.StateActive {
+		s.m.Retire(l.Model, l.Version, l.At)
+	}
 }
 func (alertSink) Name() string { return "alerts" }
 

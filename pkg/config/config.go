@@ -150,6 +150,14 @@ type Limits struct {
 	MaxVersionsPerModel int `mapstructure:"max_versions_per_model"`
 	MaxFeatures         int `mapstructure:"max_features"`   // per model version
 	MaxEmbeddings       int `mapstructure:"max_embeddings"` // per model version
+	// MaxSeries bounds the features and embeddings tracked over all
+	// versions, what /metrics and memory grow with.
+	MaxSeries int `mapstructure:"max_series"`
+	// VersionStaleAfter without events makes a version stale: its alerts
+	// resolve and its drift figures leave /metrics. 0: three windows.
+	VersionStaleAfter time.Duration `mapstructure:"version_stale_after"`
+	// VersionIdleTimeout without events retires a version.
+	VersionIdleTimeout time.Duration `mapstructure:"version_idle_timeout"`
 }
 
 // Baselines is where training baselines live and what to do without one.
@@ -285,6 +293,8 @@ func Default() Config {
 			MaxVersionsPerModel: 5,
 			MaxFeatures:         1000,
 			MaxEmbeddings:       20,
+			MaxSeries:           2000,
+			VersionIdleTimeout:  time.Hour,
 		},
 		Baselines:  Baselines{Dir: "./baselines", Fallback: "previous_version"},
 		Checkpoint: Checkpoint{Dir: "./data/checkpoints", Interval: 10 * time.Second},
@@ -638,6 +648,12 @@ func (c Config) Validate() error {
 	intIn("limits.max_versions_per_model", c.Limits.MaxVersionsPerModel, 1, 1000)
 	intIn("limits.max_features", c.Limits.MaxFeatures, 1, 100_000)
 	intIn("limits.max_embeddings", c.Limits.MaxEmbeddings, 0, 10_000)
+	intIn("limits.max_series", c.Limits.MaxSeries, 1, 1_000_000)
+	durIn("limits.version_stale_after", c.Limits.VersionStaleAfter, 0, 30*24*time.Hour)
+	durIn("limits.version_idle_timeout", c.Limits.VersionIdleTimeout, time.Minute, 365*24*time.Hour)
+	if s, i := c.Limits.VersionStaleAfter, c.Limits.VersionIdleTimeout; i > 0 && (s >= i || (s == 0 && 3*c.Window.Size >= i)) {
+		bad("limits.version_idle_timeout", "%v is not longer than the stale time (limits.version_stale_after, or 3 windows when 0)", i)
+	}
 
 	nonEmpty("baselines.dir", c.Baselines.Dir)
 	oneOf("baselines.fallback", c.Baselines.Fallback, "previous_version", "report_only")

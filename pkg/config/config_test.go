@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, c.Window.AllowedLateness)
 	require.Equal(t, 5, c.Window.HorizonWindows)
 	require.Equal(t, 200, c.Window.MinSamples)
-	require.Equal(t, Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20}, c.Limits)
+	require.Equal(t, Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20, MaxSeries: 2000, VersionIdleTimeout: time.Hour}, c.Limits)
 	require.Equal(t, 1<<20, c.Decode.MaxMessageBytes)
 	require.Equal(t, 1000, c.Decode.MaxFeatures)
 	require.Equal(t, 4096, c.Decode.MaxDim)
@@ -73,7 +73,8 @@ func TestFullFile(t *testing.T) {
 			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096,
 		},
 		Window:     Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
-		Limits:     Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2},
+		Limits: Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2,
+			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
 		Checkpoint: Checkpoint{Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
 		HTTP:       HTTP{Listen: "127.0.0.1:9999", ProbeListen: ":9998", WebConfigFile: "/etc/normwatch/web.yml"},
@@ -120,6 +121,7 @@ func TestBadFiles(t *testing.T) {
 		{"window_too_small", []string{"window.size: 10ms is out of range [1s, 24h0m0s]"}},
 		{"horizon_zero", []string{"window.horizon_windows: 0 is out of range"}},
 		{"negative_limit", []string{"limits.max_models: -1 is out of range"}},
+		{"idle_before_stale", []string{"limits.version_idle_timeout: 1h0m0s is not longer than the stale time"}},
 		{"fallback", []string{`baselines.fallback: "nearest" is not one of "previous_version", "report_only"`}},
 		{"checkpoint_interval", []string{"checkpoint.interval: 0s is out of range"}},
 		{"listen", []string{`http.listen: "9308" is not [host]:port`}},

@@ -67,6 +67,9 @@ var help = map[string]string{
 	"limits.max_versions_per_model": "most versions tracked per model",
 	"limits.max_features":           "most features tracked per model version",
 	"limits.max_embeddings":         "most embeddings tracked per model version",
+	"limits.max_series":             "most features and embeddings tracked over all versions (about 30 Prometheus series each)",
+	"limits.version_stale_after":    "no events for this long makes a version stale: its alerts resolve (0: three windows)",
+	"limits.version_idle_timeout":   "no events for this long retires a version: its series and state go",
 
 	"baselines.dir":      "directory of training baselines; must exist",
 	"baselines.fallback": "for a version without a baseline: previous_version or report_only",

@@ -234,6 +234,9 @@ type Evaluation struct {
 	Report      drift.Report `json:"report"`
 	Events      uint64       `json:"events"` // events in the horizon
 	EvaluatedAt time.Time    `json:"evaluated_at"`
+	// Stale is set (by Latest) while the version has had no events for
+	// VersionStaleAfter: the evaluation is old evidence.
+	Stale bool `json:"stale"`
 	// Features and Embeddings hold the distributions behind the report,
 	// current horizon and reference, in the report's order: the quantile
 	// metrics and the status page's plots.

@@ -313,6 +313,9 @@ func (ev *evaluator) run(j job) {
 	feats, embs := e.reg.names(j.s)
 	cur := mergeSet(j.windows, feats, embs, true, broken(j.s))
 	ref, id, ok := e.baselines.Lookup(j.s.model, j.s.version)
+	if ok {
+		ref = e.capReference(j.s, id, ref, cur)
+	}
 	fallback := ""
 	if !ok {
 		ref, id = drift.Set{}, ""
@@ -453,7 +456,8 @@ func (ev *evaluator) setStale(s *series, stale bool, l Lifecycle) {
 func (ev *evaluator) latestAll() []Evaluation {
 	ev.mu.Lock()
 	out := make([]Evaluation, 0, len(ev.latest))
-	for _, l := range ev.latest {
+	for s, l := range ev.latest {
+		l.Stale = s.stale.Load()
 		out = append(out, l)
 	}
 	ev.mu.Unlock()
@@ -564,4 +568,65 @@ func (e *Engine) Cumulative(model, version string) (CumulativeStats, bool) {
 	slices.SortFunc(out.Features, func(a, b FeatureStats) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Embeddings, func(a, b EmbeddingStats) int { return cmp.Compare(a.Name, b.Name) })
 	return out, true
+}
+
+// capReference bounds what a baseline brings into an evaluation (rows of
+// the report, series of /metrics) by the version's limits: at most
+// MaxFeatures features and MaxEmbeddings embeddings, those the horizon
+// tracks first, then by name. What it leaves out is logged once per
+// baseline and version.
+func (e *Engine) capReference(s *series, id string, ref, cur drift.Set) drift.Set {
+	lim := e.opts.Limits
+	if len(ref.Features) <= lim.MaxFeatures && len(ref.Embeddings) <= lim.MaxEmbeddings {
+		return ref
+	}
+	keep := func(names map[string]bool, all []string, limit int) map[string]bool {
+		slices.SortFunc(all, func(a, b string) int {
+			if ca, cb := names[a], names[b]; ca != cb {
+				if ca {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Compare(a, b)
+		})
+		out := map[string]bool{}
+		for _, n := range all[:min(len(all), limit)] {
+			out[n] = true
+		}
+		return out
+	}
+	inCur := map[string]bool{}
+	var fs, es []string
+	for n := range cur.Features {
+		inCur[n] = true
+	}
+	for n := range cur.Embeddings {
+		inCur[n] = true
+	}
+	for n := range ref.Features {
+		fs = append(fs, n)
+	}
+	for n := range ref.Embeddings {
+		es = append(es, n)
+	}
+	kf, ke := keep(inCur, fs, lim.MaxFeatures), keep(inCur, es, lim.MaxEmbeddings)
+	out := drift.Set{Features: map[string]drift.FeatureSketch{}, Embeddings: map[string]drift.EmbeddingSketch{}, Events: ref.Events}
+	for n, f := range ref.Features {
+		if kf[n] {
+			out.Features[n] = f
+		}
+	}
+	for n, v := range ref.Embeddings {
+		if ke[n] {
+			out.Embeddings[n] = v
+		}
+	}
+	if old := s.cappedRef.Swap(&id); old == nil || *old != id {
+		e.reg.log.warn("a baseline brings more features or embeddings than limits.max_features or limits.max_embeddings: the rest are left out of its evaluations",
+			"model", s.model, "model_version", s.version, "baseline", id,
+			"features", len(ref.Features), "kept_features", len(out.Features),
+			"embeddings", len(ref.Embeddings), "kept_embeddings", len(out.Embeddings))
+	}
+	return out
 }

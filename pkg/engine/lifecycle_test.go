@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -260,4 +261,37 @@ func TestReplayRetiresByEventTime(t *testing.T) {
 	}
 	require.Equal(t, StateRetired, stateOf(e, "v1"))
 	require.Equal(t, StateActive, stateOf(e, "v2"))
+}
+
+// TestBaselineCapped: a baseline with far more features than the limits
+// brings only as many into an evaluation, those the events carry first.
+func TestBaselineCapped(t *testing.T) {
+	ref := func() drift.Set {
+		set := drift.Set{Features: map[string]drift.FeatureSketch{}}
+		for i := range 500 {
+			n := sketch.NewNumeric()
+			n.Add(1)
+			set.Features[fmt.Sprintf("f%03d", i)] = drift.FeatureSketch{Sketch: n}
+		}
+		return set
+	}
+	opts := testOptions()
+	opts.Limits.MaxFeatures = 5
+	var logs strings.Builder
+	opts.Logger = newTestLogger(&logs)
+	e, _ := newEngine(t, opts, baselines{"m/v1": ref}, nil)
+	p := open(t, e, 0)
+	for i := range 100 {
+		require.NoError(t, p.Apply(int64(i), event(t0.Add(time.Duration(i)*time.Millisecond), "m", "v1", "f400", 1.0, "f450", 1.0)))
+	}
+	closeAll(p)
+	e.ev.process()
+	evs := e.Latest()
+	require.Len(t, evs, 1)
+	var names []string
+	for _, f := range evs[0].Report.Features {
+		names = append(names, f.Name)
+	}
+	require.ElementsMatch(t, []string{"f000", "f001", "f002", "f400", "f450"}, names)
+	require.Equal(t, 1, strings.Count(logs.String(), "a baseline brings more features"))
 }

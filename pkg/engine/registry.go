@@ -68,6 +68,7 @@ type series struct {
 	stale          atomic.Bool // set and read under evaluator.mu where order matters
 	retired        atomic.Bool
 	faults         faults
+	cappedRef      atomic.Pointer[string] // the baseline last capped, logged once
 }
 
 // noteEvent records an event of time ts (unix ns, 0 when untimed).

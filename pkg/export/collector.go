@@ -23,7 +23,18 @@ type Snapshot struct {
 	Embeddings []engine.EmbeddingDistribution
 	// Faults are the internal errors caught on the version, if any.
 	Faults []engine.Fault
+	// State is the version's lifecycle state ("" counts as active). A
+	// stale version's figures are old evidence: they are shown on the
+	// status page, marked, but not exported. A retired or evicted one has
+	// no report; Reason says why it left and Left when.
+	State     engine.VersionState
+	Reason    string
+	LastEvent time.Time
+	Left      time.Time
 }
+
+// current reports whether s's figures are current evidence.
+func (s Snapshot) current() bool { return s.State == "" || s.State == engine.StateActive }
 
 // Source gives the latest snapshots; it must be safe for concurrent use.
 type Source interface {
@@ -92,6 +103,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, s := range c.src.Snapshots() {
+		if !s.current() {
+			continue
+		}
 		gauge(descEvaluatedAt, float64(s.EvaluatedAt.UnixNano())/1e9, s.Model, s.Version)
 		for _, f := range s.Report.Features {
 			l := []string{s.Model, s.Version, f.Name}

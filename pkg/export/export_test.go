@@ -192,3 +192,32 @@ func TestStatusPageFaults(t *testing.T) {
 	require.Contains(t, html, `window_close of score: 3×`)
 	require.Contains(t, html, "merge of a Numeric with itself")
 }
+
+// TestStaleAndLeftVersions: a stale version's figures stay on the status
+// page, marked, but leave /metrics; versions that left are listed with
+// why.
+func TestStaleAndLeftVersions(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	rep := drift.Report{Features: []drift.FeatureReport{{Name: "x", Diagnosis: drift.OK, Samples: 500}}}
+	snaps := []Snapshot{
+		{Model: "m", Version: "v1", Report: rep, State: engine.StateStale, LastEvent: now.Add(-5 * time.Minute)},
+		{Model: "m", Version: "v2", Report: rep, State: engine.StateActive},
+		{Model: "m", Version: "v0", State: engine.StateRetired, Reason: "no events for 1h0m0s (limits.version_idle_timeout 1h0m0s)", Left: now},
+		{Model: "m", Version: "old", State: engine.StateEvicted, Reason: "evicted at a cap for m v2", Left: now},
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(SourceFunc(func() []Snapshot { return snaps })))
+	n, err := testutil.GatherAndCount(reg, "normwatch_drift_status")
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the active version's status is exported")
+
+	var b strings.Builder
+	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now)))
+	html := b.String()
+	require.Equal(t, 2, strings.Count(html, `<section class="version"`))
+	require.Equal(t, 1, strings.Count(html, `<span class="stale">stale</span>`))
+	require.Contains(t, html, "No events since 2026-12-01 09:55:00Z")
+	require.Equal(t, 2, strings.Count(html, `class="left-row"`))
+	require.Contains(t, html, "limits.version_idle_timeout")
+	require.Contains(t, html, "evicted at a cap for m v2")
+}

@@ -25,6 +25,7 @@ type page struct {
 	Generated time.Time
 	Notices   []Notice
 	Versions  []versionView
+	Left      []Snapshot // versions retired or evicted lately
 }
 
 // Notice is a problem of the daemon itself that the status page shows
@@ -69,6 +70,10 @@ type plot struct {
 func newPage(snaps []Snapshot, now time.Time) page {
 	p := page{Generated: now.UTC()}
 	for _, s := range snaps {
+		if s.State == engine.StateRetired || s.State == engine.StateEvicted {
+			p.Left = append(p.Left, s)
+			continue
+		}
 		v := versionView{Snapshot: s, Severity: s.Report.Severity()}
 		feats := map[string]engine.FeatureDistribution{}
 		for _, f := range s.Features {
@@ -247,6 +252,7 @@ svg text{font-size:9px;fill:#666;font-family:sans-serif}
 .notices{border:1px solid #e0b000;background:#fffbe6;padding:.2em 1em;margin:1em 0}
 .notices h2{margin:.4em 0;font-size:110%}
 .legend .l-ref{border-top:2px dashed #888;display:inline-block;width:2em;vertical-align:middle}
+.stale{font-size:70%;font-weight:bold;text-transform:uppercase;color:#fff;background:#888;padding:1px 6px;border-radius:3px;vertical-align:middle}
 .legend .l-cur{border-top:2px solid #1f6feb;display:inline-block;width:2em;vertical-align:middle}
 </style></head><body>
 <h1>normwatch</h1>
@@ -257,7 +263,8 @@ svg text{font-size:9px;fill:#666;font-family:sans-serif}
 {{end}}</ul></section>{{end}}
 {{if not .Versions}}<p>No evaluation yet: windows close as event time passes.</p>{{end}}
 {{range .Versions}}<section class="version" data-model="{{.Model}}" data-model-version="{{.Version}}">
-<h2>{{.Model}} {{.Version}} <span class="sev s{{printf "%d" .Severity}}">{{.Severity}}</span></h2>
+<h2>{{.Model}} {{.Version}} <span class="sev s{{printf "%d" .Severity}}">{{.Severity}}</span>{{if eq .State "stale"}} <span class="stale">stale</span>{{end}}</h2>
+{{if eq .State "stale"}}<p class="meta stale-note">No events since {{.LastEvent.Format "2006-01-02 15:04:05Z07:00"}}: these figures are old evidence, its alerts are resolved and its drift figures are not exported until events come again.</p>{{end}}
 <p class="meta">baseline {{if .BaselineID}}{{.BaselineID}}{{else}}none{{end}} · window ending {{.WindowEnd.Format "2006-01-02 15:04:05Z07:00"}} · evaluated {{.EvaluatedAt.Format "2006-01-02 15:04:05Z07:00"}}</p>
 {{with .Faults}}<div class="faults"><p class="sev s2">internal errors: the broken state was reset and the rest went on (normwatch_internal_errors_total)</p><ul>
 {{range .}}<li data-component="{{.Component}}">{{.Component}}{{if .Subject}} of {{.Subject}}{{end}}: {{.Count}}× , last {{.Last.Format "2006-01-02 15:04:05Z07:00"}}: {{.Error}}</li>
@@ -280,5 +287,9 @@ svg text{font-size:9px;fill:#666;font-family:sans-serif}
 </tr>
 {{end}}</table></section>
 {{end}}
+{{with .Left}}<section class="left"><h2>Versions that left</h2>
+<table><tr><th>model</th><th>version</th><th>state</th><th>left</th><th>last event</th><th>why</th></tr>
+{{range .}}<tr class="left-row" data-model="{{.Model}}" data-model-version="{{.Version}}"><td>{{.Model}}</td><td>{{.Version}}</td><td>{{.State}}</td><td>{{.Left.Format "2006-01-02 15:04:05Z07:00"}}</td><td>{{if .LastEvent.IsZero}}–{{else}}{{.LastEvent.Format "2006-01-02 15:04:05Z07:00"}}{{end}}</td><td>{{.Reason}}</td></tr>
+{{end}}</table></section>{{end}}
 </body></html>
 `))
