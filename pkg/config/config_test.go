@@ -72,7 +72,7 @@ func TestFullFile(t *testing.T) {
 			MaxMessageBytes: 2 << 20, MaxFeatures: 500, MaxEmbeddings: 4, MaxDim: 1536,
 			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096,
 		},
-		Window:     Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
+		Window: Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
 		Limits: Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2,
 			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},

@@ -295,10 +295,10 @@ type ckVersion struct {
 	model, version      string
 	evaluated           int64
 	lastEvent, lastSeen int64 // 0 from a version 1 checkpoint
-	feats, embs    []string
-	open           []*ckWindow
-	late, cum      *ckWindow
-	horizon        []*ckWindow
+	feats, embs         []string
+	open                []*ckWindow
+	late, cum           *ckWindow
+	horizon             []*ckWindow
 	// broken are the sketches that did not decode although the
 	// checkpoint's checksum holds: written by a bug of ours. Each is left
 	// out (its feature's state in that window reset) and reported.

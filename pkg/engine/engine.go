@@ -96,8 +96,8 @@ type Options struct {
 	// LifecycleCheck is how often versions are checked for staleness and
 	// retirement; default a quarter window, within [1s, 15s].
 	LifecycleCheck time.Duration
-	SinkQueue int           // evaluations buffered per sink; default DefaultSinkQueue
-	Clock     func() time.Time
+	SinkQueue      int // evaluations buffered per sink; default DefaultSinkQueue
+	Clock          func() time.Time
 	// Logger receives the engine's rare log lines (internal errors); nil
 	// discards them.
 	Logger *slog.Logger
