@@ -650,7 +650,7 @@ func (c Config) Validate() error {
 	intIn("limits.max_embeddings", c.Limits.MaxEmbeddings, 0, 10_000)
 	intIn("limits.max_series", c.Limits.MaxSeries, 1, 1_000_000)
 	durIn("limits.version_stale_after", c.Limits.VersionStaleAfter, 0, 30*24*time.Hour)
-	durIn("limits.version_idle_timeout", c.Limits.VersionIdleTimeout, time.Minute, 365*24*time.Hour)
+	durIn("limits.version_idle_timeout", c.Limits.VersionIdleTimeout, time.Second, 365*24*time.Hour)
 	if s, i := c.Limits.VersionStaleAfter, c.Limits.VersionIdleTimeout; i > 0 && (s >= i || (s == 0 && 3*c.Window.Size >= i)) {
 		bad("limits.version_idle_timeout", "%v is not longer than the stale time (limits.version_stale_after, or 3 windows when 0)", i)
 	}
