@@ -415,7 +415,7 @@ func (d *daemon) snapshots() []export.Snapshot {
 		}
 	}
 	for _, s := range d.engine.Versions() {
-		if s.State == engine.StateRetired || s.State == engine.StateEvicted {
+		if s.State == engine.StateRetired || s.State == engine.StateEvicted || s.State == engine.StateRefused {
 			out = append(out, export.Snapshot{Model: s.Model, Version: s.Version, State: s.State, Reason: s.Reason, LastEvent: s.LastEvent, Left: s.Left})
 		}
 	}

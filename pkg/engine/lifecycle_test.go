@@ -239,6 +239,28 @@ func TestRestartCapsNewestWin(t *testing.T) {
 		got = append(got, s.Version)
 	}
 	require.Equal(t, []string{"v3", "v4"}, got)
+	// The older ones are listed as gone, with why.
+	var gone []string
+	for _, s := range e2.Versions() {
+		if s.State == StateEvicted || s.State == StateRefused {
+			gone = append(gone, s.Version)
+			require.Contains(t, s.Reason, "limits.max_versions_per_model")
+		}
+	}
+	require.ElementsMatch(t, []string{"v1", "v2"}, gone)
+
+	// Restored newest first, the older ones are refused instead: listed
+	// once each however many partitions hold them.
+	store2 := newMemStore()
+	for k, v := range store.data {
+		store2.data[k] = v
+		store2.data[strings.Replace(k, "/0", "/1", 1)] = v
+	}
+	e3, _ := newEngine(t, opts, nil, store2)
+	open(t, e3, 0)
+	open(t, e3, 1)
+	require.Len(t, e3.Tracked(), 2)
+	require.Len(t, e3.Versions(), 4)
 }
 
 // TestReplayRetiresByEventTime: replaying a month of history fast, a

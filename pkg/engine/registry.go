@@ -182,6 +182,7 @@ func (r *registry) version(a admission) (s *series, evicted []*series) {
 		} else {
 			r.m.refusedEvents[KindModel].Inc()
 			r.log.warn("model refused at the cap: the tracked ones were active more recently", "model", a.model, "model_version", a.version, "limit", "limits.max_models", "max", r.lim.MaxModels)
+			r.noteRefused(a, fmt.Sprintf("refused at limits.max_models (%d): the tracked models were active more recently", r.lim.MaxModels))
 			return nil, nil
 		}
 	}
@@ -200,6 +201,7 @@ func (r *registry) version(a admission) (s *series, evicted []*series) {
 		if !victim.activity().before(cand) {
 			r.m.refusedEvents[KindVersion].Inc()
 			r.log.warn("model version refused at the cap: the tracked ones were active more recently", "model", a.model, "model_version", a.version, "limit", "limits.max_versions_per_model", "max", r.lim.MaxVersionsPerModel)
+			r.noteRefused(a, fmt.Sprintf("refused at limits.max_versions_per_model (%d): the tracked versions were active more recently", r.lim.MaxVersionsPerModel))
 			return nil, nil
 		}
 		evicted = append(evicted, victim)
@@ -229,6 +231,32 @@ func (r *registry) version(a admission) (s *series, evicted []*series) {
 	vs[a.version] = s
 	r.setTracked(kVersion, 1)
 	return s, evicted
+}
+
+// noteRefused lists a refused version in the history once (a version
+// refused event after event would otherwise fill it). Called with r.mu held.
+func (r *registry) noteRefused(a admission, reason string) {
+	if i := slices.IndexFunc(r.history, func(h Series) bool {
+		return h.Model == a.model && h.Version == a.version && h.State == StateRefused
+	}); i >= 0 {
+		return
+	}
+	h := Series{Model: a.model, Version: a.version, State: StateRefused, Reason: reason, Left: time.Unix(0, a.lastSeen).UTC()}
+	if a.lastEvent > 0 {
+		h.LastEvent = time.Unix(0, a.lastEvent).UTC()
+	}
+	r.remember(h)
+}
+
+// remember adds h to the history, in place of an older entry of the same
+// version: one row per version that left, with its latest reason. Called
+// with r.mu held.
+func (r *registry) remember(h Series) {
+	r.history = slices.DeleteFunc(r.history, func(x Series) bool { return x.Model == h.Model && x.Version == h.Version })
+	r.history = append(r.history, h)
+	if len(r.history) > historySize {
+		r.history = slices.Delete(r.history, 0, len(r.history)-historySize)
+	}
 }
 
 // touch folds an admission's activity into s. Called with r.mu held.
@@ -366,10 +394,7 @@ func (r *registry) retireLocked(s *series, state VersionState, reason string, at
 	r.m.stale.DeleteLabelValues(s.model, s.version)
 	h := r.seriesView(s)
 	h.State, h.Reason, h.Left = state, reason, at.UTC()
-	r.history = append(r.history, h)
-	if len(r.history) > historySize {
-		r.history = slices.Delete(r.history, 0, len(r.history)-historySize)
-	}
+	r.remember(h)
 }
 
 // VersionState is where a model version is in its lifecycle (stable
@@ -382,6 +407,7 @@ const (
 	StateStale   VersionState = "stale"   // tracked, no events for limits.version_stale_after: its alerts resolve
 	StateRetired VersionState = "retired" // gone after limits.version_idle_timeout without events
 	StateEvicted VersionState = "evicted" // gone to make room for a newer version or model at a cap
+	StateRefused VersionState = "refused" // never tracked: older than every tracked one at a cap (a restored checkpoint's)
 )
 
 // Series is one model version the engine tracks or tracked: its state,

@@ -70,7 +70,7 @@ type plot struct {
 func newPage(snaps []Snapshot, now time.Time) page {
 	p := page{Generated: now.UTC()}
 	for _, s := range snaps {
-		if s.State == engine.StateRetired || s.State == engine.StateEvicted {
+		if s.State == engine.StateRetired || s.State == engine.StateEvicted || s.State == engine.StateRefused {
 			p.Left = append(p.Left, s)
 			continue
 		}

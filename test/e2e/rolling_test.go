@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +99,7 @@ func TestRollingDeploy(t *testing.T) {
 		evaluated map[string]bool
 		paged     map[string]bool
 		maxSeries int
+		maxRSS    int64 // KiB
 	}
 	obs := seen{evaluated: map[string]bool{}, paged: map[string]bool{}}
 	var newestMissing []string
@@ -156,6 +159,7 @@ func TestRollingDeploy(t *testing.T) {
 				}
 			}
 			obs.maxSeries = max(obs.maxSeries, seriesCount(m))
+			obs.maxRSS = max(obs.maxRSS, rssKiB(nw.cmd.Process.Pid))
 			obs.mu.Unlock()
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -165,8 +169,9 @@ func TestRollingDeploy(t *testing.T) {
 		require.True(t, obs.evaluated[fmt.Sprintf("v%d", v)], "v%d was never evaluated while live", v)
 	}
 	require.GreaterOrEqual(t, len(obs.paged), versions/2, "versions paged in Alertmanager: %v", obs.paged)
-	t.Logf("%d versions evaluated, %d paged; /metrics at most %d series", len(obs.evaluated), len(obs.paged), obs.maxSeries)
+	t.Logf("%d versions evaluated, %d paged; /metrics at most %d series; RSS at most %d MiB", len(obs.evaluated), len(obs.paged), obs.maxSeries, obs.maxRSS>>10)
 	require.Less(t, obs.maxSeries, 1500, "/metrics bounded by the caps, not by the 30 versions")
+	require.Less(t, obs.maxRSS, int64(200<<10), "memory bounded by the caps")
 
 	// Traffic over: every version goes stale then retires, and every
 	// alert resolves in Alertmanager.
@@ -228,4 +233,20 @@ func status(u string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// rssKiB returns the resident set size of process pid, in KiB (0 if it
+// cannot be read).
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
