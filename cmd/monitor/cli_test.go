@@ -25,6 +25,8 @@ func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	badFile := filepath.Join(dir, "bad.yml")
 	require.NoError(t, os.WriteFile(badFile, []byte("window:\n  horizon_windows: 0\n"), 0o600))
+	badOverride := filepath.Join(dir, "override.yml")
+	require.NoError(t, os.WriteFile(badOverride, []byte("drift:\n  overrides:\n    - feature: income\n      thresholds:\n        ks: {warning: 0.3, critical: 0.2}\n"), 0o600))
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -68,6 +70,15 @@ func TestUsageErrors(t *testing.T) {
 			name: "file", args: []string{"run", "--kafka.embedded", "--config.file", badFile}, code: 2,
 			first: "monitor run: window.horizon_windows: 0 is out of range [1, 10000]",
 			also:  []string{"Usage: monitor run", "--window.horizon_windows int"},
+		},
+		{
+			name: "override", args: []string{"run", "--kafka.embedded", "--config.file", badOverride}, code: 2,
+			first: "monitor run: drift.overrides[0].thresholds.ks.critical: 0.2 is out of range [0.3 (the warning), 1]",
+			also:  []string{"Usage: monitor run", "Run 'monitor run --help' for every flag."},
+		},
+		{
+			name: "override from the environment", env: map[string]string{"NORMWATCH_DRIFT_OVERRIDES": "[]"}, args: []string{"run", "--kafka.embedded"}, code: 2,
+			first: "monitor run: NORMWATCH_DRIFT_OVERRIDES: is set, but drift.overrides is set in the file only (--config.file); unset it",
 		},
 		{
 			name: "environment", env: map[string]string{"NORMWATCH_LOG_LEVEL": "loud"}, args: []string{"run", "--kafka.embedded"}, code: 2,
@@ -158,6 +169,12 @@ func TestRunHelpCoversEveryKey(t *testing.T) {
 	for _, k := range config.Keys() {
 		if k.Secret {
 			require.Regexp(t, `(?m)^  `+strings.ReplaceAll(k.Name, ".", `\.`)+` +`+k.Env()+`$`, stdout)
+			require.NotContains(t, stdout, "--"+k.Name)
+			continue
+		}
+		if k.FileOnly {
+			_, inFile, _ := strings.Cut(stdout, "Keys in the file only")
+			require.Regexp(t, `(?m)^  `+strings.ReplaceAll(k.Name, ".", `\.`)+` +\S`, inFile)
 			require.NotContains(t, stdout, "--"+k.Name)
 			continue
 		}

@@ -256,7 +256,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	d.engine, err = engine.New(engine.Options{
 		Logger:     logger.With("component", "engine"),
 		WindowSize: cfg.Window.Size, AllowedLateness: cfg.Window.AllowedLateness, MaxFutureSkew: cfg.Window.MaxFutureSkew,
-		HorizonWindows: cfg.Window.HorizonWindows, Thresholds: th,
+		HorizonWindows: cfg.Window.HorizonWindows, Thresholds: th, Overrides: driftOverrides(cfg.Drift.Overrides),
 		Limits: engine.Limits{
 			MaxModels: cfg.Limits.MaxModels, MaxVersionsPerModel: cfg.Limits.MaxVersionsPerModel,
 			MaxFeatures: cfg.Limits.MaxFeatures, MaxEmbeddings: cfg.Limits.MaxEmbeddings,

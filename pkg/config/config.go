@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -34,6 +35,7 @@ type Config struct {
 	Kafka      Kafka      `mapstructure:"kafka"`
 	Decode     Decode     `mapstructure:"decode"`
 	Window     Window     `mapstructure:"window"`
+	Drift      Drift      `mapstructure:"drift"`
 	Limits     Limits     `mapstructure:"limits"`
 	Baselines  Baselines  `mapstructure:"baselines"`
 	Checkpoint Checkpoint `mapstructure:"checkpoint"`
@@ -288,6 +290,7 @@ func Default() Config {
 			HorizonWindows:  5,
 			MinSamples:      200,
 		},
+		Drift: Drift{Overrides: []Override{}},
 		Limits: Limits{
 			MaxModels:           20,
 			MaxVersionsPerModel: 5,
@@ -346,6 +349,12 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	for _, k := range Keys() {
+		if _, set := os.LookupEnv(k.Env()); set && k.FileOnly {
+			// A list of objects has no spelling in one variable.
+			return Config{}, fmt.Errorf("%s: is set, but %s is set in the file only (--config.file); unset it", k.Env(), k.Name)
+		}
+	}
 
 	if flags != nil {
 		var err error
@@ -398,8 +407,7 @@ var (
 // could not be decoded (never a secret's).
 func tidyDecodeError(err error, v *viper.Viper) error {
 	s := strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):")
-	kinds := map[string]any{}
-	leaves(reflect.ValueOf(Default()), "", func(key string, val any) { kinds[key] = val })
+	kinds := keyKinds()
 	var errs []error
 	for _, line := range strings.Split(s, "\n") {
 		line = strings.TrimSpace(line)
@@ -417,13 +425,13 @@ func tidyDecodeError(err error, v *viper.Viper) error {
 		}
 		if m := keyError.FindStringSubmatch(line); m != nil {
 			key := m[1]
-			val := fmt.Sprint(v.Get(key))
+			val := fmt.Sprint(valueAt(v, key))
 			if secretKeys[key] {
 				val = "xxxxx"
 			} else {
 				val = RedactURL(val)
 			}
-			if def, ok := kinds[key]; ok {
+			if def, ok := kinds[listIndex.ReplaceAllString(key, "[]")]; ok {
 				errs = append(errs, fmt.Errorf("%s: %q is not %s", key, val, describe(def)))
 				continue
 			}
@@ -438,6 +446,74 @@ func tidyDecodeError(err error, v *viper.Viper) error {
 	return errors.Join(errs...)
 }
 
+// listIndex is the index of an entry in a key inside a list of objects:
+// drift.overrides[2].feature.
+var listIndex = regexp.MustCompile(`\[\d+\]`)
+
+// section is the kind of a key that holds other keys.
+type section []string
+
+// keyKinds maps every key to its default, and every key inside a list of
+// objects, with [] for the index (drift.overrides[].thresholds.ks.warning),
+// to the zero value of its type, or to the section of the keys it holds.
+func keyKinds() map[string]any {
+	kinds := map[string]any{}
+	leaves(reflect.ValueOf(Default()), "", func(key string, val any) {
+		kinds[key] = val
+		if t := reflect.TypeOf(val); t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+			entryKinds(t.Elem(), key+"[]", kinds)
+		}
+	})
+	return kinds
+}
+
+func entryKinds(t reflect.Type, prefix string, kinds map[string]any) {
+	var keys section
+	for i := range t.NumField() {
+		ft := t.Field(i).Type
+		key := prefix + "." + t.Field(i).Tag.Get("mapstructure")
+		keys = append(keys, t.Field(i).Tag.Get("mapstructure"))
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			entryKinds(ft, key, kinds)
+			continue
+		}
+		kinds[key] = reflect.Zero(ft).Interface()
+	}
+	kinds[prefix] = keys
+}
+
+// valueAt returns the value of a key as the file, the environment and the
+// flags gave it, inside lists of objects too (drift.overrides[0].mute).
+func valueAt(v *viper.Viper, key string) any {
+	if !strings.Contains(key, "[") {
+		return v.Get(key)
+	}
+	var node any = v.AllSettings()
+	for _, seg := range strings.Split(key, ".") {
+		name, rest, _ := strings.Cut(seg, "[")
+		m, ok := node.(map[string]any)
+		if !ok {
+			return nil
+		}
+		node = m[strings.ToLower(name)]
+		for _, idx := range strings.Split(rest, "[") {
+			if idx == "" {
+				continue
+			}
+			i, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+			l, ok := node.([]any)
+			if err != nil || !ok || i < 0 || i >= len(l) {
+				return nil
+			}
+			node = l[i]
+		}
+	}
+	return node
+}
+
 // describe says what a key of def's type takes.
 func describe(def any) string {
 	switch def.(type) {
@@ -449,23 +525,45 @@ func describe(def any) string {
 		return "true or false"
 	case []string:
 		return "a list (in YAML [a, b]; in the environment or a flag a,b)"
+	case []Override:
+		return "a list of overrides, set in the file only (see deployments/normwatch.example.yml)"
+	case float64:
+		return "a number"
+	case section:
+		return "a section (of " + strings.Join(def.(section), ", ") + ")"
 	}
 	return "a string"
 }
 
 // suggest returns ", did you mean K?" for the known key nearest to k, when
-// one is near enough to be a typo, else "".
+// one is near enough to be a typo, else "". Inside a list of objects
+// (drift.overrides[0].featur), the keys of the same entry are the
+// candidates.
 func suggest(k string, keys map[string]any) string {
+	norm := listIndex.ReplaceAllString(k, "[]")
 	best, bestD := "", 3
 	for key := range keys {
-		if d := editDistance(k, key); d < bestD || (d == bestD && key < best) {
+		if strings.Contains(norm, "[") && parentKey(key) != parentKey(norm) {
+			continue
+		}
+		if d := editDistance(norm, key); d < bestD || (d == bestD && key < best) {
 			best, bestD = key, d
 		}
 	}
 	if best == "" {
 		return ""
 	}
+	if strings.Contains(norm, "[") {
+		best = parentKey(k) + "." + best[strings.LastIndexByte(best, '.')+1:]
+	}
 	return "; did you mean " + best + "?"
+}
+
+func parentKey(k string) string {
+	if i := strings.LastIndexByte(k, '.'); i >= 0 {
+		return k[:i]
+	}
+	return ""
 }
 
 // editDistance is the Levenshtein distance of a and b, in bytes.
@@ -641,7 +739,10 @@ func (c Config) Validate() error {
 	durIn("window.allowed_lateness", c.Window.AllowedLateness, 0, 24*time.Hour)
 	durIn("window.max_future_skew", c.Window.MaxFutureSkew, 0, 365*24*time.Hour)
 	intIn("window.horizon_windows", c.Window.HorizonWindows, 1, 10_000)
-	intIn("window.min_samples", c.Window.MinSamples, 1, 1<<30)
+	// The drift statistics need two values at least.
+	intIn("window.min_samples", c.Window.MinSamples, 2, 1<<30)
+
+	validateDrift(c.Drift, bad)
 
 	// limits
 	intIn("limits.max_models", c.Limits.MaxModels, 1, 10_000)

@@ -73,6 +73,21 @@ func TestFullFile(t *testing.T) {
 			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096,
 		},
 		Window: Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
+		Drift: Drift{Overrides: []Override{
+			{Feature: "debug_*", Mute: true},
+			{Model: "ranker", ModelVersion: "v4*", Feature: "[a-m]*", Thresholds: Thresholds{
+				MinSamples: ptr(300), Alpha: ptr(0.001),
+				KS: level(0.15, 0.3), PSI: level(0.2, 0.4), MeanShift: level(0.5, 1),
+				FitR2: ptr(0.98), ScalerTolerance: ptr(0.2), ScaleTolerance: ptr(0.15), UnitTolerance: ptr(0.03),
+				OutOfRange: level(0.02, 0.1), RangeTolerance: ptr(0.05), Compression: ptr(0.4),
+				Missing: level(0.1, 0.3), NonFinite: level(0.002, 0.02), Refit: level(0.2, 0.8),
+			}},
+			{Model: "search", Embedding: "query", Mute: true, Thresholds: Thresholds{
+				UnitNormRatio: ptr(0.95), NonUnit: level(0.05, 0.2), MixedFloor: ptr(0.2),
+				NormShift: level(0.15, 0.3), Cosine: level(0.2, 0.5), DimsMoved: level(0.2, 0.4),
+				DimShift: ptr(0.5), DimMismatch: level(0.01, 0.05),
+			}},
+		}},
 		Limits: Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2,
 			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
@@ -94,6 +109,28 @@ func TestFullFile(t *testing.T) {
 		Log: Log{Level: "debug", Format: "json"},
 	}
 	require.Equal(t, want, c)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func level(warning, critical float64) *Level { return &Level{Warning: &warning, Critical: &critical} }
+
+// TestFullFileSetsEveryThreshold: full.good.yml's overrides set every
+// threshold an override has, so TestFullFile checks each is read.
+func TestFullFileSetsEveryThreshold(t *testing.T) {
+	c, err := Load("testdata/full.good.yml", nil)
+	require.NoError(t, err)
+	set := map[string]bool{}
+	for _, o := range c.Drift.Overrides {
+		for _, f := range o.Thresholds.fields() {
+			set[f.name] = set[f.name] || f.set
+		}
+	}
+	n := reflect.TypeOf(Thresholds{}).NumField()
+	require.Len(t, set, n, "fields lists every field of Thresholds")
+	for name, ok := range set {
+		require.True(t, ok, "full.good.yml sets no %s", name)
+	}
 }
 
 func TestBadFiles(t *testing.T) {
@@ -149,6 +186,20 @@ func TestBadFiles(t *testing.T) {
 		{"secret_type", []string{`kafka.sasl.password: "xxxxx" is not a string`}},
 		{"typo_key", []string{"kafka.group_idd: unknown key; did you mean kafka.group_id?"}},
 		{"not_yaml", []string{"reading config file testdata/not_yaml.bad.yml"}},
+		{"drift_unknown_key", []string{"drift.overrides[0].featur: unknown key; did you mean drift.overrides[0].feature?"}},
+		{"drift_unknown_threshold", []string{"drift.overrides[0].thresholds.kss: unknown key; did you mean drift.overrides[0].thresholds.ks?"}},
+		{"drift_glob", []string{`drift.overrides[0].feature: "score_[a-" is not a glob (syntax error in pattern); want path.Match syntax`}},
+		{"drift_feature_and_embedding", []string{`drift.overrides[0]: sets both feature ("income") and embedding ("query"); an override applies to features or to embeddings: split it in two`}},
+		{"drift_noop", []string{"drift.overrides[0]: neither mutes nor sets a threshold, so it changes nothing; want mute: true or thresholds"}},
+		{"drift_level_half", []string{"drift.overrides[0].thresholds.ks: lacks critical; give both warning and critical"}},
+		{"drift_level_order", []string{"drift.overrides[0].thresholds.psi.critical: 0.2 is out of range [0.3 (the warning), ∞)"}},
+		{"drift_level_range", []string{"drift.overrides[0].thresholds.ks.warning: 1.5 is out of range (0, 1]"}},
+		{"drift_level_scalar", []string{`drift.overrides[0].thresholds.ks: "0.2" is not a section (of warning, critical)`}},
+		{"drift_unit_range", []string{"drift.overrides[1].thresholds.compression: 1.5 is out of range (0, 1)"}},
+		{"drift_min_samples", []string{"drift.overrides[0].thresholds.min_samples: 1 is out of range [2, 1073741824]"}},
+		{"drift_wrong_subject", []string{`drift.overrides[0].thresholds.non_unit: is an embedding threshold, but the override matches features only (feature "income")`}},
+		{"drift_wrong_type", []string{`drift.overrides[0].thresholds.ks.warning: "high" is not a number`}},
+		{"drift_mute_type", []string{`drift.overrides[0].mute: "yes please" is not true or false`}},
 	}
 	files, err := filepath.Glob("testdata/*.bad.yml")
 	require.NoError(t, err)
@@ -176,7 +227,7 @@ func TestValidateReportsEveryError(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	require.Equal(t, []string{
 		`kafka.brokers[0]: "a" is not host:port`,
-		"window.min_samples: 0 is out of range [1, 1073741824]",
+		"window.min_samples: 0 is out of range [2, 1073741824]",
 		`log.level: "loud" is not one of "debug", "info", "warn", "error"`,
 	}, lines)
 }
@@ -210,6 +261,14 @@ func TestEnvOverride(t *testing.T) {
 	t.Setenv("NORMWATCH_WINDOW_SIZE", "soon")
 	_, err = Load("", nil)
 	require.ErrorContains(t, err, "window.size")
+}
+
+// TestFileOnlyKeyFromEnv: a list of objects has no spelling in one
+// variable; setting it says so instead of a puzzle about its parts.
+func TestFileOnlyKeyFromEnv(t *testing.T) {
+	t.Setenv("NORMWATCH_DRIFT_OVERRIDES", `[{"feature": "x", "mute": true}]`)
+	_, err := Load("", nil)
+	require.EqualError(t, err, "NORMWATCH_DRIFT_OVERRIDES: is set, but drift.overrides is set in the file only (--config.file); unset it")
 }
 
 func TestFlagsOverride(t *testing.T) {
@@ -282,6 +341,12 @@ func TestEveryKeyIsAFlagOrSaysSo(t *testing.T) {
 			require.Nil(t, f, "secret %s must not be a flag", k.Name)
 			require.Contains(t, only, k.Name)
 			require.Contains(t, only, k.Env())
+			continue
+		}
+		if k.FileOnly {
+			require.Nil(t, f, "file-only %s must not be a flag", k.Name)
+			_, inFile, _ := strings.Cut(only, "Keys in the file only")
+			require.Contains(t, inFile, k.Name)
 			continue
 		}
 		require.NotNil(t, f, "key %s has no flag", k.Name)

@@ -18,6 +18,12 @@ var secretKeys = map[string]bool{
 	"alerting.bearer_token":        true,
 }
 
+// fileOnlyKeys hold lists of objects, which neither a flag nor an
+// environment variable spells: set them in the file.
+var fileOnlyKeys = map[string]bool{
+	"drift.overrides": true,
+}
+
 // help says what each key is for: the text of its flag.
 var help = map[string]string{
 	"kafka.brokers":                  "Kafka brokers to consume from, host:port (one of this and --kafka.embedded is needed)",
@@ -62,6 +68,8 @@ var help = map[string]string{
 	"window.max_future_skew":  "how far an event's time may run ahead of its Kafka timestamp before the Kafka timestamp is used (0: no check)",
 	"window.horizon_windows":  "closed windows merged into the comparison horizon",
 	"window.min_samples":      "fewer current values than this is insufficient_data, never an alert",
+
+	"drift.overrides": "per feature or embedding, by model, version and name (globs): thresholds, or mute: true",
 
 	"limits.max_models":             "most models tracked",
 	"limits.max_versions_per_model": "most versions tracked per model",
@@ -111,6 +119,9 @@ type Key struct {
 	// Secret keys have no flag and are never echoed in errors: set them
 	// in the file or as NORMWATCH_* environment variables.
 	Secret bool
+	// FileOnly keys (lists of objects) have no flag and no environment
+	// variable: set them in the file.
+	FileOnly bool
 }
 
 // Env returns the environment variable of the key: NORMWATCH_KAFKA_GROUP_ID.
@@ -122,16 +133,17 @@ func (k Key) Env() string {
 func Keys() []Key {
 	var out []Key
 	leaves(reflect.ValueOf(Default()), "", func(name string, def any) {
-		out = append(out, Key{Name: name, Default: def, Help: help[name], Secret: secretKeys[name]})
+		out = append(out, Key{Name: name, Default: def, Help: help[name], Secret: secretKeys[name], FileOnly: fileOnlyKeys[name]})
 	})
 	return out
 }
 
-// AddFlags declares a flag for every key but the secrets, named as the key
-// (--kafka.group_id) with the key's default, for Load to bind.
+// AddFlags declares a flag for every key but the secrets and the
+// file-only keys, named as the key (--kafka.group_id) with the key's
+// default, for Load to bind.
 func AddFlags(fs *pflag.FlagSet) {
 	for _, k := range Keys() {
-		if k.Secret {
+		if k.Secret || k.FileOnly {
 			continue
 		}
 		switch def := k.Default.(type) {
@@ -158,6 +170,12 @@ func FileOrEnvOnly() string {
 	for _, k := range Keys() {
 		if k.Secret {
 			fmt.Fprintf(&b, "  %-30s %s\n", k.Name, k.Env())
+		}
+	}
+	b.WriteString("Keys in the file only (lists of objects):\n")
+	for _, k := range Keys() {
+		if k.FileOnly {
+			fmt.Fprintf(&b, "  %-30s %s\n", k.Name, k.Help)
 		}
 	}
 	return b.String()
