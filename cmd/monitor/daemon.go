@@ -180,7 +180,8 @@ func runWithSignals(cfg config.Config, logger *slog.Logger, ex *extras) error {
 
 func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *extras) (*daemon, error) {
 	d := &daemon{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
-	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		export.NewBuildInfoCollector(buildInfo()))
 	ok := false
 	defer func() {
 		if !ok {

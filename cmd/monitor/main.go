@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
+
+	"github.com/normwatch/normwatch/pkg/export"
 )
 
 const usage = `normwatch: a drift monitor for ML features and embeddings that names the
@@ -48,7 +49,8 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case "baseline":
 		return runBaseline(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "normwatch", version())
+		b := buildInfo()
+		fmt.Fprintf(stdout, "normwatch %s (revision %s, %s)\n", b.Version, b.Revision, b.GoVersion)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -58,14 +60,10 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return exitUsageError
 }
 
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return bi.Main.Version + " (" + s.Value[:12] + ")"
-			}
-		}
-		return bi.Main.Version
-	}
-	return "unknown"
-}
+// version is the release's version, stamped by scripts/release.sh with
+// -ldflags "-X main.version=v0.1.0"; empty in other builds, whose version
+// comes from the go command's build info.
+var version string
+
+// buildInfo is the running binary's version, revision and Go version.
+func buildInfo() export.BuildInfo { return export.ReadBuildInfo(version) }

@@ -1,0 +1,5 @@
+//go:build race
+
+package release
+
+func init() { raceEnabled = true }
