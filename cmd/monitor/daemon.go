@@ -290,7 +290,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		return nil, err
 	}
 
-	d.reg.MustRegister(export.NewCollector(export.SourceFunc(d.snapshots)))
+	d.reg.MustRegister(export.NewCollectorWithOptions(export.SourceFunc(d.snapshots),
+		export.CollectorOptions{Quantiles: cfg.Metrics.QuantileSelection()}))
 	d.server, err = export.NewServer(export.ServerOptions{
 		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
 		API: d.api(), Notices: d.notices,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/normwatch/normwatch/pkg/baseline"
 	"github.com/normwatch/normwatch/pkg/config"
+	"github.com/normwatch/normwatch/pkg/engine"
 	"github.com/normwatch/normwatch/pkg/stream"
 )
 
@@ -146,6 +147,7 @@ func TestDaemonBaselines(t *testing.T) {
 	_, metrics := httpGet(t, base+"/metrics")
 	require.Contains(t, metrics, "normwatch_baseline_files_refused 1\n")
 	require.Contains(t, metrics, "normwatch_baselines_served 1\n")
+	require.Regexp(t, `normwatch_build_info\{goversion="go[^"]+",revision="[^"]+",version="[^"]+"\} 1\n`, metrics)
 
 	// A new good baseline and the bad one fixed by removal: the reload
 	// logs both, and no error.
@@ -295,4 +297,10 @@ func TestDaemonNoSecretInLogs(t *testing.T) {
 	}
 	require.Contains(t, seen.String(), "127.0.0.1:1", "the Alertmanager is named")
 	require.NotContains(t, seen.String(), "s3cret")
+}
+
+// TestQuantileLevelsAreTheEngines: metrics.quantiles is validated against
+// config's copy of the levels an evaluation computes.
+func TestQuantileLevelsAreTheEngines(t *testing.T) {
+	require.Equal(t, engine.StatQuantiles, config.QuantileLevels)
 }

@@ -42,6 +42,8 @@ type Config struct {
 	HTTP       HTTP       `mapstructure:"http"`
 	Alerting   Alerting   `mapstructure:"alerting"`
 	Log        Log        `mapstructure:"log"`
+	Metrics    Metrics    `mapstructure:"metrics"`
+	Status     Status     `mapstructure:"status"`
 }
 
 // Kafka is where events come from and where dead letters and alerts go.
@@ -319,7 +321,9 @@ func Default() Config {
 			QueueCapacity:    10000,
 			Watchdog:         true,
 		},
-		Log: Log{Level: "info", Format: "logfmt"},
+		Log:     Log{Level: "info", Format: "logfmt"},
+		Metrics: defaultMetrics(),
+		Status:  defaultStatus(),
 	}
 }
 
@@ -743,6 +747,7 @@ func (c Config) Validate() error {
 	intIn("window.min_samples", c.Window.MinSamples, 2, 1<<30)
 
 	validateDrift(c.Drift, bad)
+	validateExport(c.Metrics, c.Status, bad)
 
 	// limits
 	intIn("limits.max_models", c.Limits.MaxModels, 1, 10_000)

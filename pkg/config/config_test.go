@@ -106,9 +106,12 @@ func TestFullFile(t *testing.T) {
 			QueueCapacity: 500,
 			Watchdog:      false,
 		},
-		Log: Log{Level: "debug", Format: "json"},
+		Log:     Log{Level: "debug", Format: "json"},
+		Metrics: Metrics{Quantiles: []string{"0.95", "0.05", "0.5"}},
+		Status:  Status{HistoryWindows: 120, RefreshInterval: 30 * time.Second},
 	}
 	require.Equal(t, want, c)
+	require.Equal(t, []float64{0.05, 0.5, 0.95}, c.Metrics.QuantileSelection())
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -186,6 +189,12 @@ func TestBadFiles(t *testing.T) {
 		{"secret_type", []string{`kafka.sasl.password: "xxxxx" is not a string`}},
 		{"typo_key", []string{"kafka.group_idd: unknown key; did you mean kafka.group_id?"}},
 		{"not_yaml", []string{"reading config file testdata/not_yaml.bad.yml"}},
+		{"quantiles_level", []string{`metrics.quantiles[1]: "0.9" is not a quantile level normwatch computes; want "all", "none", or some of 0.01 0.05 0.25 0.5 0.75 0.95 0.99`}},
+		{"quantiles_alone", []string{`metrics.quantiles[1]: "none" must stand alone`}},
+		{"quantiles_twice", []string{`metrics.quantiles[2]: "0.50" is listed twice`}},
+		{"quantiles_empty", []string{`metrics.quantiles: is empty; want "all", "none"`}},
+		{"status_history", []string{"status.history_windows: 0 is out of range [1, 10000]"}},
+		{"status_ranges", []string{"status.refresh_interval: 500ms is out of range [1s, 1h] (or 0 for no refresh)"}},
 		{"drift_unknown_key", []string{"drift.overrides[0].featur: unknown key; did you mean drift.overrides[0].feature?"}},
 		{"drift_unknown_threshold", []string{"drift.overrides[0].thresholds.kss: unknown key; did you mean drift.overrides[0].thresholds.ks?"}},
 		{"drift_glob", []string{`drift.overrides[0].feature: "score_[a-" is not a glob (syntax error in pattern); want path.Match syntax`}},
@@ -469,4 +478,26 @@ func TestEnvTypos(t *testing.T) {
 		"NORMWATCH_KAFKA_BROKER is not a configuration variable and is ignored; did you mean NORMWATCH_KAFKA_BROKERS?",
 		"NORMWATCH_WINDOW_SIZ is not a configuration variable and is ignored; did you mean NORMWATCH_WINDOW_SIZE?",
 	}, got)
+}
+
+func TestQuantileSelection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  string
+		want []float64
+	}{
+		{name: "default: all", env: "", want: nil},
+		{name: "none", env: "none", want: []float64{}},
+		{name: "a few, sorted", env: "0.99,0.01", want: []float64{0.01, 0.99}},
+		{name: "all, spelled out", env: "all", want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("NORMWATCH_METRICS_QUANTILES", tc.env)
+			}
+			c, err := Load("", nil)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.Metrics.QuantileSelection())
+		})
+	}
 }

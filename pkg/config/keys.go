@@ -109,6 +109,10 @@ var help = map[string]string{
 	"alerting.watchdog":                 "keep the NormwatchWatchdog alert firing, for a dead man's switch",
 	"log.level":                         "debug, info, warn or error",
 	"log.format":                        "logfmt, json or text",
+
+	"metrics.quantiles":       "quantile series per feature and embedding: all, none, or levels of 0.01 0.05 0.25 0.5 0.75 0.95 0.99",
+	"status.history_windows":  "evaluations per version kept for the status page's history strips and charts",
+	"status.refresh_interval": "how often an open status page refreshes itself, keeping its scroll position (0: never)",
 }
 
 // Key is one configuration key.

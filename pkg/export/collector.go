@@ -1,6 +1,7 @@
 package export
 
 import (
+	"slices"
 	"time"
 
 	"github.com/normwatch/normwatch/pkg/drift"
@@ -80,19 +81,49 @@ var (
 	allDescs         = []*prometheus.Desc{descPSI, descKS, descW1, descJS, descScale, descOffset, descR2,
 		descSamples, descMissing, descStatusF, descUnit, descCosine, descEvaluatedAt,
 		descMean, descStdDev, descQuantile, descRefQuantile, descNormQuantile, descRefNorm}
+	quantileDescs = []*prometheus.Desc{descQuantile, descRefQuantile, descNormQuantile, descRefNorm}
 )
+
+// CollectorOptions configures a Collector.
+type CollectorOptions struct {
+	// Quantiles are the levels the quantile families export, some of
+	// engine.StatQuantiles: nil exports all of them; an empty (non-nil)
+	// slice leaves the four families out altogether, _sum and _count
+	// too (feature_samples and feature_mean say as much). A level
+	// engine.StatQuantiles does not hold is ignored.
+	Quantiles []float64
+}
 
 // Collector computes the drift metrics at scrape time from a Source.
 type Collector struct {
 	src Source
+	// levels are the indexes into engine.StatQuantiles exported; nil for
+	// none (noQuantiles).
+	levels      []int
+	noQuantiles bool
 }
 
-// NewCollector returns a Collector over src.
-func NewCollector(src Source) *Collector { return &Collector{src: src} }
+// NewCollector returns a Collector over src that exports every quantile.
+func NewCollector(src Source) *Collector { return NewCollectorWithOptions(src, CollectorOptions{}) }
+
+// NewCollectorWithOptions returns a Collector over src configured by o.
+func NewCollectorWithOptions(src Source, o CollectorOptions) *Collector {
+	c := &Collector{src: src}
+	for i, q := range engine.StatQuantiles {
+		if o.Quantiles == nil || slices.Contains(o.Quantiles, q) {
+			c.levels = append(c.levels, i)
+		}
+	}
+	c.noQuantiles = len(c.levels) == 0
+	return c
+}
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
+		if c.noQuantiles && slices.Contains(quantileDescs, d) {
+			continue
+		}
 		ch <- d
 	}
 }
@@ -138,27 +169,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descMean, f.Cur.Mean, l...)
 				gauge(descStdDev, f.Cur.StdDev, l...)
 			}
-			summary(ch, descQuantile, f.Cur, l)
-			summary(ch, descRefQuantile, f.Ref, l)
+			c.summary(ch, descQuantile, f.Cur, l)
+			c.summary(ch, descRefQuantile, f.Ref, l)
 		}
 		for _, e := range s.Embeddings {
 			l := []string{s.Model, s.Version, e.Name}
-			summary(ch, descNormQuantile, e.Cur, l)
-			summary(ch, descRefNorm, e.Ref, l)
+			c.summary(ch, descNormQuantile, e.Cur, l)
+			c.summary(ch, descRefNorm, e.Ref, l)
 		}
 	}
 }
 
-// summary sends m as a constant summary, when it has values: a gauge with
-// a quantile label fails promtool's lint, a summary carries the honest
-// count and sum beside its quantiles.
-func summary(ch chan<- prometheus.Metric, d *prometheus.Desc, m engine.Moments, labels []string) {
-	if m.Count == 0 || len(m.Quantiles) != len(engine.StatQuantiles) {
+// summary sends m as a constant summary of the chosen levels, when it has
+// values: a gauge with a quantile label fails promtool's lint, a summary
+// carries the honest count and sum beside its quantiles.
+func (c *Collector) summary(ch chan<- prometheus.Metric, d *prometheus.Desc, m engine.Moments, labels []string) {
+	if c.noQuantiles || m.Count == 0 || len(m.Quantiles) != len(engine.StatQuantiles) {
 		return
 	}
-	qs := make(map[float64]float64, len(m.Quantiles))
-	for i, q := range engine.StatQuantiles {
-		qs[q] = m.Quantiles[i]
+	qs := make(map[float64]float64, len(c.levels))
+	for _, i := range c.levels {
+		qs[engine.StatQuantiles[i]] = m.Quantiles[i]
 	}
 	ch <- prometheus.MustNewConstSummary(d, m.Count, m.Sum, qs, labels...)
 }
