@@ -134,19 +134,56 @@ func shares(k, n uint64) (part, rest string) {
 	if n == 0 {
 		return "0%", "0%"
 	}
-	tenths := math.Round(1000 * float64(k) / float64(n))
-	switch {
-	case k > 0 && tenths == 0:
-		return "<0.1%", ">99.9%"
-	case k < n && tenths == 1000:
-		return ">99.9%", "<0.1%"
-	}
-	f := func(t float64) string { return strconv.FormatFloat(t/10, 'f', -1, 64) + "%" }
-	return f(tenths), f(1000 - tenths)
+	return split(float64(k) / float64(n))
 }
 
-// pct formats a share as a percentage with up to three significant digits.
-func pct(x float64) string { return num(100*x) + "%" }
+// split formats the share w of a whole and the rest of it as shares does.
+func split(w float64) (part, rest string) {
+	w = clamp01(w)
+	t := math.Round(1000 * w)
+	switch {
+	case w > 0 && t == 0:
+		return "<0.1%", ">99.9%"
+	case w < 1 && t == 1000:
+		return ">99.9%", "<0.1%"
+	}
+	return tenths(t), tenths(1000 - t)
+}
+
+// partition formats shares that are the parts of one share (below the
+// range and above it), each to a tenth of a percent, and that share as the
+// sum of what is shown, so that the parts add up to it.
+func partition(parts ...float64) (shown []string, total string) {
+	var sum, all float64
+	for _, p := range parts {
+		t := math.Round(1000 * clamp01(p))
+		sum += t
+		all += p
+		if p > 0 && t == 0 {
+			shown = append(shown, "<0.1%")
+			continue
+		}
+		shown = append(shown, tenths(t))
+	}
+	total = tenths(sum)
+	if sum == 0 && all > 0 {
+		total = "<0.1%"
+	}
+	return shown, total
+}
+
+// tenths formats t tenths of a percent: "69.1%".
+func tenths(t float64) string { return strconv.FormatFloat(t/10, 'f', -1, 64) + "%" }
+
+// pct formats a share as a percentage with up to three significant
+// digits; a share short of 1 that would read 100% is ">99.9%".
+func pct(x float64) string {
+	s := num(100 * x)
+	if x < 1 && s == "100" {
+		return ">99.9%"
+	}
+	return s + "%"
+}
 
 // r2s formats a fit's r², rounded down so 0.9996 never reads as a perfect 1.
 func r2s(r2 float64) string {

@@ -158,6 +158,7 @@ func TestDiagnoseFeature(t *testing.T) {
 			alerting := r.Diagnosis != OK && r.Diagnosis != InsufficientData && r.Diagnosis != NoBaseline
 			require.Equal(t, alerting, r.Severity > SeverityOK, "report: %s", js)
 			require.NotEmpty(t, r.Summary)
+			requireConsistentShares(t, r.Summary)
 			require.GreaterOrEqual(t, r.Confidence, 0.0)
 			require.LessOrEqual(t, r.Confidence, 1.0)
 			t.Logf("%s [%s, %.2f]: %s", r.Diagnosis, r.Severity, r.Confidence, r.Summary)
@@ -277,6 +278,7 @@ func TestDiagnoseEmbedding(t *testing.T) {
 			require.Equal(t, c.want, r.Diagnosis, "report: %s", js)
 			alerting := r.Diagnosis != OK && r.Diagnosis != InsufficientData && r.Diagnosis != NoBaseline
 			require.Equal(t, alerting, r.Severity > SeverityOK, "report: %s", js)
+			requireConsistentShares(t, r.Summary)
 			t.Logf("%s [%s, %.2f]: %s", r.Diagnosis, r.Severity, r.Confidence, r.Summary)
 		})
 	}

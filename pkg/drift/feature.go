@@ -454,16 +454,23 @@ func rangeSignificant(share float64, m, n uint64, alpha float64) bool {
 // of the distribution, the declared scaler skipped or applied twice, a
 // unit change (before or after the scaler, or of a feature without one),
 // the compression of a score, a scaler skipped on a feature that declares
-// none, the training range of a min-max feature, part of the traffic
-// through another transform, a shift or rescaling, values beyond the
-// training range, and last distribution_change. Without a significant
-// change, only a range violation can alert.
+// none, part of the traffic through another transform, the training range
+// of a min-max feature, a shift or rescaling, values beyond the training
+// range, and last distribution_change. Without a significant change, only
+// values beyond the training range can alert: named as a share through a
+// known transform when they are that, else range_violation.
 func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport) {
 	alerting := s.effect >= Warning
 	if f.Pair != nil && diagnosePair(f, th, s, r) {
 		return
 	}
 	if !alerting {
+		// A small share through another transform moves the distribution
+		// too little to alert, but puts values beyond the training range:
+		// named with its share when a mixture explains it.
+		if _, _, breached := rangeShares(f, th, s, r); breached && diagnoseBeyond(f, th, s, r) {
+			return
+		}
 		if diagnoseRange(f, th, s, r) {
 			return
 		}
@@ -513,21 +520,11 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 			return
 		}
 	}
-	if f.Norm.Kind == ScalerMinMax && diagnoseRange(f, th, s, r) {
+	if !affineOK && diagnoseMixture(f, th, s, r) {
 		return
 	}
-	if !affineOK {
-		if mix, ok := bestMixture(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th); ok {
-			r.Diagnosis, r.Severity = mix.c.diagnosis, max(s.effect, Warning)
-			if mix.c.diagnosis != ScaleChange || mix.w >= 0.1 {
-				r.Severity = Critical
-			}
-			r.Share = mix.w
-			r.Confidence = conf * (1 - mix.residual/math.Max(r.KS, 1e-9))
-			r.Summary = fmt.Sprintf("%s of the serving traffic %s, by the distribution alone; the rest matches the reference (a two-component mixture leaves ks %s, from %s).",
-				pct(mix.w), mix.c.what, num(mix.residual), num(r.KS))
-			return
-		}
+	if f.Norm.Kind == ScalerMinMax && diagnoseRange(f, th, s, r) {
+		return
 	}
 	if affineOK && math.Abs(math.Log(math.Abs(a))) > math.Log1p(th.ScaleTolerance) {
 		r.Diagnosis, r.Severity = ScaleChange, s.effect
@@ -622,34 +619,93 @@ func undeclaredScaler(s featureStats) string {
 	return ""
 }
 
+// diagnoseMixture names a share of the traffic through a known transform
+// (see mixtures), measured on the distribution alone.
+func diagnoseMixture(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
+	mix, ok := bestMixture(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th)
+	if !ok {
+		return false
+	}
+	r.Diagnosis, r.Severity = mix.c.diagnosis, max(s.effect, Warning)
+	if mix.c.diagnosis != ScaleChange || mix.w >= 0.1 {
+		r.Severity = Critical
+	}
+	r.Share = mix.w
+	r.Confidence = (1 - r.KSPValue) * (1 - mix.residual/math.Max(r.KS, 1e-9))
+	part, _ := split(mix.w)
+	r.Summary = fmt.Sprintf("%s of the serving traffic %s, by the distribution alone; the rest matches the reference (a two-component mixture leaves ks %s, from %s).",
+		part, mix.c.what, num(mix.residual), num(r.KS))
+	return true
+}
+
+// diagnoseBeyond names a share of the traffic through a known transform
+// from the values it puts beyond the training range, when the change is
+// too small to alert otherwise (see beyondMixtures).
+func diagnoseBeyond(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
+	lo, hi := trainingRange(f, s)
+	fits := beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
+	if len(fits) == 0 {
+		return false
+	}
+	mix := fits[0]
+	r.Diagnosis, r.Severity = mix.c.diagnosis, Warning
+	if mix.c.diagnosis != ScaleChange || mix.w >= 0.1 {
+		r.Severity = Critical
+	}
+	r.Share = mix.w
+	r.Confidence = 1 - math.Exp(-float64(r.RefSamples)*mix.w)
+	part, _ := split(mix.w)
+	r.Summary = fmt.Sprintf("%s of the serving traffic %s, by the values it puts beyond the training range [%s, %s]; the rest matches the reference (ks %s).",
+		part, mix.c.what, num(s.refMin), num(s.refMax), num(r.KS))
+	return true
+}
+
+// trainingRange returns the range a feature's values are judged against:
+// the reference's, widened by RangeTolerance of its width; for a min-max
+// feature, the range its scaler saw in training ([0, 1] once normalized,
+// or the reference's own if wider), not widened.
+func trainingRange(f Feature, s featureStats) (lo, hi float64) {
+	if f.Norm.Kind == ScalerMinMax {
+		eps := 1e-9 * math.Max(1, s.refMax-s.refMin)
+		return math.Min(0, s.refMin) - eps, math.Max(1, s.refMax) + eps
+	}
+	return s.lo, s.hi
+}
+
+// rangeShares returns the shares of current values below and above the
+// training range (see diagnoseRange), and whether they breach it: at least
+// OutOfRange.Warning, more than a stationary reference leaves by chance.
+func rangeShares(f Feature, th Thresholds, s featureStats, r *FeatureReport) (below, above float64, breached bool) {
+	lo, hi := trainingRange(f, s)
+	below, above = s.cur.CDFBelow(lo), 1-s.cur.CDF(hi)
+	out := clamp01(below + above)
+	return below, above, out >= th.OutOfRange.Warning && rangeSignificant(out, r.Samples, r.RefSamples, th.Alpha)
+}
+
 // diagnoseRange reports range_violation when enough current values fall
 // beyond the training range: the reference's, widened by RangeTolerance of
 // its width; for a min-max feature, the range its scaler saw in training
 // ([0, 1] once normalized, or the reference's own if wider), not widened,
 // so values just past the training max count.
 func diagnoseRange(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
-	below, above := s.cur.CDFBelow(s.lo), 1-s.cur.CDF(s.hi)
-	if f.Norm.Kind == ScalerMinMax {
-		eps := 1e-9 * math.Max(1, s.refMax-s.refMin)
-		lo, hi := math.Min(0, s.refMin)-eps, math.Max(1, s.refMax)+eps
-		below, above = s.cur.CDFBelow(lo), 1-s.cur.CDF(hi)
-	}
-	out := clamp01(below + above)
-	if out < th.OutOfRange.Warning || !rangeSignificant(out, r.Samples, r.RefSamples, th.Alpha) {
+	below, above, breached := rangeShares(f, th, s, r)
+	if !breached {
 		return false
 	}
+	out := clamp01(below + above)
 	r.Diagnosis, r.Severity = RangeViolation, th.OutOfRange.of(out)
 	r.Confidence = 1 - math.Exp(-float64(r.RefSamples)*out)
 	r.Share = out
+	parts, whole := partition(below, above)
 	if f.Norm.Kind == ScalerMinMax {
 		c, sp := f.Norm.params()
 		r.Summary = fmt.Sprintf("%s of production values lie beyond the range %s saw in training (%s below its min, %s above its max; production min %s, max %s, or %s to %s raw).",
-			pct(out), f.Norm.describe(), pct(below), pct(above), num(s.cur.Min()), num(s.cur.Max()),
+			whole, f.Norm.describe(), parts[0], parts[1], num(s.cur.Min()), num(s.cur.Max()),
 			num(c+sp*s.cur.Min()), num(c+sp*s.cur.Max()))
 		return true
 	}
 	r.Summary = fmt.Sprintf("%s of production values fall outside the training range [%s, %s] (%s below, %s above; production min %s, max %s).",
-		pct(out), num(s.refMin), num(s.refMax), pct(below), pct(above), num(s.cur.Min()), num(s.cur.Max()))
+		whole, num(s.refMin), num(s.refMax), parts[0], parts[1], num(s.cur.Min()), num(s.cur.Max()))
 	return true
 }
 
@@ -726,6 +782,9 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 		if d < th.Refit.Warning {
 			return line{OK, "", d}
 		}
+		if !(slope > 0) {
+			return line{ScalerRefit, "goes through a transform no scaler makes (it does not keep the order of values)", d}
+		}
 		return line{ScalerRefit, "goes through another scaler, as if fitted with " + f.Norm.paramText(-intercept/slope, 1/slope), d}
 	}
 
@@ -745,8 +804,12 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 		case ScalerRefit:
 			r.Diagnosis, r.Severity = ScalerRefit, th.Refit.of(l.dev)
 			r.Confidence = t.R2 * clamp01(l.dev/th.Refit.Warning-0.5)
-			r.Summary = fmt.Sprintf("%s, as if re-fitted with %s, where %s gives %s × raw %s: values move by %s of their spread.",
-				seen, f.Norm.paramText(-t.Intercept/t.Slope, 1/t.Slope), f.Norm.describe(), num(s0), signed(t0), num(l.dev))
+			asIf := ", as if re-fitted with " + f.Norm.paramText(-t.Intercept/t.Slope, 1/t.Slope)
+			if !(t.Slope > 0) {
+				asIf = ", which no scaler makes (it does not keep the order of values)"
+			}
+			r.Summary = fmt.Sprintf("%s%s, where %s gives %s × raw %s: values move by %s of their spread.",
+				seen, asIf, f.Norm.describe(), num(s0), signed(t0), num(l.dev))
 			return true
 		}
 		r.Diagnosis, r.Severity = l.diagnosis, Critical
@@ -760,7 +823,23 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 	// quantiles give its share far more precisely than the pair moments,
 	// which a heavy tail makes noisy; the pairs only confirm.
 	w, a1, b1, ok := pairLines(p, s0, t0)
-	if fits := mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th); s.effect >= Warning && len(fits) > 0 {
+	var fits []mixFit
+	how := func(m mixFit) string {
+		return "a two-component mixture leaves ks " + num(m.residual) + ", from " + num(r.KS)
+	}
+	switch _, _, breached := rangeShares(f, th, s, r); {
+	case s.effect >= Warning:
+		fits = mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th)
+	case breached:
+		// Too small a change to alert but for the values beyond the
+		// training range, as in diagnoseBeyond.
+		lo, hi := trainingRange(f, s)
+		fits = beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
+		how = func(mixFit) string {
+			return "the share is that of the values beyond the training range, ks " + num(r.KS)
+		}
+	}
+	if len(fits) > 0 {
 		// Where several transforms fit the distribution, the pairs'
 		// second line, rough as it is, tells them apart by its slope.
 		mix := fits[0]
@@ -776,8 +855,9 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 			r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
 			r.Diagnosis, r.Severity, r.Share = mix.c.diagnosis, Critical, mix.w
 			r.Confidence = (1 - r.KSPValue) * (1 - mix.residual/math.Max(r.KS, 1e-9))
-			r.Summary = fmt.Sprintf("%s of the serving traffic %s; the rest matches the reference (no single line fits the %d raw/normalized pairs, r² %s; a two-component mixture leaves ks %s, from %s).",
-				pct(mix.w), mix.c.what, p.Count(), r2s(t.R2), num(mix.residual), num(r.KS))
+			part, _ := split(mix.w)
+			r.Summary = fmt.Sprintf("%s of the serving traffic %s; the rest matches the reference (no single line fits the %d raw/normalized pairs, r² %s; %s).",
+				part, mix.c.what, p.Count(), r2s(t.R2), how(mix))
 			return true
 		}
 	}
@@ -797,8 +877,9 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 	}
 	r.Confidence = clamp01(1 - t.R2) // the more the single line fails, the clearer the split
 	r.Confidence = math.Max(r.Confidence, 0.5)
+	part, rest := split(w)
 	r.Summary = fmt.Sprintf("%s of the serving traffic %s: the raw/normalized pairs lie on two lines, %s on the scaler's (%s × raw %s) and %s on normalized ≈ %s (over %d pairs).",
-		pct(w), l.what, pct(1-w), num(s0), signed(t0), pct(w), lineText(a1, b1), p.Count())
+		part, l.what, rest, num(s0), signed(t0), part, lineText(a1, b1), p.Count())
 	return true
 }
 

@@ -142,15 +142,67 @@ func mixtures(ref, cur sketch.Distribution, n Normalization, ks, ksCrit float64,
 		}
 		out = append(out, f)
 	}
+	sortFits(out)
+	return out
+}
+
+// sortFits orders fits best first. Fits about as good as the best are told
+// apart by the simpler story: a skipped or doubled scaler before a unit
+// change (a z-score spread near 60 makes a skip look like minutes to
+// seconds).
+func sortFits(out []mixFit) {
 	slices.SortStableFunc(out, func(a, b mixFit) int { return cmp.Compare(a.residual, b.residual) })
-	// Fits about as good as the best are told apart by the simpler story:
-	// a skipped or doubled scaler before a unit change (a z-score spread
-	// near 60 makes a skip look like minutes to seconds).
 	k := 0
 	for k < len(out) && out[k].residual <= 1.05*out[0].residual+0.001 {
 		k++
 	}
 	slices.SortStableFunc(out[:k], func(a, b mixFit) int { return cmp.Compare(a.order, b.order) })
+}
+
+// mixResidual returns the largest distance between cur and the mixture of
+// share w through c over pts.
+func mixResidual(ref, cur sketch.Distribution, c mixCandidate, w float64, pts []float64) float64 {
+	var res float64
+	for _, y := range pts {
+		fr := ref.CDF(y)
+		res = math.Max(res, math.Abs(cur.CDF(y)-(1-w)*fr-w*ref.CDF((y-c.B)/c.A)))
+	}
+	return res
+}
+
+// beyondMixtures returns the candidate mixtures that explain the values
+// beyond the training range [lo, hi], best first, for a change too small
+// to alert on the whole distribution. The share is fitted by least
+// squares at the range's edges and at the quantiles beyond it (of the
+// current values and of the candidate's component), where the untouched
+// traffic has next to no mass, so that its sampling noise does not pull
+// the share as it does over the whole distribution; there the mixture
+// must match to within a quarter of the share (a sentinel value is no
+// unit change), and over the whole distribution leave at most limit.
+func beyondMixtures(ref, cur sketch.Distribution, n Normalization, lo, hi float64, m uint64, limit float64) []mixFit {
+	all := mixPoints(ref, cur)
+	var out []mixFit
+	for i, c := range mixCandidates(n) {
+		pts := []float64{lo, hi}
+		for k := 1; k < 200; k++ {
+			q := float64(k) / 200
+			for _, y := range []float64{cur.Quantile(q), c.A*ref.Quantile(q) + c.B} {
+				if y < lo || y > hi {
+					pts = append(pts, y)
+				}
+			}
+		}
+		f := fitMixture(ref, cur, c, pts)
+		f.order = i
+		if f.w < minMixShare || f.w > 1-minMixShare || f.w*float64(m) < minMixValues || f.residual > f.w/4 {
+			continue
+		}
+		if mixResidual(ref, cur, c, f.w, all) > limit {
+			continue
+		}
+		out = append(out, f)
+	}
+	sortFits(out)
 	return out
 }
 
