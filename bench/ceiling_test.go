@@ -29,8 +29,13 @@ func (b fixedBaselines) Lookup(model, version string) (drift.Set, string, bool) 
 // (limits.max_series: 2000 features over two versions, each with a
 // baseline) and reports what a scrape of /metrics costs: series, bytes and
 // the heap the engine holds over a full horizon.
-func BenchmarkDefaultCeiling(b *testing.B) {
-	const versions, features = 2, 1000
+func BenchmarkDefaultCeiling(b *testing.B) { ceiling(b, 2, 1000, 0) }
+
+// BenchmarkScrape1000x5: the scrape of 1,000 features × 5 versions (the
+// global series budget raised to hold them), issue 14's case.
+func BenchmarkScrape1000x5(b *testing.B) { ceiling(b, 5, 1000, 5000) }
+
+func ceiling(b *testing.B, versions, features, maxSeries int) {
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
 	bls := fixedBaselines{}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -50,6 +55,8 @@ func BenchmarkDefaultCeiling(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	reg := prometheus.NewRegistry()
 	opts := engine.DefaultOptions()
+	opts.Limits.MaxVersionsPerModel = max(versions, 5)
+	opts.Limits.MaxSeries = maxSeries
 	e, err := engine.New(opts, bls, nopStore{}, reg)
 	if err != nil {
 		b.Fatal(err)
@@ -113,6 +120,7 @@ func BenchmarkDefaultCeiling(b *testing.B) {
 	b.ReportMetric(float64(series), "series")
 	b.ReportMetric(float64(buf.Len()), "scrape_bytes")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap_MiB")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/scrape")
 	fmt.Printf("tracked features %d: %d series, %d bytes of /metrics, %.0f MiB of heap\n", versions*features, series, buf.Len(), float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
 	e.Stop()
 	<-done

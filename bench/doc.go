@@ -25,6 +25,21 @@
 // over a 5-window horizon (and one open window) and reports the Go heap
 // in use and the process's VmRSS, each before and after.
 //
+// (d) BenchmarkRealistic (issue 14) runs the realistic stream (one model
+// through 21 versions, 4 partitions, 7 numeric features with a raw pair,
+// a 64-dimension query embedding as JSON arrays, b64f32 or both; the shape
+// in realistic_test.go) through `monitor run` as a child process with a
+// baseline per version, checkpoints every 10 s and /metrics scraped every
+// 15 s, beside a bare kafka-go consumer group on the same topic. It reports
+// the child's CPU µs per event (user + system from /proc), events/s, the
+// ratio to the bare consumer and peak RSS. NORMWATCH_BENCH_EMBEDDING picks
+// the encoding, NORMWATCH_BENCH_PROFILE a directory for a CPU and an
+// allocation profile taken through /debug/pprof (http.pprof).
+//
+// (e) BenchmarkDefaultCeiling and BenchmarkScrape1000x5: series, bytes and
+// time of a /metrics scrape with the default global series budget full,
+// and with 1,000 features × 5 versions.
+//
 // TestSmoke runs each at a small size, so that `go test ./...` keeps the
 // harness working in a few seconds.
 package bench

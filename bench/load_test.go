@@ -310,7 +310,7 @@ func memory(tb testing.TB, versions, features, windows, perWindow int) (heap, rs
 	runtime.GC()
 	h0, r0 := heapInuse(), vmRSS()
 	opts := engine.Options{WindowSize: time.Minute, AllowedLateness: time.Second, HorizonWindows: windows,
-		Limits: engine.Limits{MaxModels: 1, MaxVersionsPerModel: versions, MaxFeatures: features, MaxEmbeddings: 1}}
+		Limits: engine.Limits{MaxModels: 1, MaxVersionsPerModel: versions, MaxFeatures: features, MaxEmbeddings: 1, MaxSeries: versions * (features + 1)}}
 	e, stop := newEngine(tb, opts)
 	defer stop()
 	pp, err := e.OpenPartition("bench", 0)

@@ -293,7 +293,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	d.reg.MustRegister(export.NewCollectorWithOptions(export.SourceFunc(d.snapshots),
 		export.CollectorOptions{Quantiles: cfg.Metrics.QuantileSelection()}))
 	d.server, err = export.NewServer(export.ServerOptions{
-		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
+		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Pprof: cfg.HTTP.Pprof, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
 		API: d.api(), Notices: d.notices,
 		Ready: map[string]export.Check{"consumer": d.consumer.NotReady},
 	})

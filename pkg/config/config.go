@@ -192,6 +192,8 @@ type HTTP struct {
 	// WebConfigFile is a Prometheus exporter-toolkit web config (TLS, basic
 	// auth); empty serves plain HTTP.
 	WebConfigFile string `mapstructure:"web_config_file"`
+	// Pprof serves Go's profiles at /debug/pprof/ (off by default).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Alerting is the alert lifecycle and the Alertmanager sink.

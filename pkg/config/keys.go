@@ -88,6 +88,7 @@ var help = map[string]string{
 	"http.listen":          "address of /metrics, /healthz, /readyz, the API and the status page",
 	"http.probe_listen":    "second address serving only /healthz and /readyz, plain HTTP without auth, for probes; empty: none",
 	"http.web_config_file": "Prometheus exporter-toolkit web config: TLS, mTLS, basic auth",
+	"http.pprof":           "serve Go's CPU, heap and goroutine profiles at /debug/pprof/ (behind the web config)",
 
 	"alerting.alertmanager_urls":        "Alertmanager base URLs (http://am:9093)",
 	"alerting.resend_interval":          "how often firing alerts are re-sent to Alertmanager",

@@ -221,3 +221,25 @@ func TestStaleAndLeftVersions(t *testing.T) {
 	require.Contains(t, html, "limits.version_idle_timeout")
 	require.Contains(t, html, "evicted at a cap for m v2")
 }
+
+// TestPprofSwitch: the profiles are served only when asked for.
+func TestPprofSwitch(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		reg := prometheus.NewRegistry()
+		s, err := NewServer(ServerOptions{Listen: "127.0.0.1:0", Gatherer: reg, Source: SourceFunc(func() []Snapshot { return nil }),
+			Logger: slog.New(slog.DiscardHandler), Pprof: on})
+		require.NoError(t, err)
+		go func() { _ = s.Run() }()
+		resp, err := http.Get("http://" + s.Addr() + "/debug/pprof/heap?debug=1")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		s.Stop()
+		if on {
+			require.Equal(t, 200, resp.StatusCode)
+			require.Contains(t, string(b), "heap profile")
+		} else {
+			require.Equal(t, 404, resp.StatusCode)
+		}
+	}
+}

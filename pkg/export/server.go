@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,9 @@ type ServerOptions struct {
 	// Notices, if set, lists the problems the status page shows first.
 	Notices func() []Notice
 	Logger  *slog.Logger
+	// Pprof serves Go's profiles at /debug/pprof/ (behind the same web
+	// config as the rest), for profiling a live daemon.
+	Pprof bool
 }
 
 // APIFunc answers a JSON API request: the value to encode, or an error
@@ -100,6 +104,13 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		mux.HandleFunc(path, s.api(f))
 	}
 	mux.HandleFunc("/", s.status)
+	if opts.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
