@@ -97,16 +97,34 @@ Inputs (format from the extension, or --format):
            start of the read; --partitions to restrict it. Events of other models
            or versions are skipped; the baseline's source records the offsets read.
 
+Events as training data (jsonl, kafka): --select-model and --select-version
+take the events of that model and version and build them as --model and
+--model-version (training rows logged as model_version "train" become the
+baseline of v4); the source records the selection.
+
+A pandas index in Parquet (named in the file's pandas metadata) is left out,
+said once; a CSV whose first column has no name is refused (write it with
+to_csv(index=False)). A feature or embedding with fewer than --min-samples
+values is built with a warning: the daemon compares production with it all the
+same, and 'inspect' marks it.
+
 Declared normalization: --scaler FILE, normwatch's YAML/JSON format
   features:
     income: {kind: zscore, mean: 52100, std: 18300}
-    age:    {kind: minmax, min: 18, max: 90}
-    clicks: {kind: robust, median: 3, iqr: 4}
+    age:    {kind: minmax, min: 18, max: 90, range: [-1, 1], clip: true}
+    clicks: {kind: robust, median: 3, iqr: 4, quantile_range: [25, 75]}
+    views:  {kind: scale, scale: 250}        # divides only (with_mean=False)
+    temp:   {kind: center, center: 21.5}     # subtracts only (with_std=False)
+    delta:  {kind: maxabs, max_abs: 12}      # MaxAbsScaler
   embeddings:
-    query: l2
-or a scikit-learn StandardScaler, MinMaxScaler or RobustScaler exported as JSON
-(mean_, scale_, data_min_, data_max_, center_, feature_names_in_). Or
---infer-normalization to record what the data looks like, with the evidence.
+    query: l2                                # or query: {kind: l2}
+written from fitted scikit-learn scalers, pipelines and column transformers by
+normwatch.export_scalers (pip install ./clients/python); or the fitted
+attributes of a StandardScaler, MinMaxScaler, RobustScaler or MaxAbsScaler as
+JSON (mean_, scale_, data_min_, data_max_, center_, max_abs_,
+feature_names_in_). With --features (--embeddings) a subset, the scaler's
+entries for other columns are left out and listed. Or --infer-normalization to
+record what the data looks like, with the evidence.
 `
 
 func baselineBuild(args []string, stdout, stderr io.Writer) int {
@@ -123,6 +141,9 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	infer := fs.Bool("infer-normalization", false, "record whether features look standardized or unit-range and embeddings unit-norm")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")
+	selModel := fs.String("select-model", "", "build from the events of this model (jsonl, --topic; default --model)")
+	selVersion := fs.String("select-version", "", "build from the events of this model version (jsonl, --topic; default --model-version)")
+	minSamples := fs.Uint64("min-samples", drift.DefaultThresholds().MinSamples, "warn about a feature or embedding with fewer values (the daemon's window.min_samples)")
 	tf := addTopicFlags(fs)
 	if code, done := cmd.parse(args); done {
 		return code
@@ -154,9 +175,14 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "monitor baseline build: --scaler and --infer-normalization exclude each other")
 		return exitUsage
 	}
+	if *minSamples == 0 {
+		fmt.Fprintln(stderr, "monitor baseline build: --min-samples: 0: want at least 1\nRun 'monitor baseline build --help' for usage.")
+		return exitUsage
+	}
 	opts := baseline.BuildOptions{
 		Model: *model, Version: *version, Format: *format,
 		InferNormalization: *infer, ProgressRows: *every,
+		SelectModel: *selModel, SelectVersion: *selVersion, MinSamples: *minSamples,
 	}
 	if fs.Changed("features") {
 		opts.Features = nonEmpty(*features)
@@ -215,11 +241,13 @@ func nonEmpty(names []string) []string {
 	return out
 }
 
-const inspectUsage = `Usage: monitor baseline inspect FILE [--json]
+const inspectUsage = `Usage: monitor baseline inspect FILE [--json] [--min-samples N]
 
 Prints a baseline's metadata and a table per feature (count, missing, mean,
 std, p1, p50, p99, min, max, declared normalization) and per embedding (dim,
 norm p1/p50/p99, unit-norm share). The file is validated as the daemon does.
+A feature or embedding with fewer values than --min-samples is marked "small"
+(in JSON, "small": true) and listed with a warning after the tables.
 `
 
 // featureSummary is one row of inspect's feature table.
@@ -237,6 +265,8 @@ type featureSummary struct {
 	Max           *float64            `json:"max"`
 	Normalization drift.Normalization `json:"normalization"`
 	Inferred      *baseline.Inferred  `json:"inferred,omitempty"`
+	// Small marks fewer values than --min-samples.
+	Small bool `json:"small,omitempty"`
 }
 
 type embeddingSummary struct {
@@ -249,6 +279,7 @@ type embeddingSummary struct {
 	UnitNormRatio *float64           `json:"unit_norm_ratio"`
 	Normalization string             `json:"normalization"`
 	Inferred      *baseline.Inferred `json:"inferred,omitempty"`
+	Small         bool               `json:"small,omitempty"`
 }
 
 type inspectOutput struct {
@@ -260,6 +291,9 @@ type inspectOutput struct {
 	Source       baseline.Source    `json:"source"`
 	Features     []featureSummary   `json:"features"`
 	Embeddings   []embeddingSummary `json:"embeddings"`
+	MinSamples   uint64             `json:"min_samples"`
+	// Warnings are the small features and embeddings, in words.
+	Warnings []string `json:"warnings"`
 }
 
 func ptr(x float64, err error) *float64 {
@@ -269,11 +303,12 @@ func ptr(x float64, err error) *float64 {
 	return &x
 }
 
-func summarize(path string, b *baseline.Baseline) inspectOutput {
+func summarize(path string, b *baseline.Baseline, minSamples uint64) inspectOutput {
 	out := inspectOutput{
 		File: path, ID: b.ID(), Model: b.Model, ModelVersion: b.ModelVersion,
 		CreatedAt: b.CreatedAt, Source: b.Source,
 		Features: []featureSummary{}, Embeddings: []embeddingSummary{},
+		MinSamples: minSamples, Warnings: baseline.SmallSeries(b, minSamples),
 	}
 	// Copies: quantile queries cache inside a sketch, and b stays unchanged.
 	set := b.Set()
@@ -282,7 +317,7 @@ func summarize(path string, b *baseline.Baseline) inspectOutput {
 		n := set.Features[name].Sketch
 		s := featureSummary{
 			Name: name, Count: n.Count(), Missing: n.Missing(), NonFinite: n.NonFinite(),
-			Normalization: f.Normalization, Inferred: f.Inferred,
+			Normalization: f.Normalization, Inferred: f.Inferred, Small: n.Count() < minSamples,
 		}
 		if n.Count() > 0 {
 			s.Mean, s.Std = ptr(n.Mean(), nil), ptr(n.StdDev(), nil)
@@ -299,6 +334,7 @@ func summarize(path string, b *baseline.Baseline) inspectOutput {
 			Name: name, Dim: e.Dim, Count: v.Count(),
 			NormP1: ptr(norms.Quantile(0.01)), NormP50: ptr(norms.Quantile(0.5)), NormP99: ptr(norms.Quantile(0.99)),
 			UnitNormRatio: ptr(v.UnitNormRatio(), nil), Normalization: e.Normalization, Inferred: e.Inferred,
+			Small: v.Count() < minSamples,
 		})
 	}
 	return out
@@ -308,6 +344,7 @@ func baselineInspect(args []string, stdout, stderr io.Writer) int {
 	cmd := newFlags("baseline inspect", inspectUsage, stdout, stderr)
 	fs := cmd.fs
 	asJSON := fs.Bool("json", false, "print JSON for machines")
+	minSamples := fs.Uint64("min-samples", drift.DefaultThresholds().MinSamples, "mark a feature or embedding with fewer values (the daemon's window.min_samples)")
 	if code, done := cmd.parse(args); done {
 		return code
 	}
@@ -320,7 +357,7 @@ func baselineInspect(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "inspect", err)
 	}
-	out := summarize(path, b)
+	out := summarize(path, b, *minSamples)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -335,7 +372,7 @@ func baselineInspect(args []string, stdout, stderr io.Writer) int {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "feature\tcount\tmissing\tmean\tstd\tp1\tp50\tp99\tmin\tmax\t normalization\t")
 		for _, f := range out.Features {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t %s\t\n", f.Name, f.Count, f.Missing,
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t %s\t\n", f.Name, countText(f.Count, f.Small), f.Missing,
 				g(f.Mean), g(f.Std), g(f.P1), g(f.P50), g(f.P99), g(f.Min), g(f.Max), normText(f.Normalization, f.Inferred))
 		}
 		tw.Flush()
@@ -356,11 +393,25 @@ func baselineInspect(args []string, stdout, stderr io.Writer) int {
 			if e.UnitNormRatio != nil {
 				share = strconv.FormatFloat(100**e.UnitNormRatio, 'f', 1, 64) + "%"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t %s\t\n", e.Name, e.Dim, e.Count, g(e.NormP1), g(e.NormP50), g(e.NormP99), share, norm)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t %s\t\n", e.Name, e.Dim, countText(e.Count, e.Small), g(e.NormP1), g(e.NormP50), g(e.NormP99), share, norm)
 		}
 		tw.Flush()
 	}
+	if len(out.Warnings) > 0 {
+		fmt.Fprintln(stdout)
+		for _, w := range out.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+	}
 	return exitOK
+}
+
+// countText is a count, marked when it is below min_samples.
+func countText(n uint64, small bool) string {
+	if small {
+		return strconv.FormatUint(n, 10) + " (small)"
+	}
+	return strconv.FormatUint(n, 10)
 }
 
 func sourceText(s baseline.Source) string {
@@ -370,6 +421,9 @@ func sourceText(s baseline.Source) string {
 	}
 	if s.Path != "" {
 		t += " " + s.Path
+	}
+	if s.FromModel != "" {
+		t += " (events of " + s.FromModel + " " + s.FromVersion + ")"
 	}
 	if s.From != "" {
 		t += " from " + s.From
@@ -405,8 +459,26 @@ func normText(n drift.Normalization, in *baseline.Inferred) string {
 		s = fmt.Sprintf("zscore mean %s std %s", gf(n.Mean), gf(n.Std))
 	case drift.ScalerMinMax:
 		s = fmt.Sprintf("minmax min %s max %s", gf(n.Min), gf(n.Max))
+		if n.Range != [2]float64{} {
+			s += fmt.Sprintf(" onto [%s, %s]", gf(n.Range[0]), gf(n.Range[1]))
+		}
+		if n.Clip {
+			s += " clipped"
+		}
 	case drift.ScalerRobust:
 		s = fmt.Sprintf("robust median %s iqr %s", gf(n.Median), gf(n.IQR))
+		if n.QuantileRange != [2]float64{} {
+			s += fmt.Sprintf(" (p%s-p%s)", gf(n.QuantileRange[0]), gf(n.QuantileRange[1]))
+		}
+		if n.UnitVariance {
+			s += " unit variance"
+		}
+	case drift.ScalerScale:
+		s = "scale " + gf(n.Scale)
+	case drift.ScalerCenter:
+		s = "center " + gf(n.Center)
+	case drift.ScalerMaxAbs:
+		s = "maxabs " + gf(n.MaxAbs)
 	default:
 		s = n.Kind
 	}

@@ -123,7 +123,7 @@ func TestBaselineCLIErrors(t *testing.T) {
 		{"build bad flag", []string{"build", "--nope"}, exitUsage, "--nope: unknown flag"},
 		{"build empty", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--out", out}, exitFailure, empty + ": no rows"},
 		{"build scaler and infer", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler, "--infer-normalization"}, exitUsage, "exclude each other"},
-		{"build bad scaler", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler}, exitFailure, "field oops not found"},
+		{"build bad scaler", []string{"build", "--input", empty, "--model", "m", "--model-version", "v", "--scaler", badScaler}, exitFailure, "features.x.oops: not a parameter of a zscore scaler (it takes mean, std)"},
 		{"build bad model", []string{"build", "--input", empty, "--model", strings.Repeat("m", 300), "--model-version", "v"}, exitFailure, "model: name longer than 256 bytes"},
 		{"inspect missing", []string{"inspect", filepath.Join(dir, "nope.json")}, exitFailure, "no such file"},
 		{"inspect not a baseline", []string{"inspect", badScaler}, exitFailure, badScaler + ": "},
@@ -154,4 +154,54 @@ func TestBaselineHelp(t *testing.T) {
 	code, stdout, _ := runCLI("--help")
 	require.Equal(t, 0, code)
 	require.Contains(t, stdout, "Commands:")
+}
+
+// TestBaselineTrainingEvents: events logged as version "train" build v4
+// with --select-version; a small baseline warns at build and is marked
+// in inspect, in the table and in JSON.
+func TestBaselineTrainingEvents(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "baselines")
+	in := filepath.Join(dir, "train.jsonl")
+	var b strings.Builder
+	for i := range 120 {
+		fmt.Fprintf(&b, `{"model": "ranker", "model_version": "train", "features": {"income": %d}, "embeddings": {"q": [0.6, 0.8]}}`+"\n", 40000+i)
+	}
+	require.NoError(t, os.WriteFile(in, []byte(b.String()), 0o644))
+
+	code, _, stderr := runCLI("build", "--input", in, "--model", "ranker", "--model-version", "v4", "--out", out, "--quiet")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "--select-model and --select-version")
+
+	code, stdout, stderr := runCLI("build", "--input", in, "--model", "ranker", "--model-version", "v4", "--out", out, "--quiet", "--select-version", "train")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: feature income: 120 values, below min_samples 200")
+	require.Contains(t, stderr, "warning: embedding q: 120 vectors, below min_samples 200")
+	path := strings.Fields(stdout)[1]
+	require.Contains(t, path, filepath.Join("ranker", "v4"))
+
+	code, stdout, _ = runCLI("inspect", path)
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, "120 (small)")
+	require.Contains(t, stdout, "(events of ranker train)")
+	require.Contains(t, stdout, "warning: feature income: 120 values")
+	code, stdout, _ = runCLI("inspect", "--json", "--min-samples", "100", path)
+	require.Equal(t, 0, code)
+	var ins inspectOutput
+	require.NoError(t, json.Unmarshal([]byte(stdout), &ins))
+	require.False(t, ins.Features[0].Small)
+	require.Empty(t, ins.Warnings)
+	code, stdout, _ = runCLI("inspect", "--json", path)
+	require.Equal(t, 0, code)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &ins))
+	require.True(t, ins.Features[0].Small)
+	require.True(t, ins.Embeddings[0].Small)
+	require.Equal(t, "train", ins.Source.FromVersion)
+
+	// --help lists the flags.
+	code, stdout, _ = runCLI("build", "--help")
+	require.Equal(t, 0, code)
+	for _, f := range []string{"--select-model", "--select-version", "--min-samples"} {
+		require.Contains(t, stdout, f)
+	}
 }

@@ -71,8 +71,12 @@ type Source struct {
 	// For a pinned baseline: where the production sketches came from (a
 	// daemon URL, a topic, a file), the model version they were observed
 	// on, and the window range they cover.
-	From        string     `json:"from,omitempty"`
-	FromVersion string     `json:"from_version,omitempty"`
+	From        string `json:"from,omitempty"`
+	FromVersion string `json:"from_version,omitempty"`
+	// For a baseline built from events selected by another model or
+	// version (BuildOptions.SelectModel): the model selected, beside
+	// FromVersion.
+	FromModel   string     `json:"from_model,omitempty"`
 	WindowStart *time.Time `json:"window_start,omitempty"`
 	WindowEnd   *time.Time `json:"window_end,omitempty"`
 
@@ -330,7 +334,7 @@ func (b *Baseline) validate(file string) error {
 			return fieldErr(file, field+".normalization", "%v", err)
 		}
 		if f.Normalization.Kind == "" {
-			return fieldErr(file, field+".normalization.kind", "missing: want none, zscore, minmax or robust")
+			return fieldErr(file, field+".normalization.kind", "missing: want %s", drift.ScalerKinds)
 		}
 		if err := f.Inferred.validate(); err != nil {
 			return fieldErr(file, field+".inferred", "%v", err)

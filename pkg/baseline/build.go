@@ -70,6 +70,9 @@ type BuildOptions struct {
 	// of floats; JSONL: every embedding seen).
 	Embeddings []string
 	// Scaler declares the training normalization of features and embeddings.
+	// With Features (or Embeddings) given, its entries for other names are
+	// left out and listed in the report's notes; without, such an entry
+	// is an error (a typo, or the scaler of another model).
 	Scaler *Scaler
 	// InferNormalization records what each feature and embedding looks
 	// like (standardized, unit range, unit-norm) with the evidence.
@@ -86,6 +89,19 @@ type BuildOptions struct {
 	// MaxExamples is how many skipped rows or values of each reason are
 	// kept with their file and line.
 	MaxExamples int
+
+	// SelectModel and SelectVersion choose the JSONL or topic events the
+	// baseline is built from, by their model and version, when these are
+	// not Model and Version: training data logged as events of model
+	// "ranker" version "train" becomes the baseline of ranker v4. Empty
+	// means Model (Version). The source records the selection.
+	SelectModel   string
+	SelectVersion string
+	// MinSamples is the fewest values a feature (vectors an embedding)
+	// should have: a baseline below it is built, with a warning in the
+	// report, since the daemon compares production with it all the same
+	// (0: drift's default min_samples).
+	MinSamples uint64
 
 	// Decoder configures the JSONL event decoder (the daemon's).
 	Decoder stream.DecoderOptions
@@ -117,6 +133,15 @@ func (o BuildOptions) withDefaults() BuildOptions {
 	if o.Numeric.BufferSize == 0 {
 		o.Numeric.BufferSize = DefaultBuildBuffer
 	}
+	if o.SelectModel == "" {
+		o.SelectModel = o.Model
+	}
+	if o.SelectVersion == "" {
+		o.SelectVersion = o.Version
+	}
+	if o.MinSamples == 0 {
+		o.MinSamples = drift.DefaultThresholds().MinSamples
+	}
 	return o
 }
 
@@ -127,6 +152,17 @@ func (o BuildOptions) Validate() error {
 	}
 	if err := ValidName(o.Version); err != nil {
 		return fmt.Errorf("model version: %w", err)
+	}
+	for _, sel := range []struct{ what, v string }{{"selected model", o.SelectModel}, {"selected model version", o.SelectVersion}} {
+		if sel.v == "" {
+			continue
+		}
+		if err := ValidName(sel.v); err != nil {
+			return fmt.Errorf("%s: %w", sel.what, err)
+		}
+	}
+	if (o.SelectModel != "" && o.SelectModel != o.Model || o.SelectVersion != "" && o.SelectVersion != o.Version) && o.Format != "" && o.Format != FormatJSONL {
+		return fmt.Errorf("selecting events of a model or version takes events: JSONL or a topic, not %s", o.Format)
 	}
 	switch o.Format {
 	case "", FormatCSV, FormatJSONL, FormatParquet:
@@ -158,6 +194,12 @@ func (o BuildOptions) Validate() error {
 		return errors.New("a scaler and inferred normalization exclude each other: the scaler declares, inference only describes")
 	}
 	return nil
+}
+
+// selecting reports whether the build takes events of another model or
+// version than it builds (after withDefaults).
+func (o BuildOptions) selecting() bool {
+	return o.SelectModel != o.Model || o.SelectVersion != o.Version
 }
 
 // DetectFormat returns the input format of path from its extension.
@@ -209,6 +251,12 @@ type Report struct {
 	SkippedValues map[string]uint64
 	// Examples holds the first few skips of each reason, in input order.
 	Examples []Skip
+	// Notes are things the build did that the user should know, each said
+	// once: a pandas index column left out, scaler entries not used.
+	Notes []string
+	// Small lists the features and embeddings with fewer values than
+	// MinSamples, as warnings: "feature x: 2 values, below min_samples 200".
+	Small    []string
 	Bytes    int64 // input bytes read
 	Duration time.Duration
 }
@@ -231,6 +279,12 @@ func (r *Report) String() string {
 	for _, s := range r.Examples {
 		fmt.Fprintf(&b, "  %s\n", s)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	for _, w := range r.Small {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
 	return b.String()
 }
 
@@ -247,6 +301,9 @@ func Build(ctx context.Context, path string, opts BuildOptions) (*Baseline, *Rep
 		if format, err = DetectFormat(path); err != nil {
 			return nil, nil, err
 		}
+	}
+	if format != FormatJSONL && opts.selecting() {
+		return nil, nil, fmt.Errorf("%s: selecting events of a model or version takes events (JSONL or a topic), not %s", path, format)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -495,7 +552,12 @@ func (a *accumulator) finish(digest string) (*Baseline, error) {
 		if r.Rows == 0 {
 			return nil, fmt.Errorf("%s: %w: the input has no data rows", a.path, ErrEmptyInput)
 		}
-		return nil, fmt.Errorf("%s: %w: all %d rows were skipped\n%s", a.path, ErrEmptyInput, r.Rows, r.String())
+		hint := ""
+		if r.SkippedRows[SkipOtherModel] == r.Rows {
+			hint = fmt.Sprintf("every event is of another model or version than %s %s; build them as this one with --select-model and --select-version\n",
+				a.opts.SelectModel, a.opts.SelectVersion)
+		}
+		return nil, fmt.Errorf("%s: %w: all %d rows were skipped\n%s%s", a.path, ErrEmptyInput, r.Rows, hint, r.String())
 	}
 	b := &Baseline{
 		Model: a.opts.Model, ModelVersion: a.opts.Version, CreatedAt: a.opts.Now().UTC().Truncate(time.Millisecond),
@@ -523,15 +585,43 @@ func (a *accumulator) finish(digest string) (*Baseline, error) {
 	if len(b.Features)+len(b.Embeddings) == 0 {
 		return nil, fmt.Errorf("%s: %w: no numeric feature or embedding column found", a.path, ErrEmptyInput)
 	}
+	if sel := a.opts; sel.selecting() {
+		b.Source.FromModel, b.Source.FromVersion = sel.SelectModel, sel.SelectVersion
+	}
 	if a.opts.Scaler != nil {
-		if err := a.opts.Scaler.Apply(b); err != nil {
+		unused, err := a.opts.Scaler.apply(b, a.opts.Features != nil, a.opts.Embeddings != nil)
+		if err != nil {
 			return nil, err
+		}
+		if len(unused) > 0 {
+			a.report.Notes = append(a.report.Notes, fmt.Sprintf("%s: %d scaler entries not among the columns built, left out: %s",
+				a.opts.Scaler.File, len(unused), strings.Join(unused, ", ")))
 		}
 	}
 	if a.opts.InferNormalization {
 		Infer(b)
 	}
+	a.report.Small = SmallSeries(b, a.opts.MinSamples)
 	return b, nil
+}
+
+// SmallSeries lists b's features and embeddings with fewer than
+// minSamples values (vectors), in name order, each as "feature x: 2
+// values, below min_samples 200". The daemon judges production against
+// such a baseline all the same, so a build warns and inspect marks them.
+func SmallSeries(b *Baseline, minSamples uint64) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(b.Features)) {
+		if n := b.Features[name].Sketch.Count(); n < minSamples {
+			out = append(out, fmt.Sprintf("feature %s: %d values, below min_samples %d: a reference this small makes comparisons weak", name, n, minSamples))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(b.Embeddings)) {
+		if n := b.Embeddings[name].Sketch.Count(); n < minSamples {
+			out = append(out, fmt.Sprintf("embedding %s: %d vectors, below min_samples %d: a reference this small makes comparisons weak", name, n, minSamples))
+		}
+	}
+	return out
 }
 
 // Thresholds of Infer.

@@ -236,6 +236,9 @@ func buildCSV(in io.Reader, a *accumulator) error {
 		if i == 0 {
 			name = strings.TrimPrefix(name, "\ufeff")
 		}
+		if name == "" && i == 0 && len(header) > 1 {
+			return fmt.Errorf("%s:%d: header: column 1 has no name: it looks like the index pandas writes with DataFrame.to_csv(); write the file with to_csv(path, index=False), or name the column", a.path, r.line)
+		}
 		if name == "" {
 			return fmt.Errorf("%s:%d: header: column %d has no name", a.path, r.line, i+1)
 		}

@@ -28,8 +28,8 @@ func buildJSONL(in io.Reader, a *accumulator) error {
 	}
 	maxLine := dec.Options().MaxMessageBytes
 	fb := stream.Fallback{Headers: []kafka.Header{
-		{Key: dec.Options().ModelHeader, Value: []byte(a.opts.Model)},
-		{Key: dec.Options().VersionHeader, Value: []byte(a.opts.Version)},
+		{Key: dec.Options().ModelHeader, Value: []byte(a.opts.SelectModel)},
+		{Key: dec.Options().VersionHeader, Value: []byte(a.opts.SelectVersion)},
 	}}
 	var wantF, wantE map[string]bool
 	if a.opts.Features != nil {
@@ -78,7 +78,7 @@ func buildJSONL(in io.Reader, a *accumulator) error {
 // event adds one decoded event at line (or offset) to the build, or skips
 // it when it belongs to another model or version.
 func (a *accumulator) event(ev *stream.Event, lineNo int64, wantF, wantE map[string]bool) {
-	if ev.Model != a.opts.Model || ev.Version != a.opts.Version {
+	if ev.Model != a.opts.SelectModel || ev.Version != a.opts.SelectVersion {
 		a.skipRow(SkipOtherModel, lineNo, fmt.Sprintf("event of %s %s", ev.Model, ev.Version))
 		a.row(false)
 		return

@@ -47,7 +47,7 @@ func BuildTopic(ctx context.Context, r stream.RangeOptions, opts BuildOptions) (
 		return nil, nil, nil, err
 	}
 	b.Source = Source{Kind: SourceKafka, Path: r.Topic, SHA256: b.Source.SHA256, Rows: b.Source.Rows,
-		SkippedRows: b.Source.SkippedRows, Offsets: tr.Offsets}
+		SkippedRows: b.Source.SkippedRows, Offsets: tr.Offsets, FromModel: b.Source.FromModel, FromVersion: b.Source.FromVersion}
 	return b, rep, tr, nil
 }
 
@@ -69,8 +69,8 @@ func buildTopic(ctx context.Context, r stream.RangeOptions, opts BuildOptions) (
 		wantE = setOf(opts.Embeddings)
 	}
 	build := []kafka.Header{
-		{Key: dec.Options().ModelHeader, Value: []byte(opts.Model)},
-		{Key: dec.Options().VersionHeader, Value: []byte(opts.Version)},
+		{Key: dec.Options().ModelHeader, Value: []byte(opts.SelectModel)},
+		{Key: dec.Options().VersionHeader, Value: []byte(opts.SelectVersion)},
 	}
 	var headers []kafka.Header
 	var ev stream.Event

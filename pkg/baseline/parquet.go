@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -38,9 +39,19 @@ func buildParquet(ctx context.Context, f io.ReaderAt, size int64, a *accumulator
 	}
 	var names []string
 	byName := map[string]*parquet.Column{}
+	index := pandasIndex(pf)
+	var skipped []string
 	for _, c := range pf.Root().Columns() {
+		if index[c.Name()] && !listed(c.Name(), a.opts.Features) && !listed(c.Name(), a.opts.Embeddings) {
+			skipped = append(skipped, c.Name())
+			continue
+		}
 		names = append(names, c.Name())
 		byName[c.Name()] = c
+	}
+	if len(skipped) > 0 {
+		a.report.Notes = append(a.report.Notes, fmt.Sprintf("%s: left out the pandas index column%s %s (named in the file's pandas metadata); DataFrame.to_parquet(path, index=False) writes none",
+			a.path, plural(len(skipped)), strings.Join(skipped, ", ")))
 	}
 	var cols []*parquetColumn
 	pick := func(want []string, asEmbedding bool) error {
@@ -64,6 +75,9 @@ func buildParquet(ctx context.Context, f io.ReaderAt, size int64, a *accumulator
 		return err
 	}
 	for _, c := range pf.Root().Columns() {
+		if _, kept := byName[c.Name()]; !kept {
+			continue
+		}
 		if a.opts.Features == nil {
 			if pc, _ := classifyParquet(c, false); pc != nil && !listed(c.Name(), a.opts.Embeddings) {
 				cols = append(cols, pc)
@@ -113,6 +127,39 @@ func buildParquet(ctx context.Context, f io.ReaderAt, size int64, a *accumulator
 		rowBase += rg.NumRows()
 	}
 	return nil
+}
+
+// pandasIndex returns the columns that the file's pandas metadata names
+// as the DataFrame's index (index_columns; a RangeIndex is stored as
+// metadata only and has no column). pandas writes the index by default,
+// as __index_level_0__ or under the index's name: a row number, or an id,
+// never a feature.
+func pandasIndex(pf *parquet.File) map[string]bool {
+	meta, ok := pf.Lookup("pandas")
+	if !ok {
+		return nil
+	}
+	var m struct {
+		IndexColumns []json.RawMessage `json:"index_columns"`
+	}
+	if json.Unmarshal([]byte(meta), &m) != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, raw := range m.IndexColumns {
+		var name string
+		if json.Unmarshal(raw, &name) == nil {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func listed(name string, names []string) bool {

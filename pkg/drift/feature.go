@@ -10,94 +10,6 @@ import (
 	"github.com/normwatch/normwatch/pkg/sketch"
 )
 
-// Scaler kinds of a Normalization, as the baseline file declares them.
-const (
-	ScalerNone   = "none"
-	ScalerZScore = "zscore"
-	ScalerMinMax = "minmax"
-	ScalerRobust = "robust"
-)
-
-// Normalization is the scaler a feature was declared to go through in
-// training: normalized = (raw - center) / spread, with center and spread
-// the mean and std (zscore), min and max - min (minmax), or median and IQR
-// (robust). The reference sketch holds the normalized values.
-type Normalization struct {
-	Kind   string  `json:"kind"`
-	Mean   float64 `json:"mean,omitempty"`
-	Std    float64 `json:"std,omitempty"`
-	Min    float64 `json:"min,omitempty"`
-	Max    float64 `json:"max,omitempty"`
-	Median float64 `json:"median,omitempty"`
-	IQR    float64 `json:"iqr,omitempty"`
-}
-
-// Validate reports a kind normwatch does not know or parameters that do
-// not define a scaler.
-func (n Normalization) Validate() error {
-	switch n.Kind {
-	case "", ScalerNone:
-		return nil
-	case ScalerZScore, ScalerMinMax, ScalerRobust:
-	default:
-		return fmt.Errorf("normalization kind %q: want none, zscore, minmax or robust", n.Kind)
-	}
-	c, s := n.params()
-	if math.IsNaN(c) || math.IsInf(c, 0) || !(s > 0) || math.IsInf(s, 0) {
-		return fmt.Errorf("%s normalization: center %v and spread %v do not define a scaler", n.Kind, c, s)
-	}
-	return nil
-}
-
-// params returns the scaler's center and spread.
-func (n Normalization) params() (center, spread float64) {
-	switch n.Kind {
-	case ScalerZScore:
-		return n.Mean, n.Std
-	case ScalerMinMax:
-		return n.Min, n.Max - n.Min
-	case ScalerRobust:
-		return n.Median, n.IQR
-	}
-	return 0, 1
-}
-
-// declared reports whether n is a usable scaler.
-func (n Normalization) declared() bool {
-	return n.Kind != "" && n.Kind != ScalerNone && n.Validate() == nil
-}
-
-// describe names the scaler with its parameters: "the z-score scaler
-// (mean 52100, std 18300)".
-func (n Normalization) describe() string {
-	c, s := n.params()
-	return "the " + n.name() + " scaler (" + n.paramText(c, s) + ")"
-}
-
-func (n Normalization) name() string {
-	switch n.Kind {
-	case ScalerZScore:
-		return "z-score"
-	case ScalerMinMax:
-		return "min-max"
-	case ScalerRobust:
-		return "robust"
-	}
-	return n.Kind
-}
-
-func (n Normalization) paramText(center, spread float64) string {
-	switch n.Kind {
-	case ScalerZScore:
-		return "mean " + num(center) + ", std " + num(spread)
-	case ScalerMinMax:
-		return "min " + num(center) + ", max " + num(center+spread)
-	case ScalerRobust:
-		return "median " + num(center) + ", IQR " + num(spread)
-	}
-	return ""
-}
-
 // Feature is one numeric feature to compare.
 type Feature struct {
 	Name string
@@ -523,7 +435,7 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 	if !affineOK && diagnoseMixture(f, th, s, r) {
 		return
 	}
-	if f.Norm.Kind == ScalerMinMax && diagnoseRange(f, th, s, r) {
+	if _, _, bounded := f.Norm.bounds(); bounded && diagnoseRange(f, th, s, r) {
 		return
 	}
 	if affineOK && math.Abs(math.Log(math.Abs(a))) > math.Log1p(th.ScaleTolerance) {
@@ -661,13 +573,14 @@ func diagnoseBeyond(f Feature, th Thresholds, s featureStats, r *FeatureReport) 
 }
 
 // trainingRange returns the range a feature's values are judged against:
-// the reference's, widened by RangeTolerance of its width; for a min-max
-// feature, the range its scaler saw in training ([0, 1] once normalized,
-// or the reference's own if wider), not widened.
+// the reference's, widened by RangeTolerance of its width; for a bounded
+// scaler (min-max onto its target range, max-abs onto [−1, 1]), the range
+// it mapped the training data onto, or the reference's own if wider, not
+// widened.
 func trainingRange(f Feature, s featureStats) (lo, hi float64) {
-	if f.Norm.Kind == ScalerMinMax {
+	if ra, rb, bounded := f.Norm.bounds(); bounded {
 		eps := 1e-9 * math.Max(1, s.refMax-s.refMin)
-		return math.Min(0, s.refMin) - eps, math.Max(1, s.refMax) + eps
+		return math.Min(ra, s.refMin) - eps, math.Max(rb, s.refMax) + eps
 	}
 	return s.lo, s.hi
 }
@@ -675,9 +588,21 @@ func trainingRange(f Feature, s featureStats) (lo, hi float64) {
 // rangeShares returns the shares of current values below and above the
 // training range (see diagnoseRange), and whether they breach it: at least
 // OutOfRange.Warning, more than a stationary reference leaves by chance.
+// A clipping min-max scaler puts what lies beyond its training range on
+// its bounds: there the shares are the mass on each bound beyond the
+// reference's.
 func rangeShares(f Feature, th Thresholds, s featureStats, r *FeatureReport) (below, above float64, breached bool) {
 	lo, hi := trainingRange(f, s)
 	below, above = s.cur.CDFBelow(lo), 1-s.cur.CDF(hi)
+	if ra, rb, bounded := f.Norm.bounds(); bounded && f.Norm.Clip {
+		eps := 1e-9 * math.Max(1, s.refMax-s.refMin)
+		at := func(d sketch.Distribution) (float64, float64) {
+			return d.CDF(ra + eps), 1 - d.CDFBelow(rb-eps)
+		}
+		cb, ca := at(s.cur)
+		fb, fa := at(s.ref)
+		below, above = math.Max(0, cb-fb), math.Max(0, ca-fa)
+	}
 	out := clamp01(below + above)
 	return below, above, out >= th.OutOfRange.Warning && rangeSignificant(out, r.Samples, r.RefSamples, th.Alpha)
 }
@@ -697,7 +622,13 @@ func diagnoseRange(f Feature, th Thresholds, s featureStats, r *FeatureReport) b
 	r.Confidence = 1 - math.Exp(-float64(r.RefSamples)*out)
 	r.Share = out
 	parts, whole := partition(below, above)
-	if f.Norm.Kind == ScalerMinMax {
+	_, _, bounded := f.Norm.bounds()
+	switch {
+	case bounded && f.Norm.Clip:
+		r.Summary = fmt.Sprintf("%s of production values sit on the bounds of %s beyond the training share there (%s more at its min, %s more at its max): raw values past the range it saw in training, clipped.",
+			whole, f.Norm.describe(), parts[0], parts[1])
+		return true
+	case bounded:
 		c, sp := f.Norm.params()
 		r.Summary = fmt.Sprintf("%s of production values lie beyond the range %s saw in training (%s below its min, %s above its max; production min %s, max %s, or %s to %s raw).",
 			whole, f.Norm.describe(), parts[0], parts[1], num(s.cur.Min()), num(s.cur.Max()),
