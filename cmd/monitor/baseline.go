@@ -310,6 +310,9 @@ func summarize(path string, b *baseline.Baseline, minSamples uint64) inspectOutp
 		Features: []featureSummary{}, Embeddings: []embeddingSummary{},
 		MinSamples: minSamples, Warnings: baseline.SmallSeries(b, minSamples),
 	}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
 	// Copies: quantile queries cache inside a sketch, and b stays unchanged.
 	set := b.Set()
 	for _, name := range slices.Sorted(maps.Keys(b.Features)) {

@@ -399,13 +399,13 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 
 	if affineOK && f.Norm.declared() {
 		c, sp := f.Norm.params()
-		if dev := affineDev(a, b, sp, c, s.sigma); dev <= th.ScalerTolerance {
+		if dev := affineDev(a, b, sp, c, s.refMom.Mean, s.sigma); dev <= th.ScalerTolerance {
 			r.Diagnosis, r.Severity = UnscaledInput, Critical
 			r.Confidence = s.fit.R2 * (1 - 0.5*dev/th.ScalerTolerance)
 			r.Summary = fitText + ": " + f.Norm.describe() + " looks skipped at serving."
 			return
 		}
-		if dev := affineDev(a, b, 1/sp, -c/sp, s.sigma); dev <= th.ScalerTolerance {
+		if dev := affineDev(a, b, 1/sp, -c/sp, s.refMom.Mean, s.sigma); dev <= th.ScalerTolerance {
 			r.Diagnosis, r.Severity = DoubleScaled, Critical
 			r.Confidence = s.fit.R2 * (1 - 0.5*dev/th.ScalerTolerance)
 			r.Summary = fitText + ": " + f.Norm.describe() + " looks applied twice."
@@ -413,7 +413,7 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 		}
 	}
 	if affineOK && math.Abs(math.Log(a)) > math.Log1p(th.ScaleTolerance) {
-		if m, ok := matchUnit(a, b, f.Norm, s.sigma, th); ok {
+		if m, ok := matchUnit(a, b, f.Norm, s.refMom.Mean, s.sigma, th); ok {
 			r.Diagnosis, r.Severity = ScaleChange, Critical
 			r.Confidence = s.fit.R2 * conf * (1 - 0.5*m.dev/th.ScalerTolerance)
 			r.Summary = fitText + ": " + m.sentence(f.Norm)
@@ -491,17 +491,22 @@ func sigmas(x float64) string {
 }
 
 // affineDev returns how far the fit (a, b) is from the signature (ea, eb):
-// the larger of the relative slope error and the offset error in units of
-// the spread the signature gives the current values (|ea|·σ_ref).
-func affineDev(a, b, ea, eb, sigma float64) float64 {
+// the larger of the relative slope error and the gap between the two
+// lines at the reference mean m, in units of the spread the signature
+// gives the current values (|ea|·σ_ref). At the mean, not at zero: zero
+// is the mean of a z-score but the minimum of a [0, 1] min-max scaler and
+// the middle of a [−1, 1] one, where a slope error of a few percent would
+// open a gap of its own.
+func affineDev(a, b, ea, eb, m, sigma float64) float64 {
 	if ea == 0 || math.IsNaN(ea) || math.IsNaN(eb) {
 		return math.Inf(1)
 	}
 	dev := math.Abs(a/ea - 1)
+	gap := (a-ea)*m + b - eb
 	spread := math.Abs(ea) * sigma
 	if spread > 0 {
-		dev = math.Max(dev, math.Abs(b-eb)/spread)
-	} else if b != eb {
+		dev = math.Max(dev, math.Abs(gap)/spread)
+	} else if gap != 0 {
 		return math.Inf(1)
 	}
 	return dev

@@ -159,3 +159,34 @@ func TestBoundedRange(t *testing.T) {
 		})
 	}
 }
+
+// TestSkippedJudgedAtTheMean: a skipped scaler whose raw values also
+// spread 4% wider is still a skipped scaler, whatever the kind puts at
+// zero: the fit is compared with the signature at the reference mean. At
+// zero, the middle of a [−1, 1] min-max scaler, the 4% would open a gap
+// of half the range and the skip would go unnamed.
+func TestSkippedJudgedAtTheMean(t *testing.T) {
+	raw := affineGen(lognormal(0, 0.5), 3, 0.03) // skewed, min near 0, max far
+	xs := draw(raw, 20000, 1)
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	for _, n := range []Normalization{
+		{Kind: ScalerMinMax, Min: lo, Max: hi},
+		{Kind: ScalerMinMax, Min: lo, Max: hi, Range: [2]float64{-1, 1}},
+		{Kind: ScalerMinMax, Min: lo, Max: hi, Range: [2]float64{5, 6}},
+	} {
+		t.Run(n.describe(), func(t *testing.T) {
+			ref, cur := sketch.NewNumeric(), sketch.NewNumeric()
+			for _, x := range xs {
+				ref.Add(n.Apply(x))
+			}
+			for _, x := range draw(raw, 5000, 2) {
+				cur.Add(1.04 * x)
+			}
+			r := CompareFeature(Feature{Name: "tenure", Ref: ref, Cur: cur, Norm: n}, DefaultThresholds())
+			require.Equal(t, UnscaledInput, r.Diagnosis, r.Summary)
+		})
+	}
+}

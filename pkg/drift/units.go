@@ -52,7 +52,9 @@ type unitMatch struct {
 // a = f, b = ((f-1)·c + g)/s, one after it by a = f, b = g; without one,
 // a = f, b = g. The slope must be within UnitTolerance of f and the offset
 // within ScalerTolerance of the current spread (|f|·σ_ref).
-func matchUnit(a, b float64, n Normalization, sigma float64, th Thresholds) (unitMatch, bool) {
+//
+// The offset is compared at the reference mean m, as in affineDev.
+func matchUnit(a, b float64, n Normalization, m, sigma float64, th Thresholds) (unitMatch, bool) {
 	if !(a > 0) {
 		return unitMatch{}, false
 	}
@@ -64,7 +66,7 @@ func matchUnit(a, b float64, n Normalization, sigma float64, th Thresholds) (uni
 		spread := u.f * sigma
 		d := math.Abs(a/u.f - 1)
 		if spread > 0 {
-			d = math.Max(d, math.Abs(b-eb)/spread)
+			d = math.Max(d, math.Abs((a-u.f)*m+b-eb)/spread)
 		}
 		if d <= th.ScalerTolerance && d < best.dev {
 			best = unitMatch{u: u, where: where, dev: d}
