@@ -294,6 +294,10 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		export.CollectorOptions{Quantiles: cfg.Metrics.QuantileSelection()}))
 	d.server, err = export.NewServer(export.ServerOptions{
 		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Pprof: cfg.HTTP.Pprof, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
+		Registerer:        d.reg,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
+		WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
+		MaxConnections: cfg.HTTP.MaxConnections, MaxConcurrentRequests: cfg.HTTP.MaxConcurrentRequests,
 		API: d.api(), Notices: d.notices,
 		Ready: map[string]export.Check{"consumer": d.consumer.NotReady},
 	})

@@ -181,7 +181,8 @@ type Checkpoint struct {
 	Interval time.Duration `mapstructure:"interval"`
 }
 
-// HTTP is the server of /metrics, /healthz, /readyz and the status page.
+// HTTP is the server of /metrics, /healthz, /readyz, the status page and
+// the API, with the limits that keep what clients can hold of it bounded.
 type HTTP struct {
 	Listen string `mapstructure:"listen"`
 	// ProbeListen, when set, serves /healthz and /readyz alone on a second
@@ -194,6 +195,28 @@ type HTTP struct {
 	WebConfigFile string `mapstructure:"web_config_file"`
 	// Pprof serves Go's profiles at /debug/pprof/ (off by default).
 	Pprof bool `mapstructure:"pprof"`
+	// ReadHeaderTimeout bounds reading a request's header, ReadTimeout the
+	// whole request.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds the time from the end of a request's header to
+	// the end of its answer: a client that stops reading holds its
+	// connection no longer.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that waits longer for its
+	// next request, whatever the last answer was (a 401 included). Above
+	// the scrape interval, Prometheus keeps its connection.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxConnections caps the open connections. At the cap a newcomer is
+	// let in by closing the connection idle longest (or one that sent no
+	// request, or whose client stopped reading, for a second); if every
+	// one is busy, the newcomer is closed.
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxConcurrentRequests caps the requests of /metrics, the status page
+	// and the API served at once, and so the memory their answers hold;
+	// beyond it a request waits up to a second, then gets a 503. /healthz
+	// and /readyz are never held back.
+	MaxConcurrentRequests int `mapstructure:"max_concurrent_requests"`
 }
 
 // Alerting is the alert lifecycle and the Alertmanager sink.
@@ -312,7 +335,13 @@ func Default() Config {
 			// 10308 is outside the range and clear of the usual neighbours
 			// (kubelet 10250, kube-proxy 10256, the control plane's 10257
 			// and 10259).
-			Listen: ":10308",
+			Listen:                ":10308",
+			ReadHeaderTimeout:     10 * time.Second,
+			ReadTimeout:           30 * time.Second,
+			WriteTimeout:          30 * time.Second,
+			IdleTimeout:           90 * time.Second,
+			MaxConnections:        256,
+			MaxConcurrentRequests: 8,
 		},
 		Alerting: Alerting{
 			AlertmanagerURLs: []string{},
@@ -769,8 +798,21 @@ func (c Config) Validate() error {
 	nonEmpty("checkpoint.dir", c.Checkpoint.Dir)
 	durIn("checkpoint.interval", c.Checkpoint.Interval, time.Second, time.Hour)
 
-	if !isHostPort(c.HTTP.Listen, true) {
-		bad("http.listen", "%q is not [host]:port", c.HTTP.Listen)
+	h := c.HTTP
+	if !isHostPort(h.Listen, true) {
+		bad("http.listen", "%q is not [host]:port", h.Listen)
+	}
+	durIn("http.read_header_timeout", h.ReadHeaderTimeout, 100*time.Millisecond, time.Hour)
+	durIn("http.read_timeout", h.ReadTimeout, 100*time.Millisecond, time.Hour)
+	if h.ReadHeaderTimeout > h.ReadTimeout && h.ReadTimeout >= 100*time.Millisecond {
+		bad("http.read_header_timeout", "%s is above http.read_timeout (%s), which bounds the header too", h.ReadHeaderTimeout, h.ReadTimeout)
+	}
+	durIn("http.write_timeout", h.WriteTimeout, 100*time.Millisecond, time.Hour)
+	durIn("http.idle_timeout", h.IdleTimeout, 100*time.Millisecond, time.Hour)
+	intIn("http.max_connections", h.MaxConnections, 2, 1_000_000)
+	intIn("http.max_concurrent_requests", h.MaxConcurrentRequests, 1, 100_000)
+	if h.MaxConcurrentRequests > h.MaxConnections && h.MaxConnections >= 2 {
+		bad("http.max_concurrent_requests", "%d is above http.max_connections (%d)", h.MaxConcurrentRequests, h.MaxConnections)
 	}
 	if pl := c.HTTP.ProbeListen; pl != "" {
 		switch {

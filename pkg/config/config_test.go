@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -92,7 +93,11 @@ func TestFullFile(t *testing.T) {
 			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
 		Checkpoint: Checkpoint{Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
-		HTTP:       HTTP{Listen: "127.0.0.1:9999", ProbeListen: ":9998", WebConfigFile: "/etc/normwatch/web.yml"},
+		HTTP: HTTP{
+			Listen: "127.0.0.1:9999", ProbeListen: ":9998", WebConfigFile: "/etc/normwatch/web.yml",
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+			MaxConnections: 64, MaxConcurrentRequests: 4,
+		},
 		Alerting: Alerting{
 			AlertmanagerURLs: []string{"http://am-1:9093", "https://am-2:9093"},
 			ResendInterval:   2 * time.Minute, ForEvaluations: 3, ResolveAfter: 5,
@@ -165,6 +170,10 @@ func TestBadFiles(t *testing.T) {
 		{"fallback", []string{`baselines.fallback: "nearest" is not one of "previous_version", "report_only"`}},
 		{"checkpoint_interval", []string{"checkpoint.interval: 0s is out of range"}},
 		{"listen", []string{`http.listen: "9308" is not [host]:port`}},
+		{"http_no_write_timeout", []string{"http.write_timeout: 0s is out of range [100ms, 1h0m0s]"}},
+		{"http_header_timeout", []string{"http.read_header_timeout: 1m0s is above http.read_timeout (30s)"}},
+		{"http_requests_above_connections", []string{"http.max_concurrent_requests: 300 is above http.max_connections (256)"}},
+		{"http_max_connections", []string{"http.max_connections: 1 is out of range [2, 1000000]"}},
 		{"alertmanager_url", []string{`alerting.alertmanager_urls[0]: "am:9093" is not an http or https URL`}},
 		{"alertmanager_two_auths", []string{"alerting.bearer_token: is set together with alerting.basic_auth.username"}},
 		{"alertmanager_password_only", []string{"alerting.basic_auth.username: is empty but a password is set"}},
@@ -330,9 +339,17 @@ func TestEveryKeyIsSnakeCase(t *testing.T) {
 // TestExampleIsTheDefaults keeps deployments/normwatch.example.yml, the
 // documented list of every key, exactly the defaults.
 func TestExampleIsTheDefaults(t *testing.T) {
-	c, err := Load(filepath.Join("..", "..", "deployments", "normwatch.example.yml"), nil)
+	path := filepath.Join("..", "..", "deployments", "normwatch.example.yml")
+	c, err := Load(path, nil)
 	require.NoError(t, err)
 	require.Equal(t, Default(), c)
+	// And it names every key, so that it documents each one.
+	v := viper.New()
+	v.SetConfigFile(path)
+	require.NoError(t, v.ReadInConfig())
+	leaves(reflect.ValueOf(Default()), "", func(key string, _ any) {
+		require.True(t, v.InConfig(key), "%s is missing from %s", key, path)
+	})
 }
 
 // TestEveryKeyIsAFlagOrSaysSo: a key has help, and a flag unless it is a

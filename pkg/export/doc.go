@@ -20,6 +20,19 @@
 // and the sum of their norms), and the quantile label values are
 // engine.StatQuantiles.
 //
+// The server's own metrics, namespace normwatch, subsystem http:
+//
+//	http_connections                            open connections
+//	http_connections_evicted_total{reason}      closed to make room: idle, no_request, stalled
+//	http_connections_rejected_total             closed on arrival, every connection busy
+//	http_requests_rejected_total                large-endpoint requests answered 503
+//
+// The server bounds what clients can hold of it (ServerOptions): read,
+// read-header, write and idle timeouts, a cap on connections that makes
+// room by closing the least useful one (connLimit), and a cap on the
+// requests of the endpoints with large answers served at once (gate),
+// whose JSON answers are streamed element by element.
+//
 // The status page at / is rendered on the server with html/template: per
 // model version, a table of its features and embeddings with status,
 // diagnosis and summary sentence, and small inline SVG plots (baseline
