@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -20,13 +21,19 @@ type runner interface {
 	Stop()
 }
 
+// namedRunner is a runner with the name the shutdown reports it by.
+type namedRunner struct {
+	name string
+	runner
+}
+
 // newAlertSinks builds the sinks the configuration asks for beyond the log:
 // Alertmanager (alerting.alertmanager_urls) and the alert topic
 // (kafka.alert_topic, on d.brokers). Each is also a runner for the group.
-func (d *daemon) newAlertSinks() ([]alert.Sink, []runner, error) {
+func (d *daemon) newAlertSinks() ([]alert.Sink, []namedRunner, error) {
 	var (
 		sinks   []alert.Sink
-		runners []runner
+		runners []namedRunner
 	)
 	a := d.cfg.Alerting
 	if len(a.AlertmanagerURLs) > 0 {
@@ -40,15 +47,16 @@ func (d *daemon) newAlertSinks() ([]alert.Sink, []runner, error) {
 		am, err := alert.NewAlertmanager(alert.AlertmanagerOptions{
 			URLs: a.AlertmanagerURLs, PathPrefix: a.PathPrefix,
 			ResendInterval: a.ResendInterval, Timeout: a.Timeout, QueueCapacity: a.QueueCapacity,
-			TLS:      tlsConfig,
-			Username: a.BasicAuth.Username, Password: a.BasicAuth.Password, BearerToken: a.BearerToken,
+			FlushTimeout: d.clock.flushTimeout(),
+			TLS:          tlsConfig,
+			Username:     a.BasicAuth.Username, Password: a.BasicAuth.Password, BearerToken: a.BearerToken,
 			GeneratorURL: a.ExternalURL, Watchdog: a.Watchdog,
 			Logger: d.logger.With("component", "alertmanager"), Registerer: d.reg,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("alerting: %w", err)
 		}
-		sinks, runners = append(sinks, am), append(runners, am)
+		sinks, runners = append(sinks, am), append(runners, namedRunner{"alertmanager", am})
 	}
 	if topic := d.cfg.Kafka.AlertTopic; topic != "" {
 		w, err := alertTopicWriter(d.cfg.Kafka, d.brokers)
@@ -56,13 +64,13 @@ func (d *daemon) newAlertSinks() ([]alert.Sink, []runner, error) {
 			return nil, nil, err
 		}
 		k, err := alert.NewKafka(alert.KafkaOptions{
-			Producer: kafkaProducer{w}, QueueCapacity: a.QueueCapacity, Timeout: a.Timeout,
+			Producer: kafkaProducer{w}, QueueCapacity: a.QueueCapacity, Timeout: a.Timeout, FlushTimeout: d.clock.flushTimeout(),
 			Logger: d.logger.With("component", "alert_topic", "topic", topic), Registerer: d.reg,
 		})
 		if err != nil {
 			return nil, nil, err
 		}
-		sinks, runners = append(sinks, k), append(runners, closing{k, w})
+		sinks, runners = append(sinks, k), append(runners, namedRunner{"alert_topic", closing{k, w, d.clock, d.logger}})
 	}
 	return sinks, runners, nil
 }
@@ -99,15 +107,29 @@ func (p kafkaProducer) Produce(ctx context.Context, key, value []byte) error {
 	return p.w.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
 }
 
-// closing closes the writer once its sink's Run has returned.
+// closing closes the writer once its sink's Run has returned, waiting for
+// it no later than the shutdown's deadline: kafka-go's Close waits for
+// batches in flight, which a hung broker never answers. The sink has
+// already counted what it could not write.
 type closing struct {
 	runner
-	w *kafka.Writer
+	w      *kafka.Writer
+	clock  *stopClock
+	logger *slog.Logger
 }
 
 func (c closing) Run(ctx context.Context) error {
 	err := c.runner.Run(ctx)
-	if cerr := c.w.Close(); err == nil {
+	deadline := time.Now().Add(c.w.WriteTimeout)
+	select {
+	case <-c.clock.begun:
+		deadline = c.clock.deadline()
+	default:
+	}
+	var cerr error
+	if !within(deadline, func() { cerr = c.w.Close() }) {
+		c.logger.Warn("the alert topic writer did not close in time; leaving it")
+	} else if cerr != nil && err == nil {
 		err = cerr
 	}
 	return err

@@ -37,8 +37,17 @@ const embeddedPort = 9092
 const runHelp = `Runs the daemon: consumes events from Kafka (--kafka.brokers, or the
 embedded broker on localhost with --kafka.embedded), compares each closed
 window with the training baselines of --baselines.dir, serves /metrics,
-/healthz, /readyz and a status page, and sends alerts. SIGINT or SIGTERM
-stop it cleanly (checkpoint, then commit); SIGHUP reloads the baselines.
+/healthz, /readyz and a status page, and sends alerts. SIGHUP reloads the
+baselines.
+
+SIGINT or SIGTERM stop it within shutdown_timeout (default 30s), whatever
+Kafka or Alertmanager do: it finishes the message in hand, writes the dead
+letters, checkpoints, commits and flushes the alerts. What it cannot write
+in time is logged with counts and re-read at the next start. A second
+signal ends it at once.
+
+Exit status: 0 stopped cleanly; 1 failed; 2 bad flags or configuration;
+3 stopped, but the shutdown was not clean (see the log).
 
 Every configuration key can be set in the file (--config.file), as
 NORMWATCH_<KEY> (dots as underscores: NORMWATCH_KAFKA_BROKERS=a:9092,b:9092),
@@ -75,6 +84,9 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		logger.Warn(w)
 	}
 	if err := runWithSignals(cfg, logger, nil); err != nil {
+		if errors.Is(err, errUncleanShutdown) {
+			return exitUncleanShutdown // logged with what was left
+		}
 		logger.Error("monitor stopped", "err", err)
 		return exitError
 	}
@@ -154,32 +166,73 @@ type daemon struct {
 	server   *export.Server
 
 	// alertRunners send to Alertmanager and the alert topic.
-	alertRunners []runner
+	alertRunners []namedRunner
+	// clock is the shutdown: its deadline bounds every part's drain.
+	clock *stopClock
 }
 
-// runWithSignals builds the daemon and runs it until SIGINT or SIGTERM.
+// runWithSignals builds the daemon and runs it until SIGINT or SIGTERM,
+// or until a part fails, then stops it within cfg.ShutdownTimeout. It
+// returns nil after a clean stop, an error wrapping errUncleanShutdown
+// (already logged, with what was left undone) after a stop that could not
+// do everything in time, and the part's error after a failure.
 func runWithSignals(cfg config.Config, logger *slog.Logger, ex *extras) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := newDaemon(ctx, cfg, logger, ex)
+	clock := newStopClock(cfg.ShutdownTimeout)
+	d, err := newDaemon(ctx, cfg, logger, ex, clock)
 	if err != nil {
 		return err
 	}
-	defer d.close()
 
 	var g run.Group
-	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	execute, interrupt := run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM)
+	g.Add(execute, func(err error) {
+		clock.begin(err)
+		interrupt(err)
+	})
 	d.addActors(ctx, &g, ex)
-	err = g.Run()
-	if errors.Is(err, run.ErrSignal) {
-		logger.Info("stopped cleanly", "reason", err.Error())
-		return nil
+	result := make(chan error, 1)
+	go func() { result <- g.Run() }()
+	select {
+	case <-result:
+	case <-clock.begun:
+		// The parts work to clock.deadline(); this is the backstop for
+		// one that does not, so that the process ends on time.
+		backstop := time.NewTimer(time.Until(clock.at.Add(cfg.ShutdownTimeout)))
+		defer backstop.Stop()
+		select {
+		case <-result:
+		case <-backstop.C:
+			clock.timedOut()
+		}
 	}
-	return err
+	if !within(clock.at.Add(cfg.ShutdownTimeout), d.close) {
+		logger.Warn("the embedded broker did not close in time; leaving it")
+	}
+
+	cause := clock.cause
+	var sig run.SignalError
+	if cause != nil && !errors.As(cause, &sig) {
+		return cause // a part failed; the rest is logged by the parts
+	}
+	reason := "stopped"
+	if cause != nil {
+		reason = cause.Error()
+	}
+	elapsed := time.Since(clock.at).Round(time.Millisecond)
+	if left := clock.left(); len(left) > 0 {
+		logger.Error("shutdown not clean: parts left work undone (what was not checkpointed is re-read at the next start)",
+			"reason", reason, "elapsed", elapsed, "shutdown_timeout", cfg.ShutdownTimeout,
+			"exit_code", exitUncleanShutdown, "left", errors.Join(left...).Error())
+		return fmt.Errorf("%w: %w", errUncleanShutdown, errors.Join(left...))
+	}
+	logger.Info("stopped cleanly", "reason", reason, "elapsed", elapsed)
+	return nil
 }
 
-func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *extras) (*daemon, error) {
-	d := &daemon{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *extras, clock *stopClock) (*daemon, error) {
+	d := &daemon{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), clock: clock}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		export.NewBuildInfoCollector(buildInfo()))
 	ok := false
@@ -284,7 +337,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		SASL:     stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
 		DLQTopic: cfg.Kafka.DLQTopic, FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
 		SessionTimeout: cfg.Kafka.SessionTimeout, HeartbeatInterval: cfg.Kafka.SessionTimeout / 10,
-		Logger: logger, AfterCheckpoint: afterCheckpoint,
+		ShutdownTimeout: clock.work(),
+		Logger:          logger, AfterCheckpoint: afterCheckpoint,
 	}, d.engine, d.reg)
 	if err != nil {
 		return nil, err
@@ -298,7 +352,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
 		WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
 		MaxConnections: cfg.HTTP.MaxConnections, MaxConcurrentRequests: cfg.HTTP.MaxConcurrentRequests,
-		API: d.api(), Notices: d.notices,
+		ShutdownGrace: min(export.DefaultShutdownGrace, clock.work()),
+		API:           d.api(), Notices: d.notices,
 		Ready: map[string]export.Check{"consumer": d.consumer.NotReady},
 	})
 	if err != nil {
@@ -312,32 +367,46 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	return d, nil
 }
 
-// addActors adds one run.Group actor per component. Interrupts run in the
-// order added, so the consumer stops first: it finishes the message in
-// hand, checkpoints, commits, and only then do the engine and the server go.
+// addActors adds one run.Group actor per component. Every interrupt
+// returns at once, so the parts stop together, each bounded by the
+// shutdown's deadline: the consumer finishes the message in hand, writes
+// its dead letters, checkpoints and commits; the engine makes its last
+// evaluations; the alert sinks flush once the engine is done.
 func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
+	clock := d.clock
 	{
-		g.Add(func() error {
+		g.Add(clock.track("consumer", func() error {
 			return d.consumer.Run(ctx)
-		}, func(error) {
+		}), func(error) {
 			d.consumer.Stop()
 		})
 	}
+	engineDone := make(chan struct{})
 	{
-		g.Add(func() error {
+		g.Add(clock.track("engine", func() error {
+			defer close(engineDone)
 			return d.engine.Run(ctx)
-		}, func(error) {
+		}), func(error) {
 			d.engine.Stop()
 		})
 	}
 	{
-		g.Add(d.server.Run, func(error) { d.server.Stop() })
+		g.Add(clock.track("http", d.server.Run), func(error) { d.server.Stop() })
 	}
 	{
 		g.Add(func() error { return d.late.Run(ctx) }, func(error) { d.late.Stop() })
 	}
 	for _, r := range d.alertRunners {
-		g.Add(func() error { return r.Run(ctx) }, func(error) { r.Stop() })
+		g.Add(clock.track(r.name, func() error { return r.Run(ctx) }), func(error) {
+			// The engine's last evaluations may still change alerts.
+			go func() {
+				select {
+				case <-engineDone:
+				case <-time.After(clock.engineWait()):
+				}
+				r.Stop()
+			}()
+		})
 	}
 	{
 		wctx, cancel := context.WithCancel(ctx)

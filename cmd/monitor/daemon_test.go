@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,24 +68,25 @@ func (s *syncBuffer) String() string {
 }
 
 // testDaemon runs a daemon in this process, as `monitor run` does, until
-// the test ends; its log is returned as it grows.
-func testDaemon(t *testing.T, cfg config.Config) (*daemon, *syncBuffer) {
+// the test ends or stop is called; its log is returned as it grows. stop
+// returns runWithSignals's error; called by the test, it is the test's to
+// check, else the end of the test requires a clean stop.
+func testDaemon(t *testing.T, cfg config.Config) (d *daemon, logs *syncBuffer, stop func() error) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	logs := &syncBuffer{}
+	logs = &syncBuffer{}
 	logger, err := newLogger(cfg.Log, logs)
 	require.NoError(t, err)
-	stop := make(chan struct{})
+	quit := make(chan struct{})
 	started := make(chan *daemon, 1)
 	done := make(chan error, 1)
 	ex := &extras{
 		actors: func(*daemon) []actor {
-			return []actor{{execute: func() error { <-stop; return nil }, interrupt: func(error) {}}}
+			return []actor{{execute: func() error { <-quit; return nil }, interrupt: func(error) {}}}
 		},
 		started: func(d *daemon) { started <- d },
 	}
 	go func() { done <- runWithSignals(cfg, logger, ex) }()
-	var d *daemon
 	select {
 	case d = <-started:
 	case err := <-done:
@@ -92,16 +94,31 @@ func testDaemon(t *testing.T, cfg config.Config) (*daemon, *syncBuffer) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("daemon did not start\n%s", logs)
 	}
+	var (
+		once    sync.Once
+		stopErr error
+		called  bool
+	)
+	stopped := func() error {
+		once.Do(func() {
+			close(quit)
+			select {
+			case stopErr = <-done:
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("daemon did not stop")
+			}
+		})
+		return stopErr
+	}
 	t.Cleanup(func() {
-		close(stop)
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop")
+		if !called {
+			require.NoError(t, stopped())
 		}
 	})
-	return d, logs
+	return d, logs, func() error {
+		called = true
+		return stopped()
+	}
 }
 
 func testConfig(t *testing.T) config.Config {
@@ -137,7 +154,7 @@ func TestDaemonBaselines(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(bad), 0o755))
 	require.NoError(t, os.WriteFile(bad, []byte(`{"format": "normwatch.baseline/v1"`), 0o644))
 
-	d, logs := testDaemon(t, cfg)
+	d, logs, _ := testDaemon(t, cfg)
 	base := "http://" + d.server.Addr()
 	require.Contains(t, logs.String(), `level=INFO msg="baseline loaded" model=ranker model_version=v3`)
 	require.Regexp(t, `level=ERROR msg="baseline file refused; the others are served" file=`+regexp.QuoteMeta(bad)+` err=.*model=ranker model_version=v9`, logs.String())
@@ -214,7 +231,7 @@ func TestDaemonMissingTopic(t *testing.T) {
 	cfg.Kafka.GroupID = topic
 	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = "", ""
 	cfg.Log.Level = "info"
-	d, logs := testDaemon(t, cfg)
+	d, logs, _ := testDaemon(t, cfg)
 	base := "http://" + d.server.Addr()
 
 	require.Eventually(t, func() bool {
@@ -251,7 +268,7 @@ func TestDaemonAllLate(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Window.Size, cfg.Window.AllowedLateness = time.Second, 0
 	cfg.Log.Level = "info"
-	d, logs := testDaemon(t, cfg)
+	d, logs, _ := testDaemon(t, cfg)
 	w := &kafka.Writer{Addr: kafka.TCP(d.brokers...), Topic: cfg.Kafka.Topics[0], BatchTimeout: time.Millisecond, Balancer: &kafka.Hash{}}
 	defer w.Close()
 	send := func(ts time.Time) {
@@ -281,7 +298,8 @@ func TestDaemonNoSecretInLogs(t *testing.T) {
 	cfg.Alerting.AlertmanagerURLs = []string{"http://am:url-s3cret@127.0.0.1:1/"}
 	cfg.Alerting.BasicAuth = config.BasicAuth{Username: "u", Password: "basic-s3cret"}
 	cfg.Alerting.ResendInterval = time.Second
-	d, logs := testDaemon(t, cfg)
+	cfg.ShutdownTimeout = 2 * time.Second
+	d, logs, stop := testDaemon(t, cfg)
 	base := "http://" + d.server.Addr()
 	// The embedded broker speaks no SASL: the topic checks fail, and say so.
 	require.Eventually(t, func() bool {
@@ -295,6 +313,11 @@ func TestDaemonNoSecretInLogs(t *testing.T) {
 		_, body := httpGet(t, base+path)
 		seen.WriteString(body)
 	}
+	// The Alertmanager is down: the stop is not clean, and says so
+	// without a secret either.
+	require.ErrorIs(t, stop(), errUncleanShutdown)
+	seen.WriteString(logs.String())
+	require.Contains(t, seen.String(), "alerts not sent to alertmanager:http://127.0.0.1:1")
 	require.Contains(t, seen.String(), "127.0.0.1:1", "the Alertmanager is named")
 	require.NotContains(t, seen.String(), "s3cret")
 }

@@ -143,6 +143,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := runWithSignals(cfg, logger, ex); err != nil {
 		fmt.Fprintf(stderr, "monitor demo: %v\n", err)
+		if errors.Is(err, errUncleanShutdown) {
+			return exitUncleanShutdown
+		}
 		return exitError
 	}
 	return 0

@@ -34,6 +34,10 @@ func main() {
 const (
 	exitError      = 1
 	exitUsageError = 2
+	// exitUncleanShutdown: stopped as asked, but something could not be
+	// written within shutdown_timeout (logged with counts; re-read at the
+	// next start).
+	exitUncleanShutdown = 3
 )
 
 func runMain(args []string, stdout, stderr io.Writer) int {

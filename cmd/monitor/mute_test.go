@@ -86,7 +86,7 @@ log:
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rec := &recordSink{}
-	d, err := newDaemon(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &extras{sinks: []alert.Sink{rec}})
+	d, err := newDaemon(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &extras{sinks: []alert.Sink{rec}}, newStopClock(cfg.ShutdownTimeout))
 	require.NoError(t, err)
 	defer d.close()
 	var g run.Group

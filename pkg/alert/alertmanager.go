@@ -47,6 +47,11 @@ type AlertmanagerOptions struct {
 	ResolvedRetention time.Duration
 	// Timeout bounds one POST. Default 10 seconds.
 	Timeout time.Duration
+	// FlushTimeout bounds the last attempts at the queues once Run is
+	// told to stop: the part of the daemon's shutdown deadline the sink
+	// may take. What is still queued then is logged and Run's error
+	// counts it. Default Timeout.
+	FlushTimeout time.Duration
 	// QueueCapacity bounds the alerts queued per URL; beyond it the oldest
 	// are dropped and counted. Default 10000.
 	QueueCapacity int
@@ -85,6 +90,9 @@ func (o AlertmanagerOptions) withDefaults() AlertmanagerOptions {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.FlushTimeout <= 0 {
+		o.FlushTimeout = o.Timeout
 	}
 	if o.QueueCapacity <= 0 {
 		o.QueueCapacity = 10000
@@ -270,8 +278,9 @@ func (a *Alertmanager) watchdog(now time.Time) PostableAlert {
 	}
 }
 
-// Run sends until ctx ends or Stop is called, then makes one last attempt
-// at what is queued, each POST within the timeout.
+// Run sends until ctx ends or Stop is called, then keeps trying what is
+// queued for up to FlushTimeout, each POST within Timeout. It returns an
+// error counting the alerts left unsent, nil when none are.
 func (a *Alertmanager) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -288,11 +297,12 @@ func (a *Alertmanager) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	for _, t := range a.targets {
+	errs := make([]error, len(a.targets))
+	for i, t := range a.targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.sendLoop(ctx, t)
+			errs[i] = a.sendLoop(ctx, t)
 		}()
 	}
 	tick := time.NewTicker(a.opts.ResendInterval)
@@ -301,7 +311,7 @@ func (a *Alertmanager) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			return nil
+			return errors.Join(errs...)
 		case <-tick.C:
 			a.resend()
 		}
@@ -315,9 +325,9 @@ func (a *Alertmanager) Stop() {
 
 // sendLoop posts t's queue in batches. After a failure it waits a backoff
 // that grows to the resend interval before the next attempt.
-func (a *Alertmanager) sendLoop(ctx context.Context, t *amTarget) {
-	deliver(ctx, t.q.wake, func(ctx context.Context) bool { return a.drain(ctx, t) },
-		func() { a.flush(t) }, a.minBackoff, a.opts.ResendInterval)
+func (a *Alertmanager) sendLoop(ctx context.Context, t *amTarget) error {
+	return deliver(ctx, t.q.wake, func(ctx context.Context) bool { return a.drain(ctx, t) },
+		func() error { return a.flush(t) }, a.minBackoff, a.opts.ResendInterval)
 }
 
 // drain sends batches until the queue is empty (true) or a send failed
@@ -335,11 +345,16 @@ func (a *Alertmanager) drain(ctx context.Context, t *amTarget) bool {
 	}
 }
 
-// flush makes one last attempt at the queue at shutdown.
-func (a *Alertmanager) flush(t *amTarget) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
+// flush keeps trying the queue at shutdown, for up to FlushTimeout.
+func (a *Alertmanager) flush(t *amTarget) error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.FlushTimeout)
 	defer cancel()
-	a.drain(ctx, t)
+	drain := func(ctx context.Context) bool { return a.drain(ctx, t) }
+	if n := lastDrain(ctx, drain, t.q.len, min(a.minBackoff, 100*time.Millisecond)); n > 0 {
+		a.opts.Logger.Error("alerts not sent to Alertmanager at shutdown", "sink", t.sink, "alerts", n, "flush_timeout", a.opts.FlushTimeout)
+		return fmt.Errorf("alert: %d alerts not sent to %s within %v at shutdown", n, t.sink, a.opts.FlushTimeout)
+	}
+	return nil
 }
 
 // sendBatch posts batch and counts the outcome; false means retry.

@@ -358,3 +358,38 @@ func TestQueueDropsOldest(t *testing.T) {
 	require.Equal(t, 4.0, testutil.ToFloat64(m.dropped))
 	require.Equal(t, 0.0, testutil.ToFloat64(m.queue))
 }
+
+// hungAM accepts and never answers: Do blocks until the request's context
+// ends.
+type hungAM struct{ calls atomic.Int64 }
+
+func (h *hungAM) Do(r *http.Request) (*http.Response, error) {
+	h.calls.Add(1)
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+// A hung Alertmanager: Run returns within the flush timeout of Stop, not
+// after the per-request timeout, with an error counting what was left.
+func TestAlertmanagerShutdownBounded(t *testing.T) {
+	hung := &hungAM{}
+	am, err := NewAlertmanager(AlertmanagerOptions{
+		URLs: []string{"http://am-1:9093", "http://am-2:9093"}, Client: hung,
+		Timeout: time.Minute, FlushTimeout: 300 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	m, err := NewManager(Options{ForEvaluations: 1, ResolveAfter: 1}, am)
+	require.NoError(t, err)
+	firingChange(t, m, time.Now())
+	done := make(chan error, 1)
+	go func() { done <- am.Run(context.Background()) }()
+	require.Eventually(t, func() bool { return hung.calls.Load() >= 2 }, 5*time.Second, 5*time.Millisecond)
+	am.Stop()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "1 alerts not sent to alertmanager:http://am-1:9093")
+		require.ErrorContains(t, err, "1 alerts not sent to alertmanager:http://am-2:9093")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within its flush timeout")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"sync"
@@ -26,6 +27,11 @@ type KafkaOptions struct {
 	QueueCapacity int
 	// Timeout bounds one Produce. Default 10 seconds.
 	Timeout time.Duration
+	// FlushTimeout bounds the last attempts at the queue once Run is
+	// told to stop: the part of the daemon's shutdown deadline the sink
+	// may take. What is still queued then is logged and Run's error
+	// counts it. Default Timeout.
+	FlushTimeout time.Duration
 	// MaxBackoff caps the wait between attempts after a failed Produce.
 	// Default 30 seconds.
 	MaxBackoff time.Duration
@@ -107,6 +113,9 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
+	if opts.FlushTimeout <= 0 {
+		opts.FlushTimeout = opts.Timeout
+	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
@@ -132,8 +141,9 @@ func (k *Kafka) Notify(changes []Change) {
 }
 
 // Run produces queued changes in order until ctx ends or Stop is called,
-// then makes one last attempt at what is queued. A failed Produce is
-// retried, with backoff, before anything after it.
+// then keeps trying what is queued for up to FlushTimeout. A failed
+// Produce is retried, with backoff, before anything after it. Run returns
+// an error counting the changes left unwritten, nil when none are.
 func (k *Kafka) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -144,8 +154,7 @@ func (k *Kafka) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	deliver(ctx, k.q.wake, k.drain, k.flush, 500*time.Millisecond, k.opts.MaxBackoff)
-	return nil
+	return deliver(ctx, k.q.wake, k.drain, k.flush, 500*time.Millisecond, k.opts.MaxBackoff)
 }
 
 // Stop ends Run. It returns at once and is safe to call more than once.
@@ -153,10 +162,14 @@ func (k *Kafka) Stop() {
 	k.stopOnce.Do(func() { close(k.stop) })
 }
 
-func (k *Kafka) flush() {
-	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
+func (k *Kafka) flush() error {
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.FlushTimeout)
 	defer cancel()
-	k.drain(ctx)
+	if n := lastDrain(ctx, k.drain, k.q.len, 100*time.Millisecond); n > 0 {
+		k.opts.Logger.Error("alert changes not written to the alert topic at shutdown", "alerts", n, "flush_timeout", k.opts.FlushTimeout)
+		return fmt.Errorf("alert: %d alert changes not written to the alert topic within %v at shutdown", n, k.opts.FlushTimeout)
+	}
+	return nil
 }
 
 // drain produces until the queue is empty (true) or a Produce fails

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +107,35 @@ func TestKafkaSinkDropsOldest(t *testing.T) {
 	require.Eventually(t, func() bool { return prod.len() == 2 }, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, "firing", prod.msgs[0].State, "the newest two are kept")
 	require.Equal(t, "resolved", prod.msgs[1].State)
+}
+
+// hungProducer is a broker that accepts and never answers: Produce blocks
+// until its context ends.
+type hungProducer struct{ calls atomic.Int64 }
+
+func (p *hungProducer) Produce(ctx context.Context, _, _ []byte) error {
+	p.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A hung alert topic: Run returns within the flush timeout of Stop, not
+// after the per-request timeout, with an error counting what was left.
+func TestKafkaSinkShutdownBounded(t *testing.T) {
+	prod := &hungProducer{}
+	k, err := NewKafka(KafkaOptions{Producer: prod, Timeout: time.Minute, FlushTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	m, err := NewManager(Options{ForEvaluations: 1, ResolveAfter: 1}, k)
+	require.NoError(t, err)
+	firingChange(t, m, time.Now())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(context.Background()) }()
+	require.Eventually(t, func() bool { return prod.calls.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	k.Stop()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "1 alert changes not written to the alert topic")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within its flush timeout")
+	}
 }

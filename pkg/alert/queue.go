@@ -79,16 +79,15 @@ func (q *queue[T]) len() int {
 // deliver is a sink's send loop: it drains the queue whenever the queue
 // wakes it, and while drain fails it retries with a backoff doubling from
 // minBackoff up to maxBackoff, before anything newer. When ctx ends it calls
-// flush, one last attempt, and returns.
-func deliver(ctx context.Context, wake <-chan struct{}, drain func(context.Context) bool, flush func(), minBackoff, maxBackoff time.Duration) {
+// flush, the last attempts, and returns what flush returns.
+func deliver(ctx context.Context, wake <-chan struct{}, drain func(context.Context) bool, flush func() error, minBackoff, maxBackoff time.Duration) error {
 	backoff := time.Duration(0)
 	retry := time.NewTimer(0)
 	<-retry.C
 	for {
 		select {
 		case <-ctx.Done():
-			flush()
-			return
+			return flush()
 		case <-wake:
 			if backoff > 0 {
 				continue // the retry timer is armed
@@ -102,4 +101,20 @@ func deliver(ctx context.Context, wake <-chan struct{}, drain func(context.Conte
 		backoff = min(max(2*backoff, minBackoff), maxBackoff)
 		retry.Reset(backoff)
 	}
+}
+
+// lastDrain is a sink's flush at shutdown: it drains until the queue is
+// empty or ctx ends, retrying a failure after backoff, and returns how
+// many items are left unsent.
+func lastDrain(ctx context.Context, drain func(context.Context) bool, left func() int, backoff time.Duration) int {
+	for !drain(ctx) {
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return left()
+		case <-t.C:
+		}
+	}
+	return left()
 }

@@ -44,6 +44,13 @@ type Config struct {
 	Log        Log        `mapstructure:"log"`
 	Metrics    Metrics    `mapstructure:"metrics"`
 	Status     Status     `mapstructure:"status"`
+	// ShutdownTimeout bounds a stop on SIGINT or SIGTERM, whatever Kafka,
+	// Alertmanager or the disk do: the message in hand is finished, dead
+	// letters written, state checkpointed, offsets committed and alerts
+	// flushed within it, or the process exits with what it could not do
+	// logged and a status saying so. Keep it below the orchestrator's
+	// grace period (terminationGracePeriodSeconds in Kubernetes).
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 // Kafka is where events come from and where dead letters and alerts go.
@@ -352,9 +359,10 @@ func Default() Config {
 			QueueCapacity:    10000,
 			Watchdog:         true,
 		},
-		Log:     Log{Level: "info", Format: "logfmt"},
-		Metrics: defaultMetrics(),
-		Status:  defaultStatus(),
+		Log:             Log{Level: "info", Format: "logfmt"},
+		Metrics:         defaultMetrics(),
+		Status:          defaultStatus(),
+		ShutdownTimeout: 30 * time.Second,
 	}
 }
 
@@ -856,6 +864,8 @@ func (c Config) Validate() error {
 
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "logfmt", "json", "text")
+
+	durIn("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
 
 	return errors.Join(errs...)
 }

@@ -120,6 +120,7 @@ var help = map[string]string{
 	"metrics.quantiles":       "quantile series per feature and embedding: all, none, or levels of 0.01 0.05 0.25 0.5 0.75 0.95 0.99",
 	"status.history_windows":  "evaluations per version kept for the status page's history strips and charts",
 	"status.refresh_interval": "how often an open status page refreshes itself, keeping its scroll position (0: never)",
+	"shutdown_timeout":        "a stop on SIGINT or SIGTERM ends within this, whatever Kafka or Alertmanager do; exit 3 if something could not be written",
 }
 
 // Key is one configuration key.

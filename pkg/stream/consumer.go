@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,6 +250,14 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// ErrUncleanShutdown is wrapped by the error Run returns when its drain
+// left work undone within Options.ShutdownTimeout: dead letters not
+// written, state not checkpointed, offsets not committed, partitions or the
+// group not left in time. The error counts each. Nothing is lost with it:
+// what was not checkpointed is re-read at the next start, and an offset is
+// never committed past a checkpoint or an unwritten dead letter.
+var ErrUncleanShutdown = errors.New("stream: shutdown not clean")
+
 // TopicPartition names a partition.
 type TopicPartition struct {
 	Topic     string
@@ -277,14 +286,24 @@ type Consumer struct {
 
 	started  atomic.Bool
 	stopOnce sync.Once
-	// stopCtx ends at Stop: fetching stops. drainCtx ends ShutdownTimeout
-	// later: what still drains is abandoned.
-	stopCtx     context.Context
-	stopCancel  context.CancelFunc
-	drainCtx    context.Context
-	drainCancel context.CancelFunc
+	// stopCtx ends at Stop: fetching stops. finishCtx ends nine tenths of
+	// ShutdownTimeout later: the partitions' last dead-letter writes,
+	// checkpoints and commits give up. drainCtx ends at ShutdownTimeout:
+	// whatever still drains (leaving the group) is abandoned, and Run
+	// returns.
+	stopCtx      context.Context
+	stopCancel   context.CancelFunc
+	finishCtx    context.Context
+	finishCancel context.CancelFunc
+	drainCtx     context.Context
+	drainCancel  context.CancelFunc
 
 	partitions sync.WaitGroup // partitions not yet finished
+	draining   atomic.Int64   // the same, counted
+
+	// left is what the partitions finished at Stop left undone.
+	leftMu sync.Mutex
+	left   drainLeft
 
 	generations atomic.Int64 // generations joined
 	groupUp     atomic.Bool  // the last attempt to join the group succeeded
@@ -356,6 +375,7 @@ func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Cons
 	}
 	c.dlq = newDLQWriter(opts, c.transport, c.m, c.log)
 	c.stopCtx, c.stopCancel = context.WithCancel(context.Background())
+	c.finishCtx, c.finishCancel = context.WithCancel(context.Background())
 	c.drainCtx, c.drainCancel = context.WithCancel(context.Background())
 	return c, nil
 }
@@ -385,9 +405,11 @@ func SASLMechanism(o SASLOptions) (sasl.Mechanism, error) {
 // Run consumes until Stop is called or ctx ends, then drains: every
 // partition finishes the message in hand, writes its dead letters,
 // checkpoints and commits, and the consumer leaves the group, within
-// Options.ShutdownTimeout. It returns nil after a clean drain, an error
-// when a partition could not be opened (a corrupt checkpoint, say) or the
-// drain ran out of time. Run may be called once.
+// Options.ShutdownTimeout whatever the brokers do. It returns nil after a
+// clean drain; an error wrapping ErrUncleanShutdown, counting what was
+// left undone, when the drain ran out of time or failed; another error when
+// a partition could not be opened (a corrupt checkpoint, say). Run may be
+// called once.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("stream: Consumer.Run called twice")
@@ -411,34 +433,48 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	// Draining: the partitions checkpoint and commit while the generation
 	// still stands, then holding it, so that leaving the group comes last.
-	// (No group when the consumer stopped while no topic existed.)
-	var errs []error
+	// (No group when the consumer stopped while no topic existed.) Each
+	// step is bounded: a broker that accepts and never answers costs
+	// ShutdownTimeout, no more.
+	var undone []string
 	if cg != nil {
 		finished := make(chan struct{})
 		go func() { c.partitions.Wait(); close(finished) }()
 		select {
 		case <-finished:
 		case <-c.drainCtx.Done():
-			errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed with partitions still draining", c.opts.ShutdownTimeout))
+			undone = append(undone, fmt.Sprintf("%d partitions still draining at the deadline (their state since their last checkpoint is re-read at the next start)", c.draining.Load()))
 		}
 		closed := make(chan struct{})
 		go func() { _ = cg.Close(); close(closed) }()
 		select {
 		case <-closed:
 		case <-c.drainCtx.Done():
-			errs = append(errs, fmt.Errorf("stream: shutdown timeout %v passed while leaving the group", c.opts.ShutdownTimeout))
+			undone = append(undone, "the group not left (its partitions move after kafka.session_timeout)")
 		}
 	}
-	if err := c.dlq.close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing dead-letter writer: %w", err))
+	if !c.dlq.close(c.drainCtx) {
+		undone = append(undone, "the dead-letter writer not closed")
 	}
 	c.drainCancel()
+	c.leftMu.Lock()
+	undone = append(c.left.strings(), undone...)
+	left := c.left
+	c.leftMu.Unlock()
+	var errs []error
 	c.errMu.Lock()
 	if c.err != nil {
-		errs = append([]error{c.err}, errs...)
+		errs = append(errs, c.err)
 	}
 	c.errMu.Unlock()
-	c.log.Info("consumer stopped")
+	if len(undone) > 0 {
+		c.log.Error("consumer stopped; shutdown not clean", "dead_letters_unwritten", left.letters,
+			"messages_not_checkpointed", left.unsaved, "partitions_not_committed", left.uncommitted,
+			"shutdown_timeout", c.opts.ShutdownTimeout, "left", strings.Join(undone, "; "))
+		errs = append(errs, fmt.Errorf("%w: %s", ErrUncleanShutdown, strings.Join(undone, "; ")))
+	} else {
+		c.log.Info("consumer stopped")
+	}
 	return errors.Join(errs...)
 }
 
@@ -489,6 +525,7 @@ func (c *Consumer) runGroup(topics []string) (*kafka.ConsumerGroup, error) {
 		for topic, as := range gen.Assignments {
 			for _, a := range as {
 				c.partitions.Add(1)
+				c.draining.Add(1)
 				gen.Start(func(gctx context.Context) { c.runPartition(gctx, gen, topic, a) })
 			}
 		}
@@ -508,10 +545,32 @@ func (c *Consumer) runGroup(topics []string) (*kafka.ConsumerGroup, error) {
 	return nil, nil
 }
 
+// drainLeft is what the partitions finished at Stop left undone.
+type drainLeft struct {
+	letters     int   // dead letters not written
+	unsaved     int64 // messages handled since the last checkpoint that was saved
+	uncommitted int   // partitions whose checkpoint is ahead of the group's offset
+}
+
+func (l drainLeft) strings() []string {
+	var out []string
+	if l.letters > 0 {
+		out = append(out, fmt.Sprintf("%d dead letters not written (their messages are re-read and dead-lettered again at the next start)", l.letters))
+	}
+	if l.unsaved > 0 {
+		out = append(out, fmt.Sprintf("%d messages not checkpointed (re-read at the next start)", l.unsaved))
+	}
+	if l.uncommitted > 0 {
+		out = append(out, fmt.Sprintf("%d partitions' offsets not committed (the checkpoints hold them; a process without them re-reads from the group's offset)", l.uncommitted))
+	}
+	return out
+}
+
 // Stop makes Run stop fetching and drain. It returns at once and is safe to
 // call more than once and before Run.
 func (c *Consumer) Stop() {
 	c.stopOnce.Do(func() {
+		time.AfterFunc(c.opts.ShutdownTimeout*9/10, c.finishCancel)
 		time.AfterFunc(c.opts.ShutdownTimeout, c.drainCancel)
 		c.stopCancel()
 	})
@@ -674,6 +733,7 @@ type partition struct {
 
 	ckptOff   int64 // the last offset the last checkpoint covers
 	committed int64 // the offset last committed to the group, -1 if unknown
+	pending   int64 // messages handled since the last checkpoint
 
 	lag      *atomic.Int64
 	lagGauge prometheus.Gauge
@@ -685,20 +745,24 @@ type partition struct {
 // the generation after draining, so that the group is left only after every
 // partition committed.
 func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, topic string, a kafka.PartitionAssignment) {
-	if c.stopCtx.Err() != nil || gctx.Err() != nil {
+	done := func() {
+		c.draining.Add(-1)
 		c.partitions.Done()
+	}
+	if c.stopCtx.Err() != nil || gctx.Err() != nil {
+		done()
 		<-gctx.Done()
 		return
 	}
 	ps, err := c.openPartition(gen, topic, a)
 	if err != nil {
 		c.fail(err)
-		c.partitions.Done()
+		done()
 		return
 	}
 	ps.consume(gctx)
 	ps.finish()
-	c.partitions.Done()
+	done()
 	if c.stopCtx.Err() != nil {
 		<-gctx.Done()
 	}
@@ -820,6 +884,7 @@ func (ps *partition) handle(m *kafka.Message) {
 		ps.c.m.redeliveriesSkipped.Inc()
 		return
 	}
+	ps.pending++
 	if err := ps.decode(m); err != nil {
 		r := ReasonOf(err)
 		if r == "" {
@@ -895,6 +960,7 @@ func (ps *partition) sync(ctx context.Context) error {
 		c.m.checkpoints.WithLabelValues(resultOK).Inc()
 		ps.setBad(badCheckpoint, false)
 		ps.ckptOff = off
+		ps.pending = 0
 		if c.opts.AfterCheckpoint != nil {
 			c.opts.AfterCheckpoint(ps.topic, ps.id, off)
 		}
@@ -906,7 +972,7 @@ func (ps *partition) sync(ctx context.Context) error {
 	if c.commitFilter != nil && !c.commitFilter(ps.topic, ps.id, next) {
 		return nil
 	}
-	if err := ps.gen.CommitOffsets(map[string]map[int]int64{ps.topic: {ps.id: next}}); err != nil {
+	if err := ps.commit(ctx, next); err != nil {
 		c.m.offsetCommits.WithLabelValues(resultError).Inc()
 		c.noteFailure(badCommit, err)
 		ps.setBad(badCommit, true)
@@ -919,20 +985,48 @@ func (ps *partition) sync(ctx context.Context) error {
 	return nil
 }
 
+// commit commits next as the partition's offset, giving up when ctx ends:
+// kafka-go's commit has no context, and a coordinator that accepts and
+// never answers would hold it for the request timeout. A commit given up
+// on may still land later; it is covered by the checkpoint either way.
+func (ps *partition) commit(ctx context.Context, next int64) error {
+	done := make(chan error, 1)
+	go func() { done <- ps.gen.CommitOffsets(map[string]map[int]int64{ps.topic: {ps.id: next}}) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer from the group coordinator: %w", ctx.Err())
+	}
+}
+
 // finish stops fetching, syncs a last time and releases the partition.
 func (ps *partition) finish() {
 	c := ps.c
-	if err := ps.r.Close(); err != nil {
-		ps.log.Debug("closing partition reader", "err", err)
-	}
-	ctx := c.drainCtx
-	if c.stopCtx.Err() == nil {
+	stopping := c.stopCtx.Err() != nil
+	ctx := c.finishCtx
+	if !stopping {
 		// A rebalance: the coordinator waits for us up to the rebalance
 		// timeout; leave it room to form the next generation.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RebalanceTimeout/2)
 		defer cancel()
 	}
+	// Closing the reader waits for its fetch in flight (up to FetchMaxWait,
+	// or the fetch's own timeout from a hung broker): it runs beside the
+	// sync, which needs it no more, and is waited for within ctx.
+	closed := make(chan error, 1)
+	go func() { closed <- ps.r.Close() }()
+	defer func() {
+		select {
+		case err := <-closed:
+			if err != nil {
+				ps.log.Debug("closing partition reader", "err", err)
+			}
+		case <-ctx.Done():
+			ps.log.Warn("partition reader not closed by the deadline; leaving it")
+		}
+	}()
 	if err := ps.sync(ctx); err != nil {
 		// After a failed commit the checkpoint still holds the effect:
 		// the next owner starts after it. After a failed checkpoint or
@@ -941,6 +1035,9 @@ func (ps *partition) finish() {
 	}
 	if len(ps.dlq.msgs) > 0 {
 		ps.log.Warn("dead letters not written; their messages will be re-read", "letters", len(ps.dlq.msgs))
+	}
+	if stopping {
+		ps.tally()
 	}
 	if err := ps.p.Close(); err != nil {
 		ps.log.Error("closing partition processor", "err", err)
@@ -961,6 +1058,29 @@ func (ps *partition) finish() {
 		ps.bad = 0
 	}
 	ps.log.Info("partition released", "checkpoint", ps.ckptOff, "committed", ps.committed)
+}
+
+// tally adds what the partition leaves undone at Stop to the consumer's
+// account, and logs it.
+func (ps *partition) tally() {
+	var l drainLeft
+	l.letters = len(ps.dlq.msgs)
+	l.unsaved = ps.pending
+	if ps.ckptOff >= 0 && ps.committed < ps.ckptOff+1 {
+		l.uncommitted = 1
+	}
+	if l == (drainLeft{}) {
+		return
+	}
+	ps.log.Warn("partition drained incompletely; what was not checkpointed is re-read at the next start",
+		"dead_letters_unwritten", l.letters, "messages_not_checkpointed", l.unsaved,
+		"checkpoint", ps.ckptOff, "committed", ps.committed)
+	c := ps.c
+	c.leftMu.Lock()
+	c.left.letters += l.letters
+	c.left.unsaved += l.unsaved
+	c.left.uncommitted += l.uncommitted
+	c.leftMu.Unlock()
 }
 
 func (ps *partition) setBad(flag uint8, on bool) {

@@ -77,12 +77,26 @@ func newDLQWriter(o Options, transport *kafka.Transport, m *metrics, log *slog.L
 // enabled reports whether dead letters are written anywhere.
 func (d *dlqWriter) enabled() bool { return d.w != nil }
 
-// close releases the writer after every partition has flushed.
-func (d *dlqWriter) close() error {
+// close releases the writer after every partition has flushed, and
+// reports whether it did before ctx ended: kafka-go's Close waits for
+// batches still in flight, which a hung broker never answers.
+func (d *dlqWriter) close(ctx context.Context) bool {
 	if d.w == nil {
-		return nil
+		return true
 	}
-	return d.w.Close()
+	closed := make(chan struct{})
+	go func() {
+		if err := d.w.Close(); err != nil {
+			d.log.Warn("closing the dead-letter writer", "err", err)
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // dlqBatch is one partition's dead letters not yet written.

@@ -28,6 +28,9 @@ type EmbeddedOptions struct {
 	// Topics are created at start with Partitions partitions each.
 	Topics     []string
 	Partitions int
+	// Hang, when set, can make the broker hang (tests of a broker that
+	// accepts connections and never answers).
+	Hang *HangSwitch
 	// Extra are further kfake options, for tests (kfake.GroupMinSessionTimeout,
 	// kfake.WithLogger, ...). They are applied last.
 	Extra []kfake.Opt
@@ -75,6 +78,9 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	}
 	if len(opts.Topics) > 0 {
 		kopts = append(kopts, kfake.SeedTopics(int32(opts.Partitions), opts.Topics...))
+	}
+	if opts.Hang != nil {
+		kopts = append(kopts, kfake.ListenFn(opts.Hang.listen))
 	}
 	kopts = append(kopts, opts.Extra...)
 	c, err := kfake.NewCluster(kopts...)

@@ -480,7 +480,9 @@ func TestConsumerCrashBeforeCommit(t *testing.T) {
 	go func() { done <- c.Run(context.Background()) }()
 	waitFor(t, "all events once", 15*time.Second, func() bool { return proc.handled.Load() >= n })
 	c.Stop()
-	require.NoError(t, <-done)
+	err = <-done
+	require.ErrorIs(t, err, ErrUncleanShutdown, "offsets left uncommitted")
+	require.ErrorContains(t, err, fmt.Sprintf("%d partitions' offsets not committed", partitions))
 	require.Zero(t, counterValue(t, reg, "normwatch_offset_commits_total"))
 
 	// Second life: the group has no offset; the partitions start after

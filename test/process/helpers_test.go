@@ -77,7 +77,10 @@ type broker struct {
 	// restart stops the broker and starts it again with its data, after
 	// down has passed; nil when the broker cannot be restarted by the test.
 	restart func(t *testing.T, down time.Duration)
-	real    bool
+	// hang makes the embedded broker hang and restart; nil for a real
+	// broker.
+	hang *stream.HangSwitch
+	real bool
 }
 
 // newBroker returns the brokers of NORMWATCH_TEST_BROKERS, or an embedded
@@ -99,6 +102,7 @@ func newBroker(t *testing.T) *broker {
 	}
 	opts := stream.EmbeddedOptions{
 		Port: freePort(t),
+		Hang: &stream.HangSwitch{},
 		Extra: []kfake.Opt{
 			kfake.DataDir(t.TempDir()),
 			kfake.GroupMinSessionTimeout(time.Second),
@@ -115,6 +119,7 @@ func newBroker(t *testing.T) *broker {
 	t.Cleanup(func() { e.Close() })
 	return &broker{
 		addrs: e.Addrs(),
+		hang:  opts.Hang,
 		restart: func(t *testing.T, down time.Duration) {
 			e.Close()
 			time.Sleep(down)
@@ -221,6 +226,11 @@ func (e event) json(i int) []byte {
 // produce writes events [from, to) to topic, event i to partition i mod 3,
 // in batches of batch events with pause between them.
 func produce(ctx context.Context, brokers []string, topic string, from, to, batch int, pause time.Duration) error {
+	return produceValues(ctx, brokers, topic, from, to, batch, pause, func(i int) []byte { return makeEvent(i).json(i) })
+}
+
+// produceValues is produce with message i's value from value.
+func produceValues(ctx context.Context, brokers []string, topic string, from, to, batch int, pause time.Duration, value func(i int) []byte) error {
 	// A transport of its own: kafka-go's default one caches metadata for
 	// the whole process, and may not know a topic just created.
 	tr := &kafka.Transport{}
@@ -244,7 +254,7 @@ func produce(ctx context.Context, brokers []string, topic string, from, to, batc
 		hi := min(lo+batch, to)
 		msgs := make([]kafka.Message, 0, hi-lo)
 		for i := lo; i < hi; i++ {
-			msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(i)), Value: makeEvent(i).json(i)})
+			msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(i)), Value: value(i)})
 		}
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
 			return fmt.Errorf("producing events %d to %d: %w", lo, hi, err)

@@ -26,6 +26,9 @@ func setup(t *testing.T) (*broker, daemonConfig) {
 		checkpointDir: t.TempDir(),
 	}
 	createTopic(t, b.addrs, c.topic, partitions)
+	// Where the daemons write dead letters and alerts (startDaemon).
+	createTopic(t, b.addrs, c.topic+".dlq", 1)
+	createTopic(t, b.addrs, c.topic+".alerts", 1)
 	return b, c
 }
 
