@@ -539,10 +539,11 @@ func undeclaredScaler(s featureStats) string {
 // diagnoseMixture names a share of the traffic through a known transform
 // (see mixtures), measured on the distribution alone.
 func diagnoseMixture(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
-	mix, ok := bestMixture(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th)
-	if !ok {
+	fits := explainingBeyond(f, th, s, r, mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th))
+	if len(fits) == 0 {
 		return false
 	}
+	mix := fits[0]
 	r.Diagnosis, r.Severity = mix.c.diagnosis, max(s.effect, Warning)
 	if mix.c.diagnosis != ScaleChange || mix.w >= 0.1 {
 		r.Severity = Critical
@@ -555,12 +556,27 @@ func diagnoseMixture(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 	return true
 }
 
+// explainingBeyond keeps the fits that put the values beyond the training
+// range where they are, when enough are beyond it to breach it: values
+// just past a min-max feature's max, or a sentinel, are not a share
+// through a unit change, however well a small share of one fits the whole
+// distribution of a small sample.
+func explainingBeyond(f Feature, th Thresholds, s featureStats, r *FeatureReport, fits []mixFit) []mixFit {
+	below, above, breached := rangeShares(f, th, s, r)
+	if !breached {
+		return fits
+	}
+	lo, hi := trainingRange(f, s)
+	return slices.DeleteFunc(fits, func(m mixFit) bool { return !explainsBeyond(s.ref, s.cur, m, lo, hi, below+above) })
+}
+
 // diagnoseBeyond names a share of the traffic through a known transform
 // from the values it puts beyond the training range, when the change is
 // too small to alert otherwise (see beyondMixtures).
 func diagnoseBeyond(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
 	lo, hi := trainingRange(f, s)
-	fits := beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
+	below, above, _ := rangeShares(f, th, s, r)
+	fits := beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, below+above, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
 	if len(fits) == 0 {
 		return false
 	}
@@ -763,14 +779,14 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 	how := func(m mixFit) string {
 		return "a two-component mixture leaves ks " + num(m.residual) + ", from " + num(r.KS)
 	}
-	switch _, _, breached := rangeShares(f, th, s, r); {
+	switch below, above, breached := rangeShares(f, th, s, r); {
 	case s.effect >= Warning:
-		fits = mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th)
+		fits = explainingBeyond(f, th, s, r, mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th))
 	case breached:
 		// Too small a change to alert but for the values beyond the
 		// training range, as in diagnoseBeyond.
 		lo, hi := trainingRange(f, s)
-		fits = beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
+		fits = beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, below+above, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
 		how = func(mixFit) string {
 			return "the share is that of the values beyond the training range, ks " + num(r.KS)
 		}

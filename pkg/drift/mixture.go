@@ -170,47 +170,54 @@ func mixResidual(ref, cur sketch.Distribution, c mixCandidate, w float64, pts []
 	return res
 }
 
-// beyondMixtures returns the candidate mixtures that explain the values
-// beyond the training range [lo, hi], best first, for a change too small
-// to alert on the whole distribution. The share is fitted by least
-// squares at the range's edges and at the quantiles beyond it (of the
-// current values and of the candidate's component), where the untouched
-// traffic has next to no mass, so that its sampling noise does not pull
-// the share as it does over the whole distribution; there the mixture
-// must match to within a quarter of the share (a sentinel value is no
-// unit change), and over the whole distribution leave at most limit.
-func beyondMixtures(ref, cur sketch.Distribution, n Normalization, lo, hi float64, m uint64, limit float64) []mixFit {
-	all := mixPoints(ref, cur)
-	var out []mixFit
-	for i, c := range mixCandidates(n) {
-		pts := []float64{lo, hi}
-		for k := 1; k < 200; k++ {
-			q := float64(k) / 200
-			for _, y := range []float64{cur.Quantile(q), c.A*ref.Quantile(q) + c.B} {
-				if y < lo || y > hi {
-					pts = append(pts, y)
-				}
+// beyondPoints are where a mixture through c is compared with cur beyond
+// the training range [lo, hi]: the range's edges and the quantiles beyond
+// it, of the current values and of c's component.
+func beyondPoints(ref, cur sketch.Distribution, c mixCandidate, lo, hi float64) []float64 {
+	pts := []float64{lo, hi}
+	for k := 1; k < 200; k++ {
+		q := float64(k) / 200
+		for _, y := range []float64{cur.Quantile(q), c.A*ref.Quantile(q) + c.B} {
+			if y < lo || y > hi {
+				pts = append(pts, y)
 			}
 		}
-		f := fitMixture(ref, cur, c, pts)
+	}
+	return pts
+}
+
+// explainsBeyond reports whether the mixture m puts the values beyond the
+// training range [lo, hi] where they are: at beyondPoints the CDFs differ
+// by at most a quarter of out, the share of current values beyond it. A
+// transform whose values beyond the range spread where the current ones
+// do not (a sentinel, values just past a min-max feature's max) is not
+// what happened, however well a small share of it fits the whole.
+func explainsBeyond(ref, cur sketch.Distribution, m mixFit, lo, hi, out float64) bool {
+	return mixResidual(ref, cur, m.c, m.w, beyondPoints(ref, cur, m.c, lo, hi)) <= out/4
+}
+
+// beyondMixtures returns the candidate mixtures that explain the values
+// beyond the training range [lo, hi] (a share out of the current values),
+// best first, for a change too small to alert on the whole distribution.
+// The share is fitted by least squares at beyondPoints, where the
+// untouched traffic has next to no mass, so that its sampling noise does
+// not pull the share as it does over the whole distribution; there the
+// mixture must explain the values beyond the range (explainsBeyond), and
+// over the whole distribution leave at most limit.
+func beyondMixtures(ref, cur sketch.Distribution, n Normalization, lo, hi, out float64, m uint64, limit float64) []mixFit {
+	all := mixPoints(ref, cur)
+	var fits []mixFit
+	for i, c := range mixCandidates(n) {
+		f := fitMixture(ref, cur, c, beyondPoints(ref, cur, c, lo, hi))
 		f.order = i
-		if f.w < minMixShare || f.w > 1-minMixShare || f.w*float64(m) < minMixValues || f.residual > f.w/4 {
+		if f.w < minMixShare || f.w > 1-minMixShare || f.w*float64(m) < minMixValues || f.residual > out/4 {
 			continue
 		}
 		if mixResidual(ref, cur, c, f.w, all) > limit {
 			continue
 		}
-		out = append(out, f)
+		fits = append(fits, f)
 	}
-	sortFits(out)
-	return out
-}
-
-// bestMixture returns the best of mixtures, if any.
-func bestMixture(ref, cur sketch.Distribution, n Normalization, ks, ksCrit float64, m uint64, th Thresholds) (mixFit, bool) {
-	fits := mixtures(ref, cur, n, ks, ksCrit, m, th)
-	if len(fits) == 0 {
-		return mixFit{}, false
-	}
-	return fits[0], true
+	sortFits(fits)
+	return fits
 }

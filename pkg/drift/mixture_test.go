@@ -74,7 +74,8 @@ func TestMixtureShareExact(t *testing.T) {
 				if w > 0.12 || c.A == 1.8 {
 					continue // beyond the range: small shares, of the transforms that take values out of it
 				}
-				beyond := beyondMixtures(ref, cd, z, ref.Min()-0.01*(ref.Max()-ref.Min()), ref.Max()+0.01*(ref.Max()-ref.Min()), uint64(n), 1)
+				lo, hi := ref.Min()-0.01*(ref.Max()-ref.Min()), ref.Max()+0.01*(ref.Max()-ref.Min())
+				beyond := beyondMixtures(ref, cd, z, lo, hi, cd.CDFBelow(lo)+1-cd.CDF(hi), uint64(n), 1)
 				require.NotEmpty(t, beyond, "%s, %d of %d", c.what, k, n)
 				require.Equal(t, c.what, beyond[0].c.what)
 				require.InDelta(t, drawn, beyond[0].w, 0.002, "%s beyond the range, %d of %d", c.what, k, n)
