@@ -22,10 +22,12 @@ fi
 # The fuzz targets of the data path, each for a bounded time beyond its
 # committed seed corpus (which every go test run above replays): sketch
 # operations on any float64, and events of any value and time through the
-# engine with checkpoints and restores (issue 9). NORMWATCH_FUZZTIME=0
+# engine with checkpoints and restores (issue 9), and the decoder's fast
+# path against its general one (issue 14). NORMWATCH_FUZZTIME=0
 # skips them.
 fuzztime=${NORMWATCH_FUZZTIME:-15s}
 if [ "$fuzztime" != "0" ]; then
   go test -run '^$' -fuzz '^FuzzNumericOps$' -fuzztime "$fuzztime" ./pkg/sketch
   go test -run '^$' -fuzz '^FuzzEngineEvents$' -fuzztime "$fuzztime" ./pkg/engine
+  go test -run '^$' -fuzz '^FuzzFastDecodeAgrees$' -fuzztime "$fuzztime" ./pkg/stream
 fi

@@ -499,6 +499,10 @@ type Decoder struct {
 
 	rootFeatures bool // FeaturesPath is PathRoot
 	timed        bool // a TimePath is configured
+
+	num    []byte     // a number's text, for float
+	fast   fastFields // the fast path's top-level keys; nil: no fast path
+	noFast bool       // for tests: the general decoder alone
 }
 
 type cachedName struct {
@@ -520,6 +524,7 @@ func NewDecoder(opts DecoderOptions) (*Decoder, error) {
 		}
 	}
 	d.names = interner{ids: map[string]int32{}, max: opts.MaxNames}
+	d.fast = newFastFields(&d.root, d.rootFeatures)
 	return d, nil
 }
 
@@ -538,6 +543,20 @@ func (d *Decoder) Decode(value []byte, fb Fallback, ev *Event) error {
 	if len(value) > d.opts.MaxMessageBytes {
 		return errorf(ReasonTooLarge, "%d bytes over the limit of %d", len(value), d.opts.MaxMessageBytes)
 	}
+	if d.fast != nil && !d.noFast {
+		if d.fastDecode(value, ev) {
+			return d.finish(fb, ev)
+		}
+		ev.Reset()
+	}
+	if err := d.parse(value, ev); err != nil {
+		return err
+	}
+	return d.finish(fb, ev)
+}
+
+// parse reads value into ev with the general decoder.
+func (d *Decoder) parse(value []byte, ev *Event) error {
 	if len(value) > parserRetainBytes {
 		// The parser keeps its buffer and one node per JSON value for
 		// reuse: after a big message, let the garbage collector have them
@@ -563,6 +582,12 @@ func (d *Decoder) Decode(value []byte, fb Fallback, ev *Event) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// finish completes a decoded ev: the fallbacks of time, model and version
+// from the message, and the checks that it has a model and a version.
+func (d *Decoder) finish(fb Fallback, ev *Event) error {
 	if d.timed && ev.TimeSource == TimeNone && ev.TimeFallback == TimeFallbackNone {
 		ev.TimeFallback = TimeFallbackAbsent
 	}
@@ -741,7 +766,7 @@ func (d *Decoder) timestamp(v *fastjson.Value, ev *Event) {
 	case fastjson.TypeNumber:
 		if n, err := v.Int64(); err == nil {
 			t, fb = d.epochInt(n)
-		} else if f, err := v.Float64(); err == nil {
+		} else if f, err := d.float(v); err == nil {
 			t, fb = d.epochFloat(f)
 		} else {
 			fb = TimeFallbackOutOfRange
@@ -1054,7 +1079,7 @@ func (d *Decoder) feature(name string, fv *fastjson.Value, depth int) (FeatureVa
 	f := FeatureValue{Name: name}
 	switch fv.Type() {
 	case fastjson.TypeNumber:
-		v, err := fv.Float64()
+		v, err := d.float(fv)
 		if err != nil {
 			return f, &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("feature %q: %w", name, err)}
 		}
@@ -1202,7 +1227,7 @@ func (d *Decoder) floatArray(name string, v *fastjson.Value, depth int, dst []fl
 		if x.Type() != fastjson.TypeNumber {
 			return dst, errorf(ReasonBadEmbedding, "embedding %q[%d] is a JSON %s, not a number", name, j, x.Type())
 		}
-		f, err := x.Float64()
+		f, err := d.float(x)
 		if err != nil {
 			return dst, &DecodeError{Reason: ReasonMalformedJSON, Err: fmt.Errorf("embedding %q[%d]: %w", name, j, err)}
 		}
@@ -1362,4 +1387,21 @@ func (in *interner) add(b []byte) (string, int32) {
 	in.names = append(in.names, s)
 	in.ids[s] = id
 	return s, id
+}
+
+// float converts a JSON number of the parsed tree to the nearest float64,
+// as the fast path does: fastjson's own conversion is a rounding step off
+// for some inputs (-4.003E-01 gives -0.40030000000000004). What is not a
+// plain JSON number in range (NaN, Infinity, 1e999, which producers send
+// and which count as non-finite values, or 1.2.3, an error) keeps
+// fastjson's reading.
+func (d *Decoder) float(v *fastjson.Value) (float64, error) {
+	d.num = v.MarshalTo(d.num[:0])
+	s := fastScanner{b: d.num}
+	if t, ok := s.number(); ok && len(t) == len(d.num) {
+		if f, ok := parseNumber(d.num); ok {
+			return f, nil
+		}
+	}
+	return v.Float64()
 }

@@ -1,0 +1,509 @@
+package stream
+
+import (
+	"math"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// The fast path of the decoder. An event of the usual shape (its fields
+// at the top level, features and raw values as flat objects of numbers,
+// embeddings as arrays of numbers or b64f32 strings, names without
+// escapes) is read in one pass over its bytes, numbers converted where
+// they are found, with no tree built: the JSON parse of a 64-dimension
+// array costs a third of what fastjson's does. Whatever the fast path
+// does not expect (another shape, an escape, an unknown key, a limit
+// reached, anything invalid) makes it give up, and the general decoder
+// reads the message from scratch, with its exact reasons and errors. The
+// two agree on every event the fast path reads (FuzzFastDecodeAgrees).
+
+// fastFields maps a top-level key to its field, when every configured path
+// is a top-level key; nil disables the fast path.
+type fastFields []struct {
+	key string
+	f   field
+}
+
+func newFastFields(root *pathNode, rootFeatures bool) fastFields {
+	if rootFeatures {
+		return nil
+	}
+	var out fastFields
+	for _, c := range root.children {
+		if c.field == fieldNone || len(c.children) > 0 {
+			return nil
+		}
+		out = append(out, struct {
+			key string
+			f   field
+		}{c.key, c.field})
+	}
+	return out
+}
+
+func (ff fastFields) lookup(key []byte) field {
+	for _, x := range ff {
+		if x.key == string(key) {
+			return x.f
+		}
+	}
+	return fieldNone
+}
+
+// fastScanner walks the bytes of one message.
+type fastScanner struct {
+	b []byte
+	i int
+}
+
+func (s *fastScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, or 0 at the end.
+func (s *fastScanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// end reports whether only white space is left.
+func (s *fastScanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+func (s *fastScanner) eat(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes or control characters and returns
+// its bytes (a sub-slice of the message).
+func (s *fastScanner) str() ([]byte, bool) {
+	if !s.eat('"') {
+		return nil, false
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			v := s.b[start:s.i]
+			s.i++
+			return v, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		}
+		s.i++
+	}
+	return nil, false
+}
+
+// number reads a JSON number and returns its text.
+func (s *fastScanner) number() ([]byte, bool) {
+	s.ws()
+	b, i := s.b, s.i
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false
+		}
+	}
+	s.i = i
+	return b[start:i], true
+}
+
+func (s *fastScanner) null() bool {
+	s.ws()
+	if len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// literal reads true or false.
+func (s *fastScanner) literal() bool {
+	s.ws()
+	for _, w := range []string{"true", "false"} {
+		if len(s.b)-s.i >= len(w) && string(s.b[s.i:s.i+len(w)]) == w {
+			s.i += len(w)
+			return true
+		}
+	}
+	return false
+}
+
+// pow10 holds the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseNumber converts the text of a valid JSON number (as fastScanner's
+// number reads it) to the nearest float64.
+// A mantissa below 2^53 and a power of ten within ±22 make one correctly
+// rounded operation (Clinger's fast path); the rest goes to strconv.
+func parseNumber(t []byte) (float64, bool) {
+	var m uint64
+	digits, exp, i := 0, 0, 0
+	neg := t[0] == '-'
+	if neg {
+		i++
+	}
+	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
+		if m == 0 && t[i] == '0' {
+			continue
+		}
+		m = m*10 + uint64(t[i]-'0')
+		digits++
+	}
+	if i < len(t) && t[i] == '.' {
+		for i++; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
+			exp--
+			if m == 0 && t[i] == '0' {
+				continue
+			}
+			m = m*10 + uint64(t[i]-'0')
+			digits++
+		}
+	}
+	if i < len(t) {
+		i++ // e or E
+		eneg := false
+		if t[i] == '+' || t[i] == '-' {
+			eneg = t[i] == '-'
+			i++
+		}
+		e := 0
+		for ; i < len(t); i++ {
+			if e < 10000 {
+				e = e*10 + int(t[i]-'0')
+			}
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if digits <= 15 && m < 1<<53 && exp >= -22 && exp <= 22 {
+		f := float64(m)
+		if exp >= 0 {
+			f *= pow10[exp]
+		} else {
+			f /= pow10[-exp]
+		}
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
+	f, err := strconv.ParseFloat(unsafe.String(&t[0], len(t)), 64)
+	return f, err == nil
+}
+
+// fastDecode reads value into ev on the fast path, reporting whether it
+// could; when it could not, ev holds garbage and the caller starts over.
+func (d *Decoder) fastDecode(value []byte, ev *Event) bool {
+	s := fastScanner{b: value}
+	if !s.eat('{') {
+		return false
+	}
+	var seen uint8
+	if s.eat('}') {
+		return s.end()
+	}
+	for {
+		key, ok := s.str()
+		if !ok || !s.eat(':') {
+			return false
+		}
+		f := d.fast.lookup(key)
+		if f == fieldNone {
+			return false
+		}
+		bit := uint8(1) << f
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if !d.fastField(&s, f, ev) {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return s.end()
+		default:
+			return false
+		}
+	}
+}
+
+func (d *Decoder) fastField(s *fastScanner, f field, ev *Event) bool {
+	if s.null() {
+		return true
+	}
+	var err error
+	switch f {
+	case fieldTime:
+		switch c := s.peek(); {
+		case c == '"':
+			b, ok := s.str()
+			if !ok {
+				return false
+			}
+			var fb TimeFallback
+			if isEpochText(b) {
+				ev.Time, fb = d.epochText(b)
+			} else {
+				ev.Time, fb = parseISO8601(b)
+			}
+			d.fastTime(ev, fb)
+		case c == '-' || (c >= '0' && c <= '9'):
+			t, ok := s.number()
+			if !ok {
+				return false
+			}
+			var fb TimeFallback
+			if n, err := strconv.ParseInt(unsafe.String(&t[0], len(t)), 10, 64); err == nil {
+				ev.Time, fb = d.epochInt(n)
+			} else if x, ok := parseNumber(t); ok && !math.IsInf(x, 0) {
+				ev.Time, fb = d.epochFloat(x)
+			} else {
+				return false
+			}
+			d.fastTime(ev, fb)
+		default:
+			return false
+		}
+	case fieldModel:
+		b, ok := s.str()
+		if !ok {
+			return false
+		}
+		ev.Model, _, err = d.name(b, &d.modelCache, 0)
+	case fieldVersion:
+		var b []byte
+		ok := false
+		if s.peek() == '"' {
+			b, ok = s.str()
+		} else {
+			b, ok = s.number()
+		}
+		if !ok {
+			return false
+		}
+		ev.Version, _, err = d.name(b, &d.versionCache, 0)
+	case fieldFeatures:
+		ev.Features, err = d.fastFeatures(s, ev.Features[:0], &d.featCache)
+	case fieldRaw:
+		ev.Raw, err = d.fastFeatures(s, ev.Raw[:0], &d.rawCache)
+	case fieldEmbeddings:
+		err = d.fastEmbeddings(s, ev)
+	}
+	return err == nil
+}
+
+func (d *Decoder) fastTime(ev *Event, fb TimeFallback) {
+	if fb != TimeFallbackNone {
+		ev.Time, ev.TimeFallback = time.Time{}, fb
+		return
+	}
+	ev.TimeSource = TimePayload
+}
+
+// errFast is what the fast path's helpers return to give up.
+var errFast = errorf(ReasonMalformedJSON, "fast path")
+
+func (d *Decoder) fastFeatures(s *fastScanner, dst []FeatureValue, cache *[]cachedName) ([]FeatureValue, error) {
+	if !s.eat('{') {
+		return dst, errFast
+	}
+	d.nextGen()
+	if s.eat('}') {
+		return dst, nil
+	}
+	for i := 0; ; i++ {
+		if i >= d.opts.MaxFeatures {
+			return dst, errFast
+		}
+		key, ok := s.str()
+		if !ok || !s.eat(':') {
+			return dst, errFast
+		}
+		name, err := d.uniqueName(key, cache, i)
+		if err != nil {
+			return dst, err
+		}
+		fv := FeatureValue{Name: name}
+		switch c := s.peek(); {
+		case c == '-' || (c >= '0' && c <= '9'):
+			t, ok := s.number()
+			if !ok {
+				return dst, errFast
+			}
+			if fv.Value, ok = parseNumber(t); !ok || math.IsInf(fv.Value, 0) {
+				return dst, errFast
+			}
+		case c == 'n':
+			if !s.null() {
+				return dst, errFast
+			}
+			fv.Missing = true
+		case c == 't' || c == 'f':
+			if !s.literal() {
+				return dst, errFast
+			}
+			fv.TypeError = true
+		case c == '"':
+			if _, ok := s.str(); !ok {
+				return dst, errFast
+			}
+			fv.TypeError = true
+		default:
+			return dst, errFast
+		}
+		dst = append(dst, fv)
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return dst, nil
+		default:
+			return dst, errFast
+		}
+	}
+}
+
+func (d *Decoder) fastEmbeddings(s *fastScanner, ev *Event) error {
+	if !s.eat('{') {
+		return errFast
+	}
+	d.nextGen()
+	if s.eat('}') {
+		return nil
+	}
+	for i := 0; ; i++ {
+		if i >= d.opts.MaxEmbeddings {
+			return errFast
+		}
+		key, ok := s.str()
+		if !ok || !s.eat(':') {
+			return errFast
+		}
+		name, err := d.uniqueName(key, &d.embCache, i)
+		if err != nil {
+			return err
+		}
+		n := len(ev.Embeddings)
+		if n < cap(ev.Embeddings) {
+			ev.Embeddings = ev.Embeddings[:n+1]
+		} else {
+			ev.Embeddings = append(ev.Embeddings, EmbeddingValue{})
+		}
+		e := &ev.Embeddings[n]
+		e.Name, e.Missing = name, false
+		switch s.peek() {
+		case 'n':
+			if !s.null() {
+				return errFast
+			}
+			e.Missing, e.Values = true, e.Values[:0]
+		case '"':
+			b, ok := s.str()
+			if !ok {
+				return errFast
+			}
+			if e.Values, err = d.b64f32(name, b, e.Values[:0]); err != nil {
+				return err
+			}
+		case '[':
+			s.i++
+			e.Values = e.Values[:0]
+			if !s.eat(']') {
+				for {
+					if len(e.Values) >= d.opts.MaxDim {
+						return errFast
+					}
+					t, ok := s.number()
+					if !ok {
+						return errFast
+					}
+					x, ok := parseNumber(t)
+					if !ok || math.IsInf(x, 0) {
+						return errFast
+					}
+					e.Values = append(e.Values, float32(x))
+					if s.eat(',') {
+						continue
+					}
+					if s.eat(']') {
+						break
+					}
+					return errFast
+				}
+			}
+			if len(e.Values) == 0 {
+				return errFast
+			}
+		default:
+			return errFast
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return errFast
+		}
+	}
+}
