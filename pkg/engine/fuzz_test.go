@@ -34,14 +34,7 @@ func FuzzEngineEvents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		const parts = 3
 		store := newMemStore()
-		start := func() (*Engine, []*partition) {
-			e, _ := newEngine(t, guarded(), nil, store)
-			ps := make([]*partition, parts)
-			for i := range ps {
-				ps[i] = open(t, e, i)
-			}
-			return e, ps
-		}
+		start := func() (*Engine, []*partition) { return openAll(t, guarded(), nil, store, parts) }
 		e, ps := start()
 		var internal float64
 		next := make([]int64, parts)

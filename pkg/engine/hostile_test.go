@@ -62,14 +62,7 @@ func TestHostileStreamsThroughEngine(t *testing.T) {
 					return drift.Set{Features: map[string]drift.FeatureSketch{"x": {Sketch: n}}}
 				}}
 				store := newMemStore()
-				start := func() (*Engine, []*partition) {
-					e, _ := newEngine(t, testOptions(), bls, store)
-					ps := make([]*partition, parts)
-					for i := range ps {
-						ps[i] = open(t, e, i)
-					}
-					return e, ps
-				}
+				start := func() (*Engine, []*partition) { return openAll(t, testOptions(), bls, store, parts) }
 				e, ps := start()
 				var internal float64
 				restarts := 0
@@ -206,4 +199,16 @@ func rankErrors(t *testing.T, n *sketch.Numeric, sorted []float64) (worst, mean 
 		k++
 	}
 	return worst, mean / float64(k)
+}
+
+// openAll makes an engine over store and opens partitions 0 to n-1 of it,
+// restoring their checkpoints: a daemon (re)started.
+func openAll(t testing.TB, opts Options, b Baselines, store *memStore, n int) (*Engine, []*partition) {
+	t.Helper()
+	e, _ := newEngine(t, opts, b, store)
+	ps := make([]*partition, n)
+	for i := range ps {
+		ps[i] = open(t, e, i)
+	}
+	return e, ps
 }

@@ -1179,18 +1179,24 @@ func (d *Decoder) embeddings(key []byte, v *fastjson.Value, depth int, ev *Event
 	return err
 }
 
+// nextEmbedding appends an embedding slot named name to e and returns it,
+// reusing the slot's Values from an earlier event.
+func (e *Event) nextEmbedding(name string) *EmbeddingValue {
+	n := len(e.Embeddings)
+	if n < cap(e.Embeddings) {
+		e.Embeddings = e.Embeddings[:n+1]
+	} else {
+		e.Embeddings = append(e.Embeddings, EmbeddingValue{})
+	}
+	ev := &e.Embeddings[n]
+	ev.Name, ev.Missing = name, false
+	return ev
+}
+
 // embedding appends the embedding name of value ejv (nil: missing), at
 // depth, to ev.
 func (d *Decoder) embedding(name string, ejv *fastjson.Value, depth int, ev *Event) error {
-	// Reuse the slot's Values from an earlier event.
-	n := len(ev.Embeddings)
-	if n < cap(ev.Embeddings) {
-		ev.Embeddings = ev.Embeddings[:n+1]
-	} else {
-		ev.Embeddings = append(ev.Embeddings, EmbeddingValue{})
-	}
-	e := &ev.Embeddings[n]
-	e.Name, e.Missing = name, false
+	e := ev.nextEmbedding(name)
 	if ejv == nil {
 		e.Missing, e.Values = true, e.Values[:0]
 		return nil

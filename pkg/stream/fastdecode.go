@@ -442,14 +442,7 @@ func (d *Decoder) fastEmbeddings(s *fastScanner, ev *Event) error {
 		if err != nil {
 			return err
 		}
-		n := len(ev.Embeddings)
-		if n < cap(ev.Embeddings) {
-			ev.Embeddings = ev.Embeddings[:n+1]
-		} else {
-			ev.Embeddings = append(ev.Embeddings, EmbeddingValue{})
-		}
-		e := &ev.Embeddings[n]
-		e.Name, e.Missing = name, false
+		e := ev.nextEmbedding(name)
 		switch s.peek() {
 		case 'n':
 			if !s.null() {
