@@ -9,10 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -164,6 +166,7 @@ type daemon struct {
 	late     *engine.LateWatch
 	consumer *stream.Consumer
 	server   *export.Server
+	history  *export.History // the status page's history, an engine sink
 
 	// alertRunners send to Alertmanager and the alert topic.
 	alertRunners []namedRunner
@@ -307,6 +310,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	}
 	th := drift.DefaultThresholds()
 	th.MinSamples = uint64(cfg.Window.MinSamples)
+	d.history = export.NewHistory(cfg.Status.HistoryWindows)
 	d.engine, err = engine.New(engine.Options{
 		Logger:     logger.With("component", "engine"),
 		WindowSize: cfg.Window.Size, AllowedLateness: cfg.Window.AllowedLateness, MaxFutureSkew: cfg.Window.MaxFutureSkew,
@@ -319,7 +323,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		VersionStaleAfter: cfg.Limits.VersionStaleAfter, VersionIdleTimeout: cfg.Limits.VersionIdleTimeout,
 		IdleFlush: true,
 		Fallback:  cfg.Baselines.Fallback,
-	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts})
+	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts}, d.history)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +358,8 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		MaxConnections: cfg.HTTP.MaxConnections, MaxConcurrentRequests: cfg.HTTP.MaxConcurrentRequests,
 		ShutdownGrace: min(export.DefaultShutdownGrace, clock.work()),
 		API:           d.api(), Notices: d.notices,
-		Ready: map[string]export.Check{"consumer": d.consumer.NotReady},
+		Status: export.StatusOptions{Refresh: cfg.Status.RefreshInterval, History: d.history, Sketches: d.sketches, Intake: d.intake},
+		Ready:  map[string]export.Check{"consumer": d.consumer.NotReady},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -495,6 +500,48 @@ func (d *daemon) snapshots() []export.Snapshot {
 		}
 	}
 	return out
+}
+
+// sketches gives the status page's detail view the sketches behind a
+// version's latest evaluation: the engine's horizon, and the one feature
+// or embedding of the baseline it was compared with (copied).
+func (d *daemon) sketches(model, version, name string, embedding bool) (drift.Set, drift.Set, bool) {
+	cur, info, ok := d.engine.Horizon(model, version)
+	if !ok {
+		return drift.Set{}, drift.Set{}, false
+	}
+	var ref drift.Set
+	if b, ok := d.store.Lookup(model, version); ok && b.ID() == info.BaselineID {
+		one := &baseline.Baseline{Features: map[string]*baseline.Feature{}, Embeddings: map[string]*baseline.Embedding{}}
+		if f, ok := b.Features[name]; ok && !embedding {
+			one.Features[name] = f
+		}
+		if e, ok := b.Embeddings[name]; ok && embedding {
+			one.Embeddings[name] = e
+		}
+		ref = one.Set()
+	}
+	return ref, cur, true
+}
+
+// intake is what the status page's empty state says: where to send
+// events and which baselines are loaded.
+func (d *daemon) intake() export.Intake {
+	in := export.Intake{Brokers: d.brokers, Topics: d.cfg.Kafka.Topics, Embedded: d.embedded != nil}
+	for _, k := range d.store.Keys() {
+		b, ok := d.store.Lookup(k.Model, k.Version)
+		if !ok {
+			continue
+		}
+		bi := export.BaselineInfo{Model: b.Model, Version: b.ModelVersion, ID: b.ID(), Created: b.CreatedAt, Dims: map[string]int{}}
+		bi.Features = slices.Sorted(maps.Keys(b.Features))
+		bi.Embeddings = slices.Sorted(maps.Keys(b.Embeddings))
+		for name, e := range b.Embeddings {
+			bi.Dims[name] = e.Dim
+		}
+		in.Baselines = append(in.Baselines, bi)
+	}
+	return in
 }
 
 // api is the daemon's JSON API: read-only views of the engine and alerts.

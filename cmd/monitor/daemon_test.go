@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"os"
@@ -161,6 +162,11 @@ func TestDaemonBaselines(t *testing.T) {
 	_, page := httpGet(t, base+"/")
 	require.Contains(t, page, "baseline file refused")
 	require.Contains(t, page, bad)
+	// The empty state: the loaded baseline, and the embedded broker and
+	// topic to send events to.
+	require.Contains(t, page, `<tr class="baseline" data-model="ranker" data-model-version="v3">`)
+	require.Contains(t, page, `To the embedded broker <code class="brokers">`+strings.Join(d.brokers, ",")+`</code>, topic <code class="topics">normwatch.events</code>`)
+	require.Contains(t, html.UnescapeString(page), `"model_version": "v3"`)
 	_, metrics := httpGet(t, base+"/metrics")
 	require.Contains(t, metrics, "normwatch_baseline_files_refused 1\n")
 	require.Contains(t, metrics, "normwatch_baselines_served 1\n")

@@ -11,6 +11,7 @@
 //	drift_status{diagnosis}   0 ok, 1 warning, 2 critical
 //	embedding_unit_norm_ratio, embedding_centroid_cosine
 //	evaluation_timestamp_seconds
+//	build_info{version,revision,goversion}                                           always 1
 //	feature_quantile{quantile}, embedding_norm_quantile{quantile}                    summaries of the horizon
 //	baseline_feature_quantile{quantile}, baseline_embedding_norm_quantile{quantile}  summaries of the reference
 //
@@ -18,7 +19,8 @@
 // "quantile" label fails promtool's lint. Their _count and _sum are honest
 // (the horizon's finite values and their sum; for embeddings, the vectors
 // and the sum of their norms), and the quantile label values are
-// engine.StatQuantiles.
+// engine.StatQuantiles, or the few of them CollectorOptions.Quantiles
+// keeps (an empty selection leaves the four families out).
 //
 // The server's own metrics, namespace normwatch, subsystem http:
 //
@@ -34,8 +36,22 @@
 // whose JSON answers are streamed element by element.
 //
 // The status page at / is rendered on the server with html/template: per
-// model version, a table of its features and embeddings with status,
-// diagnosis and summary sentence, and small inline SVG plots (baseline
-// against current quantiles per feature, the norm histogram per
-// embedding). It needs no script and no front-end build.
+// model version (all of them, or one with ?model=&model_version=), a table
+// of its features and embeddings with status, diagnosis, summary
+// sentence, small inline SVG plots (baseline against current quantiles
+// per feature, the norm histogram per embedding) and a history strip of
+// the last evaluations' diagnoses, coloured by severity, the time of each
+// change in its tooltip. The History that keeps them is a sink of the
+// engine's evaluations (the engine keeps only the latest), bounded per
+// version and forgetting versions that retire. /detail?model=&model_version=
+// &feature= (or &embedding=) is one subject's detail view: for a feature
+// the Q–Q plot of production against training quantiles with the fitted
+// line Q_prod ≈ a·Q_base + b and the lines the declared scaler predicts
+// (applied, skipped), and the histogram overlay, drawn from the horizon's
+// and the baseline's sketches; for an embedding the norm histogram against
+// the baseline's and the unit-norm share over time. A page refreshes
+// itself in place (a small script swaps its content, keeping the scroll
+// position); with no evaluation yet it lists the loaded baselines and the
+// brokers and topics to send events to, with an example event. No
+// front-end build; SVG data attributes carry the values drawn, for tests.
 package export

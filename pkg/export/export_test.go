@@ -186,7 +186,7 @@ func TestStatusPageFaults(t *testing.T) {
 		{Model: "m", Version: "v2"},
 	}
 	var b strings.Builder
-	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now)))
+	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now, StatusOptions{})))
 	html := b.String()
 	require.Equal(t, 1, strings.Count(html, `class="faults"`), "only the version with faults")
 	require.Contains(t, html, `window_close of score: 3×`)
@@ -212,7 +212,7 @@ func TestStaleAndLeftVersions(t *testing.T) {
 	require.Equal(t, 1, n, "only the active version's status is exported")
 
 	var b strings.Builder
-	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now)))
+	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now, StatusOptions{})))
 	html := b.String()
 	require.Equal(t, 2, strings.Count(html, `<section class="version"`))
 	require.Equal(t, 1, strings.Count(html, `<span class="stale">stale</span>`))

@@ -60,7 +60,9 @@ type ServerOptions struct {
 	API map[string]APIFunc
 	// Notices, if set, lists the problems the status page shows first.
 	Notices func() []Notice
-	Logger  *slog.Logger
+	// Status configures the status page and its detail views.
+	Status StatusOptions
+	Logger *slog.Logger
 	// Pprof serves Go's profiles at /debug/pprof/ (behind the same web
 	// config as the rest), for profiling a live daemon.
 	Pprof bool
@@ -135,6 +137,8 @@ type Server struct {
 
 	probe   *http.Server // nil without ProbeListen
 	probeLn *connLimit
+
+	details detailCache // the status page's detail views, built once per evaluation
 }
 
 // NewServer listens on opts.Listen at once, so the address is known (and
@@ -174,6 +178,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		mux.Handle(path, heavy.wrap(s.api(f)))
 	}
 	mux.Handle("/", heavy.wrap(http.HandlerFunc(s.status)))
+	mux.Handle("/detail", heavy.wrap(http.HandlerFunc(s.detail)))
 	if opts.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -355,7 +360,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Source != nil {
 		snaps = s.opts.Source.Snapshots()
 	}
-	p := newPage(snaps, time.Now())
+	q := r.URL.Query()
+	filtered := q.Has("model") || q.Has("model_version")
+	if filtered {
+		snaps = filter(snaps, q.Get("model"), q.Get("model_version"))
+	}
+	p := newPage(snaps, time.Now(), s.opts.Status)
+	p.Filtered = filtered
 	if s.opts.Notices != nil {
 		p.Notices = s.opts.Notices()
 	}

@@ -2,7 +2,6 @@ package export
 
 import (
 	"fmt"
-	"html/template"
 	"math"
 	"strconv"
 	"strings"
@@ -20,12 +19,56 @@ const (
 	plotBottom   = 14 // room for the x axis labels
 )
 
+// StatusOptions configures the status page and its detail views.
+type StatusOptions struct {
+	// Refresh is how often an open page fetches itself again and swaps
+	// its content in place, keeping the scroll position; 0 never.
+	Refresh time.Duration
+	// History, if set, gives the history strips and the unit-norm
+	// charts; it must also be a sink of the engine's evaluations.
+	History *History
+	// Sketches, if set, gives the sketches behind a version's latest
+	// evaluation, for the detail view's finer plots (99 quantiles and
+	// histograms instead of the evaluation's seven quantiles).
+	Sketches SketchFunc
+	// Intake, if set, says where events go and which baselines are
+	// loaded: the empty state's instructions.
+	Intake func() Intake
+}
+
+// Intake is what the empty state tells a newcomer: the baselines loaded
+// and where to send events.
+type Intake struct {
+	Brokers   []string
+	Topics    []string
+	Embedded  bool // the brokers are the embedded broker's
+	Baselines []BaselineInfo
+}
+
+// BaselineInfo is one loaded baseline.
+type BaselineInfo struct {
+	Model, Version string
+	ID             string
+	Created        time.Time
+	Features       []string
+	Embeddings     []string
+	// Dims are the embeddings' dimensions, by name.
+	Dims map[string]int
+}
+
 // page is what the status page template renders.
 type page struct {
 	Generated time.Time
+	Refresh   int64 // milliseconds; 0: none
 	Notices   []Notice
 	Versions  []versionView
 	Left      []Snapshot // versions retired or evicted lately
+	// Filtered is set when the page shows one version (?model=&model_version=).
+	Filtered bool
+	Intake   *Intake
+	Example  *exampleEvent
+	// HistorySize is the number of evaluations a strip holds (0: no history).
+	HistorySize int
 }
 
 // Notice is a problem of the daemon itself that the status page shows
@@ -51,6 +94,7 @@ type rowView struct {
 	Sentence  string
 	Samples   uint64
 	Plot      *plot
+	Strip     *strip
 }
 
 // plot is a small SVG line plot: the reference and the current curve in
@@ -67,8 +111,17 @@ type plot struct {
 	LabelY                   int
 }
 
-func newPage(snaps []Snapshot, now time.Time) page {
-	p := page{Generated: now.UTC()}
+// Strip geometry on the status page, in pixels.
+const (
+	stripCellW = 4
+	stripH     = 16
+)
+
+func newPage(snaps []Snapshot, now time.Time, o StatusOptions) page {
+	p := page{Generated: now.UTC(), Refresh: o.Refresh.Milliseconds()}
+	if o.History != nil {
+		p.HistorySize = o.History.Size()
+	}
 	for _, s := range snaps {
 		if s.State == engine.StateRetired || s.State == engine.StateEvicted || s.State == engine.StateRefused {
 			p.Left = append(p.Left, s)
@@ -84,9 +137,15 @@ func newPage(snaps []Snapshot, now time.Time) page {
 			embs[e.Name] = e
 		}
 		subject := func(name string) string { return drift.Subject(name, s.Model, s.Version) }
+		strip := func(name string, embedding bool) *strip {
+			if o.History == nil {
+				return nil
+			}
+			return newStrip(o.History.Points(s.Model, s.Version, name, embedding), o.History.Size(), stripCellW, stripH)
+		}
 		for _, f := range s.Report.Features {
 			r := rowView{Name: f.Name, Severity: f.Severity, Diagnosis: f.Diagnosis, Samples: f.Samples,
-				Sentence: drift.Sentence(subject(f.Name), f.Summary)}
+				Sentence: drift.Sentence(subject(f.Name), f.Summary), Strip: strip(f.Name, false)}
 			if d, ok := feats[f.Name]; ok {
 				r.Plot = quantilePlot(d)
 			}
@@ -94,7 +153,7 @@ func newPage(snaps []Snapshot, now time.Time) page {
 		}
 		for _, e := range s.Report.Embeddings {
 			r := rowView{Name: e.Name, Embedding: true, Severity: e.Severity, Diagnosis: e.Diagnosis, Samples: e.Samples,
-				Sentence: drift.Sentence(subject(e.Name), e.Summary)}
+				Sentence: drift.Sentence(subject(e.Name), e.Summary), Strip: strip(e.Name, true)}
 			if d, ok := embs[e.Name]; ok {
 				r.Plot = histogramPlot(d)
 			}
@@ -102,7 +161,23 @@ func newPage(snaps []Snapshot, now time.Time) page {
 		}
 		p.Versions = append(p.Versions, v)
 	}
+	if o.Intake != nil && len(p.Versions) == 0 {
+		in := o.Intake()
+		p.Intake = &in
+		p.Example = newExample(in)
+	}
 	return p
+}
+
+// filter keeps the one version asked for, when the request names one.
+func filter(snaps []Snapshot, model, version string) []Snapshot {
+	var out []Snapshot
+	for _, s := range snaps {
+		if s.Model == model && s.Version == version {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // scale maps [lo, hi] onto [a, b], widening a degenerate range.
@@ -218,78 +293,16 @@ func bounds(lo, hi float64) (string, string) {
 }
 
 func short(x float64, prec int) string {
-	if x == 0 || math.Abs(x) >= 1e-3 && math.Abs(x) < 1e5 {
-		return strconv.FormatFloat(x, 'g', prec, 64)
+	if x == 0 || math.Abs(x) >= 1e-3 && math.Abs(x) < 1e6 {
+		// Rounded to prec significant digits, in plain decimals: 95800,
+		// not 9.58e+04.
+		r, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', prec, 64), 64)
+		if err == nil {
+			return strconv.FormatFloat(r, 'f', -1, 64)
+		}
 	}
 	s := strconv.FormatFloat(x, 'e', prec-1, 64) // 9.23e+04
 	s = strings.Replace(s, "e+0", "e", 1)
 	s = strings.Replace(s, "e+", "e", 1)
 	return strings.Replace(s, "e-0", "e-", 1)
 }
-
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>normwatch</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;background:#fff}
-h1{margin:0 0 .2em}h2{margin:1.4em 0 .3em}
-.meta{color:#666;font-size:90%;margin:.2em 0 .6em}
-table{border-collapse:collapse}
-td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:middle}
-th{background:#f4f4f4}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.sev{font-weight:bold;text-transform:uppercase;font-size:85%}
-.s0{color:#1a7f37}.s1{color:#b35900}.s2{color:#c62828}
-tr.r2 td{background:#fff5f5}tr.r1 td{background:#fffaf0}
-.summary{max-width:36em}
-svg{display:block;background:#fff;border:1px solid #eee}
-svg .frame{fill:#fafafa;stroke:#e4e4e4}
-svg .ref{fill:none;stroke:#888;stroke-width:1.5;stroke-dasharray:4 3}
-svg .cur{fill:none;stroke:#1f6feb;stroke-width:2}
-svg .s2.cur{stroke:#c62828}svg .s1.cur{stroke:#b35900}
-svg text{font-size:9px;fill:#666;font-family:sans-serif}
-.legend{font-size:85%;color:#555}
-.notices{border:1px solid #e0b000;background:#fffbe6;padding:.2em 1em;margin:1em 0}
-.notices h2{margin:.4em 0;font-size:110%}
-.legend .l-ref{border-top:2px dashed #888;display:inline-block;width:2em;vertical-align:middle}
-.stale{font-size:70%;font-weight:bold;text-transform:uppercase;color:#fff;background:#888;padding:1px 6px;border-radius:3px;vertical-align:middle}
-.legend .l-cur{border-top:2px solid #1f6feb;display:inline-block;width:2em;vertical-align:middle}
-</style></head><body>
-<h1>normwatch</h1>
-<p class="meta">Drift of production features and embeddings against their training baselines. Rendered {{.Generated.Format "2006-01-02 15:04:05Z07:00"}}.
-<span class="legend"><span class="l-ref"></span> baseline <span class="l-cur"></span> current horizon</span></p>
-{{if .Notices}}<section class="notices"><h2>Needs attention</h2><ul>
-{{range .Notices}}<li class="notice"><b>{{.Title}}</b>: {{.Detail}}</li>
-{{end}}</ul></section>{{end}}
-{{if not .Versions}}<p>No evaluation yet: windows close as event time passes.</p>{{end}}
-{{range .Versions}}<section class="version" data-model="{{.Model}}" data-model-version="{{.Version}}">
-<h2>{{.Model}} {{.Version}} <span class="sev s{{printf "%d" .Severity}}">{{.Severity}}</span>{{if eq .State "stale"}} <span class="stale">stale</span>{{end}}</h2>
-{{if eq .State "stale"}}<p class="meta stale-note">No events since {{.LastEvent.Format "2006-01-02 15:04:05Z07:00"}}: these figures are old evidence, its alerts are resolved and its drift figures are not exported until events come again.</p>{{end}}
-<p class="meta">baseline {{if .BaselineID}}{{.BaselineID}}{{else}}none{{end}} · window ending {{.WindowEnd.Format "2006-01-02 15:04:05Z07:00"}} · evaluated {{.EvaluatedAt.Format "2006-01-02 15:04:05Z07:00"}}</p>
-{{with .Faults}}<div class="faults"><p class="sev s2">internal errors: the broken state was reset and the rest went on (normwatch_internal_errors_total)</p><ul>
-{{range .}}<li data-component="{{.Component}}">{{.Component}}{{if .Subject}} of {{.Subject}}{{end}}: {{.Count}}× , last {{.Last.Format "2006-01-02 15:04:05Z07:00"}}: {{.Error}}</li>
-{{end}}</ul></div>{{end}}
-<table>
-<tr><th>feature or embedding</th><th>status</th><th>diagnosis</th><th>samples</th><th>summary</th><th>baseline vs current</th></tr>
-{{range .Rows}}{{$row := .}}<tr class="row r{{printf "%d" .Severity}}" data-name="{{.Name}}">
-<td class="name">{{.Name}}{{if .Embedding}} <small>(embedding)</small>{{end}}</td>
-<td class="sev s{{printf "%d" .Severity}}">{{.Severity}}</td>
-<td>{{.Diagnosis}}</td>
-<td class="num">{{.Samples}}</td>
-<td class="summary">{{.Sentence}}</td>
-<td>{{with .Plot}}<svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}}"><title>{{.Title}}</title>
-<rect class="frame" x="{{.Left}}" y="{{.Top}}" width="{{.FrameW}}" height="{{.FrameH}}"/>
-{{if .Ref}}<polyline class="ref" points="{{.Ref}}"/>{{end}}
-{{if .Cur}}<polyline class="cur s{{printf "%d" $row.Severity}}" points="{{.Cur}}"/>{{end}}
-<text x="{{.Left}}" dx="-3" y="{{.Top}}" dy="8" text-anchor="end">{{.YHi}}</text><text x="{{.Left}}" dx="-3" y="{{.Bottom}}" text-anchor="end">{{.YLo}}</text>
-<text x="{{.Left}}" y="{{.LabelY}}">{{.XLo}}</text><text x="{{.Right}}" y="{{.LabelY}}" text-anchor="end">{{.XHi}}</text>
-</svg>{{else}}–{{end}}</td>
-</tr>
-{{end}}</table></section>
-{{end}}
-{{with .Left}}<section class="left"><h2>Versions that left</h2>
-<table><tr><th>model</th><th>version</th><th>state</th><th>left</th><th>last event</th><th>why</th></tr>
-{{range .}}<tr class="left-row" data-model="{{.Model}}" data-model-version="{{.Version}}"><td>{{.Model}}</td><td>{{.Version}}</td><td>{{.State}}</td><td>{{.Left.Format "2006-01-02 15:04:05Z07:00"}}</td><td>{{if .LastEvent.IsZero}}–{{else}}{{.LastEvent.Format "2006-01-02 15:04:05Z07:00"}}{{end}}</td><td>{{.Reason}}</td></tr>
-{{end}}</table></section>{{end}}
-</body></html>
-`))

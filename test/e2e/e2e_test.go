@@ -168,6 +168,18 @@ func TestEndToEnd(t *testing.T) {
 		})
 	}
 
+	// The status page's history strips and the detail view drawn from the
+	// daemon's own horizon and baseline: 99 Q–Q dots and the fit.
+	page := get(t, nwURL+"/")
+	require.Contains(t, page, `<svg class="strip"`)
+	require.Contains(t, page, `data-diagnosis="unscaled_input"`)
+	detail := get(t, nwURL+"/detail?model=ranker&model_version=v4&feature=income")
+	require.Contains(t, detail, `data-diagnosis="unscaled_input"`)
+	require.Contains(t, detail, `data-line="fit"`)
+	require.Contains(t, detail, `data-line="skipped" data-slope="18300" data-intercept="52100"`)
+	require.Equal(t, 99, strings.Count(detail, "<circle "), "the Q–Q plot from the horizon's sketches")
+	require.Contains(t, detail, `<svg class="chart" id="hist"`)
+
 	// promtool's lint of normwatch's /metrics.
 	lint := exec.Command(promtoolBin, "check", "metrics")
 	lint.Stdin = strings.NewReader(get(t, nwURL+"/metrics"))

@@ -1,0 +1,164 @@
+package export
+
+import (
+	"testing"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/engine"
+	"github.com/stretchr/testify/require"
+)
+
+func eval(version string, end time.Time, feats map[string]drift.Diagnosis, unit float64) engine.Evaluation {
+	e := engine.Evaluation{Model: "m", Version: version, WindowEnd: end, EvaluatedAt: end.Add(time.Second)}
+	for _, name := range []string{"a", "b", "c"} {
+		if d, ok := feats[name]; ok {
+			sev := drift.SeverityOK
+			if d != drift.OK {
+				sev = drift.Critical
+			}
+			e.Report.Features = append(e.Report.Features, drift.FeatureReport{Name: name, Diagnosis: d, Severity: sev})
+		}
+	}
+	e.Report.Embeddings = []drift.EmbeddingReport{{Name: "a", Diagnosis: drift.OK, UnitNormRatio: unit, RefUnitNormRatio: 1}}
+	return e
+}
+
+// The ring keeps the last Size evaluations in order, with each series'
+// diagnosis where the evaluation had it; a re-evaluation of a window
+// replaces it, an older one is ignored; a series absent from the whole
+// ring is forgotten; a retired version's history goes.
+func TestHistoryRing(t *testing.T) {
+	h := NewHistory(3)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	h.Publish(eval("v1", at(1), map[string]drift.Diagnosis{"a": drift.OK, "b": drift.OK}, 0.1))
+	h.Publish(eval("v1", at(2), map[string]drift.Diagnosis{"a": drift.UnscaledInput}, 0.2))
+	h.Publish(eval("v1", at(2), map[string]drift.Diagnosis{"a": drift.Shift}, 0.25)) // the same window again
+	h.Publish(eval("v1", at(0), map[string]drift.Diagnosis{"a": drift.OK}, 0.9))     // older: ignored
+	h.Publish(eval("v1", at(3), map[string]drift.Diagnosis{"a": drift.Shift, "c": drift.OK}, 0.3))
+
+	a := h.Points("m", "v1", "a", false)
+	require.Len(t, a, 3)
+	for i, want := range []drift.Diagnosis{drift.OK, drift.Shift, drift.Shift} {
+		require.Equal(t, at(i+1), a[i].WindowEnd)
+		require.Equal(t, at(i+1).Add(time.Second), a[i].EvaluatedAt)
+		require.True(t, a[i].Present)
+		require.Equal(t, want, a[i].Diagnosis)
+	}
+	require.Equal(t, drift.Critical, a[2].Severity)
+	b := h.Points("m", "v1", "b", false)
+	require.Equal(t, []bool{true, false, false}, []bool{b[0].Present, b[1].Present, b[2].Present})
+	c := h.Points("m", "v1", "c", false)
+	require.Equal(t, []bool{false, false, true}, []bool{c[0].Present, c[1].Present, c[2].Present})
+	emb := h.Points("m", "v1", "a", true)
+	require.InDeltaSlice(t, []float64{0.1, 0.25, 0.3}, []float64{emb[0].UnitNormRatio, emb[1].UnitNormRatio, emb[2].UnitNormRatio}, 1e-6)
+	require.Equal(t, 1.0, emb[2].RefUnitNormRatio)
+	require.Nil(t, h.Points("m", "v1", "zzz", false))
+	require.Nil(t, h.Points("m", "v2", "a", false))
+
+	// Two more windows without b: the ring no longer holds b at all.
+	h.Publish(eval("v1", at(4), map[string]drift.Diagnosis{"a": drift.OK}, 1))
+	a = h.Points("m", "v1", "a", false)
+	require.Equal(t, at(2), a[0].WindowEnd, "the oldest left the ring")
+	require.Nil(t, h.Points("m", "v1", "b", false), "b is in no evaluation the ring holds")
+	require.Len(t, h.Points("m", "v1", "c", false), 3)
+
+	h.Lifecycle(engine.Lifecycle{Model: "m", Version: "v1", State: engine.StateStale})
+	require.Len(t, h.Points("m", "v1", "a", false), 3, "a stale version keeps its history")
+	h.Lifecycle(engine.Lifecycle{Model: "m", Version: "v1", State: engine.StateRetired})
+	require.Nil(t, h.Points("m", "v1", "a", false))
+}
+
+var _ engine.LifecycleSink = (*History)(nil)
+
+// The engine's sink goroutine publishes while pages read: under -race
+// (scripts/test.sh runs this package so) any unguarded access shows.
+func TestHistoryConcurrent(t *testing.T) {
+	h := NewHistory(5)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			h.Publish(eval("v1", t0.Add(time.Duration(i)*time.Minute), map[string]drift.Diagnosis{"a": drift.OK}, 1))
+			if i%50 == 0 {
+				h.Lifecycle(engine.Lifecycle{Model: "m", Version: "v1", State: engine.StateStale})
+			}
+		}
+	}()
+	for range 200 {
+		pts := h.Points("m", "v1", "a", false)
+		require.LessOrEqual(t, len(pts), 5)
+		for i := 1; i < len(pts); i++ {
+			require.True(t, pts[i].WindowEnd.After(pts[i-1].WindowEnd), "oldest first")
+		}
+	}
+	<-done
+	require.Len(t, h.Points("m", "v1", "a", false), 5)
+}
+
+// The strip's cells and tooltips: the change is marked where the
+// diagnosis changed, with its window; an evaluation without the series
+// is a blank cell; "since" names the last change.
+func TestStrip(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	pt := func(i int, d drift.Diagnosis, sev drift.Severity) HistoryPoint {
+		return HistoryPoint{WindowEnd: t0.Add(time.Duration(i) * time.Minute), EvaluatedAt: t0.Add(time.Duration(i)*time.Minute + 2*time.Second), Present: true, Diagnosis: d, Severity: sev}
+	}
+	pts := []HistoryPoint{
+		pt(1, drift.OK, drift.SeverityOK), pt(2, drift.OK, drift.SeverityOK),
+		pt(3, drift.Shift, drift.Warning), {WindowEnd: t0.Add(4 * time.Minute)},
+		pt(5, drift.UnscaledInput, drift.Critical), pt(6, drift.InsufficientData, drift.SeverityOK),
+	}
+	s := newStrip(pts, 8, 4, 10)
+	require.Equal(t, 32, s.W)
+	require.Len(t, s.Cells, 6)
+	require.Equal(t, 8, s.Cells[0].X, "right-aligned: two empty slots on the left")
+	var classes []string
+	var changes []int
+	for i, c := range s.Cells {
+		classes = append(classes, c.Class)
+		if c.Change {
+			changes = append(changes, i)
+		}
+	}
+	require.Equal(t, []string{"c-ok", "c-ok", "c-warn", "c-none", "c-crit", "c-idle"}, classes)
+	require.Equal(t, []int{2, 4, 5}, changes)
+	require.Equal(t, "changed to shift (warning) from ok at the window ending 2026-11-25 10:03:00Z (evaluated 10:03:02)", s.Cells[2].Title)
+	require.Equal(t, "window ending 2026-11-25 10:04:00Z: not in this evaluation", s.Cells[3].Title)
+	require.Contains(t, s.Cells[4].Title, "from shift at the window ending 2026-11-25 10:05:00Z", "a gap does not hide the change")
+	require.Equal(t, "insufficient_data since the window ending 10:06:00", s.Since)
+	require.Nil(t, newStrip(nil, 8, 4, 10))
+	steady := newStrip(pts[:2], 8, 4, 10)
+	require.Equal(t, "ok over all 2 evaluations kept", steady.Since)
+}
+
+// Without sketches the detail view draws the Q–Q plot from the
+// evaluation's seven quantiles, says so, and has no histogram; the fit
+// line is the report's.
+func TestDetailWithoutSketches(t *testing.T) {
+	p := newDetail([]Snapshot{snapshot()}, "ranker", "v4", "income", false, time.Now(), StatusOptions{})
+	require.True(t, p.Found)
+	require.Equal(t, drift.UnscaledInput, p.Diagnosis)
+	require.Len(t, p.Charts, 1)
+	qq := p.Charts[0]
+	require.Equal(t, "qq", qq.ID)
+	require.Len(t, qq.Dots, len(engine.StatQuantiles))
+	var fit *chartLine
+	for i, l := range qq.Lines {
+		if l.Class == "fit" {
+			fit = &qq.Lines[i]
+		}
+	}
+	require.NotNil(t, fit)
+	require.Equal(t, []dataAttr{{"line", "fit"}, {"slope", "18300"}, {"intercept", "52100"}}, fit.Data)
+	require.Len(t, p.Notes, 1)
+	require.Contains(t, p.Notes[0], "seven quantiles")
+	require.Equal(t, "none declared", p.Scaler, "the scaler comes with the baseline's sketches")
+
+	age := newDetail([]Snapshot{snapshot()}, "ranker", "v4", "age", false, time.Now(), StatusOptions{})
+	require.True(t, age.Found)
+	require.Empty(t, age.Charts, "no reference quantiles: no Q–Q plot")
+	require.False(t, newDetail([]Snapshot{snapshot()}, "ranker", "v9", "income", false, time.Now(), StatusOptions{}).Found)
+}
