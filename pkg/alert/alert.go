@@ -86,10 +86,12 @@ type Alert struct {
 	Annotations map[string]string `json:"annotations"`
 	State       State             `json:"state"`
 	// ActiveAt is when the first breach was seen, FiredAt when it started
-	// firing, ResolvedAt when it resolved (zero while not resolved).
+	// firing, ResolvedAt when it resolved (zero while not resolved). A zero
+	// time is left out of the JSON (/api/v1/alerts), rather than shown as
+	// 0001-01-01T00:00:00Z.
 	ActiveAt   time.Time `json:"active_at"`
-	FiredAt    time.Time `json:"fired_at"`
-	ResolvedAt time.Time `json:"resolved_at"`
+	FiredAt    time.Time `json:"fired_at,omitzero"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	// Values are the report's figures behind the alert, by stable name.
 	Values map[string]float64 `json:"values"`
 }

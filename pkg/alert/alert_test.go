@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -126,5 +127,33 @@ func TestName(t *testing.T) {
 		default:
 			require.NotEmpty(t, n, d)
 		}
+	}
+}
+
+// An alert's JSON (/api/v1/alerts) leaves out the times that have not
+// happened, instead of 0001-01-01T00:00:00Z.
+func TestAlertJSONZeroTimes(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		a       Alert
+		present []string
+		absent  []string
+	}{
+		{name: "pending", a: Alert{State: Pending, ActiveAt: at}, present: []string{`"active_at":"2026-11-25T10:00:00Z"`}, absent: []string{"fired_at", "resolved_at"}},
+		{name: "firing", a: Alert{State: Firing, ActiveAt: at, FiredAt: at.Add(time.Minute)}, present: []string{`"fired_at":"2026-11-25T10:01:00Z"`}, absent: []string{"resolved_at"}},
+		{name: "resolved", a: Alert{State: Inactive, ActiveAt: at, FiredAt: at, ResolvedAt: at.Add(time.Hour)}, present: []string{`"resolved_at":"2026-11-25T11:00:00Z"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.a)
+			require.NoError(t, err)
+			for _, p := range tc.present {
+				require.Contains(t, string(b), p)
+			}
+			for _, a := range tc.absent {
+				require.NotContains(t, string(b), a)
+			}
+			require.NotContains(t, string(b), "0001-01-01")
+		})
 	}
 }

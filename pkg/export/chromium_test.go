@@ -111,25 +111,28 @@ var (
 	polyRE     = regexp.MustCompile(`<polyline class="(ref|cur)[^"]*" points="([^"]+)"`)
 	sectionRE  = regexp.MustCompile(`(?s)<section class="version" id="v-ranker-(v\d)".*?</section>`)
 	rowRE      = regexp.MustCompile(`(?s)<tr class="row r\d" data-name="([^"]+)">.*?</tr>`)
-	cellRE     = regexp.MustCompile(`(?s)<rect class="(c-[a-z]+)( change)?" x="\d+" y="0" width="\d+" height="\d+" data-end="([^"]+)" data-diagnosis="([^"]*)"><title>([^<]*)</title></rect>`)
+	cellRE     = regexp.MustCompile(`(?s)<rect class="(c-[a-z]+)( change)?" x="\d+" y="0" width="\d+" height="\d+" data-start="([^"]+)" data-end="([^"]+)" data-count="(\d+)" data-diagnosis="([^"]*)"><title>([^<]*)</title></rect>`)
 	attrRE     = regexp.MustCompile(`data-([a-z]+)="([^"]*)"`)
 	dotRE      = regexp.MustCompile(`<circle class="(in|out)" cx="([-\d.]+)" cy="([-\d.]+)" r="[\d.]+" data-x="([^"]+)" data-y="([^"]+)">`)
 	chartRE    = regexp.MustCompile(`(?s)<svg class="chart" id="([a-z]+)".*?</svg>`)
 	chartLineR = regexp.MustCompile(`<polyline class="([a-z]+)" points="([^"]+)"((?: data-[a-z]+="[^"]*")*)>`)
 )
 
-// stripOf parses the history strip of one row: each cell's class, change
-// mark, window end, diagnosis and tooltip.
+// stripOf parses the history strip of one row: each run's class, change
+// mark, first and last window end, length, diagnosis and tooltip.
 type stripCellSeen struct {
-	class, end, diagnosis, title string
-	change                       bool
+	class, start, end, diagnosis, title string
+	count                               int
+	change                              bool
 }
 
 func stripOf(t *testing.T, row string) []stripCellSeen {
 	t.Helper()
 	var out []stripCellSeen
 	for _, m := range cellRE.FindAllStringSubmatch(row, -1) {
-		out = append(out, stripCellSeen{class: m[1], change: m[2] != "", end: m[3], diagnosis: m[4], title: html.UnescapeString(m[5])})
+		n, err := strconv.Atoi(m[5])
+		require.NoError(t, err)
+		out = append(out, stripCellSeen{class: m[1], change: m[2] != "", start: m[3], end: m[4], count: n, diagnosis: m[6], title: html.UnescapeString(m[7])})
 	}
 	return out
 }
@@ -176,26 +179,37 @@ func TestStatusPageChromium(t *testing.T) {
 				require.GreaterOrEqual(t, len(strings.Fields(l[2])), 7, "points of %s: %s", l[1], l[2])
 				require.NotContains(t, l[2], "NaN")
 			}
-			// The strip: one cell per evaluation the History holds, each
-			// matching the History's point, oldest first.
+			// The strip: runs of equal diagnosis that, laid end to end,
+			// are the evaluations the History holds, oldest first.
 			cells := stripOf(t, row)
 			points := d.history.Points(demo.Model, v, f, f == "query")
 			require.Len(t, points, d.windows)
-			require.Len(t, cells, len(points), "%s %s: one cell per evaluation", v, f)
-			for i, c := range cells {
-				p := points[i]
-				require.Equal(t, p.WindowEnd.UTC().Format("2006-01-02T15:04:05Z"), c.end)
-				require.Equal(t, string(p.Diagnosis), c.diagnosis)
-				require.Equal(t, cellClass(p), c.class)
-				require.Contains(t, c.title, p.WindowEnd.UTC().Format(timeFormat), "the tooltip names the window")
+			i := 0
+			for _, c := range cells {
+				require.Positive(t, c.count)
+				require.LessOrEqual(t, i+c.count, len(points), "%s %s: no more cells than evaluations", v, f)
+				first, last := points[i], points[i+c.count-1]
+				require.Equal(t, first.WindowEnd.UTC().Format("2006-01-02T15:04:05Z"), c.start)
+				require.Equal(t, last.WindowEnd.UTC().Format("2006-01-02T15:04:05Z"), c.end)
+				for _, p := range points[i : i+c.count] {
+					require.Equal(t, string(p.Diagnosis), c.diagnosis)
+					require.Equal(t, cellClass(p), c.class)
+				}
+				if i+c.count < len(points) {
+					require.NotEqual(t, string(points[i+c.count].Diagnosis), c.diagnosis, "a run ends where the diagnosis changes")
+				}
+				require.Contains(t, c.title, first.WindowEnd.UTC().Format(timeFormat), "the tooltip names the window")
+				i += c.count
 			}
+			require.Equal(t, len(points), i, "%s %s: the runs cover every evaluation", v, f)
 		}
 		if v == demo.Healthy {
 			for f, row := range rows {
-				for _, c := range stripOf(t, row) {
-					require.Equal(t, "c-ok", c.class, "healthy v3's %s: every cell ok", f)
-					require.False(t, c.change)
-				}
+				cells := stripOf(t, row)
+				require.Len(t, cells, 1, "healthy v3's %s: one run", f)
+				require.Equal(t, "c-ok", cells[0].class)
+				require.Equal(t, d.windows, cells[0].count)
+				require.False(t, cells[0].change)
 			}
 			continue
 		}
@@ -215,9 +229,9 @@ func TestStatusPageChromium(t *testing.T) {
 			first := changes[0]
 			require.Contains(t, first.title, "changed to ")
 			require.Contains(t, first.title, "from ok at the window ending ")
-			end, err := time.Parse("2006-01-02T15:04:05Z", first.end)
+			end, err := time.Parse("2006-01-02T15:04:05Z", first.start)
 			require.NoError(t, err)
-			require.True(t, end.After(d.t0.Add(3*time.Minute)), "the change is after the bug began: %s", first.end)
+			require.True(t, end.After(d.t0.Add(3*time.Minute)), "the change is after the bug began: %s", first.start)
 			require.Contains(t, first.title, end.Format(timeFormat))
 		}
 		require.Contains(t, rows["income"], "unscaled_input since the window ending ")

@@ -113,21 +113,26 @@ func TestStrip(t *testing.T) {
 	}
 	s := newStrip(pts, 8, 4, 10)
 	require.Equal(t, 32, s.W)
-	require.Len(t, s.Cells, 6)
-	require.Equal(t, 8, s.Cells[0].X, "right-aligned: two empty slots on the left")
-	var classes []string
-	var changes []int
-	for i, c := range s.Cells {
-		classes = append(classes, c.Class)
-		if c.Change {
-			changes = append(changes, i)
-		}
+	type run struct {
+		x, w, count int
+		class       string
+		change      bool
 	}
-	require.Equal(t, []string{"c-ok", "c-ok", "c-warn", "c-none", "c-crit", "c-idle"}, classes)
-	require.Equal(t, []int{2, 4, 5}, changes)
-	require.Equal(t, "changed to shift (warning) from ok at the window ending 2026-11-25 10:03:00Z (evaluated 10:03:02)", s.Cells[2].Title)
-	require.Equal(t, "window ending 2026-11-25 10:04:00Z: not in this evaluation", s.Cells[3].Title)
-	require.Contains(t, s.Cells[4].Title, "from shift at the window ending 2026-11-25 10:05:00Z", "a gap does not hide the change")
+	var runs []run
+	for _, c := range s.Cells {
+		runs = append(runs, run{c.X, c.W, c.Count, c.Class, c.Change})
+	}
+	require.Equal(t, []run{
+		{8, 8, 2, "c-ok", false}, // right-aligned: two empty slots on the left; the two ok windows are one run
+		{16, 4, 1, "c-warn", true},
+		{20, 4, 1, "c-none", false},
+		{24, 4, 1, "c-crit", true},
+		{28, 4, 1, "c-idle", true},
+	}, runs)
+	require.Equal(t, "ok (ok): 2 windows ending 2026-11-25 10:01:00Z to 10:02:00", s.Cells[0].Title)
+	require.Equal(t, "changed to shift (warning) from ok at the window ending 2026-11-25 10:03:00Z (evaluated 10:03:02); the window ending 2026-11-25 10:03:00Z", s.Cells[1].Title)
+	require.Equal(t, "not in the evaluation of the window ending 2026-11-25 10:04:00Z", s.Cells[2].Title)
+	require.Contains(t, s.Cells[3].Title, "from shift at the window ending 2026-11-25 10:05:00Z", "a gap does not hide the change")
 	require.Equal(t, "insufficient_data since the window ending 10:06:00", s.Since)
 	require.Nil(t, newStrip(nil, 8, 4, 10))
 	steady := newStrip(pts[:2], 8, 4, 10)

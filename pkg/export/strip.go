@@ -6,10 +6,13 @@ import (
 	"github.com/normwatch/normwatch/pkg/drift"
 )
 
-// strip is a history strip: one cell per evaluation the History keeps,
-// the newest on the right, coloured by severity, each with its time and
-// diagnosis as a tooltip (an SVG title, shown on hover); a change of
-// diagnosis is marked and its tooltip says when it happened.
+// strip is a history strip: the evaluations the History keeps, the
+// newest on the right, one cell per evaluation, drawn as runs of equal
+// diagnosis (so a steady series is one rectangle, whatever the history's
+// length, and the page stays small at thousands of series), coloured by
+// severity. Each run's tooltip (an SVG title, shown on hover) gives its
+// diagnosis and windows; a run that starts with a change of diagnosis is
+// marked and its tooltip says when the change happened.
 type strip struct {
 	W, H  int
 	Size  int // cells the strip has room for
@@ -18,16 +21,20 @@ type strip struct {
 	Since string
 }
 
+// stripCell is one run of evaluations with the same diagnosis.
 type stripCell struct {
-	X, W      int
-	Class     string // c-none, c-ok, c-warn, c-crit, c-idle
-	Change    bool
-	Title     string
-	Diagnosis string
-	End       string // the window's end, RFC 3339
+	X, W       int
+	Class      string // c-none, c-ok, c-warn, c-crit, c-idle
+	Change     bool
+	Title      string
+	Diagnosis  string
+	Start, End string // the first and last window's end, RFC 3339
+	Count      int    // evaluations in the run
 }
 
 const timeFormat = "2006-01-02 15:04:05Z07:00"
+
+const rfc3339Z = "2006-01-02T15:04:05Z"
 
 // newStrip draws points (oldest first) in size cells of cellW pixels.
 func newStrip(points []HistoryPoint, size, cellW, h int) *strip {
@@ -36,32 +43,41 @@ func newStrip(points []HistoryPoint, size, cellW, h int) *strip {
 	}
 	s := &strip{W: size * cellW, H: h, Size: size}
 	off := size - len(points)
-	var prev *HistoryPoint
+	var prev *HistoryPoint // the last point with the series
 	var since *HistoryPoint
-	for i := range points {
+	for i := 0; i < len(points); {
 		p := &points[i]
-		c := stripCell{X: (off + i) * cellW, W: cellW, Class: cellClass(*p), End: p.WindowEnd.UTC().Format("2006-01-02T15:04:05Z")}
-		when := "window ending " + p.WindowEnd.UTC().Format(timeFormat)
+		j := i + 1
+		for j < len(points) && points[j].Present == p.Present && (!p.Present || points[j].Diagnosis == p.Diagnosis) {
+			j++
+		}
+		last := &points[j-1]
+		c := stripCell{X: (off + i) * cellW, W: (j - i) * cellW, Class: cellClass(*p), Count: j - i,
+			Start: p.WindowEnd.UTC().Format(rfc3339Z), End: last.WindowEnd.UTC().Format(rfc3339Z)}
+		span := "the window ending " + p.WindowEnd.UTC().Format(timeFormat)
+		if j-i > 1 {
+			span = fmt.Sprintf("%d windows ending %s to %s", j-i, p.WindowEnd.UTC().Format(timeFormat), last.WindowEnd.UTC().Format("15:04:05"))
+		}
 		switch {
 		case !p.Present:
-			c.Title = when + ": not in this evaluation"
-		case prev == nil || !prev.Present || prev.Diagnosis != p.Diagnosis:
-			c.Diagnosis = string(p.Diagnosis)
-			c.Title = fmt.Sprintf("%s: %s (%s)", when, p.Diagnosis, p.Severity)
-			if prev != nil && prev.Present {
-				c.Change = true
-				c.Title = fmt.Sprintf("changed to %s (%s) from %s at the %s (evaluated %s)",
-					p.Diagnosis, p.Severity, prev.Diagnosis, when, p.EvaluatedAt.UTC().Format("15:04:05"))
-			}
+			c.Title = "not in the evaluation of " + span
+		case prev != nil && prev.Diagnosis != p.Diagnosis:
+			c.Diagnosis, c.Change = string(p.Diagnosis), true
+			c.Title = fmt.Sprintf("changed to %s (%s) from %s at the window ending %s (evaluated %s); %s",
+				p.Diagnosis, p.Severity, prev.Diagnosis, p.WindowEnd.UTC().Format(timeFormat), p.EvaluatedAt.UTC().Format("15:04:05"), span)
 			since = p
 		default:
 			c.Diagnosis = string(p.Diagnosis)
-			c.Title = fmt.Sprintf("%s: %s (%s)", when, p.Diagnosis, p.Severity)
+			c.Title = fmt.Sprintf("%s (%s): %s", p.Diagnosis, p.Severity, span)
+			if prev == nil || prev.Diagnosis != p.Diagnosis {
+				since = p
+			}
 		}
-		if p.Present {
-			prev = p
+		if last.Present {
+			prev = last
 		}
 		s.Cells = append(s.Cells, c)
+		i = j
 	}
 	if since != nil {
 		if since == &points[0] {

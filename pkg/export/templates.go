@@ -54,7 +54,7 @@ svg.strip rect:hover{stroke:#000;stroke-width:1.5}
 .empty{border:1px solid #ddd;background:#f8f9fa;padding:.5em 1.2em;margin:1em 0;max-width:80em}
 pre,code{font-family:ui-monospace,monospace;font-size:90%}pre{background:#fff;border:1px solid #eee;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 #refresh{font-size:85%;color:#666}#refresh button{font-size:90%}
-.charts{display:flex;flex-wrap:wrap;gap:1.5em}.charts figure{margin:0}figcaption{font-size:90%;color:#444;max-width:560px;margin:.3em 0}
+.charts{display:flex;flex-wrap:wrap;gap:1.5em}.charts figure{margin:0;max-width:562px}figcaption{font-size:90%;color:#444;max-width:560px;margin:.3em 0}
 dl.figures{display:grid;grid-template-columns:max-content max-content;gap:.1em 1em;font-size:90%}dl.figures dt{color:#666}dl.figures dd{margin:0;font-variant-numeric:tabular-nums}
 </style></head>{{end}}
 
@@ -98,7 +98,7 @@ dl.figures{display:grid;grid-template-columns:max-content max-content;gap:.1em 1
 
 {{define "strip"}}{{with .}}<svg class="strip" xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="diagnosis of each evaluation kept, newest on the right">
 <rect class="c-none" x="0" y="0" width="{{.W}}" height="{{.H}}"><title>room for {{.Size}} evaluations; older ones are dropped</title></rect>
-{{range .Cells}}<rect class="{{.Class}}{{if .Change}} change{{end}}" x="{{.X}}" y="0" width="{{.W}}" height="{{$.H}}" data-end="{{.End}}" data-diagnosis="{{.Diagnosis}}"><title>{{.Title}}</title></rect>
+{{range .Cells}}<rect class="{{.Class}}{{if .Change}} change{{end}}" x="{{.X}}" y="0" width="{{.W}}" height="{{$.H}}" data-start="{{.Start}}" data-end="{{.End}}" data-count="{{.Count}}" data-diagnosis="{{.Diagnosis}}"><title>{{.Title}}</title></rect>
 {{end}}</svg>{{if .Since}}<div class="since">{{.Since}}</div>{{end}}{{end}}{{end}}
 
 {{define "chart"}}{{with .}}<svg class="chart" id="{{.ID}}" xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Title}}"><title>{{.Title}}</title>
