@@ -268,29 +268,47 @@ func (p *detailPage) featureCharts(f drift.FeatureReport, d engine.FeatureDistri
 
 // describeScaler names the declared normalization.
 func describeScaler(n drift.Normalization) string {
-	switch n.Kind {
-	case drift.ScalerZScore:
+	spread, center, ok := skippedLine(n)
+	switch {
+	case !ok:
+		return "none declared"
+	case n.Kind == drift.ScalerZScore:
 		return fmt.Sprintf("z-score (mean %s, std %s)", num(n.Mean), num(n.Std))
-	case drift.ScalerMinMax:
-		return fmt.Sprintf("min-max (min %s, max %s)", num(n.Min), num(n.Max))
-	case drift.ScalerRobust:
+	case n.Kind == drift.ScalerMinMax:
+		s := fmt.Sprintf("min-max (min %s, max %s", num(n.Min), num(n.Max))
+		if n.Range != [2]float64{} {
+			s += fmt.Sprintf(", onto [%s, %s]", num(n.Range[0]), num(n.Range[1]))
+		}
+		if n.Clip {
+			s += ", clipped"
+		}
+		return s + ")"
+	case n.Kind == drift.ScalerRobust:
 		return fmt.Sprintf("robust (median %s, IQR %s)", num(n.Median), num(n.IQR))
 	}
-	return "none declared"
+	return fmt.Sprintf("%s (normalized = (raw − %s) / %s)", n.Kind, num(center), num(spread))
 }
 
 // skippedLine returns the line production follows against the baseline
-// when the declared scaler is skipped at serving: raw = spread·z + center.
+// when the declared scaler is skipped at serving: every kind is the
+// affine normalized = (raw − center) / spread (drift.Normalization.Apply),
+// so raw = spread·normalized + center. It reads the map off Apply at two
+// raw values the scaler does not clip (a min-max scaler's training
+// minimum and maximum).
 func skippedLine(n drift.Normalization) (slope, intercept float64, ok bool) {
-	switch n.Kind {
-	case drift.ScalerZScore:
-		return n.Std, n.Mean, n.Std > 0
-	case drift.ScalerMinMax:
-		return n.Max - n.Min, n.Min, n.Max > n.Min
-	case drift.ScalerRobust:
-		return n.IQR, n.Median, n.IQR > 0
+	if n.Kind == "" || n.Kind == drift.ScalerNone || n.Validate() != nil {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	r1, r2 := 0.0, 1.0
+	if n.Kind == drift.ScalerMinMax {
+		r1, r2 = n.Min, n.Max
+	}
+	z1, z2 := n.Apply(r1), n.Apply(r2)
+	if !(z2 != z1) || math.IsNaN(z1) || math.IsNaN(z2) {
+		return 0, 0, false
+	}
+	slope = (r2 - r1) / (z2 - z1)
+	return slope, r1 - z1*slope, !math.IsInf(slope, 0)
 }
 
 func qqChart(f drift.FeatureReport, norm drift.Normalization, pts []qqPoint) *chart {
@@ -352,6 +370,8 @@ func scalerName(kind string) string {
 		return "z-score"
 	case drift.ScalerMinMax:
 		return "min-max"
+	case drift.ScalerMaxAbs:
+		return "max-abs"
 	}
 	return kind
 }

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -166,4 +167,42 @@ func TestDetailWithoutSketches(t *testing.T) {
 	require.True(t, age.Found)
 	require.Empty(t, age.Charts, "no reference quantiles: no Q–Q plot")
 	require.False(t, newDetail([]Snapshot{snapshot()}, "ranker", "v9", "income", false, time.Now(), StatusOptions{}).Found)
+}
+
+// The skipped-scaler line of every kind is the inverse of the scaler as
+// drift applies it: raw = slope·normalized + intercept.
+func TestSkippedLine(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    drift.Normalization
+		ok   bool
+	}{
+		{name: "zscore", n: drift.Normalization{Kind: drift.ScalerZScore, Mean: 52100, Std: 18300}, ok: true},
+		{name: "minmax onto [-1, 1], clipped", n: drift.Normalization{Kind: drift.ScalerMinMax, Min: 18, Max: 90, Range: [2]float64{-1, 1}, Clip: true}, ok: true},
+		{name: "robust", n: drift.Normalization{Kind: drift.ScalerRobust, Median: 3, IQR: 4}, ok: true},
+		{name: "scale", n: drift.Normalization{Kind: drift.ScalerScale, Scale: 1000}, ok: true},
+		{name: "center", n: drift.Normalization{Kind: drift.ScalerCenter, Center: 7}, ok: true},
+		{name: "maxabs", n: drift.Normalization{Kind: drift.ScalerMaxAbs, MaxAbs: 250}, ok: true},
+		{name: "none", n: drift.Normalization{Kind: drift.ScalerNone}, ok: false},
+		{name: "invalid", n: drift.Normalization{Kind: drift.ScalerZScore, Std: -1}, ok: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b, ok := skippedLine(tc.n)
+			require.Equal(t, tc.ok, ok)
+			if !ok {
+				require.Equal(t, "none declared", describeScaler(tc.n))
+				return
+			}
+			lo, hi := 0.0, 100.0
+			if tc.n.Kind == drift.ScalerMinMax {
+				lo, hi = tc.n.Min, tc.n.Max
+			}
+			for _, raw := range []float64{lo, (lo + hi) / 2, hi} {
+				require.InDelta(t, raw, a*tc.n.Apply(raw)+b, 1e-9*math.Max(1, math.Abs(raw)))
+			}
+			require.NotEqual(t, "none declared", describeScaler(tc.n))
+		})
+	}
+	require.Equal(t, "min-max (min 18, max 90, onto [-1, 1], clipped)", describeScaler(drift.Normalization{Kind: drift.ScalerMinMax, Min: 18, Max: 90, Range: [2]float64{-1, 1}, Clip: true}))
+	require.Equal(t, "maxabs (normalized = (raw − 0) / 250)", describeScaler(drift.Normalization{Kind: drift.ScalerMaxAbs, MaxAbs: 250}))
 }
