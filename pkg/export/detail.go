@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -292,9 +293,11 @@ func describeScaler(n drift.Normalization) string {
 // skippedLine returns the line production follows against the baseline
 // when the declared scaler is skipped at serving: every kind is the
 // affine normalized = (raw − center) / spread (drift.Normalization.Apply),
-// so raw = spread·normalized + center. It reads the map off Apply at two
-// raw values the scaler does not clip (a min-max scaler's training
-// minimum and maximum).
+// so raw = spread·normalized + center. It reads the map off Apply at raw
+// values the scaler does not clip (from a min-max scaler's training
+// minimum), a second time one spread apart so that the difference is not
+// lost to rounding, and rounds to 12 significant digits: a z-score
+// scaler's std 18300 reads as 18300, not 18300.00000010929.
 func skippedLine(n drift.Normalization) (slope, intercept float64, ok bool) {
 	if n.Kind == "" || n.Kind == drift.ScalerNone || n.Validate() != nil {
 		return 0, 0, false
@@ -303,12 +306,31 @@ func skippedLine(n drift.Normalization) (slope, intercept float64, ok bool) {
 	if n.Kind == drift.ScalerMinMax {
 		r1, r2 = n.Min, n.Max
 	}
-	z1, z2 := n.Apply(r1), n.Apply(r2)
-	if !(z2 != z1) || math.IsNaN(z1) || math.IsNaN(z2) {
+	line := func(r1, r2 float64) (float64, bool) {
+		z1, z2 := n.Apply(r1), n.Apply(r2)
+		s := (r2 - r1) / (z2 - z1)
+		return s, !(math.IsNaN(s) || math.IsInf(s, 0) || s == 0)
+	}
+	slope, ok = line(r1, r2)
+	if !ok {
 		return 0, 0, false
 	}
-	slope = (r2 - r1) / (z2 - z1)
-	return slope, r1 - z1*slope, !math.IsInf(slope, 0)
+	if n.Kind != drift.ScalerMinMax {
+		if s, ok := line(r1, r1+slope); ok {
+			slope = s
+		}
+	}
+	intercept = r1 - n.Apply(r1)*slope
+	return roundSig(slope), roundSig(intercept), true
+}
+
+// roundSig rounds x to 12 significant digits.
+func roundSig(x float64) float64 {
+	r, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 12, 64), 64)
+	if err != nil {
+		return x
+	}
+	return r
 }
 
 func qqChart(f drift.FeatureReport, norm drift.Normalization, pts []qqPoint) *chart {

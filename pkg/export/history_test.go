@@ -205,4 +205,6 @@ func TestSkippedLine(t *testing.T) {
 	}
 	require.Equal(t, "min-max (min 18, max 90, onto [-1, 1], clipped)", describeScaler(drift.Normalization{Kind: drift.ScalerMinMax, Min: 18, Max: 90, Range: [2]float64{-1, 1}, Clip: true}))
 	require.Equal(t, "maxabs (normalized = (raw − 0) / 250)", describeScaler(drift.Normalization{Kind: drift.ScalerMaxAbs, MaxAbs: 250}))
+	a, b, _ := skippedLine(drift.Normalization{Kind: drift.ScalerZScore, Mean: 52100, Std: 18300})
+	require.Equal(t, [2]float64{18300, 52100}, [2]float64{a, b}, "the declared parameters, not their rounding")
 }
