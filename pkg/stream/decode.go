@@ -1403,11 +1403,8 @@ func (in *interner) add(b []byte) (string, int32) {
 // fastjson's reading.
 func (d *Decoder) float(v *fastjson.Value) (float64, error) {
 	d.num = v.MarshalTo(d.num[:0])
-	s := fastScanner{b: d.num}
-	if t, ok := s.number(); ok && len(t) == len(d.num) {
-		if f, ok := parseNumber(d.num); ok {
-			return f, nil
-		}
+	if f, ok := parseNumber(d.num); ok {
+		return f, nil
 	}
 	return v.Float64()
 }

@@ -183,53 +183,77 @@ func (s *fastScanner) literal() bool {
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// parseNumber converts the text of a valid JSON number (as fastScanner's
-// number reads it) to the nearest float64.
-// A mantissa below 2^53 and a power of ten within ±22 make one correctly
-// rounded operation (Clinger's fast path); the rest goes to strconv.
-func parseNumber(t []byte) (float64, bool) {
-	var m uint64
-	digits, exp, i := 0, 0, 0
-	neg := t[0] == '-'
+// float reads a JSON number and converts it to the nearest float64 in
+// the same pass. A mantissa of at most 15 significant digits and a power
+// of ten within ±22 make one correctly rounded operation (Clinger's fast
+// path); the rest goes to strconv with the number's text.
+func (s *fastScanner) float() (float64, bool) {
+	s.ws()
+	b, i := s.b, s.i
+	start := i
+	neg := i < len(b) && b[i] == '-'
 	if neg {
 		i++
 	}
-	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
-		if m == 0 && t[i] == '0' {
-			continue
-		}
-		m = m*10 + uint64(t[i]-'0')
-		digits++
-	}
-	if i < len(t) && t[i] == '.' {
-		for i++; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
-			exp--
-			if m == 0 && t[i] == '0' {
-				continue
+	var m uint64
+	digits, exp := 0, 0
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if digits < 19 {
+				m = m*10 + uint64(b[i]-'0')
+			} else {
+				exp++
 			}
-			m = m*10 + uint64(t[i]-'0')
 			digits++
 		}
+	default:
+		return 0, false
 	}
-	if i < len(t) {
-		i++ // e or E
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if m == 0 && b[i] == '0' {
+				exp--
+				continue
+			}
+			if digits < 19 {
+				m = m*10 + uint64(b[i]-'0')
+				exp--
+			}
+			digits++
+		}
+		if i == d {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
 		eneg := false
-		if t[i] == '+' || t[i] == '-' {
-			eneg = t[i] == '-'
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
 			i++
 		}
+		d := i
 		e := 0
-		for ; i < len(t); i++ {
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 			if e < 10000 {
-				e = e*10 + int(t[i]-'0')
+				e = e*10 + int(b[i]-'0')
 			}
+		}
+		if i == d {
+			return 0, false
 		}
 		if eneg {
 			e = -e
 		}
 		exp += e
 	}
-	if digits <= 15 && m < 1<<53 && exp >= -22 && exp <= 22 {
+	s.i = i
+	if digits <= 15 && exp >= -22 && exp <= 22 {
 		f := float64(m)
 		if exp >= 0 {
 			f *= pow10[exp]
@@ -241,8 +265,16 @@ func parseNumber(t []byte) (float64, bool) {
 		}
 		return f, true
 	}
-	f, err := strconv.ParseFloat(unsafe.String(&t[0], len(t)), 64)
+	f, err := strconv.ParseFloat(unsafe.String(&b[start], i-start), 64)
 	return f, err == nil
+}
+
+// parseNumber converts t, which must be exactly one JSON number, to the
+// nearest float64.
+func parseNumber(t []byte) (float64, bool) {
+	s := fastScanner{b: t}
+	f, ok := s.float()
+	return f, ok && s.i == len(t)
 }
 
 // fastDecode reads value into ev on the fast path, reporting whether it
@@ -384,11 +416,8 @@ func (d *Decoder) fastFeatures(s *fastScanner, dst []FeatureValue, cache *[]cach
 		fv := FeatureValue{Name: name}
 		switch c := s.peek(); {
 		case c == '-' || (c >= '0' && c <= '9'):
-			t, ok := s.number()
-			if !ok {
-				return dst, errFast
-			}
-			if fv.Value, ok = parseNumber(t); !ok || math.IsInf(fv.Value, 0) {
+			var ok bool
+			if fv.Value, ok = s.float(); !ok || math.IsInf(fv.Value, 0) {
 				return dst, errFast
 			}
 		case c == 'n':
@@ -465,11 +494,7 @@ func (d *Decoder) fastEmbeddings(s *fastScanner, ev *Event) error {
 					if len(e.Values) >= d.opts.MaxDim {
 						return errFast
 					}
-					t, ok := s.number()
-					if !ok {
-						return errFast
-					}
-					x, ok := parseNumber(t)
+					x, ok := s.float()
 					if !ok || math.IsInf(x, 0) {
 						return errFast
 					}
