@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/normwatch/normwatch/pkg/config"
 )
 
 // command is a subcommand's flags and help. Its errors are loud: one line
@@ -148,7 +150,7 @@ func takes(f *pflag.Flag) string {
 func nearestFlag(fs *pflag.FlagSet, name string) string {
 	best, bestD := "", 3
 	fs.VisitAll(func(f *pflag.Flag) {
-		d := levenshtein(name, f.Name)
+		d := config.EditDistance(name, f.Name)
 		if len(name) >= 4 && strings.Contains(f.Name, name) {
 			d = min(d, 1)
 		}
@@ -157,24 +159,4 @@ func nearestFlag(fs *pflag.FlagSet, name string) string {
 		}
 	})
 	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

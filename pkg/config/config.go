@@ -589,7 +589,7 @@ func suggest(k string, keys map[string]any) string {
 		if strings.Contains(norm, "[") && parentKey(key) != parentKey(norm) {
 			continue
 		}
-		if d := editDistance(norm, key); d < bestD || (d == bestD && key < best) {
+		if d := EditDistance(norm, key); d < bestD || (d == bestD && key < best) {
 			best, bestD = key, d
 		}
 	}
@@ -609,8 +609,9 @@ func parentKey(k string) string {
 	return ""
 }
 
-// editDistance is the Levenshtein distance of a and b, in bytes.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b, in bytes: how
+// "did you mean" suggestions pick the nearest key or flag.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

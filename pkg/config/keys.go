@@ -210,7 +210,7 @@ func EnvTypos(environ []string) []string {
 		}
 		best, bestD := "", 3
 		for e := range envs {
-			if d := editDistance(name, e); d < bestD || (d == bestD && e < best) {
+			if d := EditDistance(name, e); d < bestD || (d == bestD && e < best) {
 				best, bestD = e, d
 			}
 		}
