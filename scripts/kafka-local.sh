@@ -119,7 +119,13 @@ start() {
     echo "$port" >"$dir/port"
     write_config "$port"
     local id
-    id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # A cluster id is 16 random bytes in URL-safe base64. One that begins
+    # with "-" would read as an option to the storage tool, so draw again
+    # (Kafka's own generator avoids those for the same reason).
+    id=-
+    while [ "${id#-}" != "$id" ]; do
+      id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     "$java" -cp "$cp" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
       kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
       { cat "$dir/format.log" >&2; die "formatting the storage failed"; }
