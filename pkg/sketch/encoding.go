@@ -180,6 +180,8 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 		}
 		n.min, n.max = lo, hi
 	}
+	// Sketches written before -0 and +0 were one value may list both.
+	w.Values, w.Masses, w.Top = joinZeros(w.Values), joinZeros(w.Masses), joinZeros(w.Top)
 	var total float64
 	if w.Exact {
 		if len(w.Centroids) > 0 {
@@ -241,6 +243,18 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 	n.mom = m
 	n.missing, n.nan, n.posInf, n.negInf = w.Missing, w.NaN, w.PosInf, w.NegInf
 	return n, nil
+}
+
+// joinZeros merges an entry of -0 with the +0 that follows it, as
+// summarizing sorted keys listed them apart until the keys made them one.
+func joinZeros(vc []ValueCount) []ValueCount {
+	for i := 1; i < len(vc); i++ {
+		if vc[i-1].Value == 0 && vc[i].Value == 0 {
+			vc[i-1] = ValueCount{Value: 0, Count: vc[i-1].Count + vc[i].Count}
+			return append(vc[:i], vc[i+1:]...)
+		}
+	}
+	return vc
 }
 
 // validTails checks the exact tails against the digest's weight wd and the

@@ -294,3 +294,50 @@ func roundAll(xs []float64) []float64 {
 	}
 	return xs
 }
+
+// A sketch written when -0 and +0 were two exact values (or two point
+// masses) still decodes, with the two joined: a checkpoint of an older
+// daemon must restore.
+func TestDecodeJoinsSignedZeros(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	tests := []struct {
+		name string
+		n    *Numeric
+	}{
+		{"exact", func() *Numeric {
+			n := NewNumeric()
+			n.AddBatch([]float64{-1, 0, 0, 0, 2})
+			n.Compact()
+			n.exact = []ValueCount{{-1, 1}, {negZero, 2}, {0, 1}, {2, 1}}
+			return n
+		}()},
+		{"masses", func() *Numeric {
+			n, err := NewNumericWith(NumericOptions{ExactLimit: 1})
+			require.NoError(t, err)
+			xs := make([]float64, 0, 2000)
+			for i := range 1000 {
+				xs = append(xs, float64(i%97)+0.5, 0)
+			}
+			n.AddBatch(xs)
+			n.Compact()
+			i := slices.IndexFunc(n.masses, func(v ValueCount) bool { return v.Value == 0 })
+			require.GreaterOrEqual(t, i, 0, "zero is a point mass")
+			c := n.masses[i].Count
+			n.masses = slices.Insert(n.masses, i, ValueCount{negZero, c / 2})
+			n.masses[i+1].Count = c - c/2
+			return n
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := roundTripBinary(t, tt.n)
+			requireInvariants(t, c)
+			require.Equal(t, tt.n.Count(), c.Count())
+			want, err := tt.n.CDF(0)
+			require.NoError(t, err)
+			got, err := c.CDF(0)
+			require.NoError(t, err)
+			require.InDelta(t, want, got, 1e-12)
+		})
+	}
+}

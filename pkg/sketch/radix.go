@@ -12,6 +12,11 @@ import (
 // comparison sort's.
 
 func floatKey(x float64) uint64 {
+	if x == 0 {
+		// -0 and +0 are one value: distinct keys would make two runs of
+		// equal value, which no exact table or centroid list may hold.
+		x = 0
+	}
 	b := math.Float64bits(x)
 	if b>>63 != 0 {
 		return ^b

@@ -139,6 +139,19 @@ func Streams() []Stream {
 				return math.Copysign(float64(r.IntN(1<<20)), r.NormFloat64())
 			})
 		}},
+		// Both zeros: numpy writes -0.0 for small negatives rounded away,
+		// and -0 == 0, so a sketch must count them as one value.
+		{"signed_zeros", func(r *rand.Rand, n int) []float64 {
+			return fill(n, func() float64 {
+				switch r.IntN(3) {
+				case 0:
+					return math.Copysign(0, -1)
+				case 1:
+					return 0
+				}
+				return float64(r.IntN(5))
+			})
+		}},
 	}
 }
 
