@@ -160,13 +160,15 @@ type daemon struct {
 	reg      *prometheus.Registry
 	brokers  []string
 	embedded *stream.Embedded
-	store    *baseline.Store
-	alerts   *alert.Manager
-	engine   *engine.Engine
-	late     *engine.LateWatch
-	consumer *stream.Consumer
-	server   *export.Server
-	history  *export.History // the status page's history, an engine sink
+	// kafkaCheckpoints is the store of checkpoint.store kafka, nil with files.
+	kafkaCheckpoints *stream.KafkaCheckpoints
+	store            *baseline.Store
+	alerts           *alert.Manager
+	engine           *engine.Engine
+	late             *engine.LateWatch
+	consumer         *stream.Consumer
+	server           *export.Server
+	history          *export.History // the status page's history, an engine sink
 
 	// alertRunners send to Alertmanager and the alert topic.
 	alertRunners []namedRunner
@@ -299,11 +301,14 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		return nil, err
 	}
 
-	checkpoints, err := stream.NewFileCheckpoints(cfg.Checkpoint.Dir, cfg.Kafka.GroupID)
+	tlsConfig, err := kafkaTLS(cfg.Kafka.TLS)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint.dir: %w", err)
+		return nil, err
 	}
-	checkpoints.Logger = logger // a fallback to the previous checkpoint is never silent
+	checkpoints, claimer, err := d.newCheckpointStore(ctx, tlsConfig)
+	if err != nil {
+		return nil, err
+	}
 	afterCheckpoint, err := crashAfterCheckpoint(logger)
 	if err != nil {
 		return nil, err
@@ -330,10 +335,6 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 
 	d.late = engine.NewLateWatch(d.engine, max(cfg.Window.Size+cfg.Window.AllowedLateness, time.Second), logger)
 
-	tlsConfig, err := kafkaTLS(cfg.Kafka.TLS)
-	if err != nil {
-		return nil, err
-	}
 	d.consumer, err = stream.NewConsumer(stream.Options{
 		Brokers: d.brokers, Topics: cfg.Kafka.Topics, GroupID: cfg.Kafka.GroupID,
 		StartOffset: cfg.Kafka.StartOffset, CheckpointInterval: cfg.Checkpoint.Interval,
@@ -342,7 +343,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		DLQTopic: cfg.Kafka.DLQTopic, FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
 		SessionTimeout: cfg.Kafka.SessionTimeout, HeartbeatInterval: cfg.Kafka.SessionTimeout / 10,
 		ShutdownTimeout: clock.work(),
-		Logger:          logger, AfterCheckpoint: afterCheckpoint,
+		Logger:          logger, AfterCheckpoint: afterCheckpoint, Claimer: claimer,
 	}, d.engine, d.reg)
 	if err != nil {
 		return nil, err
@@ -457,7 +458,38 @@ func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 	}
 }
 
+// newCheckpointStore opens the store of checkpoint.store: files in
+// checkpoint.dir, or the compacted checkpoint.topic, created or checked
+// now, whose fence needs the consumer's claims.
+func (d *daemon) newCheckpointStore(ctx context.Context, tlsConfig *tls.Config) (stream.CheckpointStore, stream.Claimer, error) {
+	cfg := d.cfg
+	if cfg.Checkpoint.Store != "kafka" {
+		fc, err := stream.NewFileCheckpoints(cfg.Checkpoint.Dir, cfg.Kafka.GroupID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("checkpoint.dir: %w", err)
+		}
+		fc.Logger = d.logger // a fallback to the previous checkpoint is never silent
+		return fc, nil, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kc, err := stream.NewKafkaCheckpoints(sctx, stream.KafkaCheckpointOptions{
+		Brokers: d.brokers, Topic: cfg.Checkpoint.Topic, GroupID: cfg.Kafka.GroupID, TLS: tlsConfig,
+		SASL:   stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
+		Logger: d.logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint.topic: %w", err)
+	}
+	d.kafkaCheckpoints = kc
+	d.logger.Info("checkpoints in a compacted kafka topic", "topic", kc.Topic(), "group", cfg.Kafka.GroupID)
+	return kc, kc, nil
+}
+
 func (d *daemon) close() {
+	if d.kafkaCheckpoints != nil {
+		_ = d.kafkaCheckpoints.Close()
+	}
 	if d.embedded != nil {
 		d.embedded.Close()
 	}

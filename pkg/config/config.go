@@ -182,7 +182,14 @@ type Baselines struct {
 
 // Checkpoint is where and how often state and offsets are saved.
 type Checkpoint struct {
-	Dir string `mapstructure:"dir"`
+	// Store is where checkpoints live: "file", in Dir, for one process
+	// (or a shared disk); "kafka", in the compacted Topic, for several
+	// processes of one group wherever they run.
+	Store string `mapstructure:"store"`
+	Dir   string `mapstructure:"dir"`
+	// Topic is the compacted checkpoint topic of the kafka store, created
+	// at start when missing, checked when present.
+	Topic string `mapstructure:"topic"`
 	// Interval between checkpoints. Offsets are committed only after one,
 	// so it is also how much is re-read after a crash.
 	Interval time.Duration `mapstructure:"interval"`
@@ -334,7 +341,7 @@ func Default() Config {
 			VersionIdleTimeout:  time.Hour,
 		},
 		Baselines:  Baselines{Dir: "./baselines", Fallback: "previous_version"},
-		Checkpoint: Checkpoint{Dir: "./data/checkpoints", Interval: 10 * time.Second},
+		Checkpoint: Checkpoint{Store: "file", Dir: "./data/checkpoints", Topic: "normwatch-checkpoints", Interval: 10 * time.Second},
 		HTTP: HTTP{
 			// The exporter range 9100-9999 of Prometheus's default port
 			// allocations is fully allocated, and 9308 in it is
@@ -804,7 +811,20 @@ func (c Config) Validate() error {
 	nonEmpty("baselines.dir", c.Baselines.Dir)
 	oneOf("baselines.fallback", c.Baselines.Fallback, "previous_version", "report_only")
 
+	oneOf("checkpoint.store", c.Checkpoint.Store, "file", "kafka")
 	nonEmpty("checkpoint.dir", c.Checkpoint.Dir)
+	if c.Checkpoint.Store == "kafka" {
+		switch t := c.Checkpoint.Topic; {
+		case !validTopic(t):
+			bad("checkpoint.topic", "%q is not a valid topic name (1 to 249 of a-z A-Z 0-9 . _ -)", t)
+		case consumed[t]:
+			bad("checkpoint.topic", "%q is also in kafka.topics", t)
+		case t == k.DLQTopic:
+			bad("checkpoint.topic", "%q is also kafka.dlq_topic", t)
+		case t == k.AlertTopic:
+			bad("checkpoint.topic", "%q is also kafka.alert_topic", t)
+		}
+	}
 	durIn("checkpoint.interval", c.Checkpoint.Interval, time.Second, time.Hour)
 
 	h := c.HTTP

@@ -92,7 +92,7 @@ func TestFullFile(t *testing.T) {
 		Limits: Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2,
 			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
-		Checkpoint: Checkpoint{Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
+		Checkpoint: Checkpoint{Store: "kafka", Topic: "normwatch.checkpoints", Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
 		HTTP: HTTP{
 			Listen: "127.0.0.1:9999", ProbeListen: ":9998", WebConfigFile: "/etc/normwatch/web.yml",
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
@@ -170,6 +170,9 @@ func TestBadFiles(t *testing.T) {
 		{"idle_before_stale", []string{"limits.version_idle_timeout: 1h0m0s is not longer than the stale time"}},
 		{"fallback", []string{`baselines.fallback: "nearest" is not one of "previous_version", "report_only"`}},
 		{"checkpoint_interval", []string{"checkpoint.interval: 0s is out of range"}},
+		{"checkpoint_store", []string{`checkpoint.store: "s3" is not one of "file", "kafka"`}},
+		{"checkpoint_topic_consumed", []string{`checkpoint.topic: "events" is also in kafka.topics`}},
+		{"checkpoint_topic_bad", []string{`checkpoint.topic: "a/b" is not a valid topic name`}},
 		{"listen", []string{`http.listen: "9308" is not [host]:port`}},
 		{"shutdown_timeout", []string{"shutdown_timeout: 100ms is out of range [1s, 1h0m0s]"}},
 		{"http_no_write_timeout", []string{"http.write_timeout: 0s is out of range [100ms, 1h0m0s]"}},

@@ -82,7 +82,9 @@ var help = map[string]string{
 	"baselines.dir":      "directory of training baselines; must exist",
 	"baselines.fallback": "for a version without a baseline: previous_version or report_only",
 
-	"checkpoint.dir":      "directory of checkpoints",
+	"checkpoint.store":    "where checkpoints live: file (checkpoint.dir, one process) or kafka (checkpoint.topic, N processes on any machines)",
+	"checkpoint.dir":      "directory of checkpoints (checkpoint.store file)",
+	"checkpoint.topic":    "compacted topic of checkpoints (checkpoint.store kafka), created at start if missing",
 	"checkpoint.interval": "time between checkpoints; also how much is re-read after a crash",
 
 	"http.listen":                  "address of /metrics, /healthz, /readyz, the API and the status page",

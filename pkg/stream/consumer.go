@@ -106,6 +106,11 @@ type Options struct {
 	TopicCheckInterval time.Duration
 	Logger             *slog.Logger // nil: no logs
 
+	// Claimer, if set, is told the group generation of each partition
+	// before the processor opens it: the checkpoint store shared by the
+	// processes of a group (KafkaCheckpoints) fences its writes with it.
+	Claimer Claimer
+
 	// AfterCheckpoint, if set, is called after each successful checkpoint
 	// and before its offset is committed, from the partition's goroutine.
 	// It is for process-level crash tests only (a hook that kills the
@@ -769,6 +774,9 @@ func (c *Consumer) runPartition(gctx context.Context, gen *kafka.Generation, top
 }
 
 func (c *Consumer) openPartition(gen *kafka.Generation, topic string, a kafka.PartitionAssignment) (*partition, error) {
+	if c.opts.Claimer != nil {
+		c.opts.Claimer.Claim(topic, a.ID, Owner{Generation: gen.ID, MemberID: gen.MemberID})
+	}
 	p, err := c.proc.OpenPartition(topic, a.ID)
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s/%d: %w", topic, a.ID, err)

@@ -24,7 +24,7 @@ import (
 // testBrokers returns the brokers of NORMWATCH_TEST_BROKERS (comma
 // separated) when set, else those of an embedded broker closed with the
 // test; the *Embedded is nil with real brokers.
-func testBrokers(t *testing.T, opts ...EmbeddedOptions) ([]string, *Embedded) {
+func testBrokers(t testing.TB, opts ...EmbeddedOptions) ([]string, *Embedded) {
 	t.Helper()
 	if env := os.Getenv("NORMWATCH_TEST_BROKERS"); env != "" {
 		return strings.Split(env, ","), nil
