@@ -23,7 +23,8 @@ fi
 # committed seed corpus (which every go test run above replays): sketch
 # operations on any float64, and events of any value and time through the
 # engine with checkpoints and restores (issue 9), and the decoder's fast
-# path against its general one (issue 14). NORMWATCH_FUZZTIME=0
+# path against its general one and its number conversion against strconv
+# (issue 14). NORMWATCH_FUZZTIME=0
 # skips them. Minimizing every new interesting input (60 s each by
 # default) would take the whole bounded time, with no new input run at
 # all (31 executions in 15 s were seen), so nothing is minimized here.
@@ -32,4 +33,5 @@ if [ "$fuzztime" != "0" ]; then
   go test -run '^$' -fuzz '^FuzzNumericOps$' -fuzztime "$fuzztime" -fuzzminimizetime 0x ./pkg/sketch
   go test -run '^$' -fuzz '^FuzzEngineEvents$' -fuzztime "$fuzztime" -fuzzminimizetime 0x ./pkg/engine
   go test -run '^$' -fuzz '^FuzzFastDecodeAgrees$' -fuzztime "$fuzztime" -fuzzminimizetime 0x ./pkg/stream
+  go test -run '^$' -fuzz '^FuzzParseNumber$' -fuzztime "$fuzztime" -fuzzminimizetime 0x ./pkg/stream
 fi

@@ -1,7 +1,9 @@
 package stream
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unsafe"
@@ -98,6 +100,11 @@ func (s *fastScanner) str() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.i
+	// Eight bytes at a time while none of them ends the string or needs
+	// the general decoder: a base64 embedding is hundreds of bytes.
+	for s.i+8 <= len(s.b) && !specialByte(binary.LittleEndian.Uint64(s.b[s.i:])) {
+		s.i += 8
+	}
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
@@ -111,6 +118,23 @@ func (s *fastScanner) str() ([]byte, bool) {
 		s.i++
 	}
 	return nil, false
+}
+
+// Bytes of a word, repeated, for specialByte.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// specialByte reports whether any byte of w is a quote, a backslash or a
+// control character (below 0x20). A byte b is one when b^'"' or b^'\\' is
+// zero or b is below 0x20: x-ones&^x&highs has the high bit of a byte set
+// where that byte of x is below 1 (for zero tests) or below 0x20; a false
+// positive is possible only above a true one, which is what the caller
+// looks for byte by byte anyway.
+func specialByte(w uint64) bool {
+	below := func(x, n uint64) uint64 { return (x - n*ones) &^ x & highs }
+	return below(w^('"'*ones), 1)|below(w^('\\'*ones), 1)|below(w, 0x20) != 0
 }
 
 // number reads a JSON number and returns its text.
@@ -184,9 +208,9 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // float reads a JSON number and converts it to the nearest float64 in
-// the same pass. A mantissa of at most 15 significant digits and a power
-// of ten within ±22 make one correctly rounded operation (Clinger's fast
-// path); the rest goes to strconv with the number's text.
+// the same pass: convert takes mantissas of up to 19 digits with powers
+// of ten of up to ±19 (±22 for the shorter ones), and the rest goes to
+// strconv with the number's text.
 func (s *fastScanner) float() (float64, bool) {
 	s.ws()
 	b, i := s.b, s.i
@@ -215,6 +239,23 @@ func (s *fastScanner) float() (float64, bool) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		d := i
+		// Up to eight digits a step while m has room for them (a zero
+		// leading the fraction counts as a digit here, which at worst
+		// sends a long number to strconv); the loop below takes the rest.
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			n := leadingDigits(w)
+			if n == 0 || digits+n > 19 {
+				break
+			}
+			m = m*pow10u[n] + digitsValue(w, n)
+			digits += n
+			exp -= n
+			i += n
+			if n < 8 {
+				break
+			}
+		}
 		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
 			if m == 0 && b[i] == '0' {
 				exp--
@@ -253,20 +294,119 @@ func (s *fastScanner) float() (float64, bool) {
 		exp += e
 	}
 	s.i = i
-	if digits <= 15 && exp >= -22 && exp <= 22 {
-		f := float64(m)
-		if exp >= 0 {
-			f *= pow10[exp]
-		} else {
-			f /= pow10[-exp]
+	if digits <= 19 {
+		// m holds every digit.
+		if f, ok := convert(m, exp); ok {
+			if neg {
+				f = -f
+			}
+			return f, true
 		}
-		if neg {
-			f = -f
-		}
-		return f, true
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[start], i-start), 64)
 	return f, err == nil
+}
+
+// leadingDigits returns how many of the bytes of w, first byte in memory
+// first, are ASCII digits before the first that is not. x = w^'0' makes a
+// digit's byte 0 to 9 and any other byte 10 or more; adding 0x76 sets the
+// high bit of a byte of 10 or more (a carry out of a byte of 0x8a or more
+// can only mark bytes after the first non-digit, which do not count).
+func leadingDigits(w uint64) int {
+	x := w ^ ('0' * ones)
+	nondigit := ((x + 0x76*ones) | x) & highs
+	return bits.TrailingZeros64(nondigit) / 8
+}
+
+// digitsValue returns the number the first n (1 to 8) bytes of w spell,
+// which must be digits. Shifted to the top of the word they are the low
+// digits of an eight-digit number with leading zeros, combined pairwise:
+// two digits to a 16-bit lane, four to a 32-bit lane, then all eight.
+func digitsValue(w uint64, n int) uint64 {
+	x := (w ^ ('0' * ones)) << (64 - 8*n)
+	x = (x*10 + x>>8) & 0x00ff00ff00ff00ff
+	x = (x*100 + x>>16) & 0x0000ffff0000ffff
+	return (x*10000 + x>>32) & 0xffffffff
+}
+
+// pow10u holds the powers of ten a uint64 holds.
+var pow10u = [...]uint64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// convert returns the float64 nearest m·10^exp (ties to even), or false
+// when m or exp is out of the ranges it handles exactly. A mantissa below
+// 2^53 and a power of ten within ±22 make one correctly rounded floating
+// point operation (Clinger's fast path). Otherwise, with a power of ten
+// that fits in 64 bits, the exact product or quotient is formed in 128-bit
+// integers and rounded once: producers send 16 and 17 digits (the shortest
+// text of a float64), and strconv's general algorithm costs a second pass
+// over the text and twice the time.
+func convert(m uint64, exp int) (float64, bool) {
+	switch {
+	case m == 0:
+		return 0, true
+	case m < 1<<53 && exp >= -22 && exp <= 22:
+		f := float64(m)
+		if exp >= 0 {
+			return f * pow10[exp], true
+		}
+		return f / pow10[-exp], true
+	case exp >= 0 && exp < len(pow10u):
+		hi, lo := bits.Mul64(m, pow10u[exp])
+		// Normalize the product so that its top bit is bit 63 of hi.
+		z := uint(bits.LeadingZeros64(hi))
+		if hi == 0 {
+			z = uint(bits.LeadingZeros64(lo))
+			hi, lo = lo<<z, 0
+			z += 64
+		} else if z > 0 {
+			hi, lo = hi<<z|lo>>(64-z), lo<<z
+		}
+		return round53(hi, lo != 0, 128-int(z)-64), true
+	case exp < 0 && -exp < len(pow10u):
+		d := pow10u[-exp]
+		// m·2^s / d in [2^62, 2^64): its quotient fits Div64 (hi < d)
+		// with at least 63 bits, the remainder says what lies below.
+		s := 63 + bits.Len64(d) - bits.Len64(m)
+		var hi, lo uint64
+		if s >= 64 {
+			hi = m << (s - 64)
+		} else {
+			hi, lo = m>>(64-s), m<<s
+		}
+		q, r := bits.Div64(hi, lo, d)
+		if q < 1<<63 {
+			// One more bit of the quotient, from the remainder.
+			q <<= 1
+			s++
+			if r >= d-r {
+				q |= 1
+				r -= d - r
+			} else {
+				r += r
+			}
+		}
+		return round53(q, r != 0, -s), true
+	}
+	return 0, false
+}
+
+// round53 returns (w + a fraction)·2^e2 rounded to 53 bits, ties to even,
+// where w has its top bit set and sticky tells whether the fraction below
+// w's last bit is not zero. The result must be a normal float64, which the
+// ranges of convert ensure.
+func round53(w uint64, sticky bool, e2 int) float64 {
+	mant, rest := w>>11, w&(1<<11-1)
+	e2 += 11
+	if rest > 1<<10 || rest == 1<<10 && (sticky || mant&1 == 1) {
+		mant++
+		if mant == 1<<53 {
+			mant >>= 1
+			e2++
+		}
+	}
+	// mant in [2^52, 2^53): mant·2^e2 has the biased exponent e2+52+1023.
+	return math.Float64frombits(uint64(e2+52+1023)<<52 | mant&(1<<52-1))
 }
 
 // parseNumber converts t, which must be exactly one JSON number, to the
