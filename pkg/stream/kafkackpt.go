@@ -807,15 +807,16 @@ func (s *KafkaCheckpoints) Save(topic string, partition int, data []byte) error 
 	return nil
 }
 
-// retry calls f until it succeeds, fails for good or ctx ends: a broker
-// answers "not leader" for a moment after a topic is made or a leader
-// moves, and the store must ride that out as the consumer does.
+// retry calls f until it succeeds, fails for good (an error Kafka does
+// not call temporary) or ctx ends: a broker answers "not leader" for a
+// moment after a topic is made or a leader moves, and a broker restarting
+// refuses connections; the store rides that out as the consumer does.
 func retry(ctx context.Context, f func() error) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := f()
 		var ke kafka.Error
-		if err == nil || !errors.As(err, &ke) || !ke.Temporary() {
+		if err == nil || errors.As(err, &ke) && !ke.Temporary() || ctx.Err() != nil {
 			return err
 		}
 		select {

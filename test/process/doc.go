@@ -10,4 +10,12 @@
 // brokers named by NORMWATCH_TEST_BROKERS; with NORMWATCH_TEST_KAFKA_CTL
 // naming scripts/kafka-local.sh as well, the broker-restart test stops and
 // starts that real broker.
+//
+// The cluster tests (cluster_test.go) run several daemons in one group, each
+// with a directory of its own and the checkpoints in a compacted topic
+// (checkpoint.store kafka): killed with SIGKILL, joined by another, paused
+// with SIGSTOP past the session timeout and resumed. Their helper, cluster,
+// starts members with given settings, kills, pauses and resumes them, and
+// reads their /metrics and merged state. They need a real Kafka and skip
+// without NORMWATCH_TEST_BROKERS.
 package process
