@@ -338,7 +338,39 @@ func TestClusterKillJoinPause(t *testing.T) {
 	}
 	t.Logf("partitions restored from another process's checkpoint: %d; b after resuming: %d commits refused, %d fenced partitions",
 		restored, b.count("offset commit failed"), b.count("partition fenced"))
+	var took []time.Duration
+	var size int
+	for _, d := range []*daemon{a, b, d3, d4} {
+		for _, r := range d.restores() {
+			took = append(took, r.took)
+			size = max(size, r.bytes)
+		}
+	}
+	slices.Sort(took)
+	require.NotEmpty(t, took)
+	t.Logf("%d restores from the checkpoint topic (checkpoints up to %d bytes): median %v, slowest %v",
+		len(took), size, took[len(took)/2], took[len(took)-1])
 	for _, d := range c.live() {
 		d.stop()
 	}
+}
+
+// restore is one "checkpoint restored from the topic" log line of a
+// daemon that found a checkpoint.
+type restore struct {
+	bytes int
+	took  time.Duration
+}
+
+var restoreLine = regexp.MustCompile(`msg="checkpoint restored from the topic".* found=true .* bytes=(\d+) .* took=(\S+)`)
+
+func (d *daemon) restores() []restore {
+	var out []restore
+	for _, m := range restoreLine.FindAllStringSubmatch(d.stderr(), -1) {
+		var r restore
+		r.bytes, _ = strconv.Atoi(m[1])
+		r.took, _ = time.ParseDuration(m[2])
+		out = append(out, r)
+	}
+	return out
 }
