@@ -15,7 +15,7 @@ import (
 
 // A checkpoint is the whole state of one partition, self-contained:
 //
-//	"NWEC" version(2)
+//	"NWEC" version(3)
 //	offset, largest event time, has-time, closed-through
 //	per model version: model, version, end of the last window evaluated,
 //	  newest event time and wall time last seen (version 2),
@@ -24,14 +24,18 @@ import (
 //	CRC-32C of everything before it, little-endian
 //
 // Integers are varints, strings and sketches length-prefixed, sketches in
-// their own binary forms. Feature indexes are the checkpoint's own: the
+// their own binary forms (from version 3, a numeric sketch may be in the
+// form that keeps its values raw, which version 2 readers do not know). Feature indexes are the checkpoint's own: the
 // process's registry indexes are assigned anew on restore, by name and
 // within the limits of the restoring process.
 const (
 	checkpointMagic   = "NWEC"
-	checkpointVersion = 2
-	// checkpointV1 is read too: the same without the activity of versions.
+	checkpointVersion = 3
+	// checkpointV1 and checkpointV2 are read too: version 2 is version 3
+	// with every sketch folded, version 1 that without the activity of
+	// versions.
 	checkpointV1 = 1
+	checkpointV2 = 2
 )
 
 // ErrCorrupt is wrapped by the errors of a checkpoint that does not decode.
@@ -61,7 +65,8 @@ func (w *ckWriter) bytes(f func([]byte) ([]byte, error)) error {
 }
 
 // encode serializes p. Called with p.mu held. Open windows' sketches fold
-// their buffers in on the way (Numeric's encoding does).
+// their buffers in on the way, unless they are small enough to keep raw
+// (Numeric's encoding decides).
 func (p *partition) encode() ([]byte, error) {
 	w := &ckWriter{b: make([]byte, 0, 4096)}
 	w.b = append(w.b, checkpointMagic...)
@@ -321,8 +326,8 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 		return nil, fmt.Errorf("%w: not a normwatch engine checkpoint", ErrCorrupt)
 	}
 	v := data[len(checkpointMagic)]
-	if v != checkpointVersion && v != checkpointV1 {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d and %d", ErrCorrupt, v, checkpointV1, checkpointVersion)
+	if v < checkpointV1 || v > checkpointVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d to %d", ErrCorrupt, v, checkpointV1, checkpointVersion)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
@@ -335,7 +340,7 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 	nv := r.count("versions", 3)
 	for range nv {
 		cv := &ckVersion{model: r.s("model"), version: r.s("version"), evaluated: r.i("evaluated")}
-		if v >= 2 {
+		if v >= checkpointV2 {
 			cv.lastEvent, cv.lastSeen = r.i("last event"), r.i("last seen")
 		}
 		nf := r.count("features", 1)

@@ -79,6 +79,19 @@ func newEvaluator(e *Engine) *evaluator {
 
 func (ev *evaluator) push(u update) {
 	ev.qmu.Lock()
+	if len(u.cums) > 0 {
+		// Of a partition's cumulative snapshots of a version the evaluator
+		// keeps the newest: older ones still queued would only hold memory
+		// (a whole copy of the version's sketches each) until it catches
+		// up, as when a replay closes windows faster than they evaluate.
+		for i := range ev.queue {
+			if q := &ev.queue[i]; q.part == u.part && len(q.cums) > 0 {
+				q.cums = slices.DeleteFunc(q.cums, func(c partial) bool {
+					return slices.ContainsFunc(u.cums, func(n partial) bool { return n.s == c.s })
+				})
+			}
+		}
+	}
 	ev.queue = append(ev.queue, u)
 	ev.qmu.Unlock()
 	select {

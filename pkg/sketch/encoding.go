@@ -19,6 +19,13 @@ const (
 	pairMagic    = "NWP"
 	// EncodingVersion is the version of the binary and JSON forms.
 	EncodingVersion = 1
+	// numericRawVersion is the version of Numeric's binary form that also
+	// carries raw values, sorted, not folded in yet: version 1's fields
+	// (all empty but the counts of missing and non-finite values) and then
+	// the values. It is written only for a sketch Compact keeps raw (or
+	// would), so that a checkpoint neither folds an open window's values
+	// early nor makes a closed window bigger on restore.
+	numericRawVersion = 2
 
 	// maxEntries bounds the decoded lists, so hostile input cannot make
 	// the decoder allocate without limit.
@@ -83,15 +90,26 @@ func (r *reader) length(what string, minSize int) int {
 }
 
 func (r *reader) header(magic string) {
+	r.headerOf(magic, EncodingVersion)
+}
+
+// headerOf reads the magic and a version up to newest, and returns the version.
+func (r *reader) headerOf(magic string, newest byte) byte {
 	if len(r.b) < 4 || string(r.b[:3]) != magic {
 		r.err = corrupt("not a %s sketch", magic)
-		return
+		return 0
 	}
-	if r.b[3] != EncodingVersion {
-		r.err = corrupt("%s version %d, want %d", magic, r.b[3], EncodingVersion)
-		return
+	v := r.b[3]
+	if v < EncodingVersion || v > newest {
+		if newest == EncodingVersion {
+			r.err = corrupt("%s version %d, want %d", magic, v, EncodingVersion)
+		} else {
+			r.err = corrupt("%s version %d, want %d to %d", magic, v, EncodingVersion, newest)
+		}
+		return 0
 	}
 	r.b = r.b[4:]
+	return v
 }
 
 func (r *reader) done() error {
@@ -122,10 +140,32 @@ type numericWire struct {
 	TailHigh     []float64    `json:"tail_high,omitempty"`
 	Masses       []ValueCount `json:"masses,omitempty"`
 	Top          []ValueCount `json:"top,omitempty"`
+	// Raw are values not folded in (binary form only, version 2), sorted.
+	Raw []float64 `json:"-"`
 }
 
+// binaryWire returns the content of n for the binary form: a sketch
+// Compact keeps raw, or would, described by its raw values, any other as
+// wire does.
+func (n *Numeric) binaryWire() numericWire {
+	if n.keepRaw() {
+		w := numericWire{
+			Version: numericRawVersion, Compression: n.opts.Compression, ExactLimit: n.opts.ExactLimit,
+			BufferSize: n.opts.BufferSize, HeavyHitters: n.opts.HeavyHitters,
+			Missing: n.missing, NaN: n.nan, PosInf: n.posInf, NegInf: n.negInf,
+			Exact: n.opts.ExactLimit > 0, Raw: make([]float64, len(n.buf)),
+		}
+		for i, k := range n.buf {
+			w.Raw[i] = keyFloat(k)
+		}
+		return w
+	}
+	return n.wire()
+}
+
+// wire returns the content of n, its values folded in.
 func (n *Numeric) wire() numericWire {
-	n.flush()
+	n = n.settled()
 	w := numericWire{
 		Version: EncodingVersion, Compression: n.opts.Compression, ExactLimit: n.opts.ExactLimit,
 		BufferSize: n.opts.BufferSize, HeavyHitters: n.opts.HeavyHitters,
@@ -160,6 +200,12 @@ func numericFromWire(w numericWire) (*Numeric, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if len(w.Raw) > 0 {
+		if err := rawFromWire(n, w); err != nil {
+			return nil, err
+		}
+		return n, nil
 	}
 	m := w.Moments
 	for _, f := range []float64{m.N, m.Mean, m.M2, m.M3, m.M4} {
@@ -257,6 +303,28 @@ func joinZeros(vc []ValueCount) []ValueCount {
 	return vc
 }
 
+// rawFromWire fills n with the raw values of w, which must hold nothing
+// else but counts: n is frozen, as Compact leaves it.
+func rawFromWire(n *Numeric, w numericWire) error {
+	switch {
+	case w.Moments != Moments{} || w.Min != nil || w.Max != nil || len(w.Values) > 0 || len(w.Centroids) > 0 ||
+		len(w.TailLow) > 0 || len(w.TailHigh) > 0 || len(w.Masses) > 0 || len(w.Top) > 0:
+		return corrupt("raw values beside folded ones")
+	case len(w.Raw) > n.opts.BufferSize:
+		return corrupt("%d raw values over the buffer size %d", len(w.Raw), n.opts.BufferSize)
+	}
+	n.buf = make([]uint64, len(w.Raw))
+	for i, x := range w.Raw {
+		if math.IsNaN(x) || math.IsInf(x, 0) || (i > 0 && x < w.Raw[i-1]) {
+			return corrupt("raw value %d (%v) not finite or out of order", i, x)
+		}
+		n.buf[i] = floatKey(x)
+	}
+	n.frozen = true
+	n.missing, n.nan, n.posInf, n.negInf = w.Missing, w.NaN, w.PosInf, w.NegInf
+	return nil
+}
+
 // validTails checks the exact tails against the digest's weight wd and the
 // sketch's range.
 func validTails(lo, hi []float64, wd float64, n *Numeric) error {
@@ -281,9 +349,9 @@ func (n *Numeric) MarshalBinary() ([]byte, error) {
 
 // AppendBinary appends the binary form of n to b.
 func (n *Numeric) AppendBinary(b []byte) ([]byte, error) {
-	w := n.wire()
+	w := n.binaryWire()
 	out := writer{b: append(b, numericMagic...)}
-	out.b = append(out.b, EncodingVersion)
+	out.b = append(out.b, byte(w.Version))
 	out.f(w.Compression)
 	out.u(uint64(w.ExactLimit))
 	out.u(uint64(w.BufferSize))
@@ -330,6 +398,12 @@ func (n *Numeric) AppendBinary(b []byte) ([]byte, error) {
 		out.f(v.Value)
 		out.u(v.Count)
 	}
+	if w.Version == numericRawVersion {
+		out.u(uint64(len(w.Raw)))
+		for _, x := range w.Raw {
+			out.f(x)
+		}
+	}
 	return out.b, nil
 }
 
@@ -337,7 +411,7 @@ func (n *Numeric) AppendBinary(b []byte) ([]byte, error) {
 // inconsistency is an error wrapping ErrCorrupt; n is unchanged then.
 func (n *Numeric) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
-	r.header(numericMagic)
+	version := r.headerOf(numericMagic, numericRawVersion)
 	w := numericWire{Version: EncodingVersion}
 	w.Compression = r.f("compression")
 	w.ExactLimit = int(min(r.u("exact limit"), 1<<30))
@@ -380,6 +454,15 @@ func (n *Numeric) UnmarshalBinary(data []byte) error {
 	w.Top = make([]ValueCount, r.length("heavy hitters", 9))
 	for i := range w.Top {
 		w.Top[i] = ValueCount{Value: r.f("value"), Count: r.u("count")}
+	}
+	if version == numericRawVersion {
+		w.Raw = make([]float64, r.length("raw values", 8))
+		for i := range w.Raw {
+			w.Raw[i] = r.f("raw value")
+		}
+		if r.err == nil && len(w.Raw) == 0 {
+			return corrupt("raw form without raw values")
+		}
 	}
 	if err := r.done(); err != nil {
 		return err

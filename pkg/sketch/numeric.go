@@ -80,6 +80,12 @@ type Numeric struct {
 	opts NumericOptions
 
 	buf []uint64 // keys (floatKey) of finite values not yet folded in
+	// frozen: Compact kept n in its raw form, its values sorted in buf with
+	// nothing folded in yet, because that is smaller than the digest they
+	// would make. A closed window's sketch is read by several goroutines
+	// at once, so queries on a frozen n fold into a copy and leave n as it
+	// is; a change (Add, Merge into n, Reset) thaws it.
+	frozen bool
 
 	exact     []ValueCount // sorted distinct values, while exactMode
 	exactMode bool
@@ -124,6 +130,9 @@ func (n *Numeric) Options() NumericOptions { return n.opts }
 
 // Reset empties n, keeping its options and buffers.
 func (n *Numeric) Reset() {
+	if n.frozen {
+		n.buf, n.frozen = nil, false // others may still read it
+	}
 	n.buf = n.buf[:0]
 	n.exact = n.exact[:0]
 	n.exactMode = n.opts.ExactLimit > 0
@@ -142,6 +151,9 @@ func (n *Numeric) Add(x float64) {
 		n.addNonFinite(x)
 		return
 	}
+	if n.frozen {
+		n.thaw()
+	}
 	n.buf = append(n.buf, floatKey(x))
 	if len(n.buf) >= n.opts.BufferSize {
 		n.flush()
@@ -150,6 +162,9 @@ func (n *Numeric) Add(x float64) {
 
 // AddBatch adds every value of xs.
 func (n *Numeric) AddBatch(xs []float64) {
+	if n.frozen && len(xs) > 0 {
+		n.thaw()
+	}
 	for len(xs) > 0 {
 		room := n.opts.BufferSize - len(n.buf)
 		take := min(room, len(xs))
@@ -181,21 +196,86 @@ func (n *Numeric) addNonFinite(x float64) {
 	}
 }
 
+// thaw makes a frozen n an ordinary sketch again, its raw values still
+// buffered; the buffer is copied on its next append, as others may be
+// reading it.
+func (n *Numeric) thaw() {
+	n.frozen = false
+	n.buf = slices.Clip(n.buf)
+}
+
 // flush folds the buffered values into the exact counts or the digest,
-// the moments and the heavy hitters.
+// the moments and the heavy hitters. A frozen n is thawed first: flush is
+// for its owner.
 func (n *Numeric) flush() {
 	if len(n.buf) == 0 {
 		return
 	}
+	if n.frozen {
+		n.frozen = false
+		n.fold(n.buf)
+		n.buf = nil
+		return
+	}
 	radixSort(n.buf)
-	runs, mom := summarizeSorted(n.buf)
+	n.fold(n.buf)
+	n.buf = n.buf[:0]
+}
+
+// fold folds sorted keys into n, which keeps no reference to them.
+func (n *Numeric) fold(keys []uint64) {
+	if len(keys) == 0 {
+		return
+	}
+	runs, mom := summarizeSorted(keys)
 	n.mom.Merge(mom)
 	n.min = math.Min(n.min, runs[0].Value)
 	n.max = math.Max(n.max, runs[len(runs)-1].Value)
 	n.mom.Mean = min(max(n.mom.Mean, n.min), n.max)
 	n.hh.mergeRuns(runs)
-	n.buf = n.buf[:0]
 	n.addRuns(runs)
+}
+
+// settled returns n with every value folded in, for a query: n itself,
+// flushed, or, when n is frozen, a folded copy, leaving n unchanged.
+func (n *Numeric) settled() *Numeric {
+	if !n.frozen {
+		n.flush()
+		return n
+	}
+	// Frozen, nothing is folded in yet: the copy shares no slice of n's
+	// that folding would write to.
+	c := *n
+	c.frozen, c.buf = false, nil
+	c.fold(n.buf)
+	return &c
+}
+
+// keepRaw reports whether n's buffered values, sorted, take less memory
+// than the exact counts or the digest they would fold into, and n holds
+// nothing else that would need folding. It sorts the buffer, so only n's
+// owner calls it.
+func (n *Numeric) keepRaw() bool {
+	if n.frozen {
+		return true
+	}
+	if len(n.buf) == 0 || n.mom.N > 0 || len(n.buf) > n.opts.BufferSize {
+		return false
+	}
+	radixSort(n.buf)
+	distinct := 1
+	for i := 1; i < len(n.buf); i++ {
+		if n.buf[i] != n.buf[i-1] {
+			distinct++
+		}
+	}
+	raw := 8 * len(n.buf)
+	if n.opts.ExactLimit > 0 && distinct <= n.opts.ExactLimit {
+		return raw <= 16*distinct // a ValueCount per distinct value
+	}
+	// A digest of a few hundred values keeps about compression+16
+	// centroids of 16 bytes and both exact tails.
+	return raw <= 16*min(distinct, int(n.opts.Compression)+16)+16*min(len(n.buf), tailSize)
 }
 
 // Point masses: a value with at least massShare of a batch's values (and
@@ -572,10 +652,23 @@ func integratedLocation(q, compression float64) float64 {
 	return compression * (math.Asin(2*q-1) + math.Pi/2) / math.Pi
 }
 
-// Compact folds buffered values in and releases the buffer, leaving the
-// smallest form of n: a closed window's sketch. Adding to n afterwards
-// works and re-allocates the buffer.
+// Compact leaves n in its smallest form, a closed window's sketch, which
+// several goroutines may query at once: its values folded in and the
+// buffer released, or, when n holds only buffered values and they take
+// less memory than what they would fold into (most windows of most
+// features see a few hundred values), those values sorted and kept raw,
+// to be folded where n is merged. Queries and merges read a compacted n
+// and never change it. Adding to n afterwards works and re-allocates the
+// buffer.
 func (n *Numeric) Compact() {
+	if n.keepRaw() {
+		if !n.frozen {
+			n.buf = slices.Clone(n.buf) // Clone, not Clip: the array may be BufferSize long
+			n.exact = nil
+			n.frozen = true
+		}
+		return
+	}
 	n.flush()
 	n.buf = nil
 	// Clone rather than Clip: Clip keeps the whole underlying array.
@@ -586,7 +679,8 @@ func (n *Numeric) Compact() {
 }
 
 // Merge folds o into n, as if every value added to o had been added to n.
-// o is flushed but otherwise unchanged.
+// o is flushed (unless compacted) but otherwise unchanged; a compacted o
+// kept raw is folded into n as one batch of values.
 func (n *Numeric) Merge(o *Numeric) error {
 	if o == nil {
 		return errors.New("sketch: merge with nil Numeric")
@@ -595,6 +689,15 @@ func (n *Numeric) Merge(o *Numeric) error {
 		return errors.New("sketch: merge of a Numeric with itself")
 	}
 	n.flush()
+	if o.frozen {
+		// Nothing of o is folded in: its counts and its values are all.
+		n.missing += o.missing
+		n.nan += o.nan
+		n.posInf += o.posInf
+		n.negInf += o.negInf
+		n.fold(o.buf)
+		return nil
+	}
 	o.flush()
 	n.mom.Merge(o.mom)
 	n.min = math.Min(n.min, o.min)
@@ -656,8 +759,7 @@ func (n *Numeric) Total() uint64 { return n.Count() + n.missing + n.NonFinite() 
 
 // Moments returns the moments of the finite values.
 func (n *Numeric) Moments() Moments {
-	n.flush()
-	return n.mom
+	return n.settled().mom
 }
 
 // Mean returns the mean of the finite values (0 when there are none).
@@ -668,27 +770,32 @@ func (n *Numeric) StdDev() float64 { return n.Moments().StdDev() }
 
 // Min returns the smallest finite value, or +Inf when there is none.
 func (n *Numeric) Min() float64 {
+	if n.frozen {
+		return keyFloat(n.buf[0])
+	}
 	n.flush()
 	return n.min
 }
 
 // Max returns the largest finite value, or -Inf when there is none.
 func (n *Numeric) Max() float64 {
+	if n.frozen {
+		return keyFloat(n.buf[len(n.buf)-1])
+	}
 	n.flush()
 	return n.max
 }
 
 // Exact reports whether n holds exact counts of every distinct value.
 func (n *Numeric) Exact() bool {
-	n.flush()
-	return n.exactMode
+	return n.settled().exactMode
 }
 
 // HeavyHitters returns the most frequent exact values, most frequent first.
 // While n is exact the counts are exact; otherwise each is a lower bound
 // short of the truth by at most Count()/(k+1).
 func (n *Numeric) HeavyHitters() []ValueCount {
-	n.flush()
+	n = n.settled()
 	if n.exactMode {
 		if len(n.exact) == 0 {
 			return nil
@@ -718,7 +825,7 @@ func (n *Numeric) HeavyHitters() []ValueCount {
 // it anew: on a flushed sketch (after Compact, Merge or any query) queries
 // only read, so several goroutines may query one sketch at once.
 func (n *Numeric) Distribution() (Distribution, error) {
-	n.flush()
+	n = n.settled()
 	if n.mom.N == 0 {
 		return Distribution{}, ErrEmpty
 	}
@@ -735,8 +842,13 @@ func (n *Numeric) Distribution() (Distribution, error) {
 	return withMasses(centroidDistribution(means, weights, n.lo, n.hi), wd, n.masses), nil
 }
 
-// Clone returns an independent copy of n, flushed.
+// Clone returns an independent copy of n, flushed (compacted if n is).
 func (n *Numeric) Clone() *Numeric {
+	if n.frozen {
+		c := *n
+		c.buf = slices.Clone(n.buf)
+		return &c
+	}
 	n.flush()
 	c := *n
 	c.buf = nil
