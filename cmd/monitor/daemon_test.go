@@ -333,3 +333,52 @@ func TestDaemonNoSecretInLogs(t *testing.T) {
 func TestQuantileLevelsAreTheEngines(t *testing.T) {
 	require.Equal(t, engine.StatQuantiles, config.QuantileLevels)
 }
+
+// TestDaemonKafkaCheckpoints: with checkpoint.store kafka, a daemon with an
+// empty checkpoint directory of its own (another machine) restores what
+// the previous one counted from the checkpoint topic, which it found
+// created by the first.
+func TestDaemonKafkaCheckpoints(t *testing.T) {
+	brokers := testKafka(t)
+	topic := fmt.Sprintf("events-kckpt-%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, stream.CreateTopic(ctx, brokers, topic, 2))
+	cfg := testConfig(t)
+	cfg.Kafka.Embedded = false
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Topics = []string{topic}
+	cfg.Kafka.GroupID = topic
+	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = "", ""
+	cfg.Checkpoint.Store = "kafka"
+	cfg.Checkpoint.Topic = topic + ".checkpoints"
+	cfg.Checkpoint.Interval = time.Second
+	cfg.Window.Size, cfg.Window.AllowedLateness = time.Second, 0
+	cfg.Log.Level = "info"
+
+	const n = 120
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, Balancer: &kafka.RoundRobin{}}
+	defer w.Close()
+	now := time.Now()
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil,
+			`{"ts":%d,"model":"m","model_version":"v1","features":{"x":%d}}`, now.Add(time.Duration(i)*time.Millisecond).UnixMilli(), i)})
+	}
+	require.NoError(t, w.WriteMessages(ctx, msgs...))
+
+	events := func(d *daemon) uint64 {
+		cs, _ := d.engine.Cumulative("m", "v1")
+		return cs.Events
+	}
+	d, logs, stop := testDaemon(t, cfg)
+	require.Eventually(t, func() bool { return events(d) == n }, 30*time.Second, 50*time.Millisecond, logs.String())
+	require.NoError(t, stop())
+	require.Contains(t, logs.String(), `msg="created the checkpoint topic"`)
+
+	cfg.Checkpoint.Dir = filepath.Join(t.TempDir(), "elsewhere")
+	d2, logs2, _ := testDaemon(t, cfg)
+	require.Eventually(t, func() bool { return events(d2) == n }, 30*time.Second, 50*time.Millisecond, logs2.String())
+	require.GreaterOrEqual(t, strings.Count(logs2.String(), `found=true writer=`), 2, logs2.String())
+	require.NotContains(t, logs2.String(), `msg="created the checkpoint topic"`)
+}

@@ -38,6 +38,12 @@
 //     before the checkpoint that skips them.
 //   - FileCheckpoints (checkpoint.go): a CheckpointStore of checksummed
 //     files, written atomically, with the previous one kept as a fallback.
+//   - KafkaCheckpoints (kafkackpt.go): a CheckpointStore in a compacted
+//     topic shared by the processes of a group, keyed by (group, topic,
+//     partition) and the writer's generation, chunked below 1 MiB records,
+//     two slots per writer; restore takes the highest generation, not the
+//     last record, so a zombie's late write never wins. The consumer claims
+//     each partition for its generation first (Claimer).
 //   - ReadRange (topicrange.go): a replay of a topic range, per partition
 //     from and to offsets or times (resolved with the partition leader's
 //     ListOffsets), joining no group and committing nothing: what
