@@ -138,6 +138,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	features := fs.StringSlice("features", nil, "feature columns, comma-separated (default: every numeric column)")
 	embeddings := fs.StringSlice("embeddings", nil, "embedding columns, comma-separated (default: every column that looks like one)")
 	scalerFile := fs.String("scaler", "", "scaler file declaring the training normalization")
+	activations := fs.StringSlice("activations", nil, "embedding fields that are activations (globs, comma-separated; jsonl, --topic): their profile and the normalization layer it fits are recorded")
 	infer := fs.Bool("infer-normalization", false, "record whether features look standardized or unit-range and embeddings unit-norm")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")
@@ -183,6 +184,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 		Model: *model, Version: *version, Format: *format,
 		InferNormalization: *infer, ProgressRows: *every,
 		SelectModel: *selModel, SelectVersion: *selVersion, MinSamples: *minSamples,
+		Activations: nonEmpty(*activations),
 	}
 	if fs.Changed("features") {
 		opts.Features = nonEmpty(*features)
@@ -280,6 +282,9 @@ type embeddingSummary struct {
 	Normalization string             `json:"normalization"`
 	Inferred      *baseline.Inferred `json:"inferred,omitempty"`
 	Small         bool               `json:"small,omitempty"`
+	// Signals is what the baseline holds of the embedding's retrieval and
+	// activation signals, in words; empty without.
+	Signals []string `json:"signals,omitempty"`
 }
 
 type inspectOutput struct {
@@ -337,7 +342,7 @@ func summarize(path string, b *baseline.Baseline, minSamples uint64) inspectOutp
 			Name: name, Dim: e.Dim, Count: v.Count(),
 			NormP1: ptr(norms.Quantile(0.01)), NormP50: ptr(norms.Quantile(0.5)), NormP99: ptr(norms.Quantile(0.99)),
 			UnitNormRatio: ptr(v.UnitNormRatio(), nil), Normalization: e.Normalization, Inferred: e.Inferred,
-			Small: v.Count() < minSamples,
+			Small: v.Count() < minSamples && e.Dim > 0, Signals: signalsText(e),
 		})
 	}
 	return out
@@ -399,6 +404,11 @@ func baselineInspect(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t %s\t\n", e.Name, e.Dim, countText(e.Count, e.Small), g(e.NormP1), g(e.NormP50), g(e.NormP99), share, norm)
 		}
 		tw.Flush()
+	}
+	for _, e := range out.Embeddings {
+		for _, s := range e.Signals {
+			fmt.Fprintf(stdout, "%s: %s\n", e.Name, s)
+		}
 	}
 	if len(out.Warnings) > 0 {
 		fmt.Fprintln(stdout)

@@ -326,8 +326,9 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 			MaxSeries: cfg.Limits.MaxSeries,
 		},
 		VersionStaleAfter: cfg.Limits.VersionStaleAfter, VersionIdleTimeout: cfg.Limits.VersionIdleTimeout,
-		IdleFlush: true,
-		Fallback:  cfg.Baselines.Fallback,
+		IdleFlush:   true,
+		Fallback:    cfg.Baselines.Fallback,
+		Activations: cfg.Activations,
 	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts}, d.history)
 	if err != nil {
 		return nil, err
@@ -624,11 +625,12 @@ func (alertSink) Name() string { return "alerts" }
 func decoderOptions(c config.Decode) stream.DecoderOptions {
 	return stream.DecoderOptions{
 		TimePath: c.TimePath, TimeUnit: c.TimeUnit, ModelPath: c.ModelPath, VersionPath: c.VersionPath,
-		FeaturesPath: c.FeaturesPath, RawPath: c.RawPath, EmbeddingsPath: c.EmbeddingsPath,
+		FeaturesPath: c.FeaturesPath, RawPath: c.RawPath, EmbeddingsPath: c.EmbeddingsPath, RetrievalPath: c.RetrievalPath,
 		ModelHeader: c.ModelHeader, VersionHeader: c.VersionHeader,
 		ListNameKey: c.ListNameKey, ListValueKey: c.ListValueKey,
 		MaxMessageBytes: c.MaxMessageBytes, MaxFeatures: c.MaxFeatures, MaxEmbeddings: c.MaxEmbeddings,
 		MaxDim: c.MaxDim, MaxDepth: c.MaxDepth, MaxNameBytes: c.MaxNameBytes, MaxNames: c.MaxNames,
+		MaxRetrievedDocs: c.MaxRetrievedDocs,
 	}
 }
 

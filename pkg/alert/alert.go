@@ -49,7 +49,10 @@ func Name(d drift.Diagnosis) string {
 	case drift.DistributionChange:
 		return FeatureDrift
 	case drift.EmbeddingUnnormalized, drift.EmbeddingMixedNorms,
-		drift.EmbeddingModelChange, drift.EmbeddingDimMismatch:
+		drift.EmbeddingModelChange, drift.EmbeddingDimMismatch,
+		// The retrieval and activation signals are reported on their
+		// embedding: one alert per subject.
+		drift.SimilarityCompressed, drift.ActivationNormChange:
 		return EmbeddingDrift
 	case drift.MissingSpike, drift.NonFiniteValues:
 		return DataQuality

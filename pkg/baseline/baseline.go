@@ -103,6 +103,11 @@ type Embedding struct {
 	Normalization string         `json:"normalization,omitempty"`
 	Inferred      *Inferred      `json:"inferred,omitempty"`
 	Sketch        *sketch.Vector `json:"sketch"`
+	// Similarity summarizes the retrievals whose query is this embedding
+	// (signals.go); Activation is its profile as an activation field. nil
+	// without.
+	Similarity *sketch.Similarity `json:"similarity,omitempty"`
+	Activation *Activation        `json:"activation,omitempty"`
 }
 
 // What --infer-normalization finds the data looks like.
@@ -147,6 +152,8 @@ type embeddingWire struct {
 	Normalization string          `json:"normalization,omitempty"`
 	Inferred      *Inferred       `json:"inferred,omitempty"`
 	Sketch        json.RawMessage `json:"sketch"`
+	Similarity    json.RawMessage `json:"similarity,omitempty"`
+	Activation    *activationWire `json:"activation,omitempty"`
 }
 
 // FieldError is an error about one field of a baseline file.
@@ -218,7 +225,11 @@ func (b *Baseline) wire(id string) (fileWire, error) {
 		if err != nil {
 			return w, &FieldError{Field: "embeddings." + name + ".sketch", Err: err}
 		}
-		w.Embeddings[name] = embeddingWire{Dim: e.Dim, Normalization: e.Normalization, Inferred: e.Inferred, Sketch: raw}
+		ew := embeddingWire{Dim: e.Dim, Normalization: e.Normalization, Inferred: e.Inferred, Sketch: raw}
+		if err := e.signalsWire(name, &ew); err != nil {
+			return w, err
+		}
+		w.Embeddings[name] = ew
 	}
 	return w, nil
 }
@@ -348,6 +359,12 @@ func (b *Baseline) validate(file string) error {
 		}
 		if e == nil || e.Sketch == nil {
 			return fieldErr(file, field+".sketch", "missing")
+		}
+		if err := e.validateSignals(file, field); err != nil {
+			return err
+		}
+		if e.scoresOnly() {
+			continue
 		}
 		if e.Dim < 1 || e.Dim > sketch.MaxDim {
 			return fieldErr(file, field+".dim", "%d out of range [1, %d]", e.Dim, sketch.MaxDim)
@@ -490,7 +507,11 @@ func Decode(data []byte, file string) (*Baseline, error) {
 		if err := v.UnmarshalJSON(ew.Sketch); err != nil {
 			return nil, &FieldError{File: file, Field: field, Err: err}
 		}
-		b.Embeddings[name] = &Embedding{Dim: ew.Dim, Normalization: ew.Normalization, Inferred: ew.Inferred, Sketch: v}
+		e := &Embedding{Dim: ew.Dim, Normalization: ew.Normalization, Inferred: ew.Inferred, Sketch: v}
+		if err := e.readSignals(file, "embeddings."+name, ew); err != nil {
+			return nil, err
+		}
+		b.Embeddings[name] = e
 	}
 	if err := b.validate(file); err != nil {
 		return nil, err
@@ -556,7 +577,7 @@ func (b *Baseline) Set() drift.Set {
 		s.Features[name] = drift.FeatureSketch{Sketch: cloneNumeric(f.Sketch), Norm: f.Normalization}
 	}
 	for name, e := range b.Embeddings {
-		s.Embeddings[name] = drift.EmbeddingSketch{Sketch: cloneVector(e.Sketch), Norm: e.Normalization}
+		s.Embeddings[name] = e.driftSketch()
 	}
 	return s
 }

@@ -69,6 +69,10 @@ type BuildOptions struct {
 	// looks like one (CSV: JSON arrays or b64f32 strings; Parquet: lists
 	// of floats; JSONL: every embedding seen).
 	Embeddings []string
+	// Activations names the embedding fields that are activations
+	// (path.Match globs): their per-vector profiles and the normalization
+	// layer they fit are recorded. Read from events (JSONL, a topic).
+	Activations []string
 	// Scaler declares the training normalization of features and embeddings.
 	// With Features (or Embeddings) given, its entries for other names are
 	// left out and listed in the report's notes; without, such an entry
@@ -188,6 +192,9 @@ func (o BuildOptions) Validate() error {
 		return err
 	}
 	if _, err := sketch.NewVector(0, o.UnitTolerance); err != nil {
+		return err
+	}
+	if err := validActivationGlobs(o.Activations); err != nil {
 		return err
 	}
 	if o.Scaler != nil && o.InferNormalization {
@@ -394,6 +401,8 @@ type accumulator struct {
 
 	features   map[string]*featureAcc
 	embeddings map[string]*sketch.Vector
+	sims       map[string]*sketch.Similarity // retrievals, by query embedding
+	acts       map[string]*sketch.Activation // activation fields' profiles
 	examples   map[string]int
 
 	bytesRead    *int64
@@ -413,6 +422,7 @@ func newAccumulator(path, format string, size int64, opts BuildOptions) *accumul
 			SkippedRows: map[string]uint64{}, SkippedValues: map[string]uint64{},
 		},
 		features: map[string]*featureAcc{}, embeddings: map[string]*sketch.Vector{},
+		sims: map[string]*sketch.Similarity{}, acts: map[string]*sketch.Activation{},
 		examples: map[string]int{},
 		start:    now, lastProgress: now, nextRows: uint64(opts.ProgressRows),
 	}
@@ -582,6 +592,7 @@ func (a *accumulator) finish(digest string) (*Baseline, error) {
 		}
 		b.Embeddings[name] = &Embedding{Dim: v.Dim(), Sketch: v}
 	}
+	a.finishSignals(b)
 	if len(b.Features)+len(b.Embeddings) == 0 {
 		return nil, fmt.Errorf("%s: %w: no numeric feature or embedding column found", a.path, ErrEmptyInput)
 	}
@@ -617,7 +628,14 @@ func SmallSeries(b *Baseline, minSamples uint64) []string {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(b.Embeddings)) {
-		if n := b.Embeddings[name].Sketch.Count(); n < minSamples {
+		e := b.Embeddings[name]
+		if e.scoresOnly() {
+			if n := e.Similarity.Scores().Count(); n < minSamples {
+				out = append(out, fmt.Sprintf("embedding %s: %d similarity scores, below min_samples %d: a reference this small makes comparisons weak", name, n, minSamples))
+			}
+			continue
+		}
+		if n := e.Sketch.Count(); n < minSamples {
 			out = append(out, fmt.Sprintf("embedding %s: %d vectors, below min_samples %d: a reference this small makes comparisons weak", name, n, minSamples))
 		}
 	}

@@ -106,6 +106,7 @@ func (a *accumulator) event(ev *stream.Event, lineNo int64, wantF, wantE map[str
 		}
 		a.embedding(e.Name).Add(e.Values)
 	}
+	a.signals(ev, wantE)
 	if !ev.Time.IsZero() {
 		if a.first.IsZero() || ev.Time.Before(a.first) {
 			a.first = ev.Time

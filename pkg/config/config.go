@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -51,6 +52,11 @@ type Config struct {
 	// logged and a status saying so. Keep it below the orchestrator's
 	// grace period (terminationGracePeriodSeconds in Kubernetes).
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// Activations names the embedding fields that are activations of a
+	// layer (path.Match globs): their per-vector mean, std and RMS are
+	// profiled and the normalization layer they fit is judged against the
+	// baseline's (activation_norm_change).
+	Activations []string `mapstructure:"activations"`
 }
 
 // Kafka is where events come from and where dead letters and alerts go.
@@ -120,8 +126,11 @@ type Decode struct {
 	FeaturesPath   string `mapstructure:"features_path"`
 	RawPath        string `mapstructure:"raw_path"`
 	EmbeddingsPath string `mapstructure:"embeddings_path"`
-	ModelHeader    string `mapstructure:"model_header"`
-	VersionHeader  string `mapstructure:"version_header"`
+	// RetrievalPath is the path of the retrieval object: the query
+	// embedding's name, the retrieved documents' vectors and/or scores.
+	RetrievalPath string `mapstructure:"retrieval_path"`
+	ModelHeader   string `mapstructure:"model_header"`
+	VersionHeader string `mapstructure:"version_header"`
 	// ListNameKey and ListValueKey name the keys of the entries of a
 	// features, raw or embeddings field given as a list of objects
 	// ([{"name": "age", "value": 0.41}]) instead of an object.
@@ -135,6 +144,9 @@ type Decode struct {
 	MaxDepth        int `mapstructure:"max_depth"`
 	MaxNameBytes    int `mapstructure:"max_name_bytes"`
 	MaxNames        int `mapstructure:"max_names"` // names remembered to spare allocations
+	// MaxRetrievedDocs bounds the documents and scores of one retrieval;
+	// more is a dead-lettered message (too_many_docs).
+	MaxRetrievedDocs int `mapstructure:"max_retrieved_docs"`
 }
 
 // Window is the event-time windowing and the comparison horizon.
@@ -312,6 +324,7 @@ func Default() Config {
 			FeaturesPath:    "features",
 			RawPath:         "raw",
 			EmbeddingsPath:  "embeddings",
+			RetrievalPath:   "retrieval",
 			ModelHeader:     "model",
 			VersionHeader:   "model_version",
 			ListNameKey:     "name",
@@ -323,6 +336,8 @@ func Default() Config {
 			MaxDepth:        32,
 			MaxNameBytes:    256,
 			MaxNames:        16384,
+			// Far above a retriever's top-k.
+			MaxRetrievedDocs: 256,
 		},
 		Window: Window{
 			Size:            time.Minute,
@@ -370,6 +385,7 @@ func Default() Config {
 		Metrics:         defaultMetrics(),
 		Status:          defaultStatus(),
 		ShutdownTimeout: 30 * time.Second,
+		Activations:     []string{},
 	}
 }
 
@@ -743,6 +759,7 @@ func (c Config) Validate() error {
 		{"decode.time_path", d.TimePath}, {"decode.model_path", d.ModelPath},
 		{"decode.version_path", d.VersionPath}, {"decode.features_path", d.FeaturesPath},
 		{"decode.raw_path", d.RawPath}, {"decode.embeddings_path", d.EmbeddingsPath},
+		{"decode.retrieval_path", d.RetrievalPath},
 	}
 	segs := make([][]string, len(paths))
 	for i, p := range paths {
@@ -784,6 +801,16 @@ func (c Config) Validate() error {
 	intIn("decode.max_depth", d.MaxDepth, 3, 300)
 	intIn("decode.max_name_bytes", d.MaxNameBytes, 1, 65536)
 	intIn("decode.max_names", d.MaxNames, 1, 1<<24)
+	intIn("decode.max_retrieved_docs", d.MaxRetrievedDocs, 1, 100_000)
+	if s := segs[len(segs)-1]; s != nil && d.MaxDepth >= 3 && d.MaxDepth < len(s)+3 {
+		bad("decode.max_depth", "%d is below the %d levels decode.retrieval_path %q needs (its object, the docs list, a document); raise it, or disable the retrieval with \"-\"",
+			d.MaxDepth, len(s)+3, d.RetrievalPath)
+	}
+	for i, g := range c.Activations {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			bad(fmt.Sprintf("activations[%d]", i), "%q is not a glob (path.Match: *, ?, [a-z], \\ to escape)", g)
+		}
+	}
 
 	// window
 	durIn("window.size", c.Window.Size, time.Second, 24*time.Hour)

@@ -71,7 +71,7 @@ func TestFullFile(t *testing.T) {
 			FeaturesPath: "f", RawPath: "-", EmbeddingsPath: "e",
 			ModelHeader: "x-model", VersionHeader: "x-model-version", ListNameKey: "feature", ListValueKey: "v",
 			MaxMessageBytes: 2 << 20, MaxFeatures: 500, MaxEmbeddings: 4, MaxDim: 1536,
-			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096,
+			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096, MaxRetrievedDocs: 64, RetrievalPath: "retrieval",
 		},
 		Window: Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
 		Drift: Drift{Overrides: []Override{
@@ -115,6 +115,7 @@ func TestFullFile(t *testing.T) {
 		Metrics:         Metrics{Quantiles: []string{"0.95", "0.05", "0.5"}},
 		Status:          Status{HistoryWindows: 120, RefreshInterval: 30 * time.Second},
 		ShutdownTimeout: 45 * time.Second,
+		Activations:     []string{"layer*.out"},
 	}
 	require.Equal(t, want, c)
 	require.Equal(t, []float64{0.05, 0.5, 0.95}, c.Metrics.QuantileSelection())
@@ -175,6 +176,9 @@ func TestBadFiles(t *testing.T) {
 		{"checkpoint_topic_bad", []string{`checkpoint.topic: "a/b" is not a valid topic name`}},
 		{"listen", []string{`http.listen: "9308" is not [host]:port`}},
 		{"shutdown_timeout", []string{"shutdown_timeout: 100ms is out of range [1s, 1h0m0s]"}},
+		{"retrieved_docs", []string{"decode.max_retrieved_docs: 0 is out of range [1, 100000]"}},
+		{"retrieval_depth", []string{`decode.max_depth: 3 is below the 4 levels decode.retrieval_path "retrieval" needs`}},
+		{"activations_glob", []string{`activations[1]: "layer[1" is not a glob`}},
 		{"http_no_write_timeout", []string{"http.write_timeout: 0s is out of range [100ms, 1h0m0s]"}},
 		{"http_header_timeout", []string{"http.read_header_timeout: 1m0s is above http.read_timeout (30s)"}},
 		{"http_requests_above_connections", []string{"http.max_concurrent_requests: 300 is above http.max_connections (256)"}},

@@ -21,6 +21,12 @@ type FeatureSketch struct {
 type EmbeddingSketch struct {
 	Sketch *sketch.Vector
 	Norm   string
+	// Similarity holds the retrievals whose query is this embedding, and
+	// Activation its per-vector profile when it is an activation field;
+	// nil without. ActivationNorm is a baseline's recorded fit.
+	Similarity     *sketch.Similarity
+	Activation     *sketch.Activation
+	ActivationNorm string
 }
 
 // Set is what one side of a comparison holds for a model version: sketches
@@ -68,9 +74,7 @@ func Compare(ref, cur Set, th Thresholds) Report {
 	}
 	for _, name := range unionKeys(ref.Embeddings, cur.Embeddings) {
 		r, c := ref.Embeddings[name], cur.Embeddings[name]
-		rep.Embeddings = append(rep.Embeddings, CompareEmbedding(Embedding{
-			Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Events: cur.Events,
-		}, th))
+		rep.Embeddings = append(rep.Embeddings, CompareEmbedding(embeddingOf(name, r, c, cur.Events), th))
 	}
 	return rep
 }

@@ -29,6 +29,12 @@ type Embedding struct {
 	// Events, when known, is how many events the current horizon holds:
 	// the vectors fewer than events were absent or null (see Set.Events).
 	Events uint64
+	// RefSim and CurSim are the similarity of the retrievals whose query
+	// is this embedding; RefAct and CurAct its activation profiles, with
+	// ActNorm the fit a baseline recorded. nil without.
+	RefSim, CurSim *sketch.Similarity
+	RefAct, CurAct *sketch.Activation
+	ActNorm        string
 }
 
 // QuantilePair is a quantile of the reference and of the current values.
@@ -76,6 +82,11 @@ type EmbeddingReport struct {
 	Share   float64   `json:"share,omitempty"`
 	Muted   bool      `json:"muted,omitempty"`
 	Pending Diagnosis `json:"pending,omitempty"`
+
+	// Similarity and Activation are the comparisons of the retrieval and
+	// activation signals of this embedding, when it has them.
+	Similarity *SimilarityReport `json:"similarity,omitempty"`
+	Activation *ActivationReport `json:"activation,omitempty"`
 }
 
 // farNorm is how far from 1 a norm must be to count as clearly not unit
@@ -87,6 +98,7 @@ const farNorm = 0.05
 func CompareEmbedding(e Embedding, th Thresholds) EmbeddingReport {
 	r := EmbeddingReport{Name: e.Name, Diagnosis: OK, Confidence: 1}
 	compareEmbedding(e, th, &r)
+	overlaySignals(e, th, &r)
 	for _, p := range []*float64{
 		&r.DimMismatchRatio, &r.NonFiniteRatio, &r.NormKS, &r.UnitNormRatio,
 		&r.RefUnitNormRatio, &r.FarNormRatio, &r.CentroidCosine, &r.DimsMovedRatio, &r.MissingRatio, &r.Share,

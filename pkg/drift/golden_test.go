@@ -77,6 +77,23 @@ func TestSentences(t *testing.T) {
 		}
 	}
 
+	similarity := func(qs, ds float64) func(t *testing.T) (Diagnosis, string) {
+		return func(t *testing.T) (Diagnosis, string) {
+			ref, _ := retrievals(1, 300, 5, dim, 1, 1, sketch.MetricL2)
+			cur, _ := retrievals(2, 300, 5, dim, qs, ds, sketch.MetricL2)
+			r := CompareEmbedding(Embedding{Name: "query", RefSim: ref, CurSim: cur}, th)
+			return r.Diagnosis, r.Summary
+		}
+	}
+	activation := func(ref, cur string) func(t *testing.T) (Diagnosis, string) {
+		return func(t *testing.T) (Diagnosis, string) {
+			ra, _ := activations(1, 600, 64, ref)
+			ca, _ := activations(2, 300, 64, cur)
+			r := CompareEmbedding(Embedding{Name: "hidden", RefAct: ra, CurAct: ca}, th)
+			return r.Diagnosis, r.Summary
+		}
+	}
+
 	cases := []struct {
 		name string
 		run  func(t *testing.T) (Diagnosis, string)
@@ -194,6 +211,14 @@ func TestSentences(t *testing.T) {
 		{"embedding/mixed, unnormalized reference", embedding(vs(&raw, &mixed, 3000))},
 		{"embedding/model change", embedding(vs(&unit, &other, 3000))},
 		{"embedding/ok", embedding(vs(&unit, &unit, 3000))},
+		{"embedding/similarity compressed, query side", similarity(7.3, 1)},
+		{"embedding/similarity compressed, document side", similarity(1, 5)},
+		{"embedding/similarity compressed, both sides", similarity(6, 4)},
+		{"embedding/similarity ok", similarity(1, 1)},
+		{"embedding/activations layernorm to rmsnorm", activation(ActLayerNorm, ActRMSNorm)},
+		{"embedding/activations rmsnorm to layernorm", activation(ActRMSNorm, ActLayerNorm)},
+		{"embedding/activations layernorm to none", activation(ActLayerNorm, ActNone)},
+		{"embedding/activations ok", activation(ActLayerNorm, ActLayerNorm)},
 	}
 
 	var got []goldenSentence

@@ -68,10 +68,10 @@ func Judge(in Input, p Policy) Report {
 	for _, name := range unionKeys(in.Ref.Embeddings, in.Cur.Embeddings) {
 		th, muted := p.For(in.Model, in.Version, KindEmbedding, name)
 		r, c := in.Ref.Embeddings[name], in.Cur.Embeddings[name]
-		h := CompareEmbedding(Embedding{Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Events: in.Cur.Events}, th)
+		h := CompareEmbedding(embeddingOf(name, r, c, in.Cur.Events), th)
 		var n *verdict
-		if rc, ok := in.Recent.Embeddings[name]; ok && rc.Sketch != nil {
-			v := CompareEmbedding(Embedding{Name: name, Ref: r.Sketch, Cur: rc.Sketch, Norm: r.Norm, Events: in.Recent.Events}, th).verdict()
+		if rc, ok := in.Recent.Embeddings[name]; ok && (rc.Sketch != nil || rc.Similarity != nil || rc.Activation != nil) {
+			v := CompareEmbedding(embeddingOf(name, r, rc, in.Recent.Events), th).verdict()
 			n = &v
 		}
 		var p *verdict
@@ -125,6 +125,10 @@ func specificity(d Diagnosis) int {
 	case EmbeddingDimMismatch:
 		// A merged horizon keeps the vectors of one dimension only, so a
 		// change of dimension first looks like vectors gone missing.
+		return 2
+	case SimilarityCompressed, ActivationNormChange:
+		// They name the cause with the norm evidence an embedding's own
+		// diagnosis (unnormalized, mixed, model change) sees, and more.
 		return 2
 	}
 	return 1

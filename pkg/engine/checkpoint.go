@@ -15,12 +15,13 @@ import (
 
 // A checkpoint is the whole state of one partition, self-contained:
 //
-//	"NWEC" version(3)
+//	"NWEC" version(4)
 //	offset, largest event time, has-time, closed-through
 //	per model version: model, version, end of the last window evaluated,
 //	  newest event time and wall time last seen (version 2),
 //	  feature names, embedding names (their order numbers the sketches),
-//	  open windows, late events, cumulative snapshot, horizon windows
+//	  open windows, late events, cumulative snapshot, horizon windows,
+//	  each window with its embeddings' signals after its vectors (version 4)
 //	CRC-32C of everything before it, little-endian
 //
 // Integers are varints, strings and sketches length-prefixed, sketches in
@@ -30,12 +31,14 @@ import (
 // within the limits of the restoring process.
 const (
 	checkpointMagic   = "NWEC"
-	checkpointVersion = 3
-	// checkpointV1 and checkpointV2 are read too: version 2 is version 3
-	// with every sketch folded, version 1 that without the activity of
+	checkpointVersion = 4
+	// checkpointV1 to checkpointV3 are read too: version 3 is version 4
+	// without the embeddings' signals (signals.go), version 2 that with
+	// every sketch folded, version 1 that without the activity of
 	// versions.
 	checkpointV1 = 1
 	checkpointV2 = 2
+	checkpointV3 = 3
 )
 
 // ErrCorrupt is wrapped by the errors of a checkpoint that does not decode.
@@ -225,12 +228,13 @@ func encodeWindow(w *ckWriter, win *window, fl, el map[int32]uint64) error {
 			return err
 		}
 	}
-	return nil
+	return encodeSignals(w, win, el)
 }
 
 type ckReader struct {
 	b   []byte
 	err error
+	ver byte // the checkpoint's version
 }
 
 func (r *ckReader) fail(format string, args ...any) {
@@ -294,6 +298,8 @@ type ckWindow struct {
 	num    map[uint64]*sketch.Numeric
 	pairs  map[uint64]*sketch.Pair
 	vec    map[uint64]*sketch.Vector
+	sim    map[uint64]*sketch.Similarity
+	act    map[uint64]*sketch.Activation
 }
 
 type ckVersion struct {
@@ -333,7 +339,7 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	r := &ckReader{b: body[len(checkpointMagic)+1:]}
+	r := &ckReader{b: body[len(checkpointMagic)+1:], ver: v}
 	st := &ckState{offset: r.i("offset"), maxTime: r.i("event time")}
 	st.haveTime = r.u("has time") == 1
 	st.closedEnd = r.i("closed through")
@@ -427,6 +433,9 @@ func decodeWindow(r *ckReader, cv *ckVersion) *ckWindow {
 		}
 		w.vec[i] = x
 	}
+	if r.ver > checkpointV3 {
+		decodeSignals(r, cv, w)
+	}
 	return w
 }
 
@@ -505,6 +514,7 @@ func (p *partition) restore(data []byte) error {
 					w.vec[i] = x
 				}
 			}
+			restoreSignals(cw, w, emap)
 			return w
 		}
 		for _, cw := range cv.open {

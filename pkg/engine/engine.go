@@ -97,7 +97,10 @@ type Options struct {
 	// retirement; default a quarter window, within [1s, 15s].
 	LifecycleCheck time.Duration
 	SinkQueue      int // evaluations buffered per sink; default DefaultSinkQueue
-	Clock          func() time.Time
+	// Activations names the embedding fields that are activations
+	// (path.Match globs): they get per-vector mean, std and RMS profiles.
+	Activations []string
+	Clock       func() time.Time
 	// Logger receives the engine's rare log lines (internal errors); nil
 	// discards them.
 	Logger *slog.Logger
@@ -191,6 +194,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: Fallback %q is neither %q nor %q", o.Fallback, FallbackPreviousVersion, FallbackReportOnly)
 	case o.SinkQueue < 1:
 		return fmt.Errorf("engine: SinkQueue %d below 1", o.SinkQueue)
+	}
+	if err := validActivations(o.Activations); err != nil {
+		return err
 	}
 	if err := o.Thresholds.Validate(); err != nil {
 		return fmt.Errorf("engine: Thresholds: %w", err)

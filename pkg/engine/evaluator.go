@@ -413,6 +413,8 @@ func mergeSet(ws []*window, feats, embs []string, pairs bool, broken func(featur
 	acc.num = acc.num[:min(len(acc.num), len(feats))]
 	acc.pairs = acc.pairs[:min(len(acc.pairs), len(feats))]
 	acc.vec = acc.vec[:min(len(acc.vec), len(embs))]
+	acc.sim = acc.sim[:min(len(acc.sim), len(embs))]
+	acc.act = acc.act[:min(len(acc.act), len(embs))]
 	set := drift.Set{Features: map[string]drift.FeatureSketch{}, Embeddings: map[string]drift.EmbeddingSketch{}}
 	for i, n := range acc.num {
 		if n == nil {
@@ -429,6 +431,7 @@ func mergeSet(ws []*window, feats, embs []string, pairs bool, broken func(featur
 			set.Embeddings[embs[i]] = drift.EmbeddingSketch{Sketch: v}
 		}
 	}
+	addSignalSketches(&set, acc, embs)
 	return set
 }
 

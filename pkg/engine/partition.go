@@ -23,6 +23,9 @@ type window struct {
 	num    []*sketch.Numeric
 	pairs  []*sketch.Pair
 	vec    []*sketch.Vector
+	// sim and act are the embeddings' signals (signals.go).
+	sim []*sketch.Similarity
+	act []*sketch.Activation
 }
 
 func (w *window) numeric(i int32) *sketch.Numeric {
@@ -89,6 +92,7 @@ func (w *window) compact() {
 			v.Compact()
 		}
 	}
+	w.compactSignals()
 }
 
 // topUpMissing counts, for each feature the partition knows, the events of
@@ -455,6 +459,7 @@ func (p *partition) add(pv *pver, w *window, ev *stream.Event) {
 		v := w.vectorOf(idx, pv.embDim(idx, len(e.Values)))
 		v.Add(e.Values)
 	}
+	p.addSignals(pv, w, ev)
 }
 
 func (pv *pver) featIndex(p *partition, i int, name string) int32 {
@@ -637,6 +642,7 @@ func (p *partition) foldCumulative(pv *pver, closing []*window) *window {
 				out.vec[i] = v.Clone()
 			}
 		}
+		out.cloneSignals(cum)
 	}
 	feats, _ := p.e.reg.names(pv.s)
 	broken := func(i int32, err error) { p.e.internalError(ComponentClose, pv.s, nameAt(feats, i), err, nil) }
@@ -682,6 +688,7 @@ func mergeWindow(out, w *window, withPairs bool, broken func(feature int32, err 
 			acc.MergeMismatched(v)
 		}
 	}
+	mergeSignals(out, w)
 }
 
 func nameAt(names []string, i int32) string {

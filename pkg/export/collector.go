@@ -80,8 +80,10 @@ var (
 	descRefNorm      = desc("baseline_embedding_norm_quantile", "Quantiles of the L2 norms of the embedding's vectors in the baseline; _count and _sum are the baseline's.", embeddingLabels)
 	allDescs         = []*prometheus.Desc{descPSI, descKS, descW1, descJS, descScale, descOffset, descR2,
 		descSamples, descMissing, descStatusF, descUnit, descCosine, descEvaluatedAt,
-		descMean, descStdDev, descQuantile, descRefQuantile, descNormQuantile, descRefNorm}
-	quantileDescs = []*prometheus.Desc{descQuantile, descRefQuantile, descNormQuantile, descRefNorm}
+		descMean, descStdDev, descQuantile, descRefQuantile, descNormQuantile, descRefNorm,
+		descSimQuantile, descRefSimQuantile, descSimSpread, descSimShift, descSimNorm, descSimUnit,
+		descActStat, descActFit, descRefActFit}
+	quantileDescs = []*prometheus.Desc{descQuantile, descRefQuantile, descNormQuantile, descRefNorm, descSimQuantile, descRefSimQuantile}
 )
 
 // CollectorOptions configures a Collector.
@@ -162,6 +164,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(descUnit, e.UnitNormRatio, l...)
 			gauge(descCosine, e.CentroidCosine, l...)
+		}
+		for _, e := range s.Report.Embeddings {
+			c.collectSignals(ch, gauge, e, []string{s.Model, s.Version, e.Name})
 		}
 		for _, f := range s.Features {
 			l := []string{s.Model, s.Version, f.Name}

@@ -26,6 +26,7 @@ const (
 	DefaultFeaturesPath   = "features"
 	DefaultRawPath        = "raw"
 	DefaultEmbeddingsPath = "embeddings"
+	DefaultRetrievalPath  = "retrieval"
 	DefaultModelHeader    = "model"
 	DefaultVersionHeader  = "model_version"
 
@@ -35,6 +36,10 @@ const (
 	DefaultMaxDim          = 4096
 	DefaultMaxDepth        = 32
 	DefaultMaxNameBytes    = 256
+	// DefaultMaxRetrievedDocs bounds the documents (and scores) of one
+	// event's retrieval: far above a top-k, far below what would let one
+	// message cost a window's worth of sketch updates.
+	DefaultMaxRetrievedDocs = 256
 	// DefaultMaxNames bounds the names the decoder keeps so that a name seen
 	// before costs no allocation. Names past it still decode, allocated per
 	// event, so a flood of distinct names costs garbage, not memory. At
@@ -105,10 +110,12 @@ type DecoderOptions struct {
 	FeaturesPath   string
 	RawPath        string
 	EmbeddingsPath string
-	ModelHeader    string
-	VersionHeader  string
-	ListNameKey    string
-	ListValueKey   string
+	// RetrievalPath is the path of the retrieval object (retrieval.go).
+	RetrievalPath string
+	ModelHeader   string
+	VersionHeader string
+	ListNameKey   string
+	ListValueKey  string
 
 	MaxMessageBytes int // message value bytes, in [64, 64 MiB]
 	MaxFeatures     int // entries of the features object, and of raw, in [1, 1e6]
@@ -117,6 +124,9 @@ type DecoderOptions struct {
 	MaxDepth        int // object and array nesting, in [paths' need, 300]
 	MaxNameBytes    int // bytes of a feature, embedding, model or version name, in [1, 65536]
 	MaxNames        int // distinct names remembered, in [1, 1<<24]
+	// MaxRetrievedDocs bounds the documents and the scores of one
+	// retrieval, in [1, 100000].
+	MaxRetrievedDocs int
 }
 
 // DefaultDecoderOptions returns the options with every default filled in.
@@ -141,6 +151,7 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	str(&o.FeaturesPath, DefaultFeaturesPath)
 	str(&o.RawPath, DefaultRawPath)
 	str(&o.EmbeddingsPath, DefaultEmbeddingsPath)
+	str(&o.RetrievalPath, DefaultRetrievalPath)
 	str(&o.ModelHeader, DefaultModelHeader)
 	str(&o.VersionHeader, DefaultVersionHeader)
 	str(&o.TimeUnit, TimeUnitAuto)
@@ -153,6 +164,7 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	num(&o.MaxDepth, DefaultMaxDepth)
 	num(&o.MaxNameBytes, DefaultMaxNameBytes)
 	num(&o.MaxNames, DefaultMaxNames)
+	num(&o.MaxRetrievedDocs, DefaultMaxRetrievedDocs)
 	return o
 }
 
@@ -172,6 +184,7 @@ func (o DecoderOptions) paths() []struct {
 		{"FeaturesPath", o.FeaturesPath, fieldFeatures},
 		{"RawPath", o.RawPath, fieldRaw},
 		{"EmbeddingsPath", o.EmbeddingsPath, fieldEmbeddings},
+		{"RetrievalPath", o.RetrievalPath, fieldRetrieval},
 	}
 }
 
@@ -190,6 +203,7 @@ func (o DecoderOptions) Validate() error {
 		{"MaxDepth", o.MaxDepth, 1, maxDepthLimit},
 		{"MaxNameBytes", o.MaxNameBytes, 1, 65536},
 		{"MaxNames", o.MaxNames, 1, 1 << 24},
+		{"MaxRetrievedDocs", o.MaxRetrievedDocs, 1, 100_000},
 	}
 	for _, r := range intRange {
 		if r.v < r.min || r.v > r.max {
@@ -236,6 +250,8 @@ func (o DecoderOptions) Validate() error {
 			d++
 		case fieldEmbeddings:
 			d += 2
+		case fieldRetrieval:
+			d += 3 // the object, its docs list, a doc's array
 		}
 		need = max(need, d)
 		for i := 1; i <= len(segs); i++ {
@@ -306,6 +322,12 @@ const (
 	ReasonMissingVersion Reason = "missing_version" // in neither payload nor headers
 	ReasonNameInvalid    Reason = "name_invalid"    // empty, over MaxNameBytes, or not UTF-8
 	ReasonDuplicateName  Reason = "duplicate_name"  // a name or field given twice
+
+	// The retrieval object's (retrieval.go).
+	ReasonBadRetrieval   Reason = "bad_retrieval"          // not the retrieval object's shape
+	ReasonTooManyDocs    Reason = "too_many_docs"          // over MaxRetrievedDocs documents or scores
+	ReasonRetrievalDim   Reason = "retrieval_dim_mismatch" // documents of another dimension than each other or the query
+	ReasonNonFiniteScore Reason = "nonfinite_score"        // a NaN or infinite score, or document component
 )
 
 // Reasons returns every Reason, so that counters can be created at zero.
@@ -316,6 +338,7 @@ func Reasons() []Reason {
 		ReasonBadEmbedding, ReasonBadTimestamp, ReasonMissingModel,
 		ReasonMissingVersion, ReasonNameInvalid, ReasonDuplicateName,
 		ReasonInternalError,
+		ReasonBadRetrieval, ReasonTooManyDocs, ReasonRetrievalDim, ReasonNonFiniteScore,
 	}
 }
 
@@ -406,6 +429,8 @@ type Event struct {
 	Features     []FeatureValue
 	Raw          []FeatureValue // the same features before normalization
 	Embeddings   []EmbeddingValue
+	// Retrieval is the event's retrieval object, if Retrieval.Present.
+	Retrieval Retrieval
 }
 
 // Reset empties e, keeping its slices for reuse.
@@ -414,6 +439,7 @@ func (e *Event) Reset() {
 	e.Features = e.Features[:0]
 	e.Raw = e.Raw[:0]
 	e.Embeddings = e.Embeddings[:0]
+	e.Retrieval.reset()
 }
 
 // TypeErrors returns how many features and raw values were not numbers.
@@ -450,6 +476,7 @@ const (
 	fieldFeatures
 	fieldRaw
 	fieldEmbeddings
+	fieldRetrieval
 )
 
 // pathNode is a node of the trie of configured paths.
@@ -488,6 +515,7 @@ type Decoder struct {
 	// their names in the same order, so a comparison replaces a map lookup.
 	featCache, rawCache, embCache []cachedName
 	modelCache, versionCache      []cachedName
+	retrCache                     []cachedName
 
 	// seen[id] == gen marks a name already met in the object being decoded.
 	seen     []uint32
@@ -588,6 +616,9 @@ func (d *Decoder) parse(value []byte, ev *Event) error {
 // finish completes a decoded ev: the fallbacks of time, model and version
 // from the message, and the checks that it has a model and a version.
 func (d *Decoder) finish(fb Fallback, ev *Event) error {
+	if err := d.checkRetrieval(ev); err != nil {
+		return err
+	}
 	if d.timed && ev.TimeSource == TimeNone && ev.TimeFallback == TimeFallbackNone {
 		ev.TimeFallback = TimeFallbackAbsent
 	}
@@ -739,6 +770,8 @@ func (d *Decoder) field(f field, key []byte, v *fastjson.Value, depth int, ev *E
 		ev.Raw, err = d.features(key, v, depth, ev.Raw[:0], &d.rawCache)
 	case fieldEmbeddings:
 		err = d.embeddings(key, v, depth, ev)
+	case fieldRetrieval:
+		err = d.retrieval(key, v, depth, ev)
 	}
 	return err
 }

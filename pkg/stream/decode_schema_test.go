@@ -83,6 +83,15 @@ func TestEventSchema(t *testing.T) {
 		{"ts seconds past 2262", `{"ts":50000000000,"model":"m","model_version":"v1"}`},
 		{"ts hour 25", `{"ts":"2026-12-01T25:00:00Z","model":"m","model_version":"v1"}`},
 		{"other fields", `{"model":"m","model_version":"v1","request_id":"x","meta":{"a":[1]}}`},
+		{"retrieval scores", `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[0.8,0.7]}}`},
+		{"retrieval docs", `{"model":"m","model_version":"v1","embeddings":{"q":[0.6,0.8]},"retrieval":{"query":"q","metric":"cosine","docs":[[1,0],"` + b64f32(0, 1) + `"]}}`},
+		{"retrieval null", `{"model":"m","model_version":"v1","retrieval":null}`},
+		{"retrieval without query", `{"model":"m","model_version":"v1","retrieval":{"scores":[1]}}`},
+		{"retrieval empty", `{"model":"m","model_version":"v1","retrieval":{"query":"q"}}`},
+		{"retrieval bad metric", `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[1],"metric":"l1"}}`},
+		{"retrieval score a string", `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":["1"]}}`},
+		{"retrieval an array", `{"model":"m","model_version":"v1","retrieval":[1]}`},
+		{"retrieval too many scores", `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[` + strings.Repeat("1,", 256) + `1]}}`},
 	}
 	for _, ex := range examples.Examples {
 		events = append(events, struct{ name, msg string }{"schema example", string(ex)})

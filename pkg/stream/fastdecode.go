@@ -518,6 +518,8 @@ func (d *Decoder) fastField(s *fastScanner, f field, ev *Event) bool {
 		ev.Raw, err = d.fastFeatures(s, ev.Raw[:0], &d.rawCache)
 	case fieldEmbeddings:
 		err = d.fastEmbeddings(s, ev)
+	case fieldRetrieval:
+		return false // the general decoder reads the retrieval object
 	}
 	return err == nil
 }

@@ -36,6 +36,7 @@ func (st *traffic) next(k int) *event {
 		}
 	}
 	ev.vec = st.w.vector(st.r, 1, true, nil)
+	st.signals(ev)
 	if st.s.apply != nil && k >= st.s.Onset {
 		st.s.apply(st.w, st.r, ev)
 	}
@@ -103,8 +104,13 @@ func (st *traffic) encode(b []byte, ev *event, t time.Time) []byte {
 			}
 			b = append(b, ']')
 		}
+		if ev.hidden != nil {
+			b = append(b, `,"`+eHidden+`":`...)
+			b = st.vector(b, ev.hidden)
+		}
 		b = append(b, '}')
 	}
+	b = st.encodeSignals(b, ev)
 	return append(b, '}')
 }
 

@@ -15,6 +15,9 @@ type event struct {
 	absent map[string]bool    // key left out
 	vec    []float32
 	noVec  bool // embedding key left out
+	// retrieval and hidden are the signals' fields (signals.go).
+	retrieval *retrievalEv
+	hidden    []float32
 }
 
 // Scenario is one production stream of a model with at most one injected
@@ -36,6 +39,11 @@ type Scenario struct {
 	Digits int    // significant digits of numbers in events; -1 for shortest exact
 	Events int    // events per window
 	Seed   uint64
+	// Signals is signalRetrieval or signalActivation for a scenario whose
+	// events carry that signal (signals.go); ScoresOnly sends a
+	// retrieval's scores instead of its documents.
+	Signals    string
+	ScoresOnly bool
 
 	apply func(w *world, r *rand.Rand, ev *event)
 }
@@ -357,6 +365,9 @@ func Suite(size Size) []Scenario {
 	// Clean controls, with every encoding.
 	for i := range pick(8) + 2 {
 		s := Scenario{Fault: "clean", Params: "seed " + strconv.Itoa(i), Pairs: i%2 == 0}
+		add(s)
+	}
+	for _, s := range signalScenarios(size, pick) {
 		add(s)
 	}
 	return out

@@ -130,7 +130,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		s := &scens[i]
 		w, rows, vecs := newWorld(s.Seed, opts.TrainingRows)
 		streams[i] = newTraffic(s, w)
-		if err := buildBaseline(ctx, opts.Monitor, filepath.Join(opts.Dir, "train", s.ID), bdir, s.ID, w, rows, vecs); err != nil {
+		build := buildBaseline
+		if s.Signals != "" {
+			build = func(ctx context.Context, monitor, dir, bdir, model string, w *world, rows [][]float64, vecs [][]float32) error {
+				return buildSignalBaseline(ctx, monitor, dir, bdir, s, w, len(rows))
+			}
+		}
+		if err := build(ctx, opts.Monitor, filepath.Join(opts.Dir, "train", s.ID), bdir, s.ID, w, rows, vecs); err != nil {
 			return nil, err
 		}
 	}
@@ -511,7 +517,8 @@ http:
   listen: 127.0.0.1:0
 log:
   level: info
-`, strings.Join(brokers, ", "), eventsTopic, dlqTopic, alertTopic, windowSize, models+5, bdir, filepath.Join(opts.Dir, "checkpoints"))
+activations: [%s]
+`, strings.Join(brokers, ", "), eventsTopic, dlqTopic, alertTopic, windowSize, models+5, bdir, filepath.Join(opts.Dir, "checkpoints"), eHidden)
 	path := filepath.Join(opts.Dir, "normwatch.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err

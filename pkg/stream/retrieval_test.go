@@ -1,0 +1,121 @@
+package stream
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeRetrieval(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    DecoderOptions
+		msg     string
+		want    Retrieval // compared when reason is empty
+		reason  Reason
+		errPart string
+	}{
+		{
+			name: "docs and query",
+			msg:  `{"model":"m","model_version":"v1","embeddings":{"q":[0.6,0.8]},"retrieval":{"query":"q","docs":[[1,0],"` + b64f32(0, 1) + `"]}}`,
+			want: Retrieval{Present: true, Query: "q", Dim: 2, NDocs: 2, Docs: []float32{1, 0, 0, 1}},
+		},
+		{
+			name: "scores only, with a metric",
+			msg:  `{"model":"m","model_version":"v1","retrieval":{"metric":"l2","query":"q","scores":[0.5,0.25]}}`,
+			want: Retrieval{Present: true, Query: "q", Metric: "l2", Scores: []float64{0.5, 0.25}},
+		},
+		{
+			name: "retrieval before the embeddings",
+			msg:  `{"model":"m","model_version":"v1","retrieval":{"query":"q","docs":[[1,0]]},"embeddings":{"q":[0.6,0.8]}}`,
+			want: Retrieval{Present: true, Query: "q", Dim: 2, NDocs: 1, Docs: []float32{1, 0}},
+		},
+		{
+			name: "null is absent",
+			msg:  `{"model":"m","model_version":"v1","retrieval":null}`,
+		},
+		{name: "not an object", msg: `{"model":"m","model_version":"v1","retrieval":[1]}`, reason: ReasonBadRetrieval, errPart: "not an object"},
+		{name: "no query", msg: `{"model":"m","model_version":"v1","retrieval":{"scores":[1]}}`, reason: ReasonBadRetrieval, errPart: "no query"},
+		{name: "query a number", msg: `{"model":"m","model_version":"v1","retrieval":{"query":1,"scores":[1]}}`, reason: ReasonBadRetrieval},
+		{name: "nothing", msg: `{"model":"m","model_version":"v1","retrieval":{"query":"q"}}`, reason: ReasonBadRetrieval, errPart: "neither"},
+		{name: "docs without query vector", msg: `{"model":"m","model_version":"v1","retrieval":{"query":"q","docs":[[1,0]]}}`, reason: ReasonBadRetrieval, errPart: "no scores"},
+		{name: "unknown metric", msg: `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[1],"metric":"manhattan"}}`, reason: ReasonBadRetrieval, errPart: "metric"},
+		{name: "score a string", msg: `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":["1"]}}`, reason: ReasonBadRetrieval},
+		{name: "score infinite", msg: `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[0.5,1e999]}}`, reason: ReasonNonFiniteScore, errPart: "scores[1]"},
+		{name: "score NaN", msg: `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[NaN]}}`, reason: ReasonNonFiniteScore},
+		{name: "doc component infinite", msg: `{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[[1,1e999]]}}`, reason: ReasonNonFiniteScore},
+		{name: "docs of two dimensions", msg: `{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[[1,0],[1,0,0]]}}`, reason: ReasonRetrievalDim, errPart: "docs[1]"},
+		{name: "docs not the query's dimension", msg: `{"model":"m","model_version":"v1","embeddings":{"q":[1,0,0]},"retrieval":{"query":"q","docs":[[1,0]]}}`, reason: ReasonRetrievalDim, errPart: "the query 3"},
+		{name: "scores and docs disagree", msg: `{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[[1,0]],"scores":[1,2]}}`, reason: ReasonBadRetrieval, errPart: "2 scores for 1 docs"},
+		{name: "a doc a number", msg: `{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[3]}}`, reason: ReasonBadRetrieval},
+		{name: "a doc empty", msg: `{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[[]]}}`, reason: ReasonBadRetrieval},
+		{
+			name: "too many docs", opts: DecoderOptions{MaxRetrievedDocs: 2},
+			msg:    `{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[[1,0],[1,0],[1,0]]}}`,
+			reason: ReasonTooManyDocs, errPart: "over the limit of 2",
+		},
+		{
+			name: "too many scores", opts: DecoderOptions{MaxRetrievedDocs: 2},
+			msg:    `{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[1,2,3]}}`,
+			reason: ReasonTooManyDocs,
+		},
+		{
+			name: "retrieval turned off", opts: DecoderOptions{RetrievalPath: PathDisabled},
+			msg: `{"model":"m","model_version":"v1","retrieval":{"query":1}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, fast := range []bool{true, false} {
+				d, err := NewDecoder(tt.opts)
+				require.NoError(t, err)
+				d.noFast = !fast
+				var ev Event
+				err = d.Decode([]byte(tt.msg), Fallback{}, &ev)
+				if tt.reason != "" {
+					require.Error(t, err)
+					require.Equal(t, tt.reason, ReasonOf(err), err.Error())
+					require.True(t, strings.Contains(err.Error(), tt.errPart), err.Error())
+					continue
+				}
+				require.NoError(t, err)
+				got := ev.Retrieval
+				if len(got.Docs) == 0 {
+					got.Docs = nil
+				}
+				if len(got.Scores) == 0 {
+					got.Scores = nil
+				}
+				require.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
+// TestDecodeRetrievalReused: a decoder reuses the retrieval's slices and
+// forgets the previous event's retrieval.
+func TestDecodeRetrievalReused(t *testing.T) {
+	d, err := NewDecoder(DecoderOptions{})
+	require.NoError(t, err)
+	var ev Event
+	require.NoError(t, d.Decode([]byte(`{"model":"m","model_version":"v1","embeddings":{"q":[1,0]},"retrieval":{"query":"q","docs":[[1,0],[0,1]]}}`), Fallback{}, &ev))
+	require.Equal(t, []float32{1, 0}, ev.QueryVector())
+	require.Equal(t, []float32{0, 1}, ev.Retrieval.Doc(1))
+	require.NoError(t, d.Decode([]byte(`{"model":"m","model_version":"v1","features":{"a":1}}`), Fallback{}, &ev))
+	require.False(t, ev.Retrieval.Present)
+	require.Nil(t, ev.QueryVector())
+}
+
+// TestFastDecodeRetrieval: the fast path leaves the retrieval object to
+// the general decoder, and both read it the same.
+func TestFastDecodeRetrieval(t *testing.T) {
+	for _, s := range []string{
+		`{"model":"m","model_version":"v1","embeddings":{"q":[0.6,0.8]},"retrieval":{"query":"q","docs":[[1,0]]}}`,
+		`{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[0.5]}}`,
+		`{"model":"m","model_version":"v1","retrieval":null}`,
+		`{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[1e999]}}`,
+	} {
+		decodeBoth(t, DecoderOptions{}, []byte(s))
+	}
+}
