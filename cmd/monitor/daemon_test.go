@@ -193,7 +193,7 @@ func writeDemoBaseline(t *testing.T, dir, version string) {
 	work := t.TempDir()
 	stage := filepath.Join(work, "out")
 	require.NoError(t, demoBaselines(stage, work))
-	src, ok := existing(stage, version)
+	src, ok := existing(stage, "ranker", version)
 	require.True(t, ok)
 	data, err := os.ReadFile(src)
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +28,13 @@ its query embeddings are not L2-normalized. Within a minute the alerts that
 name them are printed here; the metrics and the status page are on the HTTP
 address (loopback only unless --http.listen says otherwise). Ctrl-C stops it
 cleanly. --bugs-for (or kill -USR1) heals v4, and its alerts resolve.
+
+A second model, search (v1 healthy, v2 with bugs), shows the retrieval and
+activation signals: its events carry the documents an L2-distance index
+retrieved for the query, and the output of a LayerNorm layer ("hidden").
+In v2 the query vectors lost their L2 normalization, which compresses the
+similarity scores into a narrow band (similarity_compressed), and the
+layer became an RMSNorm (activation_norm_change).
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
@@ -88,6 +94,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	cfg.Alerting.AlertmanagerURLs = *amURLs
 	cfg.Alerting.ResendInterval = *resend
 	cfg.Alerting.QueueCapacity = *queueCap
+	cfg.Activations = []string{demo.Hidden}
 	if err := cfg.Validate(); err != nil {
 		// The demo's flags are named after the keys they set.
 		return cmd.usageError(flagNames(err))
@@ -98,7 +105,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 
 	out := &syncWriter{w: stdout}
-	fmt.Fprintln(out, "normwatch demo: building training baselines for ranker v3 and v4 ...")
+	fmt.Fprintln(out, "normwatch demo: building training baselines for ranker v3 and v4, search v1 and v2 ...")
 	if err := demoBaselines(cfg.Baselines.Dir, work); err != nil {
 		fmt.Fprintf(stderr, "monitor demo: %v\n", err)
 		return exitError
@@ -137,6 +144,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   status page:       %s
   metrics:           %smetrics
   v4 has two bugs: income arrives raw (z-score skipped), 31%% of query vectors are not unit-norm.
+  search v2 has two more: its query vectors are not L2-normalized (docs are), its LayerNorm became RMSNorm.
   Windows are %v long; the alerts naming them appear below within a minute. Ctrl-C stops.
 `, d.brokers[0], cfg.Kafka.Topics[0], browseURL(d.server.Addr()), browseURL(d.server.Addr()), *window)
 		},
@@ -172,25 +180,18 @@ func demoBaselines(dir, work string) error {
 	if err != nil {
 		return err
 	}
+	if err := demoSearchBaselines(dir, work); err != nil {
+		return err
+	}
 	for i, version := range []string{demo.Healthy, demo.Buggy} {
-		if _, ok := existing(dir, version); ok {
+		if _, ok := existing(dir, demo.Model, version); ok {
 			continue // a --dir kept from an earlier run
 		}
 		csvPath := filepath.Join(work, "train-"+version+".csv")
-		f, err := os.Create(csvPath)
-		if err != nil {
+		if err := writeTraining(csvPath, func(w io.Writer) error {
+			return demo.NewGenerator(demo.DefaultOptions(), uint64(100+i)).WriteTrainingCSV(w, 20_000)
+		}); err != nil {
 			return err
-		}
-		w := bufio.NewWriter(f)
-		err = demo.NewGenerator(demo.DefaultOptions(), uint64(100+i)).WriteTrainingCSV(w, 20_000)
-		if err == nil {
-			err = w.Flush()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("writing training data: %w", err)
 		}
 		b, _, err := baseline.Build(context.Background(), csvPath, baseline.BuildOptions{
 			Model: demo.Model, Version: version, Scaler: scaler,
@@ -205,8 +206,8 @@ func demoBaselines(dir, work string) error {
 	return nil
 }
 
-func existing(dir, version string) (string, bool) {
-	m, _ := filepath.Glob(filepath.Join(dir, demo.Model, version, "*.json"))
+func existing(dir, model, version string) (string, bool) {
+	m, _ := filepath.Glob(filepath.Join(dir, model, version, "*.json"))
 	if len(m) == 0 {
 		return "", false
 	}
@@ -224,11 +225,15 @@ func produceDemo(ctx context.Context, brokers []string, topic string, rate int, 
 	defer w.Close()
 	seed := uint64(time.Now().UnixNano())
 	buggy, fixed := demo.NewGenerator(demo.DefaultOptions(), seed), demo.NewGenerator(demo.Options{}, seed+1)
+	sbuggy, sfixed := demo.NewSearchGenerator(demo.DefaultSearchOptions(), seed+2), demo.NewSearchGenerator(demo.SearchOptions{}, seed+3)
 	const tick = 50 * time.Millisecond
 	perTick := max(1, rate*int(tick)/int(time.Second))
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	msgs := make([]kafka.Message, perTick)
+	// The search model at a quarter of the ranker's rate: its events are
+	// larger (five documents), and a few hundred a window are enough.
+	perSearch := max(2, perTick/4)
+	msgs := make([]kafka.Message, perTick+perSearch)
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
@@ -236,11 +241,18 @@ func produceDemo(ctx context.Context, brokers []string, topic string, rate int, 
 		case <-t.C:
 		}
 		now := time.Now()
-		gen := buggy
+		gen, sgen := buggy, sbuggy
 		if healed.Load() {
-			gen = fixed
+			gen, sgen = fixed, sfixed
 		}
-		for j := range msgs {
+		for j := range perSearch {
+			version := demo.SearchHealthy
+			if (i+j)%2 == 1 {
+				version = demo.SearchBuggy
+			}
+			msgs[perTick+j] = kafka.Message{Value: append([]byte(nil), sgen.Event(version, now)...)}
+		}
+		for j := range perTick {
 			version := demo.Healthy
 			if (i+j)%2 == 1 {
 				version = demo.Buggy

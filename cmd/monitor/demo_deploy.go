@@ -35,9 +35,9 @@ func demoWriteBaselines(dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "monitor demo: %v\n", err)
 		return exitError
 	}
-	for _, v := range []string{demo.Healthy, demo.Buggy} {
-		if p, ok := existing(dir, v); ok {
-			fmt.Fprintf(stdout, "baseline %s %s: %s\n", demo.Model, v, p)
+	for _, mv := range [][2]string{{demo.Model, demo.Healthy}, {demo.Model, demo.Buggy}, {demo.SearchModel, demo.SearchHealthy}, {demo.SearchModel, demo.SearchBuggy}} {
+		if p, ok := existing(dir, mv[0], mv[1]); ok {
+			fmt.Fprintf(stdout, "baseline %s %s: %s\n", mv[0], mv[1], p)
 		}
 	}
 	return 0

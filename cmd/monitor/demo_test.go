@@ -35,6 +35,14 @@ func TestDemoNamesTheBugs(t *testing.T) {
 	require.Contains(t, out, "FIRING   EmbeddingDrift")
 	require.Contains(t, out, "[embedding_mixed_norms]")
 	require.Contains(t, out, "query on ranker v4:")
+	// The second model: search v2's query side lost its L2
+	// normalization, and its LayerNorm became an RMSNorm.
+	require.Contains(t, out, "FIRING   EmbeddingDrift critical [similarity_compressed]")
+	require.Contains(t, out, "query on search v2: similarity scores compressed to a band")
+	require.Contains(t, out, "while documents are: L2 normalization is missing on the query side.")
+	require.Contains(t, out, "FIRING   EmbeddingDrift critical [activation_norm_change]")
+	require.Contains(t, out, "hidden on search v2: activations fit RMSNorm")
+	require.Contains(t, out, "baseline LayerNorm")
 	// A URL a person can click, and each alert printed once, not also
 	// logged.
 	_, port, _ := net.SplitHostPort(addr)
@@ -53,5 +61,6 @@ func TestDemoNamesTheBugs(t *testing.T) {
 	// The healthy version never alerts.
 	for _, line := range strings.Split(out, "\n") {
 		require.NotContains(t, line, "on ranker v3", "v3 is healthy")
+		require.NotContains(t, line, "on search v1", "search v1 is healthy")
 	}
 }

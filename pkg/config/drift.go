@@ -113,7 +113,7 @@ func (t *Thresholds) fields() []thresholdField {
 		unit("unit_tolerance", forFeatures, t.UnitTolerance),
 		level("out_of_range", forFeatures, t.OutOfRange, 1),
 		unit("range_tolerance", forFeatures, t.RangeTolerance),
-		unit("compression", forFeatures, t.Compression),
+		unit("compression", forBoth, t.Compression),
 		level("missing", forBoth, t.Missing, 1),
 		level("nonfinite", forBoth, t.NonFinite, 1),
 		level("refit", forFeatures, t.Refit, 0),

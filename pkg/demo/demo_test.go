@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"encoding/csv"
+	"math"
 	"testing"
 	"time"
 
@@ -55,4 +56,51 @@ func TestTrainingCSV(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 101)
 	require.Equal(t, []string{"age", "income", "session_seconds", "retrieval_score", "clicks_7d", "query"}, rows[0])
+}
+
+// TestSearchEventsDecode: the search model's events decode with their
+// retrieval (five unit-norm documents of the query's dimension) and the
+// hidden activation field; v2's queries are not unit-norm and its hidden
+// vectors have RMS 1 with a free mean, v1's a per-vector mean and std
+// that are the LayerNorm's constants.
+func TestSearchEventsDecode(t *testing.T) {
+	g := NewSearchGenerator(DefaultSearchOptions(), 1)
+	dec, err := stream.NewDecoder(stream.DecoderOptions{})
+	require.NoError(t, err)
+	var ev stream.Event
+	at := time.UnixMilli(1_800_000_000_123).UTC()
+	norm := func(v []float32) float64 {
+		var ss float64
+		for _, x := range v {
+			ss += float64(x) * float64(x)
+		}
+		return math.Sqrt(ss)
+	}
+	for i := range 400 {
+		version := SearchHealthy
+		if i%2 == 1 {
+			version = SearchBuggy
+		}
+		require.NoError(t, dec.Decode(g.Event(version, at), stream.Fallback{}, &ev))
+		require.Equal(t, SearchModel, ev.Model)
+		require.True(t, ev.Retrieval.Present)
+		require.Equal(t, "query", ev.Retrieval.Query)
+		require.Equal(t, Docs, ev.Retrieval.NDocs)
+		require.Equal(t, Dim, ev.Retrieval.Dim)
+		for d := range Docs {
+			require.InDelta(t, 1, norm(ev.Retrieval.Doc(d)), 1e-4, "documents are L2-normalized in the index")
+		}
+		q := ev.QueryVector()
+		require.Len(t, q, Dim)
+		h := ev.Embeddings[1]
+		require.Equal(t, Hidden, h.Name)
+		require.Len(t, h.Values, HiddenDim)
+		rms := norm(h.Values) / math.Sqrt(HiddenDim)
+		if version == SearchBuggy {
+			require.Greater(t, norm(q), 4.0, "v2 sends the raw encoder output")
+			require.InDelta(t, 1, rms, 0.35, "RMSNorm with the layer's gain")
+		} else {
+			require.InDelta(t, 1, norm(q), 1e-4)
+		}
+	}
 }

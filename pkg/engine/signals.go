@@ -228,18 +228,20 @@ func decodeSignals(r *ckReader, cv *ckVersion, w *ckWindow) {
 // restoreSignals moves cw's signal sketches into w by the embeddings'
 // process indexes.
 func restoreSignals(cw *ckWindow, w *window, emap []int32) {
-	for k, x := range cw.sim {
+	w.sim = remap(w.sim, cw.sim, emap)
+	w.act = remap(w.act, cw.act, emap)
+}
+
+// remap puts the sketches of src, numbered locally, at their process
+// indexes in dst; a name dropped at a limit (-1) leaves its sketch out.
+func remap[T any](dst []*T, src map[uint64]*T, emap []int32) []*T {
+	for k, x := range src {
 		if i := emap[k]; i >= 0 {
-			w.sim = grow(w.sim, i)
-			w.sim[i] = x
+			dst = grow(dst, i)
+			dst[i] = x
 		}
 	}
-	for k, x := range cw.act {
-		if i := emap[k]; i >= 0 {
-			w.act = grow(w.act, i)
-			w.act[i] = x
-		}
-	}
+	return dst
 }
 
 // addSignalSketches adds acc's merged signal sketches to the set's

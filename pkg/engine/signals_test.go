@@ -165,3 +165,44 @@ func TestSignalsEvaluated(t *testing.T) {
 	require.Contains(t, got["noquerynorm"]["query"].Summary, "missing on the query side")
 	require.Equal(t, drift.ActivationNormChange, got["rmsnorm"]["hidden"].Diagnosis, got["rmsnorm"]["hidden"].Summary)
 }
+
+// TestActivationsAgainstPreviousVersion: without baselines, a version is
+// compared with the previous version's production cohort, activation
+// profile included: v2's RMSNorm against v1's LayerNorm is named.
+func TestActivationsAgainstPreviousVersion(t *testing.T) {
+	opts := testOptions()
+	opts.Activations = []string{"hidden"}
+	opts.Fallback = FallbackPreviousVersion
+	e, _ := newEngine(t, opts, nil, nil)
+	p := open(t, e, 0)
+	r := rand.New(rand.NewPCG(9, 10))
+	off := int64(0)
+	apply := func(version string, rms bool, from, to int) {
+		for i := from; i < to; i++ {
+			require.NoError(t, p.Apply(off, retrievalEvent(r, t0.Add(time.Duration(i)*250*time.Millisecond), version, 1, rms)))
+			off++
+		}
+	}
+	apply("v1", false, 0, 400) // 100 s: window 0 closes
+	closeAll(p)
+	e.ev.process()
+	apply("v2", true, 400, 700)
+	closeAll(p)
+	e.ev.process()
+	var got *Evaluation
+	for _, ev := range e.Latest() {
+		if ev.Version == "v2" {
+			got = &ev
+		}
+	}
+	require.NotNil(t, got)
+	require.Equal(t, FallbackPreviousVersion+":v1", got.Fallback)
+	for _, er := range got.Report.Embeddings {
+		if er.Name == "hidden" {
+			require.Equal(t, drift.ActivationNormChange, er.Diagnosis, er.Summary)
+			require.Equal(t, drift.ActLayerNorm, er.Activation.Reference.Fit)
+			return
+		}
+	}
+	t.Fatal("no report of hidden")
+}

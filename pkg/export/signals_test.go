@@ -20,7 +20,7 @@ func signalsSnapshot() Snapshot {
 			Samples: 1000, RefSamples: 5000, Mean: 0.12, RefMean: 0.55,
 			Quantiles: []drift.QuantilePair{{Q: 0.05, Ref: 0.3, Cur: 0.11}, {Q: 0.25, Ref: 0.45, Cur: 0.115},
 				{Q: 0.5, Ref: 0.55, Cur: 0.12}, {Q: 0.75, Ref: 0.65, Cur: 0.125}, {Q: 0.95, Ref: 0.8, Cur: 0.13}},
-			SpreadRatio: 0.04, MedianShift: -0.43,
+			SpreadRatio: 0.04, MedianShift: -0.43, Band: 0.02, RefBand: 0.5,
 			QueryNorms: 200, QueryNormMedian: 7.3, QueryUnitRatio: 0, DocNorms: 1000, DocNormMedian: 1, DocUnitRatio: 1,
 		},
 	}, drift.EmbeddingReport{
@@ -88,4 +88,32 @@ normwatch_similarity_quantile_count{embedding="search_query",model="ranker",mode
 	none := seriesOf(t, NewCollectorWithOptions(src, CollectorOptions{Quantiles: []float64{}}))
 	all := seriesOf(t, c)
 	require.Equal(t, 2*(5+2), all["embedding/search_query"]-none["embedding/search_query"])
+}
+
+// TestStatusSignalRows: the status page shows a row for each signal of an
+// embedding, after its own, with the figures as data attributes, named by
+// the diagnosis when the signal is its cause.
+func TestStatusSignalRows(t *testing.T) {
+	snap := signalsSnapshot()
+	p := newPage([]Snapshot{snap}, snap.EvaluatedAt, StatusOptions{})
+	var rows []rowView
+	for _, r := range p.Versions[0].Rows {
+		if r.Signal != "" {
+			rows = append(rows, r)
+		}
+	}
+	require.Len(t, rows, 2)
+	require.Equal(t, "search_query", rows[0].Name)
+	require.Equal(t, "similarity", rows[0].Signal)
+	require.Equal(t, drift.SimilarityCompressed, rows[0].Diagnosis)
+	require.Equal(t, "hidden", rows[1].Name)
+	require.Equal(t, drift.ActivationNormChange, rows[1].Diagnosis)
+
+	var b strings.Builder
+	require.NoError(t, statusPage.Execute(&b, p))
+	page := b.String()
+	require.NotContains(t, page, "ZgotmplZ", "every attribute survives the template's filters")
+	require.Contains(t, page, `data-name="search_query" data-signal="similarity" data-samples="1000" data-spread-ratio="0.04" data-band="0.02" data-ref-band="0.5" data-query-norm="7.3" data-doc-norm="1">`)
+	require.Contains(t, page, `data-name="hidden" data-signal="activation" data-fit="rmsnorm" data-baseline-fit="layernorm" data-std-cv="0.3" data-rms-cv="0">`)
+	require.Contains(t, page, `<small>(similarity)</small>`)
 }

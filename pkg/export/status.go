@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"html/template"
 	"math"
 	"strconv"
 	"strings"
@@ -95,6 +96,10 @@ type rowView struct {
 	Samples   uint64
 	Plot      *plot
 	Strip     *strip
+	// Signal is "similarity" or "activation" for the row of an
+	// embedding's retrieval or activation signal (signals_status.go).
+	Signal string
+	Data   []template.HTMLAttr // the signal's figures, as data-* attributes
 }
 
 // plot is a small SVG line plot: the reference and the current curve in
@@ -158,6 +163,7 @@ func newPage(snaps []Snapshot, now time.Time, o StatusOptions) page {
 				r.Plot = histogramPlot(d)
 			}
 			v.Rows = append(v.Rows, r)
+			v.Rows = append(v.Rows, signalRows(e, subject(e.Name))...)
 		}
 		p.Versions = append(p.Versions, v)
 	}

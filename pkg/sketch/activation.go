@@ -112,16 +112,7 @@ const activationMagic = "NWA"
 
 // MarshalBinary encodes a.
 func (a *Activation) MarshalBinary() ([]byte, error) {
-	w := writer{b: append([]byte(activationMagic), EncodingVersion)}
-	for _, n := range []*Numeric{a.mean, a.std, a.rms} {
-		b, err := n.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		w.u(uint64(len(b)))
-		w.b = append(w.b, b...)
-	}
-	return w.b, nil
+	return appendNumerics(writer{b: append([]byte(activationMagic), EncodingVersion)}, a.mean, a.std, a.rms)
 }
 
 // UnmarshalBinary replaces a with the Activation in data.
@@ -129,19 +120,7 @@ func (a *Activation) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
 	r.header(activationMagic)
 	w := activationWire{Version: EncodingVersion}
-	for _, dst := range []**Numeric{&w.Mean, &w.Std, &w.RMS} {
-		n := r.length("numeric bytes", 1)
-		if r.err != nil {
-			return r.err
-		}
-		x := new(Numeric)
-		if err := x.UnmarshalBinary(r.b[:n]); err != nil {
-			return err
-		}
-		r.b = r.b[n:]
-		*dst = x
-	}
-	if err := r.done(); err != nil {
+	if err := readNumerics(&r, &w.Mean, &w.Std, &w.RMS); err != nil {
 		return err
 	}
 	d, err := w.activation()

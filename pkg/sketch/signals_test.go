@@ -68,20 +68,7 @@ func TestSimilarityMergeAndEncode(t *testing.T) {
 	require.InDelta(t, float64(unitQ)/500, a.QueryUnitRatio(), 1e-12)
 	require.Equal(t, 1.0, a.DocUnitRatio())
 
-	bin, err := a.MarshalBinary()
-	require.NoError(t, err)
-	var back Similarity
-	require.NoError(t, back.UnmarshalBinary(bin))
-	again, err := back.MarshalBinary()
-	require.NoError(t, err)
-	require.Equal(t, bin, again)
-	js, err := a.MarshalJSON()
-	require.NoError(t, err)
-	var fromJSON Similarity
-	require.NoError(t, fromJSON.UnmarshalJSON(js))
-	again, err = fromJSON.MarshalBinary()
-	require.NoError(t, err)
-	require.Equal(t, bin, again)
+	bin := roundTrip(t, a, new(Similarity))
 
 	for _, bad := range [][]byte{nil, []byte("NWS"), bin[:len(bin)-1], append(append([]byte{}, bin...), 0)} {
 		require.ErrorIs(t, new(Similarity).UnmarshalBinary(bad), ErrCorrupt)
@@ -118,17 +105,66 @@ func TestActivationMergeAndEncode(t *testing.T) {
 		require.InDelta(t, p[0].Mean(), p[1].Mean(), 1e-12)
 		require.InDelta(t, p[0].StdDev(), p[1].StdDev(), 1e-9)
 	}
-	bin, err := a.MarshalBinary()
+	bin := roundTrip(t, a, new(Activation))
+	require.ErrorIs(t, new(Activation).UnmarshalBinary(bin[:5]), ErrCorrupt)
+}
+
+// codec is a sketch with both encodings.
+type codec interface {
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary([]byte) error
+	MarshalJSON() ([]byte, error)
+	UnmarshalJSON([]byte) error
+}
+
+// roundTrip holds that x's binary and JSON forms decode into empty (a new
+// sketch of x's kind) as what encodes to x's binary form again, and
+// returns that form.
+func roundTrip(t *testing.T, x, empty codec) []byte {
+	t.Helper()
+	bin, err := x.MarshalBinary()
 	require.NoError(t, err)
-	var back Activation
-	require.NoError(t, back.UnmarshalBinary(bin))
-	again, err := back.MarshalBinary()
+	require.NoError(t, empty.UnmarshalBinary(bin))
+	again, err := empty.MarshalBinary()
 	require.NoError(t, err)
 	require.Equal(t, bin, again)
-	js, err := a.MarshalJSON()
+	js, err := x.MarshalJSON()
 	require.NoError(t, err)
-	var fromJSON Activation
-	require.NoError(t, fromJSON.UnmarshalJSON(js))
-	require.Equal(t, a.Count(), fromJSON.Count())
-	require.ErrorIs(t, new(Activation).UnmarshalBinary(bin[:5]), ErrCorrupt)
+	require.NoError(t, empty.UnmarshalJSON(js))
+	again, err = empty.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, bin, again)
+	return bin
+}
+
+// BenchmarkSimilarityAddRetrieval: one retrieval of five 64-dimension
+// documents scored under l2 (the norms of six vectors and five scores).
+func BenchmarkSimilarityAddRetrieval(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	q := make([]float32, 64)
+	docs := make([]float32, 5*64)
+	for j := range q {
+		q[j] = float32(r.NormFloat64())
+	}
+	for j := range docs {
+		docs[j] = float32(r.NormFloat64())
+	}
+	s := NewSimilarity()
+	for b.Loop() {
+		s.AddRetrieval(q, docs, 64, nil, MetricL2)
+	}
+}
+
+// BenchmarkActivationAdd: the per-vector mean, std and RMS of one
+// 768-dimension activation vector into their sketches.
+func BenchmarkActivationAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	v := make([]float32, 768)
+	for j := range v {
+		v[j] = float32(r.NormFloat64())
+	}
+	a := NewActivation()
+	for b.Loop() {
+		a.Add(v)
+	}
 }

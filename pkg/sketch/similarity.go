@@ -198,7 +198,30 @@ func (s *Similarity) MarshalBinary() ([]byte, error) {
 	w := writer{b: append([]byte(similarityMagic), EncodingVersion)}
 	w.u(s.queryUnit)
 	w.u(s.docUnit)
-	for _, n := range []*Numeric{s.scores, s.queryNorm, s.docNorm} {
+	return appendNumerics(w, s.scores, s.queryNorm, s.docNorm)
+}
+
+// UnmarshalBinary replaces s with the Similarity in data.
+func (s *Similarity) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	r.header(similarityMagic)
+	w := similarityWire{Version: EncodingVersion}
+	w.QueryUnit, w.DocUnit = r.u("query unit norms"), r.u("document unit norms")
+	if err := readNumerics(&r, &w.Scores, &w.QueryNorm, &w.DocNorm); err != nil {
+		return err
+	}
+	d, err := w.similarity()
+	if err != nil {
+		return err
+	}
+	*s = *d
+	return nil
+}
+
+// appendNumerics appends each of ns, length-prefixed, to w: the binary
+// form of the sketches made of Numerics.
+func appendNumerics(w writer, ns ...*Numeric) ([]byte, error) {
+	for _, n := range ns {
 		b, err := n.MarshalBinary()
 		if err != nil {
 			return nil, err
@@ -209,13 +232,10 @@ func (s *Similarity) MarshalBinary() ([]byte, error) {
 	return w.b, nil
 }
 
-// UnmarshalBinary replaces s with the Similarity in data.
-func (s *Similarity) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
-	r.header(similarityMagic)
-	w := similarityWire{Version: EncodingVersion}
-	w.QueryUnit, w.DocUnit = r.u("query unit norms"), r.u("document unit norms")
-	for _, dst := range []**Numeric{&w.Scores, &w.QueryNorm, &w.DocNorm} {
+// readNumerics reads what appendNumerics wrote into dsts, and checks that
+// nothing is left.
+func readNumerics(r *reader, dsts ...**Numeric) error {
+	for _, dst := range dsts {
 		n := r.length("numeric bytes", 1)
 		if r.err != nil {
 			return r.err
@@ -227,15 +247,7 @@ func (s *Similarity) UnmarshalBinary(data []byte) error {
 		r.b = r.b[n:]
 		*dst = x
 	}
-	if err := r.done(); err != nil {
-		return err
-	}
-	d, err := w.similarity()
-	if err != nil {
-		return err
-	}
-	*s = *d
-	return nil
+	return r.done()
 }
 
 // MarshalJSON encodes s as JSON, for baselines.

@@ -119,3 +119,29 @@ func TestFastDecodeRetrieval(t *testing.T) {
 		decodeBoth(t, DecoderOptions{}, []byte(s))
 	}
 }
+
+// BenchmarkDecodeRetrieval: an event with a 64-dimension query and five
+// retrieved documents as b64f32 (the demo's search event), through the
+// general decoder (the fast path leaves retrievals to it).
+func BenchmarkDecodeRetrieval(b *testing.B) {
+	vec := make([]float32, 64)
+	for j := range vec {
+		vec[j] = float32(j) / 64
+	}
+	docs := make([]string, 5)
+	for i := range docs {
+		docs[i] = `"` + b64f32(vec...) + `"`
+	}
+	msg := []byte(`{"ts":1796000000123,"model":"search","model_version":"v2","features":{"latency_ms":21.5},` +
+		`"embeddings":{"query":"` + b64f32(vec...) + `"},"retrieval":{"query":"query","metric":"l2","docs":[` +
+		strings.Join(docs, ",") + `]}}`)
+	d, err := NewDecoder(DecoderOptions{})
+	require.NoError(b, err)
+	var ev Event
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := d.Decode(msg, Fallback{}, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -245,12 +245,22 @@ func dashboardQueries(t *testing.T) map[string]string {
 		"$__rate_interval", "15s", "$__interval", "5s", "$__range", "1m",
 		"$model_version", "v4", "$model", "ranker", "$feature", "income", "$embedding", "query",
 	)
+	// The panels of the retrieval and activation signals: the demo's
+	// search v2, whose query embedding has retrievals.
+	signals := strings.NewReplacer(
+		"$__rate_interval", "15s", "$__interval", "5s", "$__range", "1m",
+		"$model_version", "v2", "$model", "search", "$embedding", "query",
+	)
 	labelValues := regexp.MustCompile(`^label_values\((.+), *(\w+)\)$`)
 	out := map[string]string{}
 	for name, d := range readDashboards(t) {
 		for _, p := range d.Panels {
+			rp := r
+			if strings.HasPrefix(p.Title, "Retrieval:") || strings.HasPrefix(p.Title, "Activation") {
+				rp = signals
+			}
 			for i, tg := range p.Targets {
-				out[name+": "+p.Title+": "+string(rune('A'+i))] = r.Replace(tg.Expr)
+				out[name+": "+p.Title+": "+string(rune('A'+i))] = rp.Replace(tg.Expr)
 			}
 		}
 		for _, v := range d.Templating.List {

@@ -156,6 +156,39 @@ func TestEndToEnd(t *testing.T) {
 		return false, "not there"
 	})
 
+	// The retrieval and activation signals of the demo's search v2: each
+	// pushed by normwatch, and fired by the shipped rule with its figures
+	// (inhibited in Alertmanager by normwatch's own).
+	for _, sig := range []struct{ diagnosis, embedding, signal, summary string }{
+		{"similarity_compressed", "query", "retrieval", "query on search v2: similarity scores compressed to "},
+		{"activation_norm_change", "hidden", "activation", "hidden on search v2: activations fit rmsnorm, baseline layernorm: the normalization layer changed."},
+	} {
+		t.Log("waiting for " + sig.diagnosis)
+		waitFor(t, 90*time.Second, sig.diagnosis+" of search v2 from normwatch and from the rule", func() (bool, string) {
+			alerts, err := amAlerts(amURL)
+			if err != nil {
+				return false, err.Error()
+			}
+			own, rule := false, false
+			var seen []string
+			for _, a := range alerts {
+				l := a.Labels
+				if l["alertname"] != "EmbeddingDrift" || l["diagnosis"] != sig.diagnosis || l["model"] != "search" || l["model_version"] != "v2" || l["embedding"] != sig.embedding {
+					continue
+				}
+				seen = append(seen, fmt.Sprintf("%v %v %s", l, a.Status.State, a.Annotations["summary"]))
+				switch l["source"] {
+				case "":
+					own = l["severity"] == "critical"
+				case "prometheus":
+					rule = l["signal"] == sig.signal && strings.HasPrefix(a.Annotations["summary"], sig.summary) &&
+						a.Status.State == "suppressed"
+				}
+			}
+			return own && rule, strings.Join(seen, "; ")
+		})
+	}
+
 	// Every dashboard query has data.
 	t.Log("querying the dashboards' expressions")
 	for name, q := range dashboardQueries(t) {
@@ -179,6 +212,10 @@ func TestEndToEnd(t *testing.T) {
 	require.Contains(t, detail, `data-line="skipped" data-slope="18300" data-intercept="52100"`)
 	require.Equal(t, 99, strings.Count(detail, "<circle "), "the Q–Q plot from the horizon's sketches")
 	require.Contains(t, detail, `<svg class="chart" id="hist"`)
+	// The signals' rows of search v2 on the status page.
+	search := get(t, nwURL+"/?model=search&model_version=v2")
+	require.Contains(t, search, `data-signal="similarity"`)
+	require.Contains(t, search, `data-signal="activation" data-fit="rmsnorm" data-baseline-fit="layernorm"`)
 
 	// promtool's lint of normwatch's /metrics.
 	lint := exec.Command(promtoolBin, "check", "metrics")

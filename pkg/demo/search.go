@@ -1,0 +1,186 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// The second demo model: a retrieval service whose events carry the query
+// embedding, the documents its L2-distance index retrieved for it, and the
+// output of a LayerNorm layer of its encoder as an activation field. v1 is
+// healthy; v2 carries the bugs of the retrieval and activation signals:
+// its query vectors lost their L2 normalization (the documents in the
+// index still have it), and its encoder's LayerNorm became an RMSNorm.
+const (
+	SearchModel   = "search"
+	SearchHealthy = "v1"
+	SearchBuggy   = "v2"
+	// Hidden is the activation field of the search model, named in the
+	// demo daemon's activations.
+	Hidden = "hidden"
+	// HiddenDim is its dimension; Docs the documents of a retrieval.
+	HiddenDim = 32
+	Docs      = 5
+)
+
+// SearchOptions sets the bugs of the search model's buggy version.
+type SearchOptions struct {
+	// UnnormalizedQueries sends v2's query vectors without L2
+	// normalization.
+	UnnormalizedQueries bool
+	// RMSNorm makes v2's hidden layer an RMSNorm instead of LayerNorm.
+	RMSNorm bool
+}
+
+// DefaultSearchOptions are the bugs `monitor demo` shows.
+func DefaultSearchOptions() SearchOptions {
+	return SearchOptions{UnnormalizedQueries: true, RMSNorm: true}
+}
+
+// SearchGenerator makes the search model's events and training events. It
+// is not safe for concurrent use.
+type SearchGenerator struct {
+	opts       SearchOptions
+	rng        *rand.Rand
+	dir        []float64
+	gain, bias []float64
+	q, h       []float32
+	docs       [][]float32
+	buf        []byte
+}
+
+// NewSearchGenerator returns a generator seeded with seed.
+func NewSearchGenerator(opts SearchOptions, seed uint64) *SearchGenerator {
+	g := &SearchGenerator{opts: opts, rng: rand.New(rand.NewPCG(seed, 0x73656172)),
+		q: make([]float32, Dim), h: make([]float32, HiddenDim)}
+	fixed := rand.New(rand.NewPCG(11, 11)) // the same model for every generator
+	g.dir = make([]float64, Dim)
+	for i := range g.dir {
+		g.dir[i] = fixed.NormFloat64()
+	}
+	g.gain, g.bias = make([]float64, HiddenDim), make([]float64, HiddenDim)
+	for i := range g.gain {
+		g.gain[i] = 1 + 0.1*fixed.NormFloat64()
+		g.bias[i] = 0.05 * fixed.NormFloat64()
+	}
+	for range Docs {
+		g.docs = append(g.docs, make([]float32, Dim))
+	}
+	return g
+}
+
+// draw fills the query, its documents and the hidden activations of one
+// request; buggy applies the options' bugs.
+func (g *SearchGenerator) draw(buggy bool) {
+	r := g.rng
+	var ss float64
+	for i := range g.q {
+		x := 0.35*g.dir[i] + r.NormFloat64()
+		g.q[i] = float32(x)
+		ss += x * x
+	}
+	qn := math.Sqrt(ss)
+	unit := make([]float64, Dim)
+	for i := range unit {
+		unit[i] = float64(g.q[i]) / qn
+	}
+	// Documents of the query's topic, stored L2-normalized in the index.
+	for _, d := range g.docs {
+		w := 0.3 + 0.6*r.Float64()
+		var ds float64
+		tmp := make([]float64, Dim)
+		for i := range tmp {
+			tmp[i] = w*unit[i] + (1-w)*r.NormFloat64()/8
+			ds += tmp[i] * tmp[i]
+		}
+		for i := range d {
+			d[i] = float32(tmp[i] / math.Sqrt(ds))
+		}
+	}
+	scale := 1 / qn // normalized at serving
+	if buggy && g.opts.UnnormalizedQueries {
+		scale = 1 // the raw encoder output, norm about 8
+	}
+	for i := range g.q {
+		g.q[i] = float32(float64(g.q[i]) * scale)
+	}
+	// The hidden layer: inputs of a scale and mean that vary per token.
+	s, m := math.Exp(0.5*r.NormFloat64()), 0.8*r.NormFloat64()
+	x := make([]float64, HiddenDim)
+	var sum, sq float64
+	for i := range x {
+		x[i] = s*r.NormFloat64() + m
+		sum += x[i]
+		sq += x[i] * x[i]
+	}
+	mean := sum / HiddenDim
+	var dev float64
+	for _, v := range x {
+		dev += (v - mean) * (v - mean)
+	}
+	std, rms := math.Sqrt(dev/HiddenDim), math.Sqrt(sq/HiddenDim)
+	for i := range g.h {
+		if buggy && g.opts.RMSNorm {
+			g.h[i] = float32(g.gain[i] * x[i] / rms)
+		} else {
+			g.h[i] = float32(g.gain[i]*(x[i]-mean)/std + g.bias[i])
+		}
+	}
+}
+
+// Event returns the JSON of one production event of the search model's
+// version at time t. The returned slice is reused by the next call.
+func (g *SearchGenerator) Event(version string, t time.Time) []byte {
+	g.draw(version == SearchBuggy)
+	latency := math.Exp(3 + 0.4*g.rng.NormFloat64())
+	b := g.buf[:0]
+	b = append(b, `{"ts":`...)
+	b = strconv.AppendInt(b, t.UnixMilli(), 10)
+	b = append(b, `,"model":"`+SearchModel+`","model_version":"`...)
+	b = append(b, version...)
+	b = append(b, `","features":{"latency_ms":`...)
+	b = appendFloat(b, latency)
+	b = append(b, `},"embeddings":{"query":"b64f32:`...)
+	b = appendB64F32(b, g.q)
+	b = append(b, `","`+Hidden+`":"b64f32:`...)
+	b = appendB64F32(b, g.h)
+	b = append(b, `"},"retrieval":{"query":"query","metric":"l2","docs":[`...)
+	for i, d := range g.docs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"b64f32:`...)
+		b = appendB64F32(b, d)
+		b = append(b, '"')
+	}
+	b = append(b, "]}}"...)
+	g.buf = b
+	return b
+}
+
+// WriteTrainingJSONL writes n healthy events of version as JSONL: the
+// reference data of the search model's baselines (retrievals and
+// activations are events' fields, which a CSV does not carry).
+func (g *SearchGenerator) WriteTrainingJSONL(w io.Writer, version string, n int) error {
+	healthy := *g
+	healthy.opts = SearchOptions{}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		b := append(healthy.Event(version, at.Add(time.Duration(i)*time.Second)), '\n')
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("writing training event: %w", err)
+		}
+	}
+	g.buf = healthy.buf
+	return nil
+}
+
+// SearchScalerYAML is the declared training normalization of the search
+// model: its query embedding is L2-normalized.
+func SearchScalerYAML() string {
+	return "embeddings:\n  query: l2\n"
+}
