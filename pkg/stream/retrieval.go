@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 
@@ -54,6 +55,10 @@ func (ev *Event) QueryVector() []float32 {
 	}
 	return nil
 }
+
+// docsName names the documents in the embedding decoders' errors, which
+// retrieval then prefixes with the document's index.
+const docsName = "document"
 
 func (d *Decoder) retrieval(key []byte, v *fastjson.Value, depth int, ev *Event) error {
 	if depth > d.opts.MaxDepth {
@@ -131,34 +136,45 @@ func (d *Decoder) retrieval(key []byte, v *fastjson.Value, depth int, ev *Event)
 		if len(a) > d.opts.MaxRetrievedDocs {
 			return errorf(ReasonTooManyDocs, "%s.docs has %d entries, over the limit of %d", key, len(a), d.opts.MaxRetrievedDocs)
 		}
-		var one []float32
+		// A document's name, for errors only: building it for every
+		// document would cost an allocation each.
+		name := func(j int) string { return string(key) + ".docs[" + strconv.Itoa(j) + "]" }
 		for j, x := range a {
-			name := string(key) + ".docs[" + strconv.Itoa(j) + "]"
+			// The vector is decoded at the end of Docs, in place.
+			n := len(r.Docs)
+			var one []float32
 			switch x.Type() {
 			case fastjson.TypeArray:
-				one, err = d.floatArray(name, x, depth+2, one[:0])
+				one, err = d.floatArray(docsName, x, depth+2, r.Docs[n:n])
 			case fastjson.TypeString:
-				one, err = d.b64f32(name, x.GetStringBytes(), one[:0])
+				one, err = d.b64f32(docsName, x.GetStringBytes(), r.Docs[n:n])
 			default:
-				err = errorf(ReasonBadRetrieval, "%s is a JSON %s, not an array or %q string", name, x.Type(), B64F32Prefix)
+				err = errorf(ReasonBadRetrieval, "%s is a JSON %s, not an array or %q string", name(j), x.Type(), B64F32Prefix)
 			}
 			if err != nil {
-				if de, ok := err.(*DecodeError); ok && de.Reason == ReasonBadEmbedding {
-					de.Reason = ReasonBadRetrieval
+				if de, ok := err.(*DecodeError); ok {
+					if de.Reason == ReasonBadEmbedding {
+						de.Reason = ReasonBadRetrieval
+					}
+					de.Err = fmt.Errorf("%s: %w", name(j), de.Err)
 				}
 				return err
 			}
 			if j == 0 {
 				r.Dim = len(one)
 			} else if len(one) != r.Dim {
-				return errorf(ReasonRetrievalDim, "%s has %d dimensions, the first document %d", name, len(one), r.Dim)
+				return errorf(ReasonRetrievalDim, "%s has %d dimensions, the first document %d", name(j), len(one), r.Dim)
 			}
 			for _, c := range one {
 				if math.IsNaN(float64(c)) || math.IsInf(float64(c), 0) {
-					return errorf(ReasonNonFiniteScore, "%s has a component %v: its score is not finite", name, c)
+					return errorf(ReasonNonFiniteScore, "%s has a component %v: its score is not finite", name(j), c)
 				}
 			}
-			r.Docs = append(r.Docs, one...)
+			if cap(r.Docs) > n && &one[0] == &r.Docs[:n+1][n] {
+				r.Docs = r.Docs[:n+len(one)] // decoded in place, in Docs' spare capacity
+			} else {
+				r.Docs = append(r.Docs, one...) // decoded into new memory: Docs grows
+			}
 			r.NDocs++
 		}
 	}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -105,6 +106,24 @@ func TestDecodeRetrievalReused(t *testing.T) {
 	require.NoError(t, d.Decode([]byte(`{"model":"m","model_version":"v1","features":{"a":1}}`), Fallback{}, &ev))
 	require.False(t, ev.Retrieval.Present)
 	require.Nil(t, ev.QueryVector())
+	// More documents than before, arrays and b64f32 mixed: each lands
+	// whole in Docs, in its spare capacity or grown.
+	for _, n := range []int{1, 4, 2, 6} {
+		docs := make([]string, n)
+		var want []float32
+		for i := range docs {
+			v := []float32{float32(i), float32(-i), 0.5}
+			want = append(want, v...)
+			docs[i] = fmt.Sprintf("[%d,%d,0.5]", i, -i)
+			if i%2 == 1 {
+				docs[i] = `"` + b64f32(v...) + `"`
+			}
+		}
+		msg := `{"model":"m","model_version":"v1","embeddings":{"q":[1,0,0]},"retrieval":{"query":"q","docs":[` + strings.Join(docs, ",") + `]}}`
+		require.NoError(t, d.Decode([]byte(msg), Fallback{}, &ev))
+		require.Equal(t, n, ev.Retrieval.NDocs)
+		require.Equal(t, want, ev.Retrieval.Docs)
+	}
 }
 
 // TestFastDecodeRetrieval: the fast path leaves the retrieval object to
