@@ -491,32 +491,7 @@ func (p *partition) restore(data []byte) error {
 				pv.learnEmbedding(name, idx)
 			}
 		}
-		conv := func(cw *ckWindow) *window {
-			if cw == nil {
-				return nil
-			}
-			w := &window{start: cw.start, events: cw.events}
-			for k, x := range cw.num {
-				if i := fmap[k]; i >= 0 {
-					w.num = grow(w.num, i)
-					w.num[i] = x
-				}
-			}
-			for k, x := range cw.pairs {
-				if i := fmap[k]; i >= 0 {
-					w.pairs = grow(w.pairs, i)
-					w.pairs[i] = x
-				}
-			}
-			for k, x := range cw.vec {
-				if i := emap[k]; i >= 0 {
-					w.vec = grow(w.vec, i)
-					w.vec[i] = x
-				}
-			}
-			restoreSignals(cw, w, emap)
-			return w
-		}
+		conv := func(cw *ckWindow) *window { return convWindow(cw, fmap, emap) }
 		for _, cw := range cv.open {
 			pv.open = append(pv.open, conv(cw))
 		}
@@ -593,6 +568,35 @@ func (p *partition) repairWatermark() {
 	p.e.m.futureBy[FutureRepaired].Inc()
 	p.e.log.Warn("a restored watermark was far ahead of the wall clock (one message with a future time, before this release's guard); repaired",
 		"partition", p.key.String(), "watermark", time.Unix(0, was).UTC(), "repaired_to", time.Unix(0, p.maxTime).UTC())
+}
+
+// convWindow renumbers a decoded window's sketches by this process's
+// indexes (fmap, emap: checkpoint's to process's; -1 for a name refused).
+func convWindow(cw *ckWindow, fmap, emap []int32) *window {
+	if cw == nil {
+		return nil
+	}
+	w := &window{start: cw.start, events: cw.events}
+	for k, x := range cw.num {
+		if i := fmap[k]; i >= 0 {
+			w.num = grow(w.num, i)
+			w.num[i] = x
+		}
+	}
+	for k, x := range cw.pairs {
+		if i := fmap[k]; i >= 0 {
+			w.pairs = grow(w.pairs, i)
+			w.pairs[i] = x
+		}
+	}
+	for k, x := range cw.vec {
+		if i := emap[k]; i >= 0 {
+			w.vec = grow(w.vec, i)
+			w.vec[i] = x
+		}
+	}
+	restoreSignals(cw, w, emap)
+	return w
 }
 
 func grow[T any](s []*T, i int32) []*T {

@@ -100,7 +100,9 @@ type Options struct {
 	// Activations names the embedding fields that are activations
 	// (path.Match globs): they get per-vector mean, std and RMS profiles.
 	Activations []string
-	Clock       func() time.Time
+	// Cluster turns cluster mode on (see ClusterOptions).
+	Cluster ClusterOptions
+	Clock   func() time.Time
 	// Logger receives the engine's rare log lines (internal errors); nil
 	// discards them.
 	Logger *slog.Logger
@@ -156,6 +158,7 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	o.Cluster = o.Cluster.withDefaults()
 	if o.Logger == nil {
 		o.Logger = discardLogger
 	}
@@ -194,6 +197,14 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: Fallback %q is neither %q nor %q", o.Fallback, FallbackPreviousVersion, FallbackReportOnly)
 	case o.SinkQueue < 1:
 		return fmt.Errorf("engine: SinkQueue %d below 1", o.SinkQueue)
+	case o.Cluster.MaxWait < 0:
+		return fmt.Errorf("engine: Cluster.MaxWait %v is negative", o.Cluster.MaxWait)
+	case o.Cluster.FlushTimeout < 0:
+		return fmt.Errorf("engine: Cluster.FlushTimeout %v is negative", o.Cluster.FlushTimeout)
+	case o.Cluster.Queue < 1:
+		return fmt.Errorf("engine: Cluster.Queue %d below 1", o.Cluster.Queue)
+	case o.Cluster.ReleaseWait < 0:
+		return fmt.Errorf("engine: Cluster.ReleaseWait %v is negative", o.Cluster.ReleaseWait)
 	}
 	if err := validActivations(o.Activations); err != nil {
 		return err
@@ -263,6 +274,10 @@ type Engine struct {
 	ev        *evaluator
 	sinks     []*sinkQueue
 	log       *slog.Logger
+	pub       *publisher // cluster mode: where partitions' closes go
+
+	stageMu    sync.Mutex
+	stageParts map[partKey]*stagePart
 
 	unattributed faults // internal errors with no series to pin them on
 
@@ -283,6 +298,10 @@ var _ stream.Processor = (*Engine)(nil)
 type partKey struct {
 	topic     string
 	partition int
+	// of is set on the evaluation stage's keys: the partials partition
+	// whose records of this source they hold (each holds a share of the
+	// model versions, and hears the source's watermark in its own time).
+	of string
 }
 
 func (k partKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.partition) }
@@ -304,8 +323,12 @@ func New(opts Options, baselines Baselines, store stream.CheckpointStore, reg pr
 		opts: opts, window: int64(opts.WindowSize), lateness: int64(opts.AllowedLateness),
 		baselines: baselines, store: store, m: m, log: opts.Logger,
 		reg:   newRegistry(opts.Limits, m, &rateLog{log: opts.Logger, clock: opts.Clock}),
-		parts: map[partKey]*partition{},
-		stop:  make(chan struct{}),
+		parts: map[partKey]*partition{}, stageParts: map[partKey]*stagePart{},
+		stop: make(chan struct{}),
+	}
+	if opts.Cluster.Partials != nil {
+		e.pub = newPublisher(e, opts.Cluster.Partials)
+		m.registerCluster(reg)
 	}
 	for i, s := range sinks {
 		if s == nil {
@@ -337,6 +360,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	life := time.NewTicker(e.opts.LifecycleCheck)
 	defer life.Stop()
+	// The stage's bounded wait and released versions are checked on a
+	// clock of their own.
+	var stageTick <-chan time.Time
+	if e.pub != nil {
+		t := time.NewTicker(max(10*time.Millisecond, min(e.opts.Cluster.MaxWait/4, time.Second)))
+		defer t.Stop()
+		stageTick = t.C
+	}
 	var err error
 loop:
 	for {
@@ -352,6 +383,8 @@ loop:
 			e.flushIdle()
 		case <-life.C:
 			e.checkLifecycle(e.opts.Clock())
+		case <-stageTick:
+			e.ev.recheck()
 		}
 	}
 	e.ev.process()
@@ -382,7 +415,7 @@ func (e *Engine) flushIdle() {
 
 // OpenPartition restores topic/partition from its checkpoint, if any.
 func (e *Engine) OpenPartition(topic string, partition int) (stream.PartitionProcessor, error) {
-	key := partKey{topic, partition}
+	key := partKey{topic: topic, partition: partition}
 	e.mu.Lock()
 	if _, ok := e.parts[key]; ok {
 		e.mu.Unlock()

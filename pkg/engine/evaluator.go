@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ const (
 	updActive                 // an idle partition got an event again
 	updRestore                // a partition restored from its checkpoint
 	updForget                 // the partition was closed
+	updBarrier                // nothing: done is closed once everything before it is evaluated
 )
 
 // partial is a closed window (or a cumulative snapshot) of a series.
@@ -38,6 +40,7 @@ type update struct {
 	evaluated []int64 // with updRestore, per touch: end of the last window evaluated
 	partials  []partial
 	cums      []partial
+	done      chan struct{} // updBarrier
 }
 
 type evaluator struct {
@@ -53,6 +56,21 @@ type evaluator struct {
 	parts  map[partKey]*partState
 	vers   map[*series]*vstate
 	latest map[*series]Evaluation
+	// released are the versions whose every stage key left (their
+	// partials partition was revoked), since when: dropped after
+	// ClusterOptions.ReleaseWait unless it comes back.
+	released map[*series]time.Time
+	forced   ForcedWait // the last window judged without every source
+}
+
+// ForcedWait describes the last window the evaluation stage judged
+// without every source partition's share, after ClusterOptions.MaxWait.
+type ForcedWait struct {
+	Model, Version string
+	WindowStart    time.Time
+	Missing        []string // the source partitions that had not closed it
+	At             time.Time
+	Count          uint64 // windows judged so, since start
 }
 
 type partState struct {
@@ -67,6 +85,7 @@ type vstate struct {
 	cum              map[partKey]*window   // cumulative snapshots
 	evaluatedThrough int64                 // end of the last window evaluated
 	pending          []int64               // starts of windows with data, not yet evaluated, sorted
+	since            map[int64]time.Time   // stage: when each pending window first came, in wall time
 	last             *job                  // the last evaluation's horizon, for Horizon
 }
 
@@ -74,25 +93,34 @@ func newEvaluator(e *Engine) *evaluator {
 	return &evaluator{
 		e: e, wake: make(chan struct{}, 1),
 		parts: map[partKey]*partState{}, vers: map[*series]*vstate{}, latest: map[*series]Evaluation{},
+		released: map[*series]time.Time{},
 	}
 }
 
-func (ev *evaluator) push(u update) {
+func (ev *evaluator) push(u update) { ev.pushAll(u) }
+
+// pushAll queues us at once: the evaluator applies all of them before it
+// judges (a stage partition restored announces each of its sources so; a
+// window must not look closed everywhere for want of the next one).
+func (ev *evaluator) pushAll(us ...update) {
 	ev.qmu.Lock()
-	if len(u.cums) > 0 {
-		// Of a partition's cumulative snapshots of a version the evaluator
-		// keeps the newest: older ones still queued would only hold memory
-		// (a whole copy of the version's sketches each) until it catches
-		// up, as when a replay closes windows faster than they evaluate.
-		for i := range ev.queue {
-			if q := &ev.queue[i]; q.part == u.part && len(q.cums) > 0 {
-				q.cums = slices.DeleteFunc(q.cums, func(c partial) bool {
-					return slices.ContainsFunc(u.cums, func(n partial) bool { return n.s == c.s })
-				})
+	for _, u := range us {
+		if len(u.cums) > 0 {
+			// Of a partition's cumulative snapshots of a version the
+			// evaluator keeps the newest: older ones still queued would
+			// only hold memory (a whole copy of the version's sketches
+			// each) until it catches up, as when a replay closes windows
+			// faster than they evaluate.
+			for i := range ev.queue {
+				if q := &ev.queue[i]; q.part == u.part && len(q.cums) > 0 {
+					q.cums = slices.DeleteFunc(q.cums, func(c partial) bool {
+						return slices.ContainsFunc(u.cums, func(n partial) bool { return n.s == c.s })
+					})
+				}
 			}
 		}
+		ev.queue = append(ev.queue, u)
 	}
-	ev.queue = append(ev.queue, u)
 	ev.qmu.Unlock()
 	select {
 	case ev.wake <- struct{}{}:
@@ -121,13 +149,81 @@ func (ev *evaluator) process() {
 		return
 	}
 	ev.mu.Lock()
+	var barriers []chan struct{}
 	for i := range q {
+		if q[i].kind == updBarrier {
+			barriers = append(barriers, q[i].done)
+			continue
+		}
 		ev.apply(&q[i])
 	}
 	jobs := ev.ready()
 	ev.mu.Unlock()
 	for _, j := range jobs {
 		ev.run(j)
+	}
+	for _, b := range barriers {
+		close(b)
+	}
+}
+
+// recheck makes the evaluations the stage's bounded wait allows now, and
+// drops the versions released long enough. Run calls it on a ticker in
+// cluster mode.
+func (ev *evaluator) recheck() {
+	ev.process()
+	now := ev.e.opts.Clock()
+	ev.mu.Lock()
+	jobs := ev.ready()
+	var drop []*series
+	for s, at := range ev.released {
+		if now.Sub(at) >= ev.e.opts.Cluster.ReleaseWait {
+			drop = append(drop, s)
+		}
+	}
+	ev.mu.Unlock()
+	for _, j := range jobs {
+		ev.run(j)
+	}
+	for _, s := range drop {
+		ev.release(s, now)
+	}
+}
+
+// sync waits until everything pushed before it is applied and evaluated,
+// or timeout (Run not running): the stage checkpoints what it evaluated.
+func (ev *evaluator) sync(timeout time.Duration) bool {
+	done := make(chan struct{})
+	ev.push(update{kind: updBarrier, done: done})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// release forgets s's evaluations here, its evaluation having moved to
+// another process, and tells the sinks, so that its alerts resolve here
+// (the new owner sends its own).
+func (ev *evaluator) release(s *series, now time.Time) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if _, ok := ev.released[s]; !ok {
+		return
+	}
+	delete(ev.released, s)
+	delete(ev.vers, s)
+	delete(ev.latest, s)
+	ev.e.m.stageReleased.Inc()
+	ev.e.log.Info("model version evaluated by another process now: its partials partition moved; its evaluations and alerts leave this one",
+		"model", s.model, "model_version", s.version)
+	l := Lifecycle{Model: s.model, Version: s.version, State: StateStale,
+		Reason: "evaluated by another process (its partials partition moved)", LastEvent: s.lastEventTime(), At: now.UTC()}
+	for _, q := range ev.e.sinks {
+		q.lifecycle(l)
 	}
 }
 
@@ -153,10 +249,21 @@ func (ev *evaluator) apply(u *update) {
 	W := ev.e.window
 	switch u.kind {
 	case updForget:
+		var touched map[*series]bool
+		if ps, ok := ev.parts[u.part]; ok {
+			touched = ps.touched
+		}
 		delete(ev.parts, u.part)
 		for _, vs := range ev.vers {
 			delete(vs.partials, u.part)
 			delete(vs.cum, u.part)
+		}
+		if u.part.of != "" {
+			for s := range touched {
+				if _, ok := ev.vers[s]; ok && !ev.staged(s) {
+					ev.released[s] = ev.e.opts.Clock()
+				}
+			}
 		}
 		return
 	case updActive:
@@ -164,6 +271,11 @@ func (ev *evaluator) apply(u *update) {
 		return
 	}
 	ps := ev.part(u.part)
+	if u.part.of != "" {
+		for _, s := range u.touch {
+			delete(ev.released, s)
+		}
+	}
 	if u.kind == updClose || u.kind == updRestore {
 		ps.closedEnd = max(ps.closedEnd, u.closedEnd)
 		ps.idle = u.idle
@@ -184,11 +296,22 @@ func (ev *evaluator) apply(u *update) {
 			continue
 		}
 		ws := vs.partials[u.part]
-		i, _ := slices.BinarySearchFunc(ws, p.w.start, func(w *window, t int64) int { return cmp.Compare(w.start, t) })
-		vs.partials[u.part] = slices.Insert(ws, i, p.w)
+		i, found := slices.BinarySearchFunc(ws, p.w.start, func(w *window, t int64) int { return cmp.Compare(w.start, t) })
+		if found {
+			// The stage's: a window republished replaces the first copy.
+			ws[i] = p.w
+		} else {
+			vs.partials[u.part] = slices.Insert(ws, i, p.w)
+		}
 		if p.w.start >= vs.evaluatedThrough {
 			if j, found := slices.BinarySearch(vs.pending, p.w.start); !found {
 				vs.pending = slices.Insert(vs.pending, j, p.w.start)
+				if u.part.of != "" {
+					if vs.since == nil {
+						vs.since = map[int64]time.Time{}
+					}
+					vs.since[p.w.start] = ev.e.opts.Clock()
+				}
 			}
 		}
 		ev.e.m.windowClosed.WithLabelValues(p.s.model, p.s.version).Set(float64(p.w.start+W) / 1e9)
@@ -214,9 +337,14 @@ func (ev *evaluator) ready() []job {
 	for _, vs := range vss {
 		for len(vs.pending) > 0 {
 			start := vs.pending[0]
-			if !ev.closedEverywhere(vs.s, start+W) {
-				break
+			if missing := ev.notClosed(vs.s, start+W); len(missing) > 0 {
+				since, ok := vs.since[start]
+				if !ok || ev.e.pub == nil || ev.e.opts.Clock().Sub(since) < ev.e.opts.Cluster.MaxWait {
+					break
+				}
+				ev.forceWait(vs.s, start, missing)
 			}
+			delete(vs.since, start)
 			vs.pending = vs.pending[1:]
 			vs.evaluatedThrough = start + W
 			j := job{s: vs.s, start: start}
@@ -259,6 +387,16 @@ func (ev *evaluator) ready() []job {
 	return jobs
 }
 
+func comparePartKeys(a, b partKey) int {
+	if c := strings.Compare(a.topic, b.topic); c != 0 {
+		return c
+	}
+	if a.partition != b.partition {
+		return a.partition - b.partition
+	}
+	return strings.Compare(a.of, b.of)
+}
+
 // sortedParts returns the values of m in the order of their partition
 // keys, so merges happen in the same order every run.
 func sortedParts[V any](m map[partKey]V) []V {
@@ -266,15 +404,7 @@ func sortedParts[V any](m map[partKey]V) []V {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b partKey) int {
-		if a.topic != b.topic {
-			if a.topic < b.topic {
-				return -1
-			}
-			return 1
-		}
-		return a.partition - b.partition
-	})
+	slices.SortFunc(keys, comparePartKeys)
 	out := make([]V, len(keys))
 	for i, k := range keys {
 		out[i] = m[k]
@@ -282,15 +412,51 @@ func sortedParts[V any](m map[partKey]V) []V {
 	return out
 }
 
-// closedEverywhere reports whether every open, non-idle partition holding
-// s has closed the windows ending at or before end.
-func (ev *evaluator) closedEverywhere(s *series, end int64) bool {
-	for _, ps := range ev.parts {
+// notClosed returns the open, non-idle partitions holding s that have not
+// closed the windows ending at or before end: none when s's window is due.
+func (ev *evaluator) notClosed(s *series, end int64) []partKey {
+	var out []partKey
+	for k, ps := range ev.parts {
 		if ps.touched[s] && !ps.idle && ps.closedEnd < end {
-			return false
+			out = append(out, k)
 		}
 	}
-	return true
+	return out
+}
+
+// forceWait counts and logs a window judged without the shares of missing.
+// Called with mu held.
+func (ev *evaluator) forceWait(s *series, start int64, missing []partKey) {
+	names := make([]string, len(missing))
+	for i, k := range missing {
+		names[i] = k.String()
+	}
+	slices.Sort(names)
+	ev.e.m.stageForced.Inc()
+	ev.forced = ForcedWait{Model: s.model, Version: s.version, WindowStart: time.Unix(0, start).UTC(),
+		Missing: names, At: ev.e.opts.Clock().UTC(), Count: ev.forced.Count + 1}
+	ev.e.log.Warn("window judged without every source partition: they had not closed it within evaluation.max_wait (a process gone or lagging); their shares join the later windows' horizons when they come",
+		"model", s.model, "model_version", s.version, "window_start", ev.forced.WindowStart,
+		"missing", strings.Join(names, ","), "max_wait", ev.e.opts.Cluster.MaxWait)
+}
+
+// staged reports whether s still has a stage key. Called with mu held.
+func (ev *evaluator) staged(s *series) bool {
+	for k, ps := range ev.parts {
+		if k.of != "" && ps.touched[s] {
+			return true
+		}
+	}
+	return false
+}
+
+// LastForcedWait returns the last window the evaluation stage judged
+// without every source partition, and whether there was one.
+func (e *Engine) LastForcedWait() (ForcedWait, bool) {
+	e.ev.mu.Lock()
+	defer e.ev.mu.Unlock()
+	f := e.ev.forced
+	return f, f.Count > 0
 }
 
 // previous returns the state of the version of s's model just before it

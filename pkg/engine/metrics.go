@@ -53,6 +53,29 @@ type metrics struct {
 	sinkDropped    *prometheus.CounterVec
 	internalErrors *prometheus.CounterVec
 	trackedByKind  map[string]prometheus.Gauge
+
+	// Cluster mode's, registered only in it.
+	partialsWritten *prometheus.CounterVec
+	partialsBytes   *prometheus.CounterVec
+	partialsErrors  prometheus.Counter
+	partialsDropped prometheus.Counter
+	partialsQueue   prometheus.Gauge
+	stageForced     prometheus.Counter
+	stageReleased   prometheus.Counter
+}
+
+const labelType = "type"
+
+// registerCluster registers the metrics of cluster mode.
+func (m *metrics) registerCluster(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	for _, t := range partialTypes {
+		m.partialsWritten.WithLabelValues(t)
+		m.partialsBytes.WithLabelValues(t)
+	}
+	reg.MustRegister(m.partialsWritten, m.partialsBytes, m.partialsErrors, m.partialsDropped, m.partialsQueue, m.stageForced, m.stageReleased)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -118,6 +141,34 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Internal errors (bugs of ours, never bad input) caught by component; the broken series state was reset and everything else went on.",
 		}, []string{labelComponent}),
 		trackedByKind: map[string]prometheus.Gauge{},
+		partialsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "partials_written_total",
+			Help: "Records written to the partials topic (cluster mode), by type: a series of a closed window, of a cumulative view, or a source partition's watermark.",
+		}, []string{labelType}),
+		partialsBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "partials_written_bytes_total",
+			Help: "Bytes (key and value, before compression) of the records written to the partials topic, by type.",
+		}, []string{labelType}),
+		partialsErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "partials_write_errors_total",
+			Help: "Failed writes to the partials topic; each is retried, and no checkpoint covers its windows until it succeeds.",
+		}),
+		partialsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "partials_dropped_total",
+			Help: "Partial records not written because the publisher stopped first (at shutdown); no checkpoint covers them, so they are re-read and published at the next start.",
+		}),
+		partialsQueue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "partials_queue_length",
+			Help: "Closes waiting to be written to the partials topic.",
+		}),
+		stageForced: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "stage_forced_evaluations_total",
+			Help: "Windows the evaluation stage judged after evaluation.max_wait without every source partition's share (a process gone or lagging).",
+		}),
+		stageReleased: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "stage_released_versions_total",
+			Help: "Model versions whose evaluation moved to another process (their partials partition was not given back within evaluation.release_wait): their evaluations and alerts left this process.",
+		}),
 	}
 	for _, r := range []string{FutureAheadOfKafka, FutureAheadOfWallClock, FutureAheadOfStream, FutureRepaired} {
 		m.futureBy[r] = m.future.WithLabelValues(r)

@@ -256,7 +256,7 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 	}
 	if p.idle {
 		p.idle = false
-		p.e.ev.push(update{part: p.key, kind: updActive})
+		p.tell(update{part: p.key, kind: updActive})
 	}
 	var ts int64
 	timed := true
@@ -396,7 +396,7 @@ func (p *partition) version(model, version string, ts int64) *pver {
 		p.versions[k] = pv
 		p.order = append(p.order, pv)
 		slices.SortFunc(p.order, func(a, b *pver) int { return cmp.Compare(a.s.id, b.s.id) })
-		p.e.ev.push(update{part: p.key, kind: updTouch, touch: []*series{s}})
+		p.tell(update{part: p.key, kind: updTouch, touch: []*series{s}, closedEnd: p.closedEnd})
 	}
 	p.last = pv
 	return pv
@@ -561,7 +561,7 @@ func (p *partition) closeThrough(end int64, idle bool) {
 		}
 		p.closeVersion(pv, end, H, &u)
 	}
-	p.e.ev.push(u)
+	p.tell(u)
 }
 
 // closeVersion closes pv's windows ending at or before end into u. A panic
@@ -725,18 +725,31 @@ func (p *partition) idleCheck(now time.Time, after time.Duration) {
 // Checkpoint encodes the partition's state and saves it.
 func (p *partition) Checkpoint() (int64, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return p.offset, errors.New("engine: checkpoint of a closed partition")
 	}
+	off := p.offset
 	data, err := p.encode()
+	var seq uint64
+	if p.e.pub != nil {
+		seq = p.e.pub.seq()
+	}
+	p.mu.Unlock()
 	if err != nil {
-		return p.offset, err
+		return off, err
+	}
+	// In cluster mode the windows this checkpoint holds as closed must be
+	// on the partials topic first: after a crash they are not closed again.
+	if p.e.pub != nil {
+		if err := p.e.pub.flush(seq, p.e.opts.Cluster.FlushTimeout); err != nil {
+			return off, fmt.Errorf("engine: checkpoint of %s: %w", p.key, err)
+		}
 	}
 	if err := p.e.store.Save(p.key.topic, p.key.partition, data); err != nil {
-		return p.offset, err
+		return off, err
 	}
-	return p.offset, nil
+	return off, nil
 }
 
 // Close forgets the partition; its partials leave the evaluator.
@@ -748,7 +761,7 @@ func (p *partition) Close() error {
 	}
 	p.closed = true
 	p.e.forget(p.key, p)
-	p.e.ev.push(update{part: p.key, kind: updForget})
+	p.tell(update{part: p.key, kind: updForget})
 	p.versions, p.order, p.last = nil, nil, nil
 	return nil
 }
@@ -768,5 +781,5 @@ func (p *partition) announceRestore() {
 		}
 		u.evaluated = append(u.evaluated, pv.evaluatedThrough)
 	}
-	p.e.ev.push(u)
+	p.tell(u)
 }

@@ -893,6 +893,15 @@ func (ps *partition) handle(m *kafka.Message) {
 		return
 	}
 	ps.pending++
+	if raw, ok := ps.p.(RawPartitionProcessor); ok {
+		if err := raw.ApplyRaw(m.Offset, m.Key, m.Value); err != nil {
+			ps.c.m.decodeErrors.WithLabelValues(string(ReasonBadPartial)).Inc()
+			ps.c.dlq.add(&ps.dlq, m, &DecodeError{Reason: ReasonBadPartial, Err: err})
+			ps.log.Warn("partial record that does not decode skipped", "offset", m.Offset, "err", err)
+			ps.p.Skip(m.Offset)
+		}
+		return
+	}
 	if err := ps.decode(m); err != nil {
 		r := ReasonOf(err)
 		if r == "" {

@@ -56,6 +56,23 @@ type PartitionProcessor interface {
 	Close() error
 }
 
+// RawPartitionProcessor is a PartitionProcessor that takes its messages
+// undecoded, as they are: the evaluation stage, whose messages are the
+// partial sketches pkg/engine writes, not events. The consumer hands every
+// message to ApplyRaw instead of decoding it; an error is bad input (a
+// record that does not decode): the message is dead-lettered with reason
+// ReasonBadPartial and skipped.
+type RawPartitionProcessor interface {
+	PartitionProcessor
+	// ApplyRaw applies the message at offset; key and value are the
+	// consumer's to reuse after the call.
+	ApplyRaw(offset int64, key, value []byte) error
+}
+
+// ReasonBadPartial is the dead-letter reason of a record of the partials
+// topic that does not decode.
+const ReasonBadPartial Reason = "bad_partial"
+
 // CheckpointStore keeps the latest checkpoint of each partition durably.
 type CheckpointStore interface {
 	// Load returns the last saved checkpoint of topic/partition, or

@@ -1,0 +1,63 @@
+package stream
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+)
+
+// TestEnsurePartialsTopic: the topic is created compacted with the
+// configuration it needs, taken as it is when right, and refused with
+// what to change when not.
+func TestEnsurePartialsTopic(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts := PartialsTopicOptions{Topic: testTopic(t, "partials"), Partitions: 3, Retention: 30 * time.Minute, MaxMessageBytes: 4 << 20}
+	require.NoError(t, EnsurePartialsTopic(ctx, brokers, opts))
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	desc, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: opts.Topic,
+	}}})
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, r := range desc.Resources {
+		for _, e := range r.ConfigEntries {
+			got[e.ConfigName] = e.ConfigValue
+		}
+	}
+	for k, v := range PartialsTopicConfig(opts) {
+		require.Equal(t, v, got[k], k)
+	}
+	require.NoError(t, EnsurePartialsTopic(ctx, brokers, opts), "the topic exists, rightly configured")
+
+	wrong := testTopic(t, "deleting")
+	createTopic(t, brokers, wrong, 1)
+	_, err = cl.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: wrong,
+		Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: "cleanup.policy", Value: "delete", ConfigOperation: kafka.ConfigOperationSet}},
+	}}})
+	require.NoError(t, err)
+	err = EnsurePartialsTopic(ctx, brokers, PartialsTopicOptions{Topic: wrong, Retention: time.Hour})
+	require.ErrorContains(t, err, `cleanup.policy is "delete", want compact,delete`)
+	require.ErrorContains(t, err, "evaluation.partials_topic")
+}
+
+func TestRoutePartition(t *testing.T) {
+	for _, n := range []int{1, 4, 12} {
+		seen := map[int]bool{}
+		for _, m := range []string{"ranker", "search", "ads", "fraud", "churn", "ltv"} {
+			p := RoutePartition(m, n)
+			require.GreaterOrEqual(t, p, 0)
+			require.Less(t, p, n)
+			require.Equal(t, p, RoutePartition(m, n), "stable")
+			seen[p] = true
+		}
+		if n > 1 {
+			require.Greater(t, len(seen), 1, "models spread over %d partitions", n)
+		}
+	}
+}
