@@ -160,15 +160,21 @@ type daemon struct {
 	reg      *prometheus.Registry
 	brokers  []string
 	embedded *stream.Embedded
-	// kafkaCheckpoints is the store of checkpoint.store kafka, nil with files.
+	// kafkaCheckpoints is the store of checkpoint.store kafka, nil with
+	// files; stageCheckpoints the evaluation stage's, in cluster mode.
 	kafkaCheckpoints *stream.KafkaCheckpoints
-	store            *baseline.Store
-	alerts           *alert.Manager
-	engine           *engine.Engine
-	late             *engine.LateWatch
-	consumer         *stream.Consumer
-	server           *export.Server
-	history          *export.History // the status page's history, an engine sink
+	stageCheckpoints *stream.KafkaCheckpoints
+	// partials and stage are evaluation.mode cluster's: the writer of the
+	// partials topic and the stage's consumer; nil in local mode.
+	partials *stream.PartialsWriter
+	stage    *stream.Consumer
+	store    *baseline.Store
+	alerts   *alert.Manager
+	engine   *engine.Engine
+	late     *engine.LateWatch
+	consumer *stream.Consumer
+	server   *export.Server
+	history  *export.History // the status page's history, an engine sink
 
 	// alertRunners send to Alertmanager and the alert topic.
 	alertRunners []namedRunner
@@ -313,6 +319,13 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	if err != nil {
 		return nil, err
 	}
+	var cluster engine.ClusterOptions
+	if cfg.Evaluation.Mode == "cluster" {
+		if err := d.newPartials(ctx, tlsConfig); err != nil {
+			return nil, err
+		}
+		cluster = engine.ClusterOptions{Partials: d.partials, MaxWait: cfg.Evaluation.MaxWait}
+	}
 	th := drift.DefaultThresholds()
 	th.MinSamples = uint64(cfg.Window.MinSamples)
 	d.history = export.NewHistory(cfg.Status.HistoryWindows)
@@ -329,6 +342,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		IdleFlush:   true,
 		Fallback:    cfg.Baselines.Fallback,
 		Activations: cfg.Activations,
+		Cluster:     cluster,
 	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts}, d.history)
 	if err != nil {
 		return nil, err
@@ -350,6 +364,14 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		return nil, err
 	}
 
+	ready := map[string]export.Check{"consumer": d.consumer.NotReady}
+	if d.partials != nil {
+		if err := d.newStage(ctx, tlsConfig); err != nil {
+			return nil, err
+		}
+		ready["evaluation"] = d.stage.NotReady
+	}
+
 	d.reg.MustRegister(export.NewCollectorWithOptions(export.SourceFunc(d.snapshots),
 		export.CollectorOptions{Quantiles: cfg.Metrics.QuantileSelection()}))
 	d.server, err = export.NewServer(export.ServerOptions{
@@ -361,7 +383,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		ShutdownGrace: min(export.DefaultShutdownGrace, clock.work()),
 		API:           d.api(), Notices: d.notices,
 		Status: export.StatusOptions{Refresh: cfg.Status.RefreshInterval, History: d.history, Sketches: d.sketches, Intake: d.intake},
-		Ready:  map[string]export.Check{"consumer": d.consumer.NotReady},
+		Ready:  ready,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -381,11 +403,35 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 // evaluations; the alert sinks flush once the engine is done.
 func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 	clock := d.clock
+	consumerDone := make(chan struct{})
 	{
 		g.Add(clock.track("consumer", func() error {
+			defer close(consumerDone)
 			return d.consumer.Run(ctx)
 		}), func(error) {
 			d.consumer.Stop()
+		})
+	}
+	if d.stage != nil {
+		// The stage's last checkpoints wait for the evaluator: it stops
+		// before the engine.
+		g.Add(clock.track("evaluation", func() error {
+			return d.stage.Run(ctx)
+		}), func(error) {
+			d.stage.Stop()
+		})
+		// The consumer's last checkpoints wait for their partials to be
+		// written: the publisher stops after the consumer.
+		g.Add(clock.track("partials", func() error {
+			return d.engine.RunPublisher(ctx, clock.work())
+		}), func(error) {
+			go func() {
+				select {
+				case <-consumerDone:
+				case <-time.After(clock.engineWait()):
+				}
+				d.engine.StopPublisher()
+			}()
 		})
 	}
 	engineDone := make(chan struct{})
@@ -487,9 +533,83 @@ func (d *daemon) newCheckpointStore(ctx context.Context, tlsConfig *tls.Config) 
 	return kc, kc, nil
 }
 
+// newPartials creates or checks the partials topic of evaluation.mode
+// cluster, and opens its writer.
+func (d *daemon) newPartials(ctx context.Context, tlsConfig *tls.Config) error {
+	cfg := d.cfg
+	sasl := stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := stream.EnsurePartialsTopic(sctx, d.brokers, stream.PartialsTopicOptions{
+		Topic: cfg.Evaluation.PartialsTopic, Partitions: cfg.Evaluation.PartialsPartitions,
+		Retention: cfg.Evaluation.PartialsRetention, TLS: tlsConfig, SASL: sasl,
+	}); err != nil {
+		return fmt.Errorf("evaluation.partials_topic: %w", err)
+	}
+	w, err := stream.NewPartialsWriter(stream.PartialsWriterOptions{
+		Brokers: d.brokers, Topic: cfg.Evaluation.PartialsTopic, TLS: tlsConfig, SASL: sasl,
+	})
+	if err != nil {
+		return fmt.Errorf("evaluation.partials_topic: %w", err)
+	}
+	d.partials = w
+	d.logger.Info("evaluation.mode cluster: closed windows go to the partials topic; the evaluation stage judges each window once, cluster-wide",
+		"partials_topic", cfg.Evaluation.PartialsTopic, "stage_group", cfg.StageGroupID(), "max_wait", cfg.Evaluation.MaxWait)
+	return nil
+}
+
+// newStage makes the evaluation stage's consumer of the partials topic,
+// in a group of its own, with checkpoints where the ingest's go.
+func (d *daemon) newStage(ctx context.Context, tlsConfig *tls.Config) error {
+	cfg := d.cfg
+	group := cfg.StageGroupID()
+	sasl := stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password}
+	var store stream.CheckpointStore
+	var claimer stream.Claimer
+	if cfg.Checkpoint.Store == "kafka" {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		kc, err := stream.NewKafkaCheckpoints(sctx, stream.KafkaCheckpointOptions{
+			Brokers: d.brokers, Topic: cfg.Checkpoint.Topic, GroupID: group, TLS: tlsConfig, SASL: sasl, Logger: d.logger,
+		})
+		if err != nil {
+			return fmt.Errorf("checkpoint.topic: %w", err)
+		}
+		d.stageCheckpoints = kc
+		store, claimer = kc, kc
+	} else {
+		fc, err := stream.NewFileCheckpoints(cfg.Checkpoint.Dir, group)
+		if err != nil {
+			return fmt.Errorf("checkpoint.dir: %w", err)
+		}
+		fc.Logger = d.logger
+		store = fc
+	}
+	var err error
+	d.stage, err = stream.NewConsumer(stream.Options{
+		Brokers: d.brokers, Topics: []string{cfg.Evaluation.PartialsTopic}, GroupID: group,
+		StartOffset: stream.StartEarliest, CheckpointInterval: cfg.Checkpoint.Interval, TLS: tlsConfig, SASL: sasl,
+		DLQTopic:       cfg.Kafka.DLQTopic,
+		FetchMaxBytes:  max(cfg.Kafka.FetchMaxBytes, 2*stream.DefaultPartialsMaxMessageBytes),
+		SessionTimeout: cfg.Kafka.SessionTimeout, HeartbeatInterval: cfg.Kafka.SessionTimeout / 10,
+		ShutdownTimeout: d.clock.work(), Logger: d.logger.With("consumer", "evaluation"),
+		Claimer: claimer, MetricsSubsystem: "stage",
+	}, d.engine.Stage(store), d.reg)
+	if err != nil {
+		return fmt.Errorf("evaluation stage: %w", err)
+	}
+	return nil
+}
+
 func (d *daemon) close() {
 	if d.kafkaCheckpoints != nil {
 		_ = d.kafkaCheckpoints.Close()
+	}
+	if d.stageCheckpoints != nil {
+		_ = d.stageCheckpoints.Close()
+	}
+	if d.partials != nil {
+		_ = d.partials.Close()
 	}
 	if d.embedded != nil {
 		d.embedded.Close()
@@ -501,6 +621,11 @@ func (d *daemon) notices() []export.Notice {
 	out := baselineNotices(d.store)
 	if err := d.late.Problem(); err != nil {
 		out = append(out, export.Notice{Title: "events all late", Detail: err.Error()})
+	}
+	if f, ok := d.engine.LastForcedWait(); ok && time.Since(f.At) < 10*time.Minute {
+		out = append(out, export.Notice{Title: "window judged without every partition",
+			Detail: fmt.Sprintf("%d windows so far judged after evaluation.max_wait without every source partition's share; the last: %s %s, window from %s, without %s (their processes gone or lagging), at %s",
+				f.Count, f.Model, f.Version, f.WindowStart.Format(time.RFC3339), strings.Join(f.Missing, ", "), f.At.Format(time.RFC3339))})
 	}
 	for _, t := range d.consumer.MissingTopics() {
 		out = append(out, export.Notice{Title: "topic missing",

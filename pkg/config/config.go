@@ -40,6 +40,7 @@ type Config struct {
 	Limits     Limits     `mapstructure:"limits"`
 	Baselines  Baselines  `mapstructure:"baselines"`
 	Checkpoint Checkpoint `mapstructure:"checkpoint"`
+	Evaluation Evaluation `mapstructure:"evaluation"`
 	HTTP       HTTP       `mapstructure:"http"`
 	Alerting   Alerting   `mapstructure:"alerting"`
 	Log        Log        `mapstructure:"log"`
@@ -207,6 +208,37 @@ type Checkpoint struct {
 	Interval time.Duration `mapstructure:"interval"`
 }
 
+// Evaluation is where model versions are judged: in each process on its
+// own partitions' share ("local", for one process), or once per window
+// cluster-wide ("cluster", for N processes of one group): each process
+// then publishes its closed windows to PartialsTopic, and the evaluation
+// stage (a consumer group of its own on that topic, in every process)
+// merges every partition's share and judges it in one process.
+type Evaluation struct {
+	Mode string `mapstructure:"mode"`
+	// PartialsTopic is created at start when missing (compacted, with
+	// PartialsPartitions partitions and PartialsRetention), checked when
+	// present.
+	PartialsTopic      string        `mapstructure:"partials_topic"`
+	PartialsPartitions int           `mapstructure:"partials_partitions"`
+	PartialsRetention  time.Duration `mapstructure:"partials_retention"`
+	// GroupID is the stage's consumer group; empty: kafka.group_id with
+	// ".evaluation".
+	GroupID string `mapstructure:"group_id"`
+	// MaxWait bounds how long a window waits for a source partition that
+	// has not closed it (its process gone or lagging) before it is judged
+	// without it.
+	MaxWait time.Duration `mapstructure:"max_wait"`
+}
+
+// StageGroupID is the evaluation stage's consumer group.
+func (c Config) StageGroupID() string {
+	if c.Evaluation.GroupID != "" {
+		return c.Evaluation.GroupID
+	}
+	return c.Kafka.GroupID + ".evaluation"
+}
+
 // HTTP is the server of /metrics, /healthz, /readyz, the status page and
 // the API, with the limits that keep what clients can hold of it bounded.
 type HTTP struct {
@@ -357,6 +389,10 @@ func Default() Config {
 		},
 		Baselines:  Baselines{Dir: "./baselines", Fallback: "previous_version"},
 		Checkpoint: Checkpoint{Store: "file", Dir: "./data/checkpoints", Topic: "normwatch-checkpoints", Interval: 10 * time.Second},
+		Evaluation: Evaluation{
+			Mode: "local", PartialsTopic: "normwatch-partials", PartialsPartitions: 12,
+			PartialsRetention: 6 * time.Hour, MaxWait: 2 * time.Minute,
+		},
 		HTTP: HTTP{
 			// The exporter range 9100-9999 of Prometheus's default port
 			// allocations is fully allocated, and 9308 in it is
@@ -853,6 +889,33 @@ func (c Config) Validate() error {
 		}
 	}
 	durIn("checkpoint.interval", c.Checkpoint.Interval, time.Second, time.Hour)
+
+	ev := c.Evaluation
+	oneOf("evaluation.mode", ev.Mode, "local", "cluster")
+	if ev.Mode == "cluster" {
+		switch t := ev.PartialsTopic; {
+		case !validTopic(t):
+			bad("evaluation.partials_topic", "%q is not a valid topic name (1 to 249 of a-z A-Z 0-9 . _ -)", t)
+		case consumed[t]:
+			bad("evaluation.partials_topic", "%q is also in kafka.topics", t)
+		case t == k.DLQTopic:
+			bad("evaluation.partials_topic", "%q is also kafka.dlq_topic", t)
+		case t == k.AlertTopic:
+			bad("evaluation.partials_topic", "%q is also kafka.alert_topic", t)
+		case t == c.Checkpoint.Topic && c.Checkpoint.Store == "kafka":
+			bad("evaluation.partials_topic", "%q is also checkpoint.topic", t)
+		}
+		if g := c.StageGroupID(); g == k.GroupID {
+			bad("evaluation.group_id", "%q is also kafka.group_id; the stage needs a consumer group of its own", g)
+		}
+	}
+	intIn("evaluation.partials_partitions", ev.PartialsPartitions, 1, 10000)
+	// The stage restores from its checkpoints; the topic keeps what it has
+	// not read yet, and must outlast a horizon for a stage that restarts.
+	if minRet := time.Duration(c.Window.HorizonWindows+1) * c.Window.Size; ev.PartialsRetention < minRet || ev.PartialsRetention > 30*24*time.Hour {
+		bad("evaluation.partials_retention", "%s is out of range [%s (window.size × (window.horizon_windows+1)), 720h0m0s]", ev.PartialsRetention, minRet)
+	}
+	durIn("evaluation.max_wait", ev.MaxWait, time.Second, 24*time.Hour)
 
 	h := c.HTTP
 	if !isHostPort(h.Listen, true) {

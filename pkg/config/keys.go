@@ -89,6 +89,13 @@ var help = map[string]string{
 	"checkpoint.topic":    "compacted topic of checkpoints (checkpoint.store kafka), created at start if missing",
 	"checkpoint.interval": "time between checkpoints; also how much is re-read after a crash",
 
+	"evaluation.mode":                "local (each process judges its own partitions) or cluster (N processes of one group: each window judged once, cluster-wide, by the evaluation stage)",
+	"evaluation.partials_topic":      "compacted topic of the closed windows' partial sketches (cluster), created at start if missing",
+	"evaluation.partials_partitions": "partitions of the partials topic when created: the most processes the stage spreads over",
+	"evaluation.partials_retention":  "retention of the partials topic when created",
+	"evaluation.group_id":            "consumer group of the evaluation stage (empty: kafka.group_id + .evaluation)",
+	"evaluation.max_wait":            "how long a window waits for a source partition that has not closed it before it is judged without it",
+
 	"http.listen":                  "address of /metrics, /healthz, /readyz, the API and the status page",
 	"http.probe_listen":            "second address serving only /healthz and /readyz, plain HTTP without auth, for probes; empty: none",
 	"http.web_config_file":         "Prometheus exporter-toolkit web config: TLS, mTLS, basic auth",

@@ -153,7 +153,7 @@ func TestClusterOnKafka(t *testing.T) {
 		runEngine(t, e)
 		got, engines = append(got, c), append(engines, e)
 		ingest = append(ingest, runConsumer(t, consumerOptions(brokers, events, "g-"+suffix), e))
-		stage = append(stage, runConsumer(t, consumerOptions(brokers, partials, "g-eval-"+suffix), e.Stage()))
+		stage = append(stage, runConsumer(t, consumerOptions(brokers, partials, "g-eval-"+suffix), e.Stage(nil)))
 	}
 	// Produce once every group is settled, so that no partition moves
 	// mid-stream (moves are the process tests' matter).

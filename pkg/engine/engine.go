@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/normwatch/normwatch/pkg/drift"
@@ -291,6 +292,7 @@ type Engine struct {
 
 	stopOnce sync.Once
 	stop     chan struct{}
+	running  atomic.Bool // Run is evaluating
 }
 
 var _ stream.Processor = (*Engine)(nil)
@@ -348,6 +350,7 @@ func New(opts Options, baselines Baselines, store stream.CheckpointStore, reg pr
 // Stop is called; then it evaluates what is queued, lets the sinks drain
 // their queues and returns. It returns nil on Stop, ctx.Err() otherwise.
 func (e *Engine) Run(ctx context.Context) error {
+	e.running.Store(true)
 	var wg sync.WaitGroup
 	for _, s := range e.sinks {
 		wg.Go(s.run)
@@ -387,6 +390,7 @@ loop:
 			e.ev.recheck()
 		}
 	}
+	e.running.Store(false)
 	e.ev.process()
 	for _, s := range e.sinks {
 		s.close()

@@ -193,6 +193,10 @@ func (ev *evaluator) recheck() {
 // sync waits until everything pushed before it is applied and evaluated,
 // or timeout (Run not running): the stage checkpoints what it evaluated.
 func (ev *evaluator) sync(timeout time.Duration) bool {
+	if !ev.e.running.Load() {
+		ev.process() // Run is not there to do it
+		return true
+	}
 	done := make(chan struct{})
 	ev.push(update{kind: updBarrier, done: done})
 	t := time.NewTimer(timeout)

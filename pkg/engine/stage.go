@@ -30,10 +30,20 @@ import (
 // partition moves.
 
 // Stage returns the evaluation stage: the processor of the partials
-// topic's consumer group. It needs cluster mode (Options.Cluster).
-func (e *Engine) Stage() stream.Processor { return stageProc{e} }
+// topic's consumer group, whose checkpoints go to store (nil: the
+// engine's own; a store fenced by consumer group, as KafkaCheckpoints is,
+// must be the stage group's). It needs cluster mode (Options.Cluster).
+func (e *Engine) Stage(store stream.CheckpointStore) stream.Processor {
+	if store == nil {
+		store = e.store
+	}
+	return stageProc{e, store}
+}
 
-type stageProc struct{ e *Engine }
+type stageProc struct {
+	e     *Engine
+	store stream.CheckpointStore
+}
 
 // OpenPartition restores a partials partition from its checkpoint.
 func (sp stageProc) OpenPartition(topic string, partition int) (stream.PartitionProcessor, error) {
@@ -42,11 +52,11 @@ func (sp stageProc) OpenPartition(topic string, partition int) (stream.Partition
 		return nil, errors.New("engine: the evaluation stage needs cluster mode (Options.Cluster.Partials)")
 	}
 	key := partKey{topic: topic, partition: partition}
-	data, err := e.store.Load(topic, partition)
+	data, err := sp.store.Load(topic, partition)
 	if err != nil {
 		return nil, fmt.Errorf("engine: loading the checkpoint of %s: %w", key, err)
 	}
-	p := &stagePart{e: e, key: key, offset: -1, sources: map[partKey]*sourceMark{}, vers: map[*series]map[partKey]*stageSrc{}}
+	p := &stagePart{e: e, store: sp.store, key: key, offset: -1, sources: map[partKey]*sourceMark{}, vers: map[*series]map[partKey]*stageSrc{}}
 	if data != nil {
 		if err := p.restore(data); err != nil {
 			return nil, fmt.Errorf("engine: restoring the checkpoint of %s: %w", key, err)
@@ -81,8 +91,9 @@ type sourceMark struct {
 // to every partition of the topic, each in its own time, and holds for
 // the versions of that partition.
 type stagePart struct {
-	e   *Engine
-	key partKey
+	e     *Engine
+	store stream.CheckpointStore
+	key   partKey
 
 	mu      sync.Mutex
 	offset  int64
@@ -344,7 +355,7 @@ func (p *stagePart) Checkpoint() (int64, error) {
 	if err != nil {
 		return p.offset, err
 	}
-	if err := p.e.store.Save(p.key.topic, p.key.partition, data); err != nil {
+	if err := p.store.Save(p.key.topic, p.key.partition, data); err != nil {
 		return p.offset, err
 	}
 	return p.offset, nil

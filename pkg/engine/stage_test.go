@@ -79,16 +79,7 @@ func clusterEvents(seed uint64, windows, perWindow, parts int) []clusterEvent {
 				ev.Features[1].Missing = true
 			}
 			ev.Raw = []stream.FeatureValue{{Name: "f1", Value: raw}}
-			vec := make([]float32, 8)
-			var norm float64
-			for d := range vec {
-				vec[d] = float32(r.NormFloat64())
-				norm += float64(vec[d]) * float64(vec[d])
-			}
-			for d := range vec {
-				vec[d] = float32(scale * float64(vec[d]) / math.Sqrt(norm))
-			}
-			ev.Embeddings = []stream.EmbeddingValue{{Name: "q", Values: vec}}
+			ev.Embeddings = []stream.EmbeddingValue{{Name: "q", Values: randomDirection(r, 8, scale)}}
 			out = append(out, clusterEvent{part: n % parts, ev: ev})
 			n++
 		}
@@ -97,6 +88,20 @@ func clusterEvents(seed uint64, windows, perWindow, parts int) []clusterEvent {
 		out = append(out, clusterEvent{part: p, ev: event(t0.Add(time.Duration(windows+3)*time.Minute), "flush", "v0", "x", 1.0)})
 	}
 	return out
+}
+
+// randomDirection is a vector of norm scale in a uniform direction.
+func randomDirection(r *rand.Rand, dim int, scale float64) []float32 {
+	vec := make([]float32, dim)
+	var norm float64
+	for d := range vec {
+		vec[d] = float32(r.NormFloat64())
+		norm += float64(vec[d]) * float64(vec[d])
+	}
+	for d := range vec {
+		vec[d] = float32(scale * float64(vec[d]) / math.Sqrt(norm))
+	}
+	return vec
 }
 
 // clusterBaselines: v1's reference, standardized f1, exponential f2 and
@@ -109,16 +114,7 @@ func clusterBaselines() baselines {
 		for range 4000 {
 			f1.Add(r.NormFloat64())
 			f2.Add(r.ExpFloat64())
-			vec := make([]float32, 8)
-			var norm float64
-			for d := range vec {
-				vec[d] = float32(r.NormFloat64())
-				norm += float64(vec[d]) * float64(vec[d])
-			}
-			for d := range vec {
-				vec[d] = float32(float64(vec[d]) / math.Sqrt(norm))
-			}
-			q.Add(vec)
+			q.Add(randomDirection(r, 8, 1))
 		}
 		return drift.Set{
 			Features: map[string]drift.FeatureSketch{
@@ -277,7 +273,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	got1, got2 := &collect{}, &collect{}
 	s1, reg1 := newEngine(t, clusterOptions(&captureWriter{}), clusterBaselines(), store, got1)
 	runEngine(t, s1)
-	sp1, err := s1.Stage().OpenPartition("partials", 0)
+	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
 	half := len(recs) / 2
 	for i, r := range recs[:half] {
@@ -288,7 +284,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	require.NoError(t, sp1.Close())
 	s2, reg2 := newEngine(t, clusterOptions(&captureWriter{}), clusterBaselines(), store, got2)
 	runEngine(t, s2)
-	sp2, err := s2.Stage().OpenPartition("partials", 0)
+	sp2, err := s2.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(half-1), sp2.Offset())
 	for i, r := range recs[half:] {
@@ -392,7 +388,7 @@ func TestStageBoundedWait(t *testing.T) {
 	o.Cluster.MaxWait = 200 * time.Millisecond
 	st, _ := newEngine(t, o, nil, nil, got)
 	runEngine(t, st)
-	sp, err := st.Stage().OpenPartition("partials", 0)
+	sp, err := st.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
 	raw := sp.(stream.RawPartitionProcessor)
 	for i, r := range w.take() {
@@ -510,4 +506,54 @@ func TestPartialsWaitForTheWriter(t *testing.T) {
 	_, err = p.Checkpoint()
 	require.NoError(t, err)
 	require.NotEmpty(t, w.take())
+}
+
+// BenchmarkPartialRecordSize reports the bytes of one window record on the
+// partials topic: a numeric feature (with its raw pair) of n values, and a
+// d-dimensional embedding.
+func BenchmarkPartialRecordSize(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("feature/%d", n), func(b *testing.B) {
+			e, _ := newEngine(b, clusterOptions(&captureWriter{}), nil, nil)
+			s, _ := e.reg.version(admission{model: "m", version: "v1", lastSeen: 1})
+			e.reg.feature(s, "x")
+			r := rand.New(rand.NewPCG(1, 2))
+			w := &window{start: t0.UnixNano(), events: uint64(n)}
+			for range n {
+				v := r.NormFloat64()
+				w.numeric(0).Add(v)
+				w.pair(0).Add(10*v+50, v)
+			}
+			w.compact()
+			var size int
+			for range b.N {
+				recs := e.windowRecords(nil, s, partKey{topic: "events", partition: 0}, w)
+				size = len(recs[0].Key) + len(recs[0].Value)
+			}
+			b.ReportMetric(float64(size), "bytes/record")
+		})
+	}
+	for _, d := range []int{64, 384} {
+		b.Run(fmt.Sprintf("embedding/%d", d), func(b *testing.B) {
+			e, _ := newEngine(b, clusterOptions(&captureWriter{}), nil, nil)
+			s, _ := e.reg.version(admission{model: "m", version: "v1", lastSeen: 1})
+			e.reg.embedding(s, "q")
+			r := rand.New(rand.NewPCG(1, 2))
+			w := &window{start: t0.UnixNano(), events: 10000}
+			vec := make([]float32, d)
+			for range 10000 {
+				for i := range vec {
+					vec[i] = float32(r.NormFloat64())
+				}
+				w.vectorOf(0, d).Add(vec)
+			}
+			w.compact()
+			var size int
+			for range b.N {
+				recs := e.windowRecords(nil, s, partKey{topic: "events", partition: 0}, w)
+				size = len(recs[0].Key) + len(recs[0].Value)
+			}
+			b.ReportMetric(float64(size), "bytes/record")
+		})
+	}
 }

@@ -106,6 +106,11 @@ type Options struct {
 	TopicCheckInterval time.Duration
 	Logger             *slog.Logger // nil: no logs
 
+	// MetricsSubsystem names the consumer's metrics
+	// normwatch_<subsystem>_...: a second consumer in one process (the
+	// evaluation stage's, "stage") needs names of its own.
+	MetricsSubsystem string
+
 	// Claimer, if set, is told the group generation of each partition
 	// before the processor opens it: the checkpoint store shared by the
 	// processes of a group (KafkaCheckpoints) fences its writes with it.
@@ -357,7 +362,7 @@ func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Cons
 	c := &Consumer{
 		opts: opts,
 		proc: proc,
-		m:    newMetrics(reg),
+		m:    newMetrics(reg, opts.MetricsSubsystem),
 		log:  opts.Logger.With("component", "consumer", "group", opts.GroupID),
 		dialer: &kafka.Dialer{
 			ClientID:      "normwatch",

@@ -33,53 +33,53 @@ type metrics struct {
 
 // newMetrics creates the series, every label value known up front at zero,
 // and registers them with reg unless it is nil.
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, subsystem string) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		decodeErrors: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "decode_errors_total",
-			Help:      "Messages that could not be decoded, by reason, each sent to the dead-letter topic and skipped; reason internal_error counts messages whose decoding or processing hit an internal error (a bug, never bad input).",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "decode_errors_total",
+			Help: "Messages that could not be decoded, by reason, each sent to the dead-letter topic and skipped; reason internal_error counts messages whose decoding or processing hit an internal error (a bug, never bad input).",
 		}, []string{labelReason}),
 		timeFallbacks: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "event_time_fallbacks_total",
-			Help:      "Events whose own time could not be used, by reason; their Kafka timestamp was used instead.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "event_time_fallbacks_total",
+			Help: "Events whose own time could not be used, by reason; their Kafka timestamp was used instead.",
 		}, []string{labelReason}),
 		dlqMessages: f.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "dlq_messages_total",
-			Help:      "Messages written to the dead-letter topic and acknowledged by all in-sync replicas.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "dlq_messages_total",
+			Help: "Messages written to the dead-letter topic and acknowledged by all in-sync replicas.",
 		}),
 		consumerLag: f.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "consumer_lag",
-			Help:      "Messages of an assigned partition not yet consumed: high watermark minus the next offset.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "consumer_lag",
+			Help: "Messages of an assigned partition not yet consumed: high watermark minus the next offset.",
 		}, []string{labelTopic, labelPartition}),
 		topicMissing: f.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "kafka_topic_missing",
-			Help:      "1 while a configured topic does not exist (it is checked again with backoff and consumed once it does), else 0.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "kafka_topic_missing",
+			Help: "1 while a configured topic does not exist (it is checked again with backoff and consumed once it does), else 0.",
 		}, []string{labelTopic}),
 		reconnects: f.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "kafka_reconnects_total",
-			Help:      "Connections to Kafka re-established after an error: group re-joins and partition fetch reconnects.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "kafka_reconnects_total",
+			Help: "Connections to Kafka re-established after an error: group re-joins and partition fetch reconnects.",
 		}),
 		redeliveriesSkipped: f.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "redeliveries_skipped_total",
-			Help:      "Messages dropped because the partition's checkpoint already holds their effect.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "redeliveries_skipped_total",
+			Help: "Messages dropped because the partition's checkpoint already holds their effect.",
 		}),
 		checkpoints: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "checkpoints_total",
-			Help:      "Partition checkpoints taken, by result.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "checkpoints_total",
+			Help: "Partition checkpoints taken, by result.",
 		}, []string{labelResult}),
 		offsetCommits: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "offset_commits_total",
-			Help:      "Offset commits to the consumer group, by result.",
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "offset_commits_total",
+			Help: "Offset commits to the consumer group, by result.",
 		}, []string{labelResult}),
 	}
 	for _, r := range Reasons() {
