@@ -44,9 +44,10 @@ import (
 // Values: "NWP" format(1) type, source topic, source partition; a
 // watermark then: closed-through, idle; a window or cumulative record:
 // model, version, name, window start (math.MinInt64 for cumulative),
-// events, the sketch (Numeric or Vector binary form) and for a feature its
-// raw-normalized pair (empty when none). Integers are varints, strings and
-// sketches length-prefixed.
+// events, then for a feature its Numeric sketch and its raw-normalized
+// pair, for an embedding its Vector sketch, its similarity and its
+// activation sketches (signals.go), each in its binary form, empty when
+// absent. Integers are varints, strings and sketches length-prefixed.
 const (
 	partialMagic   = "NWP"
 	partialFormat  = 1
@@ -181,8 +182,9 @@ func (e *Engine) windowRecords(recs []stream.Record, s *series, src partKey, win
 		}
 		recs = append(recs, record(w, end, route))
 	}
-	for i, v := range win.vec {
-		if v == nil || i >= len(embs) {
+	for i := range min(len(embs), max(len(win.vec), len(win.sim), len(win.act))) {
+		v, sim, act := at(win.vec, i), at(win.sim, i), at(win.act, i)
+		if v == nil && sim == nil && act == nil {
 			continue
 		}
 		w := &ckWriter{}
@@ -193,15 +195,46 @@ func (e *Engine) windowRecords(recs []stream.Record, s *series, src partKey, win
 		w.i(start)
 		end := len(w.b)
 		w.u(win.events)
-		vb, err := v.MarshalBinary()
+		// The vector sketch, then the signals (similarity, activation),
+		// each empty when absent.
+		var err error
+		for _, m := range []interface{ MarshalBinary() ([]byte, error) }{v, sim, act} {
+			var b []byte
+			if m != nil && !isNil(m) {
+				if b, err = m.MarshalBinary(); err != nil {
+					break
+				}
+			}
+			w.s(string(b))
+		}
 		if err != nil {
 			e.internalError(ComponentCheckpoint, s, embs[i], err, nil)
 			continue
 		}
-		w.s(string(vb))
 		recs = append(recs, record(w, end, route))
 	}
 	return recs
+}
+
+// at is s[i], or nil past its end.
+func at[T any](s []*T, i int) *T {
+	if i < len(s) {
+		return s[i]
+	}
+	return nil
+}
+
+// isNil reports whether m holds a nil pointer.
+func isNil(m interface{ MarshalBinary() ([]byte, error) }) bool {
+	switch x := m.(type) {
+	case *sketch.Vector:
+		return x == nil
+	case *sketch.Similarity:
+		return x == nil
+	case *sketch.Activation:
+		return x == nil
+	}
+	return false
 }
 
 // partialRec is a decoded record.
@@ -217,6 +250,8 @@ type partialRec struct {
 	num            *sketch.Numeric
 	pair           *sketch.Pair
 	vec            *sketch.Vector
+	sim            *sketch.Similarity
+	act            *sketch.Activation
 }
 
 // errBadPartial is wrapped by the errors of a record that does not decode.
@@ -245,9 +280,10 @@ func decodePartial(b []byte) (*partialRec, error) {
 		p.model, p.version = r.s("model"), r.s("version")
 		p.name, p.start, p.events = r.s("name"), r.i("window start"), r.u("events")
 		sk := r.bytes("sketch")
-		var extra []byte
-		if p.typ == recFeature {
-			extra = r.bytes("pair")
+		var extra, act []byte
+		extra = r.bytes("pair or similarity")
+		if p.typ == recEmbedding {
+			act = r.bytes("activation")
 		}
 		if r.err != nil {
 			break
@@ -261,8 +297,18 @@ func decodePartial(b []byte) (*partialRec, error) {
 				err = p.pair.UnmarshalBinary(extra)
 			}
 		} else {
-			p.vec = new(sketch.Vector)
-			err = p.vec.UnmarshalBinary(sk)
+			if len(sk) > 0 {
+				p.vec = new(sketch.Vector)
+				err = p.vec.UnmarshalBinary(sk)
+			}
+			if err == nil && len(extra) > 0 {
+				p.sim = new(sketch.Similarity)
+				err = p.sim.UnmarshalBinary(extra)
+			}
+			if err == nil && len(act) > 0 {
+				p.act = new(sketch.Activation)
+				err = p.act.UnmarshalBinary(act)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s %q of %s %s: %w", errBadPartial, string(p.typ), p.name, p.model, p.version, err)

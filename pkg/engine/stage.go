@@ -191,8 +191,18 @@ func (p *stagePart) ApplyRaw(offset int64, _, value []byte) (err error) {
 	if idx < 0 {
 		return nil
 	}
-	w.vec = grow(w.vec, idx)
-	w.vec[idx] = rec.vec
+	if rec.vec != nil {
+		w.vec = grow(w.vec, idx)
+		w.vec[idx] = rec.vec
+	}
+	if rec.sim != nil {
+		w.sim = grow(w.sim, idx)
+		w.sim[idx] = rec.sim
+	}
+	if rec.act != nil {
+		w.act = grow(w.act, idx)
+		w.act[idx] = rec.act
+	}
 	return nil
 }
 
@@ -395,8 +405,8 @@ func (p *stagePart) Close() error {
 //	  yet sealed
 //	CRC-32C of everything before it, little-endian
 //
-// Windows are encoded as in an ingest checkpoint, numbered by the names
-// listed.
+// Windows are encoded as in an ingest checkpoint (format 4, with the
+// embeddings' signals), numbered by the names listed.
 const (
 	stageMagic   = "NWES"
 	stageVersion = 1
@@ -493,7 +503,8 @@ func (p *stagePart) restore(data []byte) error {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	r := &ckReader{b: body[len(stageMagic)+1:]}
+	// Windows are in the current ingest checkpoint's form, signals too.
+	r := &ckReader{b: body[len(stageMagic)+1:], ver: checkpointVersion}
 	offset := r.i("offset")
 	sources := map[partKey]*sourceMark{}
 	ns := r.count("sources", 4)

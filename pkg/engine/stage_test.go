@@ -420,12 +420,15 @@ func TestStageBoundedWait(t *testing.T) {
 // record that is not one is refused with a clear error.
 func TestPartialRecords(t *testing.T) {
 	w := &captureWriter{}
-	in, _ := newEngine(t, clusterOptions(w), nil, nil)
+	o := clusterOptions(w)
+	o.Activations = []string{"act*"}
+	in, _ := newEngine(t, o, nil, nil)
 	runEngine(t, in)
 	p := open(t, in, 4)
 	ev := event(t0, "m", "v1", "x", 1.5)
 	ev.Raw = []stream.FeatureValue{{Name: "x", Value: 15}}
-	ev.Embeddings = []stream.EmbeddingValue{{Name: "q", Values: []float32{0.6, 0.8}}}
+	ev.Embeddings = []stream.EmbeddingValue{{Name: "q", Values: []float32{0.6, 0.8}}, {Name: "act1", Values: []float32{1, 2, 3}}}
+	ev.Retrieval = stream.Retrieval{Present: true, Query: "q", Scores: []float64{0.9, 0.7}}
 	require.NoError(t, p.Apply(0, ev))
 	require.NoError(t, p.Apply(1, event(t0.Add(2*time.Minute), "m", "v1", "x", 2.0)))
 	_, err := p.Checkpoint()
@@ -452,18 +455,22 @@ func TestPartialRecords(t *testing.T) {
 			types["window"]++
 			require.Equal(t, t0.UnixNano(), rec.start)
 			require.Equal(t, uint64(1), rec.events)
-			if rec.typ == recFeature {
+			switch {
+			case rec.typ == recFeature:
 				require.Equal(t, 1.5, rec.num.Moments().Mean)
 				require.NotNil(t, rec.pair)
-			} else {
+			case rec.name == "q":
 				require.Equal(t, uint64(1), rec.vec.UnitNorm())
+				require.NotNil(t, rec.sim, "the query's similarity sketch")
+			default:
+				require.NotNil(t, rec.act, "the activation's profile")
 			}
 		}
 	}
-	// The window's x and q, the cumulative view's x and q, and
+	// The window's x, q and act1, the cumulative view's, and
 	// watermarks, the last after the window closed.
-	require.Equal(t, 2, types["window"])
-	require.Equal(t, 2, types["cumulative"])
+	require.Equal(t, 3, types["window"])
+	require.Equal(t, 3, types["cumulative"])
 	require.GreaterOrEqual(t, types["watermark"], 2)
 	require.Equal(t, t0.Add(time.Minute).UnixNano(), lastMark)
 
