@@ -57,6 +57,9 @@ func ceiling(b *testing.B, versions, features, maxSeries int) {
 	opts := engine.DefaultOptions()
 	opts.Limits.MaxVersionsPerModel = max(versions, 5)
 	opts.Limits.MaxSeries = maxSeries
+	// No idle flush: the scrapes measured are the scrapes alone, with no
+	// evaluation of the last window under way beside them.
+	opts.IdleFlush = false
 	e, err := engine.New(opts, bls, nopStore{}, reg)
 	if err != nil {
 		b.Fatal(err)
@@ -83,7 +86,18 @@ func ceiling(b *testing.B, versions, features, maxSeries int) {
 	}
 	done := make(chan struct{})
 	go func() { _ = e.Run(b.Context()); close(done) }()
-	for len(e.Latest()) < versions {
+	// Every closed window evaluated (windows 0 to 5; the seventh is open):
+	// the evaluator idle, as between two window closes.
+	last := t0.Add(5 * time.Minute)
+	for {
+		l := e.Latest()
+		done := len(l) == versions
+		for _, ev := range l {
+			done = done && !ev.WindowStart.Before(last)
+		}
+		if done {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	src := export.SourceFunc(func() []export.Snapshot {
@@ -93,16 +107,49 @@ func ceiling(b *testing.B, versions, features, maxSeries int) {
 		}
 		return out
 	})
-	reg.MustRegister(export.NewCollector(src))
 	var after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	heap := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+	// The daemon's registry and default (every quantile level), then
+	// collectors alone with fewer quantile series (metrics.quantiles): the
+	// dashboards' three levels, and none.
+	reg.MustRegister(export.NewCollector(src))
+	variants := []struct {
+		name      string
+		quantiles []float64
+	}{{"quantiles=all", nil}, {"quantiles=0.05,0.5,0.95", []float64{0.05, 0.5, 0.95}}, {"quantiles=none", []float64{}}}
+	for _, v := range variants {
+		g := prometheus.Gatherer(reg)
+		if v.quantiles != nil {
+			vreg := prometheus.NewRegistry()
+			vreg.MustRegister(export.NewCollectorWithOptions(src, export.CollectorOptions{Quantiles: v.quantiles}))
+			g = vreg
+		}
+		b.Run(v.name, func(b *testing.B) {
+			series, size, cpu := scrapes(b, g)
+			b.ReportMetric(float64(series), "series")
+			b.ReportMetric(float64(size), "scrape_bytes")
+			b.ReportMetric(heap, "heap_MiB")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/scrape")
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/scrape")
+			fmt.Printf("tracked features %d, %s: %d series, %d bytes of /metrics, %.0f MiB of heap\n", versions*features, v.name, series, size, heap)
+		})
+	}
+	e.Stop()
+	<-done
+}
+
+// scrapes gathers and renders g's metrics as text b.N times, and returns
+// the series and bytes of one scrape and the process's CPU time in all.
+func scrapes(b *testing.B, g prometheus.Gatherer) (series, size int, cpu time.Duration) {
 	var buf bytes.Buffer
-	series := 0
-	b.ResetTimer()
-	for range b.N {
+	// CPU time beside wall time: on a shared machine the wall time of a
+	// scrape is mostly waiting for a core.
+	cpu0 := cpuTime()
+	for b.Loop() {
 		buf.Reset()
-		mfs, err := reg.Gather()
+		mfs, err := g.Gather()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -116,12 +163,5 @@ func ceiling(b *testing.B, versions, features, maxSeries int) {
 			_ = enc.Encode(mf)
 		}
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(series), "series")
-	b.ReportMetric(float64(buf.Len()), "scrape_bytes")
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap_MiB")
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/scrape")
-	fmt.Printf("tracked features %d: %d series, %d bytes of /metrics, %.0f MiB of heap\n", versions*features, series, buf.Len(), float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
-	e.Stop()
-	<-done
+	return series, buf.Len(), cpuTime() - cpu0
 }

@@ -32,13 +32,14 @@ import (
 // embedding, as JSON arrays or b64f32.
 type streamShape struct {
 	Versions   int           // model versions, events spread evenly over them
+	Features   int           // numeric features of an event: realisticFeatures, then f7, f8, ... (standard normal)
 	Partitions int           // of the topic
 	Dim        int           // of the query embedding
 	Span       time.Duration // of event time, in the past, so windows close all along
 	Embedding  string        // "json", "b64f32" or "mixed" (every other event)
 }
 
-var realistic = streamShape{Versions: 21, Partitions: 4, Dim: 64, Span: 30 * time.Minute, Embedding: "mixed"}
+var realistic = streamShape{Versions: 21, Features: len(realisticFeatures), Partitions: 4, Dim: 64, Span: 30 * time.Minute, Embedding: "mixed"}
 
 // realisticFeatures are the numeric features of every event, in order.
 var realisticFeatures = []string{"score", "age", "income", "clicks", "ratio", "latency_ms", "is_new"}
@@ -60,20 +61,29 @@ func (s streamShape) event(r *rand.Rand, i, n int, start time.Time, v int) []byt
 		r.ExpFloat64() * 120,
 		float64(r.IntN(2)),
 	}
-	b := make([]byte, 0, 1200)
+	b := make([]byte, 0, 1200+24*s.Features)
 	b = fmt.Appendf(b, `{"ts":%d,"model":"ranker","model_version":"v%d","features":{`, ts.UnixMilli(), v)
-	for k, name := range realisticFeatures {
+	for k := range s.Features {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, `":`...)
-		b = strconv.AppendFloat(b, vals[k], 'g', -1, 64)
+		x := 0.0
+		if k < len(vals) {
+			b = fmt.Appendf(b, `"%s":`, realisticFeatures[k])
+			x = vals[k]
+		} else {
+			b = fmt.Appendf(b, `"f%d":`, k)
+			x = r.NormFloat64()
+		}
+		b = strconv.AppendFloat(b, x, 'g', -1, 64)
 	}
-	b = append(b, `},"raw":{"income":`...)
-	b = strconv.AppendFloat(b, income*18300+52100, 'g', -1, 64)
-	b = append(b, `},"embeddings":{"query":`...)
+	b = append(b, '}')
+	if s.Features > 2 { // income's raw value beside it
+		b = append(b, `,"raw":{"income":`...)
+		b = strconv.AppendFloat(b, income*18300+52100, 'g', -1, 64)
+		b = append(b, '}')
+	}
+	b = append(b, `,"embeddings":{"query":`...)
 	q := make([]float32, s.Dim)
 	var ss float64
 	for j := range q {
@@ -294,9 +304,11 @@ func realisticRun(tb testing.TB, s streamShape, n int, report func(name string, 
 		topic := createTopic(tb, brokers, s.Partitions)
 		produce(tb, brokers, topic, msgs)
 		tb2 := bare(tb, brokers, topic, n)
-		// Every version tracked: the cap is above the versions, so every
-		// event is applied and every window close evaluates.
-		d := runDaemon(tb, bin, brokers, topic, n, dir, "--limits.max_versions_per_model", strconv.Itoa(s.Versions+4))
+		// Every version and feature tracked: the caps are above them, so
+		// every event is applied and every window close evaluates.
+		d := runDaemon(tb, bin, brokers, topic, n, dir, "--limits.max_versions_per_model", strconv.Itoa(s.Versions+4),
+			"--limits.max_features", strconv.Itoa(max(1000, s.Features)), "--decode.max_features", strconv.Itoa(max(1000, s.Features)),
+			"--limits.max_series", strconv.Itoa(max(2000, s.Versions*(s.Features+1))))
 		report(name, float64(n)/tb2.Seconds(), d)
 	}
 }
@@ -305,12 +317,16 @@ func realisticRun(tb testing.TB, s streamShape, n int, report func(name string, 
 // a bare kafka-go consumer group, in the same run. Each iteration is a
 // whole measurement: run it with -benchtime 1x. NORMWATCH_BENCH_EVENTS
 // sets the size (default 300,000); NORMWATCH_BENCH_EMBEDDING json, b64f32
-// or mixed (default) the embeddings' encoding.
+// or mixed (default) the embeddings' encoding; NORMWATCH_BENCH_VERSIONS
+// and NORMWATCH_BENCH_FEATURES the versions (default 21) and the numeric
+// features of an event (default 7), for the growth table of README.
 func BenchmarkRealistic(b *testing.B) {
 	s := realistic
 	if e := os.Getenv("NORMWATCH_BENCH_EMBEDDING"); e != "" {
 		s.Embedding = e
 	}
+	s.Versions = intEnv(b, "NORMWATCH_BENCH_VERSIONS", s.Versions)
+	s.Features = intEnv(b, "NORMWATCH_BENCH_FEATURES", s.Features)
 	n := eventsEnv(300_000)
 	for b.Loop() {
 		realisticRun(b, s, n, func(name string, bareRate float64, d daemonRun) {
@@ -320,8 +336,8 @@ func BenchmarkRealistic(b *testing.B) {
 			b.ReportMetric(rate, name+"-events/s")
 			b.ReportMetric(rate/bareRate, name+"-ratio")
 			b.ReportMetric(float64(d.peakRSS)/1024, name+"-peak-MiB")
-			b.Logf("%s broker, %s embeddings, %d events (%s, %d cores): monitor %.2f µs CPU/event, %.0f events/s; bare kafka-go %.0f events/s; ratio %.2f; peak RSS %d MiB; /metrics %d bytes in %v",
-				name, s.Embedding, d.events, cpuModel(), runtime.NumCPU(), cpu, rate, bareRate, rate/bareRate, d.peakRSS>>10, d.scrapeB, d.scrape.Round(time.Millisecond))
+			b.Logf("%s broker, %d versions, %d features, %s embeddings, %d events (%s, %d cores): monitor %.2f µs CPU/event, %.0f events/s; bare kafka-go %.0f events/s; ratio %.2f; peak RSS %d MiB; /metrics %d bytes in %v",
+				name, s.Versions, s.Features, s.Embedding, d.events, cpuModel(), runtime.NumCPU(), cpu, rate, bareRate, rate/bareRate, d.peakRSS>>10, d.scrapeB, d.scrape.Round(time.Millisecond))
 		})
 	}
 }
@@ -353,4 +369,18 @@ func fetchTo(c *http.Client, u, path string) {
 	}
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
+}
+
+// intEnv is the positive integer in the environment variable key, or def
+// when it is unset.
+func intEnv(tb testing.TB, key string, def int) int {
+	s := os.Getenv(key)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q is not a positive integer", key, s)
+	}
+	return n
 }

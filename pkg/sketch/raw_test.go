@@ -246,3 +246,27 @@ func BenchmarkCompactedWindowHeap(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMergeWindows merges a horizon of five closed windows of a few
+// hundred values each, as an evaluation does per feature: what keeping
+// small windows raw costs where they are merged.
+func BenchmarkMergeWindows(b *testing.B) {
+	for _, size := range []int{50, 200, 1000} {
+		b.Run("values="+strconv.Itoa(size), func(b *testing.B) {
+			xs := normalValues(5*size, 6)
+			windows := make([]*Numeric, 5)
+			for i := range windows {
+				windows[i] = NewNumeric()
+				windows[i].AddBatch(xs[i*size : (i+1)*size])
+				windows[i].Compact()
+			}
+			for b.Loop() {
+				acc := NewNumeric()
+				for _, w := range windows {
+					_ = acc.Merge(w)
+				}
+				_, _ = acc.Quantile(0.5)
+			}
+		})
+	}
+}
