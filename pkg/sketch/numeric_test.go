@@ -246,27 +246,36 @@ func TestCompactedSize(t *testing.T) {
 func BenchmarkCompactedHeap(b *testing.B) {
 	xs := normalValues(100_000, 3)
 	const keep = 200
-	var ms runtime.MemStats
 	var perSketch, estimate float64
 	for i := 0; i < b.N; i++ {
-		sketches := make([]*Numeric, keep)
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		before := ms.HeapAlloc
-		for j := range sketches {
+		var sketches []*Numeric
+		perSketch, sketches = compactedHeap(keep, func(j int) *Numeric {
 			n := NewNumeric()
 			n.AddBatch(xs[j*400 : j*400+100_000-keep*400+400])
 			n.Compact()
-			sketches[j] = n
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		perSketch = float64(ms.HeapAlloc-before) / keep
+			return n
+		})
 		estimate = float64(sketches[0].SizeBytes())
-		runtime.KeepAlive(sketches)
 	}
 	b.ReportMetric(perSketch, "heap-B/sketch")
 	b.ReportMetric(estimate, "SizeBytes/sketch")
+}
+
+// compactedHeap builds keep sketches and returns the heap each holds, and
+// the sketches.
+func compactedHeap(keep int, build func(j int) *Numeric) (float64, []*Numeric) {
+	sketches := make([]*Numeric, keep)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	for j := range sketches {
+		sketches[j] = build(j)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(sketches)
+	return float64(ms.HeapAlloc-before) / float64(keep), sketches
 }
 
 func TestClone(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -222,25 +221,16 @@ func BenchmarkCompactedWindowHeap(b *testing.B) {
 		b.Run("values="+strconv.Itoa(size), func(b *testing.B) {
 			const keep = 500
 			xs := normalValues(size*keep, 4)
-			var ms runtime.MemStats
 			var perSketch float64
 			for b.Loop() {
-				sketches := make([]*Numeric, keep)
-				runtime.GC()
-				runtime.ReadMemStats(&ms)
-				before := ms.HeapAlloc
-				for j := range sketches {
+				perSketch, _ = compactedHeap(keep, func(j int) *Numeric {
 					n := NewNumeric()
 					for _, x := range xs[j*size : (j+1)*size] {
 						n.Add(x)
 					}
 					n.Compact()
-					sketches[j] = n
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&ms)
-				perSketch = float64(ms.HeapAlloc-before) / keep
-				runtime.KeepAlive(sketches)
+					return n
+				})
 			}
 			b.ReportMetric(perSketch, "heap-B/sketch")
 		})
