@@ -138,7 +138,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	features := fs.StringSlice("features", nil, "feature columns, comma-separated (default: every numeric column)")
 	embeddings := fs.StringSlice("embeddings", nil, "embedding columns, comma-separated (default: every column that looks like one)")
 	scalerFile := fs.String("scaler", "", "scaler file declaring the training normalization")
-	activations := fs.StringSlice("activations", nil, "embedding fields that are activations (globs, comma-separated; jsonl, --topic): their profile and the normalization layer it fits are recorded")
+	activations := fs.StringSlice("activations", nil, "embedding fields that are activations (globs, comma-separated): their profile and the normalization layer it fits are recorded")
 	infer := fs.Bool("infer-normalization", false, "record whether features look standardized or unit-range and embeddings unit-norm")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")

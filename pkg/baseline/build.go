@@ -71,7 +71,7 @@ type BuildOptions struct {
 	Embeddings []string
 	// Activations names the embedding fields that are activations
 	// (path.Match globs): their per-vector profiles and the normalization
-	// layer they fit are recorded. Read from events (JSONL, a topic).
+	// layer they fit are recorded, from any input format.
 	Activations []string
 	// Scaler declares the training normalization of features and embeddings.
 	// With Features (or Embeddings) given, its entries for other names are

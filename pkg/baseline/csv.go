@@ -306,6 +306,7 @@ func buildCSV(in io.Reader, a *accumulator) error {
 	}
 	for i := range embIdx {
 		p.embs = append(p.embs, a.embedding(names[embIdx[i]]))
+		p.acts = append(p.acts, a.activationFor(names[embIdx[i]]))
 	}
 	for i, rec := range sample {
 		p.row(rec, sampleLines[i], sampleErr[i])
@@ -371,6 +372,7 @@ type csvRows struct {
 	embIdx  []int
 	feats   []*featureAcc
 	embs    []*sketch.Vector
+	acts    []*sketch.Activation // per embedding column, nil unless an activation field
 	vec     []float32
 }
 
@@ -419,6 +421,9 @@ func (p *csvRows) row(rec [][]byte, line int64, err error) {
 			continue
 		}
 		p.embs[k].Add(v)
+		if act := p.acts[k]; act != nil {
+			act.Add(v)
+		}
 	}
 	a.row(true)
 }

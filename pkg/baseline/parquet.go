@@ -23,6 +23,7 @@ type parquetColumn struct {
 	unsigned bool
 	feature  *featureAcc
 	vector   *sketch.Vector
+	act      *sketch.Activation // nil unless an activation field
 }
 
 // buildParquet reads the chosen columns of every row group, a column at a
@@ -102,6 +103,7 @@ func buildParquet(ctx context.Context, f io.ReaderAt, size int64, a *accumulator
 		}
 		if c.leaf.Repeated() || c.leaf.MaxRepetitionLevel() > 0 {
 			c.vector = a.embedding(c.name)
+			c.act = a.activationFor(c.name)
 		} else {
 			c.feature = a.feature(c.name)
 		}
@@ -231,6 +233,9 @@ func readParquetChunk(chunk parquet.ColumnChunk, c *parquetColumn, rowBase, numR
 	flush := func() {
 		if inVec && !badVec && len(vec) > 0 {
 			c.vector.Add(vec)
+			if c.act != nil {
+				c.act.Add(vec)
+			}
 		}
 		vec, inVec, badVec = vec[:0], false, false
 	}

@@ -107,19 +107,30 @@ func (o BuildOptions) isActivation(name string) bool {
 	return false
 }
 
+// activationFor returns the build's activation profile of the embedding
+// name, made if new, or nil when name is not an activation field.
+func (a *accumulator) activationFor(name string) *sketch.Activation {
+	if !a.opts.isActivation(name) {
+		return nil
+	}
+	act := a.acts[name]
+	if act == nil {
+		act = sketch.NewActivation()
+		a.acts[name] = act
+	}
+	return act
+}
+
 // signals adds an event's retrieval and activation fields to the build.
 func (a *accumulator) signals(ev *stream.Event, wantE map[string]bool) {
 	for i := range ev.Embeddings {
 		e := &ev.Embeddings[i]
-		if e.Missing || (wantE != nil && !wantE[e.Name]) || !a.opts.isActivation(e.Name) {
+		if e.Missing || (wantE != nil && !wantE[e.Name]) {
 			continue
 		}
-		act := a.acts[e.Name]
-		if act == nil {
-			act = sketch.NewActivation()
-			a.acts[e.Name] = act
+		if act := a.activationFor(e.Name); act != nil {
+			act.Add(e.Values)
 		}
-		act.Add(e.Values)
 	}
 	r := &ev.Retrieval
 	if !r.Present || (wantE != nil && !wantE[r.Query]) {

@@ -120,3 +120,44 @@ func TestBuildScoresOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(600), back.Embeddings["q"].Similarity.Scores().Count())
 }
+
+// TestActivationsEveryFormat: an embedding column declared an activation
+// field gets the same profile from CSV, JSONL and Parquet, its levels
+// those of the exact per-vector statistics.
+func TestActivationsEveryFormat(t *testing.T) {
+	rows := genRows(1500, 3)
+	dir := t.TempDir()
+	var means []float64
+	for _, r := range rows {
+		m, _, _ := sketch.VectorStats(r.Q)
+		means = append(means, m)
+	}
+	var sum float64
+	for _, m := range means {
+		sum += m
+	}
+	var profiles []string
+	for _, tc := range []struct {
+		name  string
+		write func(testing.TB, string, []testRow)
+	}{{"train.csv", writeCSV}, {"train.jsonl", writeJSONL}, {"train.parquet", writeParquet}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			tc.write(t, path, rows)
+			opts := testOpts()
+			opts.Activations = []string{"q"}
+			b, _ := build(t, path, opts)
+			a := b.Embeddings["q"].Activation
+			require.NotNil(t, a)
+			require.Equal(t, uint64(len(rows)), a.Sketch.Count())
+			require.InDelta(t, sum/float64(len(means)), a.Sketch.Means().Mean(), 1e-12)
+			require.Nil(t, b.Embeddings["q"].Similarity)
+			js, err := a.Sketch.MarshalJSON()
+			require.NoError(t, err)
+			profiles = append(profiles, a.Fit+" "+string(js))
+		})
+	}
+	require.Len(t, profiles, 3)
+	require.Equal(t, profiles[0], profiles[1], "CSV and JSONL")
+	require.Equal(t, profiles[0], profiles[2], "CSV and Parquet")
+}

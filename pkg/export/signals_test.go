@@ -88,6 +88,14 @@ normwatch_similarity_quantile_count{embedding="search_query",model="ranker",mode
 	none := seriesOf(t, NewCollectorWithOptions(src, CollectorOptions{Quantiles: []float64{}}))
 	all := seriesOf(t, c)
 	require.Equal(t, 2*(5+2), all["embedding/search_query"]-none["embedding/search_query"])
+	// What the README says the signals add: a retrieval 20 series to its
+	// query embedding (spread ratio, median shift, two summaries of 5
+	// levels with _sum and _count, norm and unit-norm share of 2 sides),
+	// an activation field 12 (6 statistics, 3 fits now and 3 in the
+	// baseline). search_query has no vectors (drift_status alone), hidden
+	// has them (drift_status, unit-norm ratio, centroid cosine).
+	require.Equal(t, 1+20, all["embedding/search_query"])
+	require.Equal(t, 3+12, all["embedding/hidden"])
 }
 
 // TestStatusSignalRows: the status page shows a row for each signal of an
