@@ -150,9 +150,15 @@ type daemonRun struct {
 	scrapeB int
 }
 
-// buildMonitor builds cmd/monitor once per test binary.
+// buildMonitor builds cmd/monitor once per test binary, or returns
+// NORMWATCH_BENCH_MONITOR, a monitor built beforehand (or a script that
+// execs one), so that two builds or settings can be run in turn on the
+// same machine and compared.
 func buildMonitor(tb testing.TB) string {
 	tb.Helper()
+	if bin := os.Getenv("NORMWATCH_BENCH_MONITOR"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(tb.TempDir(), "monitor")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/normwatch/normwatch/cmd/monitor").CombinedOutput()
 	require.NoError(tb, err, "go build: %s", out)
