@@ -29,6 +29,7 @@ import (
 	"github.com/normwatch/normwatch/pkg/drift"
 	"github.com/normwatch/normwatch/pkg/engine"
 	"github.com/normwatch/normwatch/pkg/export"
+	"github.com/normwatch/normwatch/pkg/gcpace"
 	"github.com/normwatch/normwatch/pkg/stream"
 )
 
@@ -175,6 +176,7 @@ type daemon struct {
 	consumer *stream.Consumer
 	server   *export.Server
 	history  *export.History // the status page's history, an engine sink
+	gc       *gcpace.Pacer   // nil when GOGC is set
 
 	// alertRunners send to Alertmanager and the alert topic.
 	alertRunners []namedRunner
@@ -252,6 +254,12 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 			d.close()
 		}
 	}()
+
+	if os.Getenv("GOGC") != "" {
+		logger.Info("GOGC is set: runtime.gc_percent and runtime.gc_headroom_bytes are not applied", "GOGC", os.Getenv("GOGC"))
+	} else {
+		d.gc = gcpace.New(gcpace.Options{Percent: cfg.Runtime.GCPercent, Headroom: int64(cfg.Runtime.GCHeadroomBytes)})
+	}
 
 	d.brokers = cfg.Kafka.Brokers
 	if cfg.Kafka.Embedded {
@@ -448,6 +456,9 @@ func (d *daemon) addActors(ctx context.Context, g *run.Group, ex *extras) {
 	}
 	{
 		g.Add(func() error { return d.late.Run(ctx) }, func(error) { d.late.Stop() })
+	}
+	if d.gc != nil {
+		g.Add(func() error { return d.gc.Run(ctx) }, func(error) { d.gc.Stop() })
 	}
 	for _, r := range d.alertRunners {
 		g.Add(clock.track(r.name, func() error { return r.Run(ctx) }), func(error) {

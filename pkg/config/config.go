@@ -46,6 +46,7 @@ type Config struct {
 	Log        Log        `mapstructure:"log"`
 	Metrics    Metrics    `mapstructure:"metrics"`
 	Status     Status     `mapstructure:"status"`
+	Runtime    Runtime    `mapstructure:"runtime"`
 	// ShutdownTimeout bounds a stop on SIGINT or SIGTERM, whatever Kafka,
 	// Alertmanager or the disk do: the message in hand is finished, dead
 	// letters written, state checkpointed, offsets committed and alerts
@@ -328,6 +329,20 @@ type BasicAuth struct {
 	Password string `mapstructure:"password"` // better given as NORMWATCH_ALERTING_BASIC_AUTH_PASSWORD
 }
 
+// Runtime paces Go's garbage collector (package gcpace). Every message's
+// value is a new buffer that is garbage once decoded, so the collector's
+// cost follows how far the heap may grow between collections.
+type Runtime struct {
+	// GCPercent is the least growth of the heap between collections, in
+	// percent of the live heap: GOGC, which the daemon sets (the GOGC
+	// environment variable, when set, wins over both keys).
+	GCPercent int `mapstructure:"gc_percent"`
+	// GCHeadroomBytes is the least growth in bytes: a small live heap may
+	// grow by this much before it is collected, a large one is paced by
+	// GCPercent alone. 0 leaves GCPercent alone.
+	GCHeadroomBytes int `mapstructure:"gc_headroom_bytes"`
+}
+
 // Log is the daemon's own logging.
 type Log struct {
 	Level  string `mapstructure:"level"`  // debug, info, warn or error
@@ -420,6 +435,7 @@ func Default() Config {
 		Log:             Log{Level: "info", Format: "logfmt"},
 		Metrics:         defaultMetrics(),
 		Status:          defaultStatus(),
+		Runtime:         Runtime{GCPercent: 100, GCHeadroomBytes: 64 << 20},
 		ShutdownTimeout: 30 * time.Second,
 		Activations:     []string{},
 	}
@@ -975,6 +991,8 @@ func (c Config) Validate() error {
 
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "logfmt", "json", "text")
+	intIn("runtime.gc_percent", c.Runtime.GCPercent, 10, 10_000)
+	intIn("runtime.gc_headroom_bytes", c.Runtime.GCHeadroomBytes, 0, 1<<30)
 
 	durIn("shutdown_timeout", c.ShutdownTimeout, time.Second, time.Hour)
 

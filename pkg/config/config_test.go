@@ -116,6 +116,7 @@ func TestFullFile(t *testing.T) {
 		Log:             Log{Level: "debug", Format: "json"},
 		Metrics:         Metrics{Quantiles: []string{"0.95", "0.05", "0.5"}},
 		Status:          Status{HistoryWindows: 120, RefreshInterval: 30 * time.Second},
+		Runtime:         Runtime{GCPercent: 200, GCHeadroomBytes: 0},
 		ShutdownTimeout: 45 * time.Second,
 		Activations:     []string{"layer*.out"},
 	}
@@ -199,6 +200,8 @@ func TestBadFiles(t *testing.T) {
 		{"runbook_url", []string{`alerting.runbook_url: "not a url"`}},
 		{"log_level", []string{`log.level: "verbose" is not one of "debug", "info", "warn", "error"`}},
 		{"log_format", []string{`log.format: "xml"`}},
+		{"runtime_gc_percent", []string{"runtime.gc_percent: 5 is out of range [10, 10000]"}},
+		{"runtime_gc_headroom", []string{"runtime.gc_headroom_bytes: -1 is out of range [0, 1073741824]"}},
 		{"decode_overlap", []string{`decode.raw_path: "features" overlaps decode.features_path "features"`}},
 		{"decode_path", []string{`decode.model_path: "meta..model": empty key; want dot-separated keys`}},
 		{"decode_max_dim", []string{"decode.max_dim: 0 is out of range [1, 1048576]"}},

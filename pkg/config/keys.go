@@ -127,6 +127,8 @@ var help = map[string]string{
 	"alerting.watchdog":                 "keep the NormwatchWatchdog alert firing, for a dead man's switch",
 	"log.level":                         "debug, info, warn or error",
 	"log.format":                        "logfmt, json or text",
+	"runtime.gc_percent":                "least growth of the heap between garbage collections, in percent of the live heap (GOGC; the GOGC variable wins)",
+	"runtime.gc_headroom_bytes":         "least growth of the heap between garbage collections, in bytes: less CPU for a small heap, at most this much more memory (0: gc_percent alone)",
 
 	"metrics.quantiles":       "quantile series per feature and embedding: all, none, or levels of 0.01 0.05 0.25 0.5 0.75 0.95 0.99",
 	"status.history_windows":  "evaluations per version kept for the status page's history strips and charts",
