@@ -367,7 +367,7 @@ func NewConsumer(opts Options, proc Processor, reg prometheus.Registerer) (*Cons
 		dialer: &kafka.Dialer{
 			ClientID:      "normwatch",
 			Timeout:       opts.DialTimeout,
-			DualStack:     true,
+			DialFunc:      dialBuffered,
 			TLS:           opts.TLS,
 			SASLMechanism: mech,
 		},
