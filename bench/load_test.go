@@ -193,12 +193,16 @@ func produce(tb testing.TB, brokers []string, topic string, msgs [][]byte) {
 }
 
 // bare reads n messages of topic with a plain kafka-go consumer group:
-// FetchMessage, a commit every second, nothing else.
+// FetchMessage, a commit every second, nothing else. Its fetches are the
+// monitor's partition readers' (MinBytes 1, the default fetch size,
+// read-committed; MaxWait does not matter while there is a backlog); its
+// connections are kafka-go's own, without the monitor's read buffer, as
+// a user of kafka-go gets them.
 func bare(tb testing.TB, brokers []string, topic string, n int) time.Duration {
 	tb.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "bare-" + topic,
-		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond,
-		CommitInterval: time.Second})
+		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: stream.DefaultFetchMaxBytes, MaxWait: 100 * time.Millisecond,
+		IsolationLevel: kafka.ReadCommitted, CommitInterval: time.Second})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
