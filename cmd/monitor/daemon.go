@@ -532,7 +532,8 @@ func (d *daemon) newCheckpointStore(ctx context.Context, tlsConfig *tls.Config) 
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	kc, err := stream.NewKafkaCheckpoints(sctx, stream.KafkaCheckpointOptions{
-		Brokers: d.brokers, Topic: cfg.Checkpoint.Topic, GroupID: cfg.Kafka.GroupID, TLS: tlsConfig,
+		Brokers: d.brokers, Topic: cfg.Checkpoint.Topic, Partitions: cfg.Checkpoint.TopicPartitions,
+		GroupID: cfg.Kafka.GroupID, TLS: tlsConfig,
 		SASL:   stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
 		Logger: d.logger,
 	})

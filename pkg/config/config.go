@@ -204,6 +204,10 @@ type Checkpoint struct {
 	// Topic is the compacted checkpoint topic of the kafka store, created
 	// at start when missing, checked when present.
 	Topic string `mapstructure:"topic"`
+	// TopicPartitions is the partition count Topic is created with. A
+	// restore reads one of them: with at least as many as the consumed
+	// topics have together, it reads its own partition's checkpoint alone.
+	TopicPartitions int `mapstructure:"topic_partitions"`
 	// Interval between checkpoints. Offsets are committed only after one,
 	// so it is also how much is re-read after a crash.
 	Interval time.Duration `mapstructure:"interval"`
@@ -403,7 +407,7 @@ func Default() Config {
 			VersionIdleTimeout:  time.Hour,
 		},
 		Baselines:  Baselines{Dir: "./baselines", Fallback: "previous_version"},
-		Checkpoint: Checkpoint{Store: "file", Dir: "./data/checkpoints", Topic: "normwatch-checkpoints", Interval: 10 * time.Second},
+		Checkpoint: Checkpoint{Store: "file", Dir: "./data/checkpoints", Topic: "normwatch-checkpoints", TopicPartitions: 12, Interval: 10 * time.Second},
 		Evaluation: Evaluation{
 			Mode: "local", PartialsTopic: "normwatch-partials", PartialsPartitions: 12,
 			PartialsRetention: 6 * time.Hour, MaxWait: 2 * time.Minute,
@@ -892,6 +896,7 @@ func (c Config) Validate() error {
 
 	oneOf("checkpoint.store", c.Checkpoint.Store, "file", "kafka")
 	nonEmpty("checkpoint.dir", c.Checkpoint.Dir)
+	intIn("checkpoint.topic_partitions", c.Checkpoint.TopicPartitions, 1, 100_000)
 	if c.Checkpoint.Store == "kafka" {
 		switch t := c.Checkpoint.Topic; {
 		case !validTopic(t):

@@ -92,7 +92,7 @@ func TestFullFile(t *testing.T) {
 		Limits: Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2,
 			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
-		Checkpoint: Checkpoint{Store: "kafka", Topic: "normwatch.checkpoints", Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
+		Checkpoint: Checkpoint{Store: "kafka", Topic: "normwatch.checkpoints", TopicPartitions: 48, Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
 		Evaluation: Evaluation{Mode: "cluster", PartialsTopic: "normwatch.partials", PartialsPartitions: 6,
 			PartialsRetention: 3 * time.Hour, GroupID: "normwatch-eval", MaxWait: 90 * time.Second},
 		HTTP: HTTP{
@@ -177,6 +177,7 @@ func TestBadFiles(t *testing.T) {
 		{"checkpoint_store", []string{`checkpoint.store: "s3" is not one of "file", "kafka"`}},
 		{"checkpoint_topic_consumed", []string{`checkpoint.topic: "events" is also in kafka.topics`}},
 		{"checkpoint_topic_bad", []string{`checkpoint.topic: "a/b" is not a valid topic name`}},
+		{"checkpoint_topic_partitions", []string{"checkpoint.topic_partitions: 0 is out of range [1, 100000]"}},
 		{"evaluation_mode", []string{`evaluation.mode: "distributed" is not one of "local", "cluster"`}},
 		{"evaluation_topic_consumed", []string{`evaluation.partials_topic: "events" is also in kafka.topics`}},
 		{"evaluation_group", []string{`evaluation.group_id: "g" is also kafka.group_id; the stage needs a consumer group of its own`}},

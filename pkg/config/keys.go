@@ -84,10 +84,11 @@ var help = map[string]string{
 	"baselines.dir":      "directory of training baselines; must exist",
 	"baselines.fallback": "for a version without a baseline: previous_version or report_only",
 
-	"checkpoint.store":    "where checkpoints live: file (checkpoint.dir, one process) or kafka (checkpoint.topic, N processes on any machines)",
-	"checkpoint.dir":      "directory of checkpoints (checkpoint.store file)",
-	"checkpoint.topic":    "compacted topic of checkpoints (checkpoint.store kafka), created at start if missing",
-	"checkpoint.interval": "time between checkpoints; also how much is re-read after a crash",
+	"checkpoint.store":            "where checkpoints live: file (checkpoint.dir, one process) or kafka (checkpoint.topic, N processes on any machines)",
+	"checkpoint.dir":              "directory of checkpoints (checkpoint.store file)",
+	"checkpoint.topic":            "compacted topic of checkpoints (checkpoint.store kafka), created at start if missing",
+	"checkpoint.topic_partitions": "partitions checkpoint.topic is created with; as many as the consumed topics have together makes a restore read its own partition's records alone",
+	"checkpoint.interval":         "time between checkpoints; also how much is re-read after a crash",
 
 	"evaluation.mode":                "local (each process judges its own partitions) or cluster (N processes of one group: each window judged once, cluster-wide, by the evaluation stage)",
 	"evaluation.partials_topic":      "compacted topic of the closed windows' partial sketches (cluster), created at start if missing",

@@ -38,8 +38,8 @@ import (
 //	payload length uint64 | sha256 of the payload | the chunk's bytes
 //
 // all integers big-endian. Every record of one (group, topic, partition)
-// goes to the checkpoint topic's partition given by the FNV-1a hash of the
-// key's prefix up to the partition, so a restore reads one partition.
+// goes to one partition of the checkpoint topic (partitionOf: a hash of the
+// group and topic, plus the partition), so a restore reads one partition.
 //
 // Slots. Successive saves of one writer alternate between two slots
 // (sequence mod 2). Compaction keeps the last record of each key, so a save
@@ -428,11 +428,17 @@ func appendKeySuffix(prefix []byte, t token, slot uint8, chunk uint16) []byte {
 	return binary.BigEndian.AppendUint16(b, chunk)
 }
 
-// partitionOf is the checkpoint topic's partition holding prefix's records.
-func (s *KafkaCheckpoints) partitionOf(prefix []byte) int {
+// partitionOf is the checkpoint topic's partition holding topic/partition's
+// records: the FNV-1a hash of the group and topic, plus the partition, so
+// that a topic's partitions take consecutive checkpoint partitions and,
+// with at least as many of those, a restore reads its partition's records
+// alone.
+func (s *KafkaCheckpoints) partitionOf(topic string, partition int) int {
 	h := fnv.New32a()
-	_, _ = h.Write(prefix)
-	return int(h.Sum32() % uint32(s.partitions))
+	_, _ = h.Write([]byte(s.opts.GroupID))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(topic))
+	return int((uint64(h.Sum32()) + uint64(partition)) % uint64(s.partitions))
 }
 
 // slotKey names one record key of a partition: a writer's token, slot and
@@ -476,11 +482,10 @@ type scanned struct {
 	bytes   int64              // read from the checkpoint partition, all keys
 }
 
-// scan reads the checkpoint partition of prefix from its start to its high
-// watermark, keeping the last value of each of prefix's keys: what
-// compaction would leave of them.
-func (s *KafkaCheckpoints) scan(ctx context.Context, prefix []byte) (*scanned, error) {
-	q := s.partitionOf(prefix)
+// scan reads checkpoint partition q from its start to its high watermark,
+// keeping the last value of each of prefix's keys: what compaction would
+// leave of them.
+func (s *KafkaCheckpoints) scan(ctx context.Context, q int, prefix []byte) (*scanned, error) {
 	topic := s.opts.Topic
 	lo, err := s.cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
 		topic: {kafka.FirstOffsetOf(q), kafka.LastOffsetOf(q)},
@@ -670,7 +675,7 @@ func (s *KafkaCheckpoints) Load(topic string, partition int) ([]byte, error) {
 	start := time.Now()
 	prefix := s.keyPrefix(topic, partition)
 	var sc *scanned
-	err := retry(ctx, func() (err error) { sc, err = s.scan(ctx, prefix); return err })
+	err := retry(ctx, func() (err error) { sc, err = s.scan(ctx, s.partitionOf(topic, partition), prefix); return err })
 	if err != nil {
 		return nil, fmt.Errorf("restoring the checkpoint of %s/%d from %s: %w", topic, partition, s.opts.Topic, err)
 	}
@@ -771,7 +776,7 @@ func (s *KafkaCheckpoints) Save(topic string, partition int, data []byte) error 
 	seq := cl.seq + 1
 	slot := uint8(seq % 2)
 	prefix := s.keyPrefix(topic, partition)
-	q := s.partitionOf(prefix)
+	q := s.partitionOf(topic, partition)
 	sum := sha256.Sum256(data)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout*time.Duration(1+chunks/8))
 	defer cancel()

@@ -129,7 +129,7 @@ func TestKafkaCheckpointsFencing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sc, err := next.scan(ctx, next.keyPrefix(src, 0))
+	sc, err := next.scan(ctx, next.partitionOf(src, 0), next.keyPrefix(src, 0))
 	require.NoError(t, err)
 	for k := range sc.live {
 		require.Equal(t, token{0, 8}, k.tok, "a superseded writer's key is live: %+v", k)
@@ -216,7 +216,7 @@ func TestKafkaCheckpointsInterruptedSave(t *testing.T) {
 	v = append(v, third[:kafkaChunkBytes]...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, s.produce(ctx, s.partitionOf(prefix), kafka.Record{
+	require.NoError(t, s.produce(ctx, s.partitionOf(src, 2), kafka.Record{
 		Key: kafka.NewBytes(appendKeySuffix(prefix, cl.tok, 1, 0)), Value: kafka.NewBytes(v),
 	}))
 
@@ -316,6 +316,37 @@ func BenchmarkKafkaCheckpointRestore(b *testing.B) {
 				read = int64(size) * 10
 			}
 			b.SetBytes(read)
+		})
+	}
+}
+
+// TestKafkaCheckpointsPartitionSpread: a topic's partitions take
+// consecutive checkpoint partitions, so with as many of those as the topic
+// has, each restore reads one source partition's records alone.
+func TestKafkaCheckpointsPartitionSpread(t *testing.T) {
+	tests := []struct {
+		name              string
+		source, ckpt      int
+		mostPerCheckpoint int
+	}{
+		{name: "as many", source: 6, ckpt: 6, mostPerCheckpoint: 1},
+		{name: "more checkpoint partitions", source: 6, ckpt: 12, mostPerCheckpoint: 1},
+		{name: "fewer", source: 24, ckpt: 12, mostPerCheckpoint: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, topic := range []string{"events", "features.ranker", "x"} {
+				s := &KafkaCheckpoints{opts: KafkaCheckpointOptions{GroupID: "normwatch"}, partitions: tc.ckpt}
+				per := map[int]int{}
+				for p := range tc.source {
+					q := s.partitionOf(topic, p)
+					require.True(t, q >= 0 && q < tc.ckpt)
+					per[q]++
+				}
+				for q, n := range per {
+					require.LessOrEqual(t, n, tc.mostPerCheckpoint, "%s: checkpoint partition %d holds %d source partitions", topic, q, n)
+				}
+			}
 		})
 	}
 }

@@ -58,6 +58,7 @@ func newCluster(t *testing.T, n int, env ...string) *cluster {
 		env: append([]string{
 			"NORMWATCH_CHECKPOINT_STORE=kafka",
 			"NORMWATCH_CHECKPOINT_TOPIC=" + c.ckpt,
+			"NORMWATCH_CHECKPOINT_TOPIC_PARTITIONS=" + strconv.Itoa(n),
 		}, env...),
 	}
 	createTopic(t, b.addrs, c.cfg.topic, n)
