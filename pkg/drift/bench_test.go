@@ -3,6 +3,8 @@ package drift
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/normwatch/normwatch/pkg/sketch"
 )
 
@@ -62,5 +64,31 @@ func BenchmarkPSI(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = PSI(rd, cd)
+	}
+}
+
+// BenchmarkJudgeFeature judges one feature as the evaluator does each
+// window: a horizon of 5 windows of 200 values merged, its newest window
+// beside it, against a 50,000-value baseline.
+func BenchmarkJudgeFeature(b *testing.B) {
+	ref := numericOf(b, draw(lognormal(0, 1), 50_000, 1))
+	ref.Compact()
+	xs := draw(lognormal(0.05, 1), 1000, 2)
+	cur := sketch.NewNumeric()
+	var newest *sketch.Numeric
+	for w := range 5 {
+		newest = numericOf(b, xs[w*200:(w+1)*200])
+		require.NoError(b, cur.Merge(newest))
+	}
+	in := Input{
+		Model: "m", Version: "v1",
+		Ref:    Set{Features: map[string]FeatureSketch{"x": {Sketch: ref}}},
+		Cur:    Set{Features: map[string]FeatureSketch{"x": {Sketch: cur}}, Events: 1000},
+		Recent: Set{Features: map[string]FeatureSketch{"x": {Sketch: newest}}, Events: 200},
+	}
+	p := DefaultPolicy()
+	b.ReportAllocs()
+	for b.Loop() {
+		Judge(in, p)
 	}
 }

@@ -36,13 +36,54 @@ func checkDists(ref, cur sketch.Distribution) error {
 	return nil
 }
 
-// knotUnion returns the distinct knots of a and b in ascending order.
-func knotUnion(a, b sketch.Distribution) []float64 {
-	u := make([]float64, 0, len(a.X)+len(b.X))
-	u = append(u, a.X...)
-	u = append(u, b.X...)
-	slices.Sort(u)
-	return slices.Compact(u)
+// unionSweep calls at with each distinct knot x of a and b in ascending
+// order and the CDFs of both there and just below it, in one merge of
+// the two sorted knot lists: no union is built and nothing is searched.
+func unionSweep(a, b sketch.Distribution, at func(x, aCDF, aBelow, bCDF, bBelow float64)) {
+	sa, sb := a.Sweep(), b.Sweep()
+	i, j := 0, 0
+	for i < len(a.X) || j < len(b.X) {
+		var x float64
+		switch {
+		case j == len(b.X) || (i < len(a.X) && a.X[i] <= b.X[j]):
+			x = a.X[i]
+		default:
+			x = b.X[j]
+		}
+		for i < len(a.X) && a.X[i] == x {
+			i++
+		}
+		for j < len(b.X) && b.X[j] == x {
+			j++
+		}
+		af, ab := sa.At(x)
+		bf, bb := sb.At(x)
+		at(x, af, ab, bf, bb)
+	}
+}
+
+// ksW1 returns KS and W1 of two checked distributions from one sweep.
+func ksW1(ref, cur sketch.Distribution) (ks, w1 float64) {
+	var d float64
+	var sum, c float64 // Kahan: many small pieces
+	var prevX, prevD float64
+	first := true
+	unionSweep(ref, cur, func(x, rf, rb, cf, cb float64) {
+		d = math.Max(d, math.Abs(rf-cf))
+		d = math.Max(d, math.Abs(rb-cb))
+		if !first {
+			// Between adjacent knots the difference of the CDFs is linear
+			// from its value at the left knot to its left limit at the right.
+			piece := absLinearIntegral(prevD, rb-cb, x-prevX)
+			y := piece - c
+			t := sum + y
+			c = (t - sum) - y
+			sum = t
+		}
+		first = false
+		prevX, prevD = x, rf-cf
+	})
+	return math.Min(d, 1), sum
 }
 
 // KS returns the Kolmogorov-Smirnov distance sup |F_ref - F_cur|. Between
@@ -54,12 +95,8 @@ func KS(ref, cur sketch.Distribution) (float64, error) {
 	if err := checkDists(ref, cur); err != nil {
 		return math.NaN(), fmt.Errorf("computing ks: %w", err)
 	}
-	var d float64
-	for _, x := range knotUnion(ref, cur) {
-		d = math.Max(d, math.Abs(ref.CDF(x)-cur.CDF(x)))
-		d = math.Max(d, math.Abs(ref.CDFBelow(x)-cur.CDFBelow(x)))
-	}
-	return math.Min(d, 1), nil
+	ks, _ := ksW1(ref, cur)
+	return ks, nil
 }
 
 // W1 returns the first Wasserstein distance, the integral of |F_ref - F_cur|
@@ -71,19 +108,8 @@ func W1(ref, cur sketch.Distribution) (float64, error) {
 	if err := checkDists(ref, cur); err != nil {
 		return math.NaN(), fmt.Errorf("computing wasserstein: %w", err)
 	}
-	u := knotUnion(ref, cur)
-	var sum, c float64 // Kahan: many small pieces
-	for k := 0; k+1 < len(u); k++ {
-		x0, x1 := u[k], u[k+1]
-		d0 := ref.CDF(x0) - cur.CDF(x0)
-		d1 := ref.CDFBelow(x1) - cur.CDFBelow(x1)
-		piece := absLinearIntegral(d0, d1, x1-x0)
-		y := piece - c
-		t := sum + y
-		c = (t - sum) - y
-		sum = t
-	}
-	return sum, nil
+	_, w1 := ksW1(ref, cur)
+	return w1, nil
 }
 
 // absLinearIntegral integrates |d(t)| over an interval of length l where d

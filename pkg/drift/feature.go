@@ -265,12 +265,13 @@ func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport
 	s.sigma = s.refMom.StdDev()
 	n, m := r.RefSamples, r.Samples
 
-	r.KS, _ = KS(s.ref, s.cur)
+	// Both are non-empty here (the Distributions did not fail): one sweep.
+	var w1 float64
+	r.KS, w1 = ksW1(s.ref, s.cur)
 	r.KSCritical = KSCritical(n, m, th.Alpha)
 	r.KSPValue = KSPValue(r.KS, n, m)
 	r.PSI, _ = PSI(s.ref, s.cur)
 	r.JS, _ = JS(s.ref, s.cur)
-	w1, _ := W1(s.ref, s.cur)
 	r.Wasserstein = w1 / s.sigma
 	r.MeanShiftSigma = (s.curMom.Mean - s.refMom.Mean) / s.sigma
 	r.ScaleRatio = s.curMom.StdDev() / s.sigma

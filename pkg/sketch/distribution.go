@@ -52,7 +52,12 @@ func (d Distribution) CDF(x float64) float64 {
 		return 1
 	}
 	// i is the first knot strictly above x; i >= 1 here.
-	i := sort.Search(n, func(k int) bool { return d.X[k] > x })
+	return d.cdfAt(sort.Search(n, func(k int) bool { return d.X[k] > x }), x)
+}
+
+// cdfAt returns CDF(x) given i, the first knot strictly above x, where
+// X[0] <= x < X[n-1].
+func (d Distribution) cdfAt(i int, x float64) float64 {
 	if d.Step {
 		return d.P[i-1]
 	}
@@ -85,8 +90,12 @@ func lerp(a, b, t float64) float64 {
 // from CDF(x) where the CDF jumps: at a step, or at a repeated knot of a
 // linear distribution (a point mass).
 func (d Distribution) CDFBelow(x float64) float64 {
+	return d.belowAt(sort.Search(len(d.X), func(k int) bool { return d.X[k] >= x }), x)
+}
+
+// belowAt returns CDFBelow(x) given i, the first knot at or above x.
+func (d Distribution) belowAt(i int, x float64) float64 {
 	n := len(d.X)
-	i := sort.Search(n, func(k int) bool { return d.X[k] >= x })
 	switch {
 	case i == 0:
 		return 0
@@ -100,6 +109,43 @@ func (d Distribution) CDFBelow(x float64) float64 {
 	x0, x1 := d.X[i-1], d.X[i]
 	p0, p1 := d.P[i-1], d.P[i]
 	return p0 + (p1-p0)*fraction(x, x0, x1)
+}
+
+// Sweep evaluates a Distribution's CDF and its left limit at ascending
+// points in one pass over the knots: a distance between two sketches
+// evaluates both at every knot of either, and a binary search per point
+// costs most of it. The values are those of CDF and CDFBelow, bit for bit.
+type Sweep struct {
+	d Distribution
+	// above and atOrAbove are the first knots > x and >= x for the last x.
+	above, atOrAbove int
+}
+
+// Sweep returns a Sweep over d from its first knot.
+func (d Distribution) Sweep() Sweep { return Sweep{d: d} }
+
+// At returns CDF(x) and CDFBelow(x). x must not be NaN nor smaller than
+// the x of the previous call.
+func (s *Sweep) At(x float64) (cdf, below float64) {
+	d := s.d
+	n := len(d.X)
+	for s.atOrAbove < n && d.X[s.atOrAbove] < x {
+		s.atOrAbove++
+	}
+	s.above = max(s.above, s.atOrAbove)
+	for s.above < n && d.X[s.above] <= x {
+		s.above++
+	}
+	below = d.belowAt(s.atOrAbove, x)
+	switch {
+	case n == 0 || x < d.X[0]:
+		cdf = 0
+	case x >= d.X[n-1]:
+		cdf = 1
+	default:
+		cdf = d.cdfAt(s.above, x)
+	}
+	return cdf, below
 }
 
 // Quantile returns the smallest x with F(x) >= q for a step distribution,
