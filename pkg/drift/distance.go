@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/normwatch/normwatch/pkg/sketch"
 )
@@ -266,7 +267,21 @@ func KSCritical(n, m uint64, alpha float64) float64 {
 		return math.Inf(1)
 	}
 	fn, fm := float64(n), float64(m)
-	return KolmogorovISF(alpha) * math.Sqrt((fn+fm)/(fn*fm))
+	return kolmogorovCritical(alpha) * math.Sqrt((fn+fm)/(fn*fm))
+}
+
+// lastCritical holds the last alpha KSCritical was asked for and its
+// KolmogorovISF: the bisection costs as much as a KS distance, and every
+// comparison of a policy asks for the same alpha.
+var lastCritical atomic.Pointer[[2]float64]
+
+func kolmogorovCritical(alpha float64) float64 {
+	if last := lastCritical.Load(); last != nil && last[0] == alpha {
+		return last[1]
+	}
+	c := KolmogorovISF(alpha)
+	lastCritical.Store(&[2]float64{alpha, c})
+	return c
 }
 
 // KSPValue returns the asymptotic two-sided p-value of a KS distance d

@@ -149,9 +149,34 @@ type featureStats struct {
 // flushes the sketches' buffers, so the sketches must not be in use by
 // another goroutine.
 func CompareFeature(f Feature, th Thresholds) FeatureReport {
+	return compareFeatureWith(f, th, &refDistribution{})
+}
+
+// compareFeatureWith is CompareFeature with the reference's Distribution
+// from refDist, which comparisons with the same reference share.
+func compareFeatureWith(f Feature, th Thresholds, refDist *refDistribution) FeatureReport {
 	r := FeatureReport{Name: f.Name, Diagnosis: OK, Confidence: 1}
-	r = compareFeature(f, th, r)
+	r = compareFeature(f, th, r, refDist)
 	return r.sanitized()
+}
+
+// refDistribution is the reference's Distribution, built on first use: Judge
+// compares the horizon and its newest windows with the same reference, and
+// the reference's (many) centroids are the larger part of building both.
+// It lives for one Judge call, so a sketch changed between calls is seen.
+type refDistribution struct {
+	n    *sketch.Numeric
+	d    sketch.Distribution
+	err  error
+	done bool
+}
+
+func (m *refDistribution) of(n *sketch.Numeric) (sketch.Distribution, error) {
+	if !m.done || m.n != n {
+		m.d, m.err = n.Distribution()
+		m.n, m.done = n, true
+	}
+	return m.d, m.err
 }
 
 func (r FeatureReport) sanitized() FeatureReport {
@@ -167,7 +192,7 @@ func (r FeatureReport) sanitized() FeatureReport {
 	return r
 }
 
-func compareFeature(f Feature, th Thresholds, r FeatureReport) FeatureReport {
+func compareFeature(f Feature, th Thresholds, r FeatureReport, refDist *refDistribution) FeatureReport {
 	if f.Ref == nil || f.Ref.Count() == 0 {
 		r.Diagnosis = NoBaseline
 		r.Summary = "no baseline to compare with."
@@ -231,7 +256,7 @@ func compareFeature(f Feature, th Thresholds, r FeatureReport) FeatureReport {
 		return r
 	}
 
-	s, err := featureStatistics(ref, cur, th, &r)
+	s, err := featureStatistics(ref, cur, th, &r, refDist)
 	if err != nil {
 		// Unreachable with non-empty sketches; report rather than guess.
 		r.Diagnosis = InsufficientData
@@ -251,10 +276,10 @@ func ratio(k, n uint64) float64 {
 
 // featureStatistics fills r's statistics and returns what the diagnosis
 // needs besides.
-func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport) (featureStats, error) {
+func featureStatistics(ref, cur *sketch.Numeric, th Thresholds, r *FeatureReport, refDist *refDistribution) (featureStats, error) {
 	var s featureStats
 	var err error
-	if s.ref, err = ref.Distribution(); err != nil {
+	if s.ref, err = refDist.of(ref); err != nil {
 		return s, fmt.Errorf("reference: %w", err)
 	}
 	if s.cur, err = cur.Distribution(); err != nil {
@@ -324,9 +349,12 @@ func snapKnots(cur, ref sketch.Distribution) sketch.Distribution {
 		return cur
 	}
 	out := sketch.Distribution{X: slices.Clone(cur.X), P: cur.P, Step: cur.Step}
-	for i, x := range out.X {
-		j, _ := slices.BinarySearch(ref.X, x)
-		for _, k := range []int{j - 1, j} {
+	j := 0 // the first reference knot >= x; the knots ascend, so does j
+	for i, x := range cur.X {
+		for j < len(ref.X) && ref.X[j] < x {
+			j++
+		}
+		for _, k := range [2]int{j - 1, j} {
 			if k < 0 || k >= len(ref.X) {
 				continue
 			}

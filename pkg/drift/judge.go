@@ -48,10 +48,11 @@ func Judge(in Input, p Policy) Report {
 	for _, name := range unionKeys(in.Ref.Features, in.Cur.Features) {
 		th, muted := p.For(in.Model, in.Version, KindFeature, name)
 		r, c := in.Ref.Features[name], in.Cur.Features[name]
-		h := CompareFeature(Feature{Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Pair: c.Pair, Events: in.Cur.Events}, th)
+		var refDist refDistribution // one for both comparisons
+		h := compareFeatureWith(Feature{Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Pair: c.Pair, Events: in.Cur.Events}, th, &refDist)
 		var n *verdict
 		if rc, ok := in.Recent.Features[name]; ok && rc.Sketch != nil {
-			v := CompareFeature(Feature{Name: name, Ref: r.Sketch, Cur: rc.Sketch, Norm: r.Norm, Pair: rc.Pair, Events: in.Recent.Events}, th).verdict()
+			v := compareFeatureWith(Feature{Name: name, Ref: r.Sketch, Cur: rc.Sketch, Norm: r.Norm, Pair: rc.Pair, Events: in.Recent.Events}, th, &refDist).verdict()
 			n = &v
 		}
 		var p *verdict
