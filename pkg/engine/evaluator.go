@@ -552,6 +552,12 @@ func (ev *evaluator) run(j job) {
 	ev.latest[j.s] = out
 	vs.last = &j
 	e.m.evaluations.Inc()
+	if e.pub != nil {
+		// In a cluster, which process judged what: one line per version
+		// and window, the trail of "judged once".
+		e.log.Info("window judged", "model", j.s.model, "model_version", j.s.version,
+			"window_start", out.WindowStart, "events", j.events, "partials", len(j.windows))
+	}
 	// Published under mu, in order with the lifecycle notices; a stale
 	// version's evaluation (a window closed late) would page on old
 	// evidence.

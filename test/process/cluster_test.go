@@ -249,7 +249,7 @@ var heldLine = regexp.MustCompile(`msg="partition (assigned|released)".* partiti
 // held returns the partitions d holds now, by its log.
 func (d *daemon) held() []int {
 	h := map[int]bool{}
-	for _, m := range heldLine.FindAllStringSubmatch(d.stderr(), -1) {
+	for _, m := range heldLine.FindAllStringSubmatch(d.ingestLog(), -1) {
 		p, _ := strconv.Atoi(m[2])
 		h[p] = m[1] == "assigned"
 	}

@@ -482,6 +482,20 @@ func startDaemon(t *testing.T, name string, c daemonConfig) *daemon {
 	return d
 }
 
+// ingestLog is d's log without the lines of its evaluation stage's
+// consumer (evaluation.mode cluster), whose partitions are the partials
+// topic's.
+func (d *daemon) ingestLog() string {
+	lines := strings.SplitAfter(d.stderr(), "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if !strings.Contains(l, " consumer=evaluation ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
 func (d *daemon) stderr() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -634,7 +648,7 @@ var assignedLine = regexp.MustCompile(`msg="partition assigned".* partition=(\d+
 
 func (d *daemon) assignments() []assignment {
 	var out []assignment
-	for _, m := range assignedLine.FindAllStringSubmatch(d.stderr(), -1) {
+	for _, m := range assignedLine.FindAllStringSubmatch(d.ingestLog(), -1) {
 		var a assignment
 		a.partition, _ = strconv.Atoi(m[1])
 		a.committed, _ = strconv.ParseInt(m[2], 10, 64)
