@@ -339,6 +339,13 @@ func (ev *evaluator) ready() []job {
 	slices.SortFunc(vss, func(a, b *vstate) int { return cmp.Compare(a.s.id, b.s.id) })
 	var jobs []job
 	for _, vs := range vss {
+		if _, ok := ev.released[vs.s]; ok {
+			// Its stage partition was revoked: its sources are gone from
+			// here, so every pending window would look due, with nothing
+			// to judge. It waits for the partition to come back (restored,
+			// with its windows) or to be dropped.
+			continue
+		}
 		for len(vs.pending) > 0 {
 			start := vs.pending[0]
 			if missing := ev.notClosed(vs.s, start+W); len(missing) > 0 {

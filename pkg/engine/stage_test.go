@@ -564,3 +564,50 @@ func BenchmarkPartialRecordSize(b *testing.B) {
 		})
 	}
 }
+
+// TestStageReopenKeepsPending: a stage partition revoked while a window
+// waits for a lagging source, and given back (a rebalance), judges the
+// window once the source comes, with every share: the window is neither
+// judged empty nor dropped in between.
+func TestStageReopenKeepsPending(t *testing.T) {
+	w := &captureWriter{}
+	in, _ := newEngine(t, clusterOptions(w), nil, nil)
+	runEngine(t, in)
+	p0, p1 := open(t, in, 0), open(t, in, 1)
+	for i := range 100 {
+		require.NoError(t, p0.Apply(int64(i), event(t0.Add(time.Duration(i)*100*time.Millisecond), "m", "v1", "x", float64(i))))
+	}
+	require.NoError(t, p1.Apply(0, event(t0, "m", "v1", "x", 1.0)))
+	require.NoError(t, p0.Apply(100, event(t0.Add(2*time.Minute), "m", "v1", "x", 2.0)))
+	for _, p := range []*partition{p0, p1} {
+		_, err := p.Checkpoint()
+		require.NoError(t, err)
+	}
+
+	got := &collect{}
+	store := newMemStore()
+	st, _ := newEngine(t, clusterOptions(&captureWriter{}), nil, store, got)
+	runEngine(t, st)
+	sp, err := st.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	apply := func(sp stream.PartitionProcessor, from int64, recs []stream.Record) {
+		for i, r := range recs {
+			require.NoError(t, sp.(stream.RawPartitionProcessor).ApplyRaw(from+int64(i), r.Key, r.Value))
+		}
+	}
+	apply(sp, 0, w.take())
+	_, err = sp.Checkpoint()
+	require.NoError(t, err)
+	require.NoError(t, sp.Close())
+	st.ev.sync(time.Second)
+	require.Empty(t, got.all(), "judged while its partition was away")
+
+	sp, err = st.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	require.NoError(t, p1.Apply(1, event(t0.Add(2*time.Minute), "m", "v1", "x", 3.0)))
+	_, err = p1.Checkpoint()
+	require.NoError(t, err)
+	apply(sp, 1000, w.take())
+	waitFor(t, "the window judged", func() bool { return len(got.all()) == 1 })
+	require.Equal(t, uint64(101), got.all()[0].Events, "both sources' shares")
+}
