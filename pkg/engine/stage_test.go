@@ -363,25 +363,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// laggingSource publishes, through w, two partitions of m/v1: p0 with 100
+// events in the first window, which it closes, and p1 with one, which it
+// does not.
+func laggingSource(t *testing.T) (w *captureWriter, p0, p1 *partition) {
+	t.Helper()
+	w = &captureWriter{}
+	in, _ := newEngine(t, clusterOptions(w), nil, nil)
+	runEngine(t, in)
+	p0, p1 = open(t, in, 0), open(t, in, 1)
+	for i := range 100 {
+		require.NoError(t, p0.Apply(int64(i), event(t0.Add(time.Duration(i)*100*time.Millisecond), "m", "v1", "x", float64(i))))
+	}
+	require.NoError(t, p1.Apply(0, event(t0, "m", "v1", "x", 1.0)))
+	require.NoError(t, p0.Apply(100, event(t0.Add(2*time.Minute), "m", "v1", "x", 2.0)))
+	for _, p := range []*partition{p0, p1} {
+		_, err := p.Checkpoint()
+		require.NoError(t, err)
+	}
+	return w, p0, p1
+}
+
 // TestStageBoundedWait: a source partition that holds a version but does
 // not close its window keeps the window waiting only MaxWait; the window
 // is then judged without it, counted and named; its share coming later
 // joins the next horizons and judges nothing twice.
 func TestStageBoundedWait(t *testing.T) {
-	w := &captureWriter{}
-	in, _ := newEngine(t, clusterOptions(w), nil, nil)
-	runEngine(t, in)
-	p0, p1 := open(t, in, 0), open(t, in, 1)
-	for i := range 100 {
-		require.NoError(t, p0.Apply(int64(i), event(t0.Add(time.Duration(i)*100*time.Millisecond), "m", "v1", "x", float64(i))))
-	}
-	require.NoError(t, p1.Apply(0, event(t0, "m", "v1", "x", 1.0)))
-	// p0 closes the first window; p1 does not.
-	require.NoError(t, p0.Apply(100, event(t0.Add(2*time.Minute), "m", "v1", "x", 2.0)))
-	_, err := p0.Checkpoint()
-	require.NoError(t, err)
-	_, err = p1.Checkpoint()
-	require.NoError(t, err)
+	w, _, p1 := laggingSource(t)
+	var err error
 
 	got := &collect{}
 	o := clusterOptions(&captureWriter{})
@@ -570,19 +579,7 @@ func BenchmarkPartialRecordSize(b *testing.B) {
 // window once the source comes, with every share: the window is neither
 // judged empty nor dropped in between.
 func TestStageReopenKeepsPending(t *testing.T) {
-	w := &captureWriter{}
-	in, _ := newEngine(t, clusterOptions(w), nil, nil)
-	runEngine(t, in)
-	p0, p1 := open(t, in, 0), open(t, in, 1)
-	for i := range 100 {
-		require.NoError(t, p0.Apply(int64(i), event(t0.Add(time.Duration(i)*100*time.Millisecond), "m", "v1", "x", float64(i))))
-	}
-	require.NoError(t, p1.Apply(0, event(t0, "m", "v1", "x", 1.0)))
-	require.NoError(t, p0.Apply(100, event(t0.Add(2*time.Minute), "m", "v1", "x", 2.0)))
-	for _, p := range []*partition{p0, p1} {
-		_, err := p.Checkpoint()
-		require.NoError(t, err)
-	}
+	w, _, p1 := laggingSource(t)
 
 	got := &collect{}
 	store := newMemStore()
