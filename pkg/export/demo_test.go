@@ -31,10 +31,9 @@ func (b fixedBaselines) Lookup(model, version string) (drift.Set, string, bool) 
 	return bl.Set(), bl.ID(), true
 }
 
-// demoSnapshots runs the demo model's traffic (healthy v3, buggy v4)
-// through a real engine against baselines built from the demo's training
-// data, and returns the snapshots the daemon would export.
-func demoSnapshots(t testing.TB) []Snapshot {
+// demoBaselines builds the demo model's baselines (healthy v3, buggy v4)
+// from its training data and scaler, as `monitor demo` does.
+func demoBaselines(t testing.TB) fixedBaselines {
 	t.Helper()
 	dir := t.TempDir()
 	scaler := filepath.Join(dir, "scaler.yml")
@@ -52,6 +51,15 @@ func demoSnapshots(t testing.TB) []Snapshot {
 		require.NoError(t, err)
 		bls[demo.Model+"/"+v] = b
 	}
+	return bls
+}
+
+// demoSnapshots runs the demo model's traffic (healthy v3, buggy v4)
+// through a real engine against baselines built from the demo's training
+// data, and returns the snapshots the daemon would export.
+func demoSnapshots(t testing.TB) []Snapshot {
+	t.Helper()
+	bls := demoBaselines(t)
 
 	th := drift.DefaultThresholds()
 	th.MinSamples = 200
@@ -158,25 +166,11 @@ func (d *demoRun) intake() Intake {
 // the History.
 func runDemo(t *testing.T) *demoRun {
 	t.Helper()
-	dir := t.TempDir()
-	scaler := filepath.Join(dir, "scaler.yml")
-	require.NoError(t, os.WriteFile(scaler, []byte(demo.ScalerYAML()), 0o644))
-	sc, err := baseline.LoadScaler(scaler)
-	require.NoError(t, err)
-	bls := fixedBaselines{}
-	for i, v := range []string{demo.Healthy, demo.Buggy} {
-		path := filepath.Join(dir, v+".csv")
-		f, err := os.Create(path)
-		require.NoError(t, err)
-		require.NoError(t, demo.NewGenerator(demo.DefaultOptions(), uint64(10+i)).WriteTrainingCSV(f, 4000))
-		require.NoError(t, f.Close())
-		b, _, err := baseline.Build(context.Background(), path, baseline.BuildOptions{Model: demo.Model, Version: v, Scaler: sc})
-		require.NoError(t, err)
-		bls[demo.Model+"/"+v] = b
-	}
+	bls := demoBaselines(t)
 	d := &demoRun{t0: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), baselines: bls, history: NewHistory(30), windows: 7}
 	th := drift.DefaultThresholds()
 	th.MinSamples = 200
+	var err error
 	d.engine, err = engine.New(engine.Options{WindowSize: time.Minute, HorizonWindows: 3, Thresholds: th}, bls, memCheckpoints{}, nil, d.history)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
