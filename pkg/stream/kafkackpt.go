@@ -303,21 +303,9 @@ func (s *KafkaCheckpoints) ensureTopic(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	res, err := s.cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
-		ConfigNames: []string{"cleanup.policy", "max.message.bytes"},
-	}}})
+	cfg, err := describeTopicConfig(ctx, s.cl, topic, "cleanup.policy", "max.message.bytes")
 	if err != nil {
 		return 0, fmt.Errorf("reading the configuration of checkpoint topic %s: %w", topic, err)
-	}
-	cfg := map[string]string{}
-	for _, r := range res.Resources {
-		if r.Error != nil {
-			return 0, fmt.Errorf("reading the configuration of checkpoint topic %s: %w", topic, r.Error)
-		}
-		for _, e := range r.ConfigEntries {
-			cfg[e.ConfigName] = e.ConfigValue
-		}
 	}
 	if err := checkTopicConfig(topic, cfg); err != nil {
 		return 0, err

@@ -275,20 +275,9 @@ func EnsurePartialsTopic(ctx context.Context, brokers []string, o PartialsTopicO
 	case !errors.Is(err, kafka.TopicAlreadyExists):
 		return fmt.Errorf("creating the partials topic %s: %w", o.Topic, err)
 	}
-	desc, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: o.Topic, ConfigNames: []string{"cleanup.policy", "max.message.bytes"},
-	}}})
+	got, err := describeTopicConfig(ctx, cl, o.Topic, "cleanup.policy", "max.message.bytes")
 	if err != nil {
 		return fmt.Errorf("reading the configuration of the partials topic %s: %w", o.Topic, err)
-	}
-	got := map[string]string{}
-	for _, r := range desc.Resources {
-		if r.Error != nil {
-			return fmt.Errorf("reading the configuration of the partials topic %s: %w", o.Topic, r.Error)
-		}
-		for _, e := range r.ConfigEntries {
-			got[e.ConfigName] = e.ConfigValue
-		}
 	}
 	return checkPartialsConfig(o.Topic, got, o.MaxMessageBytes)
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,6 +59,39 @@ func TestRoutePartition(t *testing.T) {
 		}
 		if n > 1 {
 			require.Greater(t, len(seen), 1, "models spread over %d partitions", n)
+		}
+	}
+}
+
+// TestInternalTopicsStartTogether: processes that start at once (a
+// Deployment's replicas) each create the partials and checkpoint topics
+// or find them made by another; every one must start, also while the
+// topic just created is not yet known to the broker that answers (seen on
+// Apache Kafka 4: "Unknown Topic Or Partition" reading its configuration,
+// and the daemon exited).
+func TestInternalTopicsStartTogether(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for round := range 3 {
+		partials := testTopic(t, fmt.Sprintf("partials-%d", round))
+		checkpoints := testTopic(t, fmt.Sprintf("checkpoints-%d", round))
+		const processes = 4
+		errs := make(chan error, 2*processes)
+		for range processes {
+			go func() {
+				errs <- EnsurePartialsTopic(ctx, brokers, PartialsTopicOptions{Topic: partials, Partitions: 6, Retention: time.Hour})
+			}()
+			go func() {
+				s, err := NewKafkaCheckpoints(ctx, KafkaCheckpointOptions{Brokers: brokers, Topic: checkpoints, GroupID: "g", Partitions: 6})
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 * processes {
+			require.NoError(t, <-errs, "round %d", round)
 		}
 	}
 }
