@@ -351,6 +351,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		Fallback:    cfg.Baselines.Fallback,
 		Activations: cfg.Activations,
 		Cluster:     cluster,
+		Gate:        gateOptions(cfg.Gate),
 	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts}, d.history)
 	if err != nil {
 		return nil, err
@@ -361,7 +362,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	d.consumer, err = stream.NewConsumer(stream.Options{
 		Brokers: d.brokers, Topics: cfg.Kafka.Topics, GroupID: cfg.Kafka.GroupID,
 		StartOffset: cfg.Kafka.StartOffset, CheckpointInterval: cfg.Checkpoint.Interval,
-		Decoder: decoderOptions(cfg.Decode), TLS: tlsConfig,
+		Decoder: routeOptions(decoderOptions(cfg.Decode), cfg.Gate), TLS: tlsConfig,
 		SASL:     stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
 		DLQTopic: cfg.Kafka.DLQTopic, FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
 		SessionTimeout: cfg.Kafka.SessionTimeout, HeartbeatInterval: cfg.Kafka.SessionTimeout / 10,
@@ -382,6 +383,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 
 	d.reg.MustRegister(export.NewCollectorWithOptions(export.SourceFunc(d.snapshots),
 		export.CollectorOptions{Quantiles: cfg.Metrics.QuantileSelection()}))
+	d.reg.MustRegister(export.NewGateCollector(d.engine.Gates))
 	d.server, err = export.NewServer(export.ServerOptions{
 		Listen: cfg.HTTP.Listen, ProbeListen: cfg.HTTP.ProbeListen, WebConfigFile: cfg.HTTP.WebConfigFile, Pprof: cfg.HTTP.Pprof, Gatherer: d.reg, Source: export.SourceFunc(d.snapshots), Logger: logger,
 		Registerer:        d.reg,
@@ -390,7 +392,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		MaxConnections: cfg.HTTP.MaxConnections, MaxConcurrentRequests: cfg.HTTP.MaxConcurrentRequests,
 		ShutdownGrace: min(export.DefaultShutdownGrace, clock.work()),
 		API:           d.api(), Notices: d.notices,
-		Status: export.StatusOptions{Refresh: cfg.Status.RefreshInterval, History: d.history, Sketches: d.sketches, Intake: d.intake},
+		Status: export.StatusOptions{Refresh: cfg.Status.RefreshInterval, History: d.history, Sketches: d.sketches, Intake: d.intake, Gates: d.engine.Gates},
 		Ready:  ready,
 	})
 	if err != nil {
@@ -721,6 +723,7 @@ func (d *daemon) api() map[string]export.APIFunc {
 		"/api/v1/series":      func(*http.Request) (any, error) { return d.engine.Versions(), nil },
 		"/api/v1/alerts":      func(*http.Request) (any, error) { return d.alerts.Active(), nil },
 		"/api/v1/horizon":     d.horizon,
+		"/api/v1/gate":        d.gate,
 		"/api/v1/cumulative": func(r *http.Request) (any, error) {
 			model, version := r.URL.Query().Get("model"), r.URL.Query().Get("model_version")
 			c, ok := d.engine.Cumulative(model, version)

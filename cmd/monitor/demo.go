@@ -145,8 +145,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   metrics:           %smetrics
   v4 has two bugs: income arrives raw (z-score skipped), 31%% of query vectors are not unit-norm.
   search v2 has two more: its query vectors are not L2-normalized (docs are), its LayerNorm became RMSNorm.
+  v4 is a shadow candidate (header route: shadow) against live v3: monitor gate --model ranker --model-version v4 --url %s
   Windows are %v long; the alerts naming them appear below within a minute. Ctrl-C stops.
-`, d.brokers[0], cfg.Kafka.Topics[0], browseURL(d.server.Addr()), browseURL(d.server.Addr()), *window)
+`, d.brokers[0], cfg.Kafka.Topics[0], browseURL(d.server.Addr()), browseURL(d.server.Addr()), browseURL(d.server.Addr()), *window)
 		},
 	}
 	if err := runWithSignals(cfg, logger, ex); err != nil {
@@ -258,6 +259,11 @@ func produceDemo(ctx context.Context, brokers []string, topic string, rate int, 
 				version = demo.Buggy
 			}
 			msgs[j] = kafka.Message{Value: append([]byte(nil), gen.Event(version, now)...)}
+			if version == demo.Buggy {
+				// v4 is the candidate behind a shadow route: `monitor
+				// gate` answers whether it may replace v3.
+				msgs[j].Headers = shadowRoute
+			}
 		}
 		if err := w.WriteMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
 			// The broker is in this process: an error is transient (a
@@ -266,6 +272,9 @@ func produceDemo(ctx context.Context, brokers []string, topic string, rate int, 
 		}
 	}
 }
+
+// shadowRoute is the header a shadow router puts on a candidate's events.
+var shadowRoute = []kafka.Header{{Key: "route", Value: []byte("shadow")}}
 
 // printSink prints alert state changes for a person watching the demo.
 type printSink struct{ w io.Writer }

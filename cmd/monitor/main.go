@@ -20,6 +20,9 @@ Usage:
   monitor run [flags]         the daemon: consume events from Kafka, compare
                               them with baselines, serve /metrics, page
   monitor baseline COMMAND    build, inspect, diff and pin training baselines
+  monitor gate [flags]        ask a running daemon whether a candidate version
+                              may go live: exit 0 clear, 1 warning, 2 blocked,
+                              3 pending
   monitor version             print the version
 
 Run 'monitor COMMAND --help' for a command's flags. Configuration: a YAML file
@@ -52,6 +55,8 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return runDemo(args[1:], stdout, stderr)
 	case "baseline":
 		return runBaseline(args[1:], stdout, stderr)
+	case "gate":
+		return runGate(args[1:], stdout, stderr)
 	case "version", "--version":
 		b := buildInfo()
 		fmt.Fprintf(stdout, "normwatch %s (revision %s, %s)\n", b.Version, b.Revision, b.GoVersion)

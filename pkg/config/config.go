@@ -47,6 +47,7 @@ type Config struct {
 	Metrics    Metrics    `mapstructure:"metrics"`
 	Status     Status     `mapstructure:"status"`
 	Runtime    Runtime    `mapstructure:"runtime"`
+	Gate       Gate       `mapstructure:"gate"`
 	// ShutdownTimeout bounds a stop on SIGINT or SIGTERM, whatever Kafka,
 	// Alertmanager or the disk do: the message in hand is finished, dead
 	// letters written, state checkpointed, offsets committed and alerts
@@ -440,6 +441,7 @@ func Default() Config {
 		Metrics:         defaultMetrics(),
 		Status:          defaultStatus(),
 		Runtime:         Runtime{GCPercent: 100, GCHeadroomBytes: 64 << 20},
+		Gate:            defaultGate(),
 		ShutdownTimeout: 30 * time.Second,
 		Activations:     []string{},
 	}
@@ -877,6 +879,7 @@ func (c Config) Validate() error {
 	intIn("window.min_samples", c.Window.MinSamples, 2, 1<<30)
 
 	validateDrift(c.Drift, bad)
+	validateGate(c.Gate, bad)
 	validateExport(c.Metrics, c.Status, bad)
 
 	// limits

@@ -22,6 +22,7 @@ var secretKeys = map[string]bool{
 // environment variable spells: set them in the file.
 var fileOnlyKeys = map[string]bool{
 	"drift.overrides": true,
+	"gate.candidates": true,
 }
 
 // help says what each key is for: the text of its flag.
@@ -72,6 +73,11 @@ var help = map[string]string{
 	"window.min_samples":      "fewer current values than this is insufficient_data, never an alert",
 
 	"drift.overrides": "per feature or embedding, by model, version and name (globs): thresholds, or mute: true",
+
+	"gate.candidates":       "candidate versions, {model, model_version, live_version}: each compared with the live version on the same windows, answered by monitor gate",
+	"gate.min_windows":      "windows of a candidate compared with live before the gate answers clear or warning (pending before; a critical finding blocks at once)",
+	"gate.route_header":     `message header whose value (one of gate.candidate_routes) marks an event's version a candidate ("-": none)`,
+	"gate.candidate_routes": "values of gate.route_header that mark a candidate (a shadow route)",
 
 	"limits.max_models":             "most models tracked",
 	"limits.max_versions_per_model": "most versions tracked per model",

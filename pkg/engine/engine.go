@@ -103,7 +103,10 @@ type Options struct {
 	Activations []string
 	// Cluster turns cluster mode on (see ClusterOptions).
 	Cluster ClusterOptions
-	Clock   func() time.Time
+	// Gate declares candidate versions, compared with the live version
+	// of their model on the same windows (see GateOptions).
+	Gate  GateOptions
+	Clock func() time.Time
 	// Logger receives the engine's rare log lines (internal errors); nil
 	// discards them.
 	Logger *slog.Logger
@@ -160,6 +163,9 @@ func (o Options) withDefaults() Options {
 		o.Clock = time.Now
 	}
 	o.Cluster = o.Cluster.withDefaults()
+	if o.Gate.MinWindows == 0 {
+		o.Gate.MinWindows = DefaultGateMinWindows
+	}
 	if o.Logger == nil {
 		o.Logger = discardLogger
 	}
@@ -206,6 +212,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: Cluster.Queue %d below 1", o.Cluster.Queue)
 	case o.Cluster.ReleaseWait < 0:
 		return fmt.Errorf("engine: Cluster.ReleaseWait %v is negative", o.Cluster.ReleaseWait)
+	}
+	if err := o.Gate.validate(); err != nil {
+		return err
 	}
 	if err := validActivations(o.Activations); err != nil {
 		return err
@@ -255,6 +264,10 @@ type Evaluation struct {
 	// Stale is set (by Latest) while the version has had no events for
 	// VersionStaleAfter: the evaluation is old evidence.
 	Stale bool `json:"stale"`
+	// Live is a candidate version's comparison with the live version of
+	// its model in the same windows; nil for a version that is not a
+	// candidate, or when no live version had events in its windows.
+	Live *LiveComparison `json:"live,omitempty"`
 	// Features and Embeddings hold the distributions behind the report,
 	// current horizon and reference, in the report's order: the quantile
 	// metrics and the status page's plots.

@@ -61,6 +61,7 @@ type evaluator struct {
 	// ClusterOptions.ReleaseWait unless it comes back.
 	released map[*series]time.Time
 	forced   ForcedWait // the last window judged without every source
+	gates    map[*series]*gateState
 }
 
 // ForcedWait describes the last window the evaluation stage judged
@@ -93,7 +94,7 @@ func newEvaluator(e *Engine) *evaluator {
 	return &evaluator{
 		e: e, wake: make(chan struct{}, 1),
 		parts: map[partKey]*partState{}, vers: map[*series]*vstate{}, latest: map[*series]Evaluation{},
-		released: map[*series]time.Time{},
+		released: map[*series]time.Time{}, gates: map[*series]*gateState{},
 	}
 }
 
@@ -137,6 +138,10 @@ type job struct {
 	prev     *series
 	prevCums []*window
 	events   uint64
+	// A candidate's: the live version and its windows of the horizon.
+	live         *series
+	liveSelected string
+	liveWindows  []*window
 }
 
 // process applies the queued updates and makes the evaluations they allow.
@@ -221,6 +226,7 @@ func (ev *evaluator) release(s *series, now time.Time) {
 	delete(ev.released, s)
 	delete(ev.vers, s)
 	delete(ev.latest, s)
+	delete(ev.gates, s)
 	ev.e.m.stageReleased.Inc()
 	ev.e.log.Info("model version evaluated by another process now: its partials partition moved; its evaluations and alerts leave this one",
 		"model", s.model, "model_version", s.version)
@@ -348,7 +354,21 @@ func (ev *evaluator) ready() []job {
 		}
 		for len(vs.pending) > 0 {
 			start := vs.pending[0]
-			if missing := ev.notClosed(vs.s, start+W); len(missing) > 0 {
+			missing := ev.notClosed(vs.s, start+W)
+			var live *vstate
+			var selected string
+			if ev.e.isCandidate(vs.s) {
+				// Compared on the same windows: the live version's must
+				// be closed too.
+				if live, selected = ev.liveFor(vs.s, start); live != nil {
+					for _, k := range ev.notClosed(live.s, start+W) {
+						if !slices.Contains(missing, k) {
+							missing = append(missing, k)
+						}
+					}
+				}
+			}
+			if len(missing) > 0 {
 				since, ok := vs.since[start]
 				if !ok || ev.e.pub == nil || ev.e.opts.Clock().Sub(since) < ev.e.opts.Cluster.MaxWait {
 					break
@@ -376,7 +396,18 @@ func (ev *evaluator) ready() []job {
 					j.prevCums = sortedParts(prev.cum)
 				}
 			}
+			if live != nil {
+				ev.addLive(&j, live, selected)
+			}
 			jobs = append(jobs, j)
+		}
+	}
+	// Pruned after every job is made: a candidate's job reads the live
+	// version's windows of its horizon, the oldest of which the live
+	// version's own job of the same window leaves behind.
+	for _, vs := range vss {
+		if _, ok := ev.released[vs.s]; ok {
+			continue
 		}
 		// The next window evaluated starts at evaluatedThrough or later:
 		// older partials are out of every horizon to come.
@@ -550,6 +581,9 @@ func (ev *evaluator) run(j job) {
 		EvaluatedAt: e.opts.Clock(),
 	}
 	out.Features, out.Embeddings = distributions(ref, cur, out.Report)
+	if j.live != nil {
+		out.Live = ev.compareLive(j, feats, embs, ref, ok, cur, broken)
+	}
 	ev.mu.Lock()
 	vs, tracked := ev.vers[j.s]
 	if !tracked {
@@ -557,6 +591,7 @@ func (ev *evaluator) run(j job) {
 		return // retired meanwhile
 	}
 	ev.latest[j.s] = out
+	ev.noteGate(j.s, &out)
 	vs.last = &j
 	e.m.evaluations.Inc()
 	if e.pub != nil {
@@ -625,6 +660,7 @@ func (ev *evaluator) retire(s *series, l Lifecycle) {
 	defer ev.mu.Unlock()
 	delete(ev.vers, s)
 	delete(ev.latest, s)
+	delete(ev.gates, s)
 	for _, ps := range ev.parts {
 		delete(ps.touched, s)
 	}

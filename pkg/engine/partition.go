@@ -280,6 +280,9 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 		return
 	}
 	pv.s.events.Inc()
+	if ev.Candidate && !pv.s.candidate.Load() {
+		p.e.markCandidate(pv.s)
+	}
 	if p.e.testHook != nil {
 		p.e.testHook("apply", pv.s)
 	}

@@ -67,6 +67,7 @@ type series struct {
 	staleGauge     prometheus.Gauge
 	stale          atomic.Bool // set and read under evaluator.mu where order matters
 	retired        atomic.Bool
+	candidate      atomic.Bool // marked by its events' route (gate.go)
 	faults         faults
 	cappedRef      atomic.Pointer[string] // the baseline last capped, logged once
 }

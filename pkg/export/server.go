@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/normwatch/normwatch/pkg/engine"
 )
 
 // Check is a readiness condition: nil when ready, else why not.
@@ -369,6 +371,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	p.Filtered = filtered
 	if s.opts.Notices != nil {
 		p.Notices = s.opts.Notices()
+	}
+	if g := s.opts.Status.Gates; g != nil {
+		var as []engine.GateAnswer
+		for _, a := range g() {
+			if !filtered || (a.Model == q.Get("model") && (!q.Has("model_version") || a.Version == q.Get("model_version"))) {
+				as = append(as, a)
+			}
+		}
+		p.Gates = gateViews(as)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := statusPage.Execute(w, p); err != nil {

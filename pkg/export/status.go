@@ -35,6 +35,8 @@ type StatusOptions struct {
 	// Intake, if set, says where events go and which baselines are
 	// loaded: the empty state's instructions.
 	Intake func() Intake
+	// Gates, if set, gives the candidates' gate answers: a row each.
+	Gates GateFunc
 }
 
 // Intake is what the empty state tells a newcomer: the baselines loaded
@@ -62,6 +64,7 @@ type page struct {
 	Generated time.Time
 	Refresh   int64 // milliseconds; 0: none
 	Notices   []Notice
+	Gates     []gateView // candidate versions
 	Versions  []versionView
 	Left      []Snapshot // versions retired or evicted lately
 	// Filtered is set when the page shows one version (?model=&model_version=).

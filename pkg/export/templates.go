@@ -124,6 +124,10 @@ var statusPage = template.Must(template.Must(templates.Clone()).New("status").Pa
 {{if .Notices}}<section class="notices"><h2>Needs attention</h2><ul>
 {{range .Notices}}<li class="notice"><b>{{.Title}}</b>: {{.Detail}}</li>
 {{end}}</ul></section>{{end}}
+{{with .Gates}}<section class="gates"><h2>Candidates</h2>
+<table><tr><th>model</th><th>candidate</th><th>gate</th><th>live</th><th>windows</th><th>answer</th><th>first reason</th></tr>
+{{range .}}<tr class="gate" data-model="{{.Model}}" data-model-version="{{.Version}}" data-state="{{.State}}" data-code="{{.Code}}" data-live="{{.Live}}" data-windows="{{.WindowsCompared}}"><td>{{.Model}}</td><td>{{.Version}}</td><td class="sev {{.Class}}">{{.State}}</td><td>{{if .Live}}{{.Live}}{{else}}–{{end}}</td><td class="num">{{.WindowsCompared}} / {{.MinWindows}}</td><td>{{.Line}}</td><td class="summary">{{.Reason}}</td></tr>
+{{end}}</table></section>{{end}}
 {{if not .Versions}}{{if .Filtered}}<p>No evaluation of this model version: <a href="./">all versions</a>.</p>{{else}}<section class="empty" id="empty"><h2>No evaluation yet</h2>
 <p>Windows close as event time passes: a version shows here once a window of its events has closed.</p>
 {{with .Intake}}<h3>Send events</h3>

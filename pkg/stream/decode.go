@@ -114,8 +114,13 @@ type DecoderOptions struct {
 	RetrievalPath string
 	ModelHeader   string
 	VersionHeader string
-	ListNameKey   string
-	ListValueKey  string
+	// RouteHeader names the message header that marks an event's model
+	// version a candidate (a shadow route): its value is one of
+	// CandidateRoutes. Empty reads no header.
+	RouteHeader     string
+	CandidateRoutes []string
+	ListNameKey     string
+	ListValueKey    string
 
 	MaxMessageBytes int // message value bytes, in [64, 64 MiB]
 	MaxFeatures     int // entries of the features object, and of raw, in [1, 1e6]
@@ -426,9 +431,12 @@ type Event struct {
 	TimeFallback TimeFallback
 	Model        string
 	Version      string
-	Features     []FeatureValue
-	Raw          []FeatureValue // the same features before normalization
-	Embeddings   []EmbeddingValue
+	// Candidate is set when the message's RouteHeader holds one of the
+	// CandidateRoutes: the event is of a candidate (shadow) version.
+	Candidate  bool
+	Features   []FeatureValue
+	Raw        []FeatureValue // the same features before normalization
+	Embeddings []EmbeddingValue
 	// Retrieval is the event's retrieval object, if Retrieval.Present.
 	Retrieval Retrieval
 }
@@ -436,6 +444,7 @@ type Event struct {
 // Reset empties e, keeping its slices for reuse.
 func (e *Event) Reset() {
 	e.Time, e.TimeSource, e.KafkaTime, e.TimeFallback, e.Model, e.Version = time.Time{}, TimeNone, time.Time{}, TimeFallbackNone, "", ""
+	e.Candidate = false
 	e.Features = e.Features[:0]
 	e.Raw = e.Raw[:0]
 	e.Embeddings = e.Embeddings[:0]
@@ -647,6 +656,16 @@ func (d *Decoder) finish(fb Fallback, ev *Event) error {
 				return errorf(ReasonNameInvalid, "header %q: %w", h.Key, err)
 			}
 			*dst = s
+		}
+	}
+	if d.opts.RouteHeader != "" {
+		for i := range fb.Headers {
+			if h := &fb.Headers[i]; h.Key == d.opts.RouteHeader {
+				ev.Candidate = false
+				for _, r := range d.opts.CandidateRoutes {
+					ev.Candidate = ev.Candidate || string(h.Value) == r // no allocation
+				}
+			}
 		}
 	}
 	if ev.Model == "" {

@@ -122,6 +122,27 @@ func TestDecode(t *testing.T) {
 			fb:   Fallback{Headers: []kafka.Header{{Key: "model", Value: []byte("no")}, {Key: "x-model", Value: []byte("yes")}, {Key: "x-ver", Value: []byte("7")}}},
 			want: Event{Model: "yes", Version: "7"},
 		},
+		{
+			name: "route header marks a candidate",
+			opts: DecoderOptions{RouteHeader: "route", CandidateRoutes: []string{"shadow", "candidate"}},
+			msg:  `{"model":"m","model_version":"v2"}`,
+			fb:   Fallback{Headers: []kafka.Header{{Key: "route", Value: []byte("shadow")}}},
+			want: Event{Model: "m", Version: "v2", Candidate: true},
+		},
+		{
+			name: "route header of another value",
+			opts: DecoderOptions{RouteHeader: "route", CandidateRoutes: []string{"shadow"}},
+			msg:  `{"model":"m","model_version":"v2"}`,
+			fb:   Fallback{Headers: []kafka.Header{{Key: "route", Value: []byte("live")}}},
+			want: Event{Model: "m", Version: "v2"},
+		},
+		{
+			name: "route header not read without RouteHeader",
+			opts: DecoderOptions{CandidateRoutes: []string{"shadow"}},
+			msg:  `{"model":"m","model_version":"v2"}`,
+			fb:   Fallback{Headers: []kafka.Header{{Key: "route", Value: []byte("shadow")}}},
+			want: Event{Model: "m", Version: "v2"},
+		},
 		{name: "invalid header name", msg: `{"model":"m"}`, fb: Fallback{Headers: []kafka.Header{{Key: "model_version", Value: []byte{0xff}}}}, reason: ReasonNameInvalid, errPart: "model_version"},
 		{name: "missing model", msg: `{"model_version":"v1"}`, reason: ReasonMissingModel},
 		{name: "null model", msg: `{"model":null,"model_version":"v1"}`, reason: ReasonMissingModel},
@@ -252,6 +273,7 @@ func requireEvent(t *testing.T, want, got Event) {
 	}
 	require.Equal(t, want.Model, got.Model)
 	require.Equal(t, want.Version, got.Version)
+	require.Equal(t, want.Candidate, got.Candidate, "candidate")
 	feats := func(fs []FeatureValue) []string {
 		var out []string
 		for _, f := range fs {

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/sketch"
+	"github.com/stretchr/testify/require"
+)
+
+// gateEngine is an engine with ranker v1's z-scored baseline of income,
+// and opts' gate; feed applies a window of n events of each version given,
+// their income through serve, then closes it and evaluates.
+func gateEngine(t *testing.T, gate GateOptions) (*Engine, func(k int, n int, versions map[string]func(float64) float64, candidate bool)) {
+	t.Helper()
+	norm := drift.Normalization{Kind: drift.ScalerZScore, Mean: 52100, Std: 18300}
+	base := func() drift.Set {
+		r := rand.New(rand.NewPCG(5, 6))
+		s := sketch.NewNumeric()
+		for range 20_000 {
+			s.Add((normal(r, 52100, 18300) - norm.Mean) / norm.Std)
+		}
+		return drift.Set{Features: map[string]drift.FeatureSketch{"income": {Sketch: s, Norm: norm}}}
+	}
+	opts := testOptions()
+	opts.Gate = gate
+	e, _ := newEngine(t, opts, baselines{"ranker/v1": base}, nil)
+	p := open(t, e, 0)
+	r := rand.New(rand.NewPCG(7, 8))
+	off := int64(0)
+	feed := func(k int, n int, versions map[string]func(float64) float64, candidate bool) {
+		for i := range n {
+			ts := t0.Add(time.Duration(k)*time.Minute + time.Duration(i)*time.Minute/time.Duration(n+1))
+			raw := normal(r, 52100, 18300)
+			for _, v := range []string{"v1", "v2", "v3"} {
+				if serve, ok := versions[v]; ok {
+					ev := event(ts, "ranker", v, "income", serve(raw))
+					ev.Candidate = candidate && v != "v1"
+					require.NoError(t, p.Apply(off, ev))
+					off++
+				}
+			}
+		}
+		closeAll(p)
+		e.ev.process()
+	}
+	return e, feed
+}
+
+func zscored(x float64) float64 { return (x - 52100) / 18300 }
+func skipped(x float64) float64 { return x }
+
+func TestGateClearAfterMinWindows(t *testing.T) {
+	e, feed := gateEngine(t, GateOptions{Candidates: []Candidate{{Model: "ranker", Version: "v2"}}})
+	for k := range 3 {
+		feed(k, 400, map[string]func(float64) float64{"v1": zscored, "v2": zscored}, false)
+		a, err := e.Gate("ranker", "v2")
+		require.NoError(t, err)
+		require.Equal(t, k+1, a.WindowsCompared)
+		require.Equal(t, "v1", a.Live)
+		require.Equal(t, "most_traffic", a.LiveSelected)
+		if k < 2 {
+			require.Equal(t, GatePending, a.State, "%+v", a.Reasons)
+			require.Equal(t, 3, a.Code)
+			require.Contains(t, a.Reasons[len(a.Reasons)-1].Sentence, "windows compared with live v1 so far")
+			continue
+		}
+		require.Equal(t, GateClear, a.State, "%+v", a.Reasons)
+		require.Equal(t, 0, a.Code)
+		require.NotNil(t, a.AgainstLive)
+		require.Equal(t, uint64(2*400), a.AgainstLive.Events, "the horizon's two windows")
+		require.Equal(t, uint64(2*400), a.AgainstLive.LiveEvents)
+		require.Equal(t, 2, a.AgainstLive.WindowsInHorizon)
+		require.Equal(t, drift.OK, a.AgainstLive.Report.Features[0].Diagnosis)
+	}
+	// The live version answers that it is not a candidate, naming the one there is.
+	_, err := e.Gate("ranker", "v1")
+	require.True(t, errors.Is(err, ErrNotCandidate))
+	require.Contains(t, err.Error(), `model "ranker" version "v1" is not a candidate: tracked, but neither declared`)
+	require.Contains(t, err.Error(), "; the candidates are ranker v2")
+	_, err = e.Gate("ranker", "v9")
+	require.True(t, errors.Is(err, ErrNotCandidate))
+	require.Contains(t, err.Error(), "not a candidate: no events, and not declared under gate.candidates")
+}
+
+func TestGateBlocksSkippedScaler(t *testing.T) {
+	// Marked by its events' route, no declaration: live is the version
+	// with the most traffic that is not a candidate.
+	e, feed := gateEngine(t, GateOptions{})
+	feed(0, 400, map[string]func(float64) float64{"v1": zscored, "v2": skipped}, true)
+	a, err := e.Gate("ranker", "v2")
+	require.NoError(t, err)
+	require.Equal(t, GateBlocked, a.State, "blocked at once, before min windows: %+v", a.Reasons)
+	require.Equal(t, 2, a.Code)
+	require.Equal(t, 1, a.WindowsCompared)
+	r := a.Reasons[0]
+	require.Equal(t, "live", r.Against)
+	require.Equal(t, "income", r.Feature)
+	require.Equal(t, drift.UnscaledInput, r.Diagnosis)
+	require.Equal(t, drift.Critical, r.Severity)
+	require.True(t, strings.HasPrefix(r.Sentence, "income on ranker v2 against live v1: candidate ≈ 18"), r.Sentence)
+	require.Regexp(t, `≈ 18\d00 × live \+ 5\d\d00 \(fit`, r.Sentence)
+	require.Contains(t, r.Sentence, "the z-score scaler (mean 52100, std 18300) looks skipped at serving")
+	// Its own comparison (the previous version's production, no baseline
+	// of its own) names it too.
+	require.Equal(t, "previous_version:v1", a.Fallback)
+	require.Contains(t, reasonsOf(a, "baseline"), drift.UnscaledInput)
+}
+
+func TestGateConfiguredLiveAndPending(t *testing.T) {
+	e, feed := gateEngine(t, GateOptions{Candidates: []Candidate{{Model: "ranker", Version: "v3", Live: "v2"}}, MinWindows: 2})
+	a, err := e.Gate("ranker", "v3")
+	require.NoError(t, err)
+	require.Equal(t, GatePending, a.State)
+	require.Contains(t, a.Reasons[0].Sentence, "declared candidate with no events yet")
+	// v2 is configured as live but has no events: pending, whatever v1 does.
+	feed(0, 400, map[string]func(float64) float64{"v1": zscored, "v3": zscored}, false)
+	a, err = e.Gate("ranker", "v3")
+	require.NoError(t, err)
+	require.Equal(t, GatePending, a.State)
+	require.Equal(t, 0, a.WindowsCompared)
+	require.Contains(t, a.Reasons[len(a.Reasons)-1].Sentence, "no live version of ranker")
+	for k := 1; k <= 2; k++ {
+		feed(k, 400, map[string]func(float64) float64{"v1": zscored, "v2": zscored, "v3": zscored}, false)
+	}
+	a, err = e.Gate("ranker", "v3")
+	require.NoError(t, err)
+	require.Equal(t, GateClear, a.State, "%+v", a.Reasons)
+	require.Equal(t, "v2", a.Live)
+	require.Equal(t, "configured", a.LiveSelected)
+	require.Equal(t, 2, a.WindowsCompared)
+	gs := e.Gates()
+	require.Len(t, gs, 1)
+	require.Equal(t, "v3", gs[0].Version)
+}
+
+func reasonsOf(a GateAnswer, against string) []drift.Diagnosis {
+	var out []drift.Diagnosis
+	for _, r := range a.Reasons {
+		if r.Against == against {
+			out = append(out, r.Diagnosis)
+		}
+	}
+	return out
+}
+
+func TestGateOptionsValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    GateOptions
+		err  string
+	}{
+		{"no version", GateOptions{MinWindows: 1, Candidates: []Candidate{{Model: "m"}}}, "Candidates[0]: model and version are required"},
+		{"itself", GateOptions{MinWindows: 1, Candidates: []Candidate{{Model: "m", Version: "v2", Live: "v2"}}}, "live \"v2\" is the candidate itself"},
+		{"twice", GateOptions{MinWindows: 1, Candidates: []Candidate{{Model: "m", Version: "v2"}, {Model: "m", Version: "v2"}}}, "Candidates[1]: m v2 is declared twice"},
+		{"min windows", GateOptions{MinWindows: -1}, "Gate.MinWindows -1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.ErrorContains(t, tt.o.validate(), tt.err)
+		})
+	}
+}
