@@ -762,6 +762,21 @@ func (s alertSink) Lifecycle(l engine.Lifecycle) {
 }
 func (alertSink) Name() string { return "alerts" }
 
+// ExportState, RestoreState and ReleaseState carry a model version's alert
+// lifecycle with the evaluation stage partition that judges it.
+func (s alertSink) ExportState(model, version string) ([]byte, error) {
+	return s.m.ExportVersion(model, version)
+}
+
+func (s alertSink) RestoreState(model, version string, state []byte) error {
+	_, err := s.m.RestoreVersion(model, version, state)
+	return err
+}
+
+func (s alertSink) ReleaseState(model, version string) { s.m.ReleaseVersion(model, version) }
+
+var _ engine.StateSink = alertSink{}
+
 func decoderOptions(c config.Decode) stream.DecoderOptions {
 	return stream.DecoderOptions{
 		TimePath: c.TimePath, TimeUnit: c.TimeUnit, ModelPath: c.ModelPath, VersionPath: c.VersionPath,

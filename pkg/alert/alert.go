@@ -180,7 +180,8 @@ func makeLabels(kv ...string) Labels {
 type Change struct {
 	Alert Alert
 	// From and To are the states before and after; a resolution is
-	// Firing to Inactive with Alert.ResolvedAt set.
+	// Firing to Inactive with Alert.ResolvedAt set, and Firing to Firing
+	// is an alert taken over firing from another process (RestoreVersion).
 	From, To State
 }
 
@@ -417,3 +418,172 @@ func (m *Manager) Retire(model, version string, at time.Time) []Change {
 
 // ErrClosed is returned by sinks used after Close.
 var ErrClosed = errors.New("alert: sink closed")
+
+// Forgetter is a Sink that keeps alerts of its own beyond the changes it
+// is told of (the Alertmanager sink re-sends firing ones and recent
+// resolutions). Forget drops those of model/version without a notice:
+// their lifecycle moved to another process, which holds them now.
+type Forgetter interface {
+	Sink
+	Forget(model, version string)
+}
+
+// versionState is the JSON of ExportVersion: the tracked alerts of one
+// model version, with their hysteresis.
+type versionState struct {
+	Alerts []trackedState `json:"alerts"`
+}
+
+type trackedState struct {
+	Kind          string            `json:"kind"`
+	Subject       string            `json:"subject"`
+	Labels        Labels            `json:"labels"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+	State         string            `json:"state"`
+	ActiveAt      time.Time         `json:"active_at"`
+	FiredAt       time.Time         `json:"fired_at,omitzero"`
+	Values        map[string]string `json:"values,omitempty"` // strconv 'g': NaN and ±Inf too
+	Breaches      int               `json:"breaches"`
+	Clean         int               `json:"clean"`
+	LastEvaluated time.Time         `json:"last_evaluated,omitzero"`
+}
+
+// ExportVersion returns the lifecycle state of model/version's alerts
+// (pending and firing, their consecutive breaching and clean evaluations,
+// when each became active and fired), for RestoreVersion to take over
+// elsewhere: the evaluation stage of a cluster checkpoints it with the
+// partition that judges the version.
+func (m *Manager) ExportVersion(model, version string) ([]byte, error) {
+	m.mu.Lock()
+	var st versionState
+	for k, t := range m.alerts {
+		if k.model != model || k.version != version {
+			continue
+		}
+		ts := trackedState{
+			Kind: k.kind, Subject: k.subject, Labels: t.alert.Labels, Annotations: t.alert.Annotations,
+			State: t.alert.State.String(), ActiveAt: t.alert.ActiveAt, FiredAt: t.alert.FiredAt,
+			Breaches: t.breaches, Clean: t.clean, LastEvaluated: t.lastEvaluated,
+		}
+		if len(t.alert.Values) > 0 {
+			ts.Values = make(map[string]string, len(t.alert.Values))
+			for n, v := range t.alert.Values {
+				ts.Values[n] = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+		}
+		st.Alerts = append(st.Alerts, ts)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(st.Alerts, func(a, b trackedState) int {
+		return strings.Compare(a.Kind+"\xff"+a.Subject, b.Kind+"\xff"+b.Subject)
+	})
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("alert: encoding the alert state of %s %s: %w", model, version, err)
+	}
+	return b, nil
+}
+
+func parseState(s string) (State, error) {
+	switch s {
+	case "pending":
+		return Pending, nil
+	case "firing":
+		return Firing, nil
+	case "inactive":
+		return Inactive, nil
+	}
+	return Inactive, fmt.Errorf("unknown alert state %q", s)
+}
+
+// RestoreVersion takes over the alerts of model/version from a state
+// ExportVersion returned (in this process or another), replacing what this
+// Manager tracked of the version: the lifecycle goes on exactly where the
+// export left it. A firing alert is told to the sinks again, as a change
+// from Firing to Firing with its original ActiveAt (Alertmanager's
+// startsAt), so that they hold it; an alert this Manager tracked that the
+// state does not hold is dropped without a notice (Forgetter sinks forget
+// it), as its lifecycle was decided where the state was exported. It
+// returns the changes told.
+func (m *Manager) RestoreVersion(model, version string, data []byte) ([]Change, error) {
+	var st versionState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("alert: decoding the alert state of %s %s: %w", model, version, err)
+	}
+	restored := make(map[key]*tracked, len(st.Alerts))
+	for _, ts := range st.Alerts {
+		state, err := parseState(ts.State)
+		if err != nil {
+			return nil, fmt.Errorf("alert: the alert state of %s %s: %w", model, version, err)
+		}
+		if state == Inactive || ts.Labels.Get("model") != model || ts.Labels.Get("model_version") != version {
+			return nil, fmt.Errorf("alert: the alert state of %s %s holds %s alert %v", model, version, state, ts.Labels)
+		}
+		t := &tracked{alert: Alert{Labels: ts.Labels, Annotations: ts.Annotations, State: state,
+			ActiveAt: ts.ActiveAt, FiredAt: ts.FiredAt}, breaches: ts.Breaches, clean: ts.Clean, lastEvaluated: ts.LastEvaluated}
+		if len(ts.Values) > 0 {
+			t.alert.Values = make(map[string]float64, len(ts.Values))
+			for n, v := range ts.Values {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return nil, fmt.Errorf("alert: the alert state of %s %s: value %s: %w", model, version, n, err)
+				}
+				t.alert.Values[n] = f
+			}
+		}
+		restored[key{model, version, ts.Kind, ts.Subject}] = t
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dropped := false
+	for k := range m.alerts {
+		if k.model == model && k.version == version {
+			if _, ok := restored[k]; !ok {
+				dropped = true
+			}
+			delete(m.alerts, k)
+		}
+	}
+	if dropped {
+		m.forget(model, version)
+	}
+	var changes []Change
+	for k, t := range restored {
+		m.alerts[k] = t
+		if t.alert.State == Firing {
+			changes = append(changes, Change{Alert: t.alert, From: Firing, To: Firing})
+		}
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Alert.Labels.String(), b.Alert.Labels.String()) })
+	m.notify(changes)
+	return changes, nil
+}
+
+// ReleaseVersion drops the alerts of model/version without a notice, and
+// has Forgetter sinks forget them: their lifecycle moved to another
+// process (its evaluation stage partition did), which holds them firing
+// or pending as they are here. A version that stopped is Retire's, which
+// resolves its alerts. It returns how many alerts were dropped.
+func (m *Manager) ReleaseVersion(model, version string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.alerts {
+		if k.model == model && k.version == version {
+			delete(m.alerts, k)
+			n++
+		}
+	}
+	m.forget(model, version)
+	return n
+}
+
+// forget tells the Forgetter sinks to drop model/version's alerts.
+// Called with mu held, as notify is.
+func (m *Manager) forget(model, version string) {
+	for _, s := range m.sinks {
+		if f, ok := s.(Forgetter); ok {
+			f.Forget(model, version)
+		}
+	}
+}

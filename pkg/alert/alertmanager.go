@@ -198,7 +198,8 @@ func NewAlertmanager(opts AlertmanagerOptions) (*Alertmanager, error) {
 }
 
 // Notify queues firing alerts and resolutions for every Alertmanager;
-// pending alerts stay here.
+// pending alerts stay here. A change from Firing to Firing (an alert taken
+// over from another process) is sent as firing, with its startsAt.
 func (a *Alertmanager) Notify(changes []Change) {
 	now := a.opts.Now()
 	var out []PostableAlert
@@ -217,6 +218,20 @@ func (a *Alertmanager) Notify(changes []Change) {
 	}
 	a.mu.Unlock()
 	a.push(out)
+}
+
+// Forget drops the firing alerts and recent resolutions of model/version
+// that the sink re-sends, without sending anything: another process took
+// their lifecycle over (its evaluation stage partition moved there) and
+// sends them from now on.
+func (a *Alertmanager) Forget(model, version string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for fp, x := range a.active {
+		if x.alert.Labels.Get("model") == model && x.alert.Labels.Get("model_version") == version {
+			delete(a.active, fp)
+		}
+	}
 }
 
 func (a *Alertmanager) push(alerts []PostableAlert) {

@@ -10,7 +10,8 @@ type LogSink struct {
 	Logger *slog.Logger
 }
 
-// Notify logs each change: firing at warn level, the rest at info.
+// Notify logs each change: firing at warn level, the rest (and an alert
+// taken over still firing) at info.
 func (s LogSink) Notify(changes []Change) {
 	for _, c := range changes {
 		level := slog.LevelInfo
@@ -18,8 +19,13 @@ func (s LogSink) Notify(changes []Change) {
 			level = slog.LevelWarn
 		}
 		msg := "alert " + c.To.String()
-		if c.From == Firing && c.To == Inactive {
+		switch {
+		case c.From == Firing && c.To == Inactive:
 			msg = "alert resolved"
+		case c.From == Firing && c.To == Firing:
+			// Taken over with the evaluation stage partition that judges
+			// its version: it was firing where it was judged before.
+			level, msg = slog.LevelInfo, "alert firing, taken over"
 		}
 		s.Logger.Log(context.Background(), level, msg,
 			"alertname", c.Alert.Labels.Get("alertname"),

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ const (
 	updRestore                // a partition restored from its checkpoint
 	updForget                 // the partition was closed
 	updBarrier                // nothing: done is closed once everything before it is evaluated
+	updStates                 // a stage partition restored: its versions' StateSink states
 )
 
 // partial is a closed window (or a cumulative snapshot) of a series.
@@ -40,7 +42,15 @@ type update struct {
 	evaluated []int64 // with updRestore, per touch: end of the last window evaluated
 	partials  []partial
 	cums      []partial
-	done      chan struct{} // updBarrier
+	done      chan struct{}   // updBarrier
+	states    []versionStates // updStates
+}
+
+// versionStates are the StateSinks' states of one version, by sink name,
+// as a stage checkpoint holds them.
+type versionStates struct {
+	s      *series
+	states map[string][]byte
 }
 
 type evaluator struct {
@@ -85,6 +95,7 @@ type vstate struct {
 	partials         map[partKey][]*window // closed windows, sorted by start
 	cum              map[partKey]*window   // cumulative snapshots
 	evaluatedThrough int64                 // end of the last window evaluated
+	published        int64                 // end of the last window evaluated whose evaluation reached the sinks
 	pending          []int64               // starts of windows with data, not yet evaluated, sorted
 	since            map[int64]time.Time   // stage: when each pending window first came, in wall time
 	last             *job                  // the last evaluation's horizon, for Horizon
@@ -142,6 +153,7 @@ type job struct {
 	live         *series
 	liveSelected string
 	liveWindows  []*window
+	through      int64 // the version's published mark once it is published
 }
 
 // process applies the queued updates and makes the evaluations they allow.
@@ -215,8 +227,10 @@ func (ev *evaluator) sync(timeout time.Duration) bool {
 }
 
 // release forgets s's evaluations here, its evaluation having moved to
-// another process, and tells the sinks, so that its alerts resolve here
-// (the new owner sends its own).
+// another process, and tells the sinks that it is stale here. Its alerts
+// left when its partition was revoked (releaseStates), without a notice:
+// the process that restores the partition holds them, firing or pending,
+// so nothing resolves here.
 func (ev *evaluator) release(s *series, now time.Time) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
@@ -228,7 +242,7 @@ func (ev *evaluator) release(s *series, now time.Time) {
 	delete(ev.latest, s)
 	delete(ev.gates, s)
 	ev.e.m.stageReleased.Inc()
-	ev.e.log.Info("model version evaluated by another process now: its partials partition moved; its evaluations and alerts leave this one",
+	ev.e.log.Info("model version evaluated by another process now: its partials partition moved; its evaluations leave this one (its alerts went with the partition's checkpoint)",
 		"model", s.model, "model_version", s.version)
 	l := Lifecycle{Model: s.model, Version: s.version, State: StateStale,
 		Reason: "evaluated by another process (its partials partition moved)", LastEvent: s.lastEventTime(), At: now.UTC()}
@@ -249,7 +263,8 @@ func (ev *evaluator) part(k partKey) *partState {
 func (ev *evaluator) version(s *series) *vstate {
 	vs, ok := ev.vers[s]
 	if !ok && !s.retired.Load() {
-		vs = &vstate{s: s, partials: map[partKey][]*window{}, cum: map[partKey]*window{}, evaluatedThrough: math.MinInt64}
+		vs = &vstate{s: s, partials: map[partKey][]*window{}, cum: map[partKey]*window{},
+			evaluatedThrough: math.MinInt64, published: math.MinInt64}
 		ev.vers[s] = vs
 	}
 	return vs
@@ -272,8 +287,18 @@ func (ev *evaluator) apply(u *update) {
 			for s := range touched {
 				if _, ok := ev.vers[s]; ok && !ev.staged(s) {
 					ev.released[s] = ev.e.opts.Clock()
+					// Its alerts go with the partition's checkpoint, to
+					// the process that restores it: dropped here without
+					// a notice, at once, so that nothing here re-sends
+					// them while the new owner holds them.
+					ev.releaseStates(s)
 				}
 			}
+		}
+		return
+	case updStates:
+		for _, vs := range u.states {
+			ev.restoreStates(vs)
 		}
 		return
 	case updActive:
@@ -298,6 +323,7 @@ func (ev *evaluator) apply(u *update) {
 		ps.touched[s] = true
 		if u.kind == updRestore {
 			vs.evaluatedThrough = max(vs.evaluatedThrough, u.evaluated[i])
+			vs.published = max(vs.published, u.evaluated[i])
 		}
 	}
 	for _, p := range u.partials {
@@ -378,7 +404,7 @@ func (ev *evaluator) ready() []job {
 			delete(vs.since, start)
 			vs.pending = vs.pending[1:]
 			vs.evaluatedThrough = start + W
-			j := job{s: vs.s, start: start}
+			j := job{s: vs.s, start: start, through: start + W}
 			for _, ws := range sortedParts(vs.partials) {
 				for _, w := range ws {
 					if w.start <= start && w.start > start-H*W {
@@ -388,6 +414,12 @@ func (ev *evaluator) ready() []job {
 				}
 			}
 			if len(j.windows) == 0 {
+				// Nothing to judge: published as soon as what is before it.
+				if n := len(jobs); n > 0 && jobs[n-1].s == vs.s {
+					jobs[n-1].through = j.through
+				} else {
+					vs.published = j.through
+				}
 				continue
 			}
 			if ev.e.opts.Fallback == FallbackPreviousVersion {
@@ -523,6 +555,11 @@ func (ev *evaluator) run(j job) {
 		if r := recover(); r != nil {
 			err, stack := recovered(r)
 			e.internalError(ComponentEvaluate, j.s, "", err, stack)
+			ev.mu.Lock()
+			if vs, ok := ev.vers[j.s]; ok {
+				vs.published = max(vs.published, j.through)
+			}
+			ev.mu.Unlock()
 		}
 	}()
 	broken := func(s *series) func(string, error) {
@@ -593,6 +630,7 @@ func (ev *evaluator) run(j job) {
 	ev.latest[j.s] = out
 	ev.noteGate(j.s, &out)
 	vs.last = &j
+	vs.published = max(vs.published, j.through)
 	e.m.evaluations.Inc()
 	if e.pub != nil {
 		// In a cluster, which process judged what: one line per version
@@ -864,4 +902,121 @@ func (e *Engine) capReference(s *series, id string, ref, cur drift.Set) drift.Se
 			"embeddings", len(ref.Embeddings), "kept_embeddings", len(out.Embeddings))
 	}
 	return out
+}
+
+// publishedThrough returns the end of the last window evaluated for s whose
+// evaluation reached the sinks: what a stage checkpoint records as
+// evaluated, with the state sinks' state after it.
+func (ev *evaluator) publishedThrough(s *series) int64 {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if vs, ok := ev.vers[s]; ok {
+		return vs.published
+	}
+	return math.MinInt64
+}
+
+// releaseStates has the state sinks drop s's state without a notice.
+// Called with mu held, in order with the evaluations.
+func (ev *evaluator) releaseStates(s *series) {
+	for _, q := range ev.e.sinks {
+		q.callState(func(ss StateSink) { ss.ReleaseState(s.model, s.version) })
+	}
+}
+
+// restoreStates hands the state sinks what a stage checkpoint held of a
+// version. Called with mu held, in order with the evaluations.
+func (ev *evaluator) restoreStates(vs versionStates) {
+	for _, q := range ev.e.sinks {
+		ss, ok := q.sink.(StateSink)
+		if !ok {
+			continue
+		}
+		data, ok := vs.states[ss.Name()]
+		if !ok {
+			continue
+		}
+		s := vs.s
+		q.callState(func(ss StateSink) {
+			if err := ss.RestoreState(s.model, s.version, data); err != nil {
+				ev.e.internalError(ComponentRestore, s, "", fmt.Errorf("restoring the state of sink %s: %w", ss.Name(), err), nil)
+			}
+		})
+	}
+}
+
+// stageSnapshot is what a stage checkpoint records of its versions at one
+// point of the evaluations: per version, the end of the last window whose
+// evaluation reached the sinks and the state sinks' states after it.
+type stageSnapshot struct {
+	published []int64
+	states    []map[string][]byte
+}
+
+// snapshot takes the stage snapshot of vers: under mu, where evaluations
+// are published, it reads their published marks and queues an export on
+// every state sink's queue, behind exactly those evaluations; then waits
+// up to timeout for the exports.
+func (ev *evaluator) snapshot(vers []*series, timeout time.Duration) (stageSnapshot, error) {
+	snap := stageSnapshot{published: make([]int64, len(vers)), states: make([]map[string][]byte, len(vers))}
+	for i := range vers {
+		snap.states[i] = map[string][]byte{}
+	}
+	type result struct {
+		name  string
+		datas [][]byte
+		err   error
+	}
+	export := func(ss StateSink) result {
+		r := result{name: ss.Name(), datas: make([][]byte, len(vers))}
+		for i, s := range vers {
+			if r.datas[i], r.err = ss.ExportState(s.model, s.version); r.err != nil {
+				r.err = fmt.Errorf("engine: exporting the state of %s %s from sink %s: %w", s.model, s.version, ss.Name(), r.err)
+				return r
+			}
+		}
+		return r
+	}
+	results := make(chan result, len(ev.e.sinks))
+	var direct []StateSink
+	waiting := 0
+	ev.mu.Lock()
+	for i, s := range vers {
+		snap.published[i] = math.MinInt64
+		if vs, ok := ev.vers[s]; ok {
+			snap.published[i] = vs.published
+		}
+	}
+	for _, q := range ev.e.sinks {
+		ss, ok := q.sink.(StateSink)
+		if !ok {
+			continue
+		}
+		if ev.e.running.Load() && q.callState(func(ss StateSink) { results <- export(ss) }) {
+			waiting++
+		} else {
+			direct = append(direct, ss) // no sink goroutine to run it
+		}
+	}
+	for _, ss := range direct {
+		results <- export(ss)
+		waiting++
+	}
+	ev.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for range waiting {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				return snap, r.err
+			}
+			for i, d := range r.datas {
+				snap.states[i][r.name] = d
+			}
+		case <-t.C:
+			return snap, fmt.Errorf("engine: the state sinks did not export their state within %v", timeout)
+		}
+	}
+	return snap, nil
 }

@@ -27,6 +27,27 @@ type sinkQueue struct {
 type sinkItem struct {
 	eval *Evaluation
 	life *Lifecycle
+	call func(StateSink) // a StateSink's, in order with its evaluations
+}
+
+// StateSink is a NamedSink whose state follows the evaluations of each
+// model version: the alert lifecycle's hysteresis (pending and firing
+// alerts, consecutive breaching and clean evaluations). In cluster mode the
+// evaluation stage checkpoints it with the partials partition that judges
+// the version, and restores it wherever the partition moves, so the
+// lifecycle goes on there where it stopped. The engine calls the methods on
+// the sink's own goroutine, in order with Publish and Lifecycle: an export
+// is the state after exactly the evaluations published before it.
+type StateSink interface {
+	NamedSink
+	// ExportState returns the state of model/version.
+	ExportState(model, version string) ([]byte, error)
+	// RestoreState takes over a state ExportState returned, here or in
+	// another process, in place of the sink's own for the version.
+	RestoreState(model, version string, state []byte) error
+	// ReleaseState drops the state of model/version without telling
+	// anyone: its evaluation moved to another process, which restored it.
+	ReleaseState(model, version string)
 }
 
 func newSinkQueue(s Sink, name string, size int, m *metrics) *sinkQueue {
@@ -44,11 +65,20 @@ func (q *sinkQueue) lifecycle(l Lifecycle) {
 	}
 }
 
-func (q *sinkQueue) push(it sinkItem) {
+// callState queues f for the sink, if it is a StateSink, and reports
+// whether it was queued (not when the queue is closed).
+func (q *sinkQueue) callState(f func(StateSink)) bool {
+	if _, ok := q.sink.(StateSink); !ok {
+		return false
+	}
+	return q.push(sinkItem{call: f})
+}
+
+func (q *sinkQueue) push(it sinkItem) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return false
 	}
 	if it.eval != nil {
 		if q.evals >= q.size {
@@ -65,6 +95,7 @@ func (q *sinkQueue) push(it sinkItem) {
 	}
 	q.items = append(q.items, it)
 	q.cond.Signal()
+	return true
 }
 
 func (q *sinkQueue) close() {
@@ -91,9 +122,12 @@ func (q *sinkQueue) run() {
 			q.evals--
 		}
 		q.mu.Unlock()
-		if it.eval != nil {
+		switch {
+		case it.eval != nil:
 			q.sink.Publish(*it.eval)
-		} else {
+		case it.call != nil:
+			it.call(q.sink.(StateSink))
+		default:
 			q.life.Lifecycle(*it.life)
 		}
 	}

@@ -100,9 +100,11 @@ type stagePart struct {
 	sources map[partKey]*sourceMark
 	vers    map[*series]map[partKey]*stageSrc
 	closed  bool
-	// evaluated holds, from the checkpoint until announced, the end of
-	// the last window evaluated per version.
+	// evaluated and states hold, from the checkpoint until announced,
+	// the end of the last window evaluated per version and its state
+	// sinks' states.
 	evaluated map[*series]int64
+	states    map[*series]map[string][]byte
 }
 
 var _ stream.RawPartitionProcessor = (*stagePart)(nil)
@@ -305,7 +307,7 @@ func (p *stagePart) seal(srcKey partKey, closedEnd int64, idle bool) {
 		}
 		// Kept while a horizon to come may need them: as the evaluator
 		// prunes, from the last window it evaluated (which may lag).
-		if et := p.e.ev.evaluatedThrough(s); et != math.MinInt64 {
+		if et := p.e.ev.publishedThrough(s); et != math.MinInt64 {
 			H := int64(p.e.opts.HorizonWindows)
 			drop := 0
 			for drop < len(src.horizon) && src.horizon[drop].start <= et-H*W {
@@ -331,6 +333,17 @@ func (p *stagePart) announce() {
 	}
 	p.evaluated = nil
 	var us []update
+	if len(p.states) > 0 {
+		// First: the evaluations this announce allows come after.
+		u := update{part: p.key, kind: updStates}
+		for _, s := range vers {
+			if st, ok := p.states[s]; ok {
+				u.states = append(u.states, versionStates{s: s, states: st})
+			}
+		}
+		us = append(us, u)
+	}
+	p.states = nil
 	for _, k := range p.sourceKeys() {
 		m := p.sources[k]
 		u := update{part: p.evalKey(k), kind: updRestore, closedEnd: m.closedEnd, idle: m.idle, touch: vers, evaluated: evaluated}
@@ -353,7 +366,9 @@ func (p *stagePart) announce() {
 
 // Checkpoint saves the partition's state once the evaluator has judged
 // what the records applied so far made due, so that a restore neither
-// judges a window twice nor skips one.
+// judges a window twice nor skips one. With each version go its state
+// sinks' states (the alerts' lifecycle) after exactly the evaluations the
+// checkpoint records as made.
 func (p *stagePart) Checkpoint() (int64, error) {
 	p.e.ev.sync(p.e.opts.Cluster.FlushTimeout)
 	p.mu.Lock()
@@ -361,7 +376,12 @@ func (p *stagePart) Checkpoint() (int64, error) {
 	if p.closed {
 		return p.offset, errors.New("engine: checkpoint of a closed partition")
 	}
-	data, err := p.encode()
+	vers := p.versionList()
+	snap, err := p.e.ev.snapshot(vers, p.e.opts.Cluster.FlushTimeout)
+	if err != nil {
+		return p.offset, err
+	}
+	data, err := p.encode(vers, snap)
 	if err != nil {
 		return p.offset, err
 	}
@@ -396,23 +416,25 @@ func (p *stagePart) Close() error {
 
 // A stage checkpoint:
 //
-//	"NWES" version(1)
+//	"NWES" version(2)
 //	offset
 //	per source partition: topic, partition, closed-through, idle
-//	per model version: model, version, end of the last window evaluated,
-//	  feature names, embedding names, and per source partition holding
-//	  it: topic, partition, horizon windows, cumulative view, windows not
-//	  yet sealed
+//	per model version: model, version, end of the last window evaluated
+//	  (whose evaluation reached the sinks), feature names, embedding
+//	  names, and per source partition holding it: topic, partition,
+//	  horizon windows, cumulative view, windows not yet sealed; then
+//	  (version 2) per state sink: its name and the version's state
 //	CRC-32C of everything before it, little-endian
 //
 // Windows are encoded as in an ingest checkpoint (format 4, with the
-// embeddings' signals), numbered by the names listed.
+// embeddings' signals), numbered by the names listed. Version 1, without
+// the state sinks' states, is read too: its versions' alerts start over.
 const (
 	stageMagic   = "NWES"
-	stageVersion = 1
+	stageVersion = 2
 )
 
-func (p *stagePart) encode() ([]byte, error) {
+func (p *stagePart) encode(vers []*series, snap stageSnapshot) ([]byte, error) {
 	w := &ckWriter{b: make([]byte, 0, 4096)}
 	w.b = append(w.b, stageMagic...)
 	w.b = append(w.b, stageVersion)
@@ -425,12 +447,11 @@ func (p *stagePart) encode() ([]byte, error) {
 		w.i(p.sources[k].closedEnd)
 		w.u(boolU(p.sources[k].idle))
 	}
-	vers := p.versionList()
 	w.u(uint64(len(vers)))
-	for _, s := range vers {
+	for vi, s := range vers {
 		w.s(s.model)
 		w.s(s.version)
-		w.i(p.e.ev.evaluatedThrough(s))
+		w.i(snap.published[vi])
 		feats, embs := p.e.reg.names(s)
 		fl := make(map[int32]uint64, len(feats))
 		w.u(uint64(len(feats)))
@@ -480,6 +501,16 @@ func (p *stagePart) encode() ([]byte, error) {
 				}
 			}
 		}
+		names := make([]string, 0, len(snap.states[vi]))
+		for n := range snap.states[vi] {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		w.u(uint64(len(names)))
+		for _, n := range names {
+			w.s(n)
+			w.s(string(snap.states[vi][n]))
+		}
 	}
 	w.b = binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli))
 	return w.b, nil
@@ -496,8 +527,9 @@ func (p *stagePart) restore(data []byte) error {
 	if len(data) < len(stageMagic)+1+4 || string(data[:len(stageMagic)]) != stageMagic {
 		return fmt.Errorf("%w: not a normwatch evaluation-stage checkpoint", ErrCorrupt)
 	}
-	if v := data[len(stageMagic)]; v != stageVersion {
-		return fmt.Errorf("%w: stage checkpoint version %d, this build reads %d", ErrCorrupt, v, stageVersion)
+	ver := data[len(stageMagic)]
+	if ver < 1 || ver > stageVersion {
+		return fmt.Errorf("%w: stage checkpoint version %d, this build reads 1 to %d", ErrCorrupt, ver, stageVersion)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
@@ -519,8 +551,9 @@ func (p *stagePart) restore(data []byte) error {
 		building []*ckWindow
 	}
 	type verEntry struct {
-		cv   *ckVersion
-		srcs []srcEntry
+		cv     *ckVersion
+		srcs   []srcEntry
+		states map[string][]byte
 	}
 	var entries []verEntry
 	nv := r.count("versions", 4)
@@ -550,6 +583,17 @@ func (p *stagePart) restore(data []byte) error {
 			}
 			ve.srcs = append(ve.srcs, se)
 		}
+		if ver >= 2 {
+			nst := r.count("state sinks", 2)
+			for range nst {
+				name := r.s("state sink")
+				state := r.s("sink state")
+				if ve.states == nil {
+					ve.states = map[string][]byte{}
+				}
+				ve.states[name] = []byte(state)
+			}
+		}
 		entries = append(entries, ve)
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -560,6 +604,7 @@ func (p *stagePart) restore(data []byte) error {
 	}
 	p.offset, p.sources = offset, sources
 	p.evaluated = map[*series]int64{}
+	p.states = map[*series]map[string][]byte{}
 	now := p.e.opts.Clock()
 	for _, ve := range entries {
 		s, evicted := p.e.reg.version(admission{model: ve.cv.model, version: ve.cv.version, lastSeen: now.UnixNano()})
@@ -594,6 +639,9 @@ func (p *stagePart) restore(data []byte) error {
 		}
 		p.vers[s] = srcs
 		p.evaluated[s] = ve.cv.evaluated
+		if ve.states != nil {
+			p.states[s] = ve.states
+		}
 	}
 	return nil
 }
