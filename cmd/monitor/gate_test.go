@@ -109,12 +109,29 @@ func TestDaemonGate(t *testing.T) {
 	require.Contains(t, diag, "income=unscaled_input")
 	require.Contains(t, diag, "query=embedding_mixed_norms")
 
-	// Enough windows: the healthy candidate clears.
+	// Enough windows: the healthy candidate clears, and a pipeline
+	// waiting on it (--wait) is let through.
+	type result struct {
+		code        int
+		out, errOut string
+	}
+	waited := make(chan result, 1)
+	go func() {
+		code, out, errOut := gateCmd("--url", base, "--model", demo.Model, "--model-version", "v3.1", "--wait", "60s", "--interval", "200ms")
+		waited <- result{code, out, errOut}
+	}()
+	time.Sleep(500 * time.Millisecond) // it asks, and hears pending, before the windows come
 	produce(1, 4)
-	require.Eventually(t, func() bool { return compared("v3.1") >= 3 }, 30*time.Second, 50*time.Millisecond, logs.String())
-	code, out, errOut = gateCmd("--url", base, "--model", demo.Model, "--model-version", "v3.1")
-	require.Equal(t, 0, code, out+errOut)
-	require.Contains(t, out, "ranker v3.1: clear (exit 0), against live v3 (the most traffic)")
+	var r result
+	select {
+	case r = <-waited:
+	case <-time.After(70 * time.Second):
+		t.Fatalf("monitor gate --wait did not return\n%s", logs)
+	}
+	require.Equal(t, 0, r.code, r.out+r.errOut)
+	require.Contains(t, r.out, "ranker v3.1: clear (exit 0), against live v3 (the most traffic)")
+	require.Contains(t, r.errOut, "monitor gate: ranker v3.1 pending (1 of 3 windows compared); asking again in 200ms")
+	require.GreaterOrEqual(t, compared("v3.1"), 3)
 	code, _, _ = gateCmd("--url", base, "--model", demo.Model, "--model-version", demo.Buggy)
 	require.Equal(t, 2, code)
 
