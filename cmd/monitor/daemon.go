@@ -749,15 +749,18 @@ func (b storeBaselines) Lookup(model, version string) (drift.Set, string, bool) 
 // alertSink feeds evaluations to the alert lifecycle.
 type alertSink struct{ m *alert.Manager }
 
+// The evaluation stage's evaluations and lifecycle notices are held
+// under their stage partition until its checkpoint confirms them
+// (TakeHeld); the rest go to the sinks at once.
 func (s alertSink) Publish(e engine.Evaluation) {
-	s.m.Observe(e.Model, e.Version, e.Report, e.EvaluatedAt)
+	s.m.ObserveHeld(e.Stage, e.Model, e.Version, e.Report, e.EvaluatedAt)
 }
 
 // Lifecycle resolves the alerts of a version gone stale, retired or
 // evicted: no page stays up on old evidence.
 func (s alertSink) Lifecycle(l engine.Lifecycle) {
 	if l.State != engine.StateActive {
-		s.m.Retire(l.Model, l.Version, l.At)
+		s.m.RetireHeld(l.Stage, l.Model, l.Version, l.At)
 	}
 }
 func (alertSink) Name() string { return "alerts" }
@@ -774,6 +777,22 @@ func (s alertSink) RestoreState(model, version string, state []byte) error {
 }
 
 func (s alertSink) ReleaseState(model, version string) { s.m.ReleaseVersion(model, version) }
+
+func (s alertSink) TakeHeld(stage string) engine.Held {
+	return &heldAlerts{m: s.m, stage: stage, changes: s.m.TakeHeld(stage)}
+}
+
+// heldAlerts are alert changes kept back for one stage partition.
+type heldAlerts struct {
+	m       *alert.Manager
+	stage   string
+	changes []alert.Change
+}
+
+func (h *heldAlerts) Deliver() { h.m.Deliver(h.changes) }
+func (h *heldAlerts) Discard() {}
+func (h *heldAlerts) Keep()    { h.m.ReturnHeld(h.stage, h.changes) }
+func (h *heldAlerts) Len() int { return len(h.changes) }
 
 var _ engine.StateSink = alertSink{}
 

@@ -223,6 +223,9 @@ type Manager struct {
 
 	mu     sync.Mutex
 	alerts map[key]*tracked
+	// held are the changes kept back per hold (ObserveHeld, RetireHeld)
+	// until TakeHeld, in order.
+	held map[string][]Change
 }
 
 type key struct{ model, version, kind, subject string }
@@ -239,7 +242,7 @@ func NewManager(opts Options, sinks ...Sink) (*Manager, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{opts: opts, sinks: sinks, alerts: map[key]*tracked{}}, nil
+	return &Manager{opts: opts, sinks: sinks, alerts: map[key]*tracked{}, held: map[string][]Change{}}, nil
 }
 
 // finding is one subject's outcome in an evaluation.
@@ -255,6 +258,56 @@ type finding struct {
 // changes it caused, which sinks are also told of. Subjects of the model
 // version that the report does not mention count as clean.
 func (m *Manager) Observe(model, version string, rep drift.Report, at time.Time) []Change {
+	return m.observe("", model, version, rep, at)
+}
+
+// ObserveHeld is Observe, but the changes the evaluation causes are kept
+// back under hold (an evaluation stage partition) instead of told to the
+// sinks, until TakeHeld: the stage sends them once the checkpoint that
+// records the evaluation is saved and the partition is still its own.
+func (m *Manager) ObserveHeld(hold, model, version string, rep drift.Report, at time.Time) []Change {
+	return m.observe(hold, model, version, rep, at)
+}
+
+// TakeHeld returns and forgets the changes kept back under hold, in the
+// order they were made; Deliver tells them to the sinks.
+func (m *Manager) TakeHeld(hold string) []Change {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.held[hold]
+	delete(m.held, hold)
+	return out
+}
+
+// ReturnHeld puts changes taken from hold back before those kept since,
+// when whether they may be sent could not be told yet.
+func (m *Manager) ReturnHeld(hold string, changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.held[hold] = append(slices.Clip(changes), m.held[hold]...)
+}
+
+// Deliver tells the sinks of changes taken with TakeHeld.
+func (m *Manager) Deliver(changes []Change) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.notify(changes)
+}
+
+// tell notifies the sinks of changes, or keeps them under hold. Called
+// with mu held.
+func (m *Manager) tell(hold string, changes []Change) {
+	if hold == "" {
+		m.notify(changes)
+	} else if len(changes) > 0 {
+		m.held[hold] = append(m.held[hold], changes...)
+	}
+}
+
+func (m *Manager) observe(hold, model, version string, rep drift.Report, at time.Time) []Change {
 	var findings []finding
 	for _, f := range rep.Features {
 		findings = append(findings, finding{"feature", f.Name, f.Diagnosis, f.Severity, f.Summary, map[string]float64{
@@ -289,7 +342,7 @@ func (m *Manager) Observe(model, version string, rep drift.Report, at time.Time)
 		}
 		changes = append(changes, m.cleanEvaluation(k, t, at)...)
 	}
-	m.notify(changes)
+	m.tell(hold, changes)
 	return changes
 }
 
@@ -398,6 +451,12 @@ func (m *Manager) Active() []Alert {
 // Retire resolves every alert of a model version that is no longer
 // tracked, so nothing stays firing for a version that stopped.
 func (m *Manager) Retire(model, version string, at time.Time) []Change {
+	return m.RetireHeld("", model, version, at)
+}
+
+// RetireHeld is Retire with the resolutions kept back under hold, as
+// ObserveHeld keeps changes ("" tells the sinks at once).
+func (m *Manager) RetireHeld(hold, model, version string, at time.Time) []Change {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var changes []Change
@@ -412,7 +471,7 @@ func (m *Manager) Retire(model, version string, at time.Time) []Change {
 			changes = append(changes, Change{Alert: a, From: Firing, To: Inactive})
 		}
 	}
-	m.notify(changes)
+	m.tell(hold, changes)
 	return changes
 }
 

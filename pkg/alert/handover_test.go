@@ -211,3 +211,31 @@ func requireSameTime(t *testing.T, want, got time.Time, msg ...any) {
 	t.Helper()
 	require.True(t, want.Equal(got), "want %v, got %v %s", want, got, fmt.Sprint(msg...))
 }
+
+// TestHeld: changes observed under a hold wait, in order, until taken and
+// delivered; changes returned go before those held since; other holds
+// and plain Observe are not held.
+func TestHeld(t *testing.T) {
+	rec := &recorder{}
+	m, err := NewManager(Options{ForEvaluations: 2, ResolveAfter: 1}, rec)
+	require.NoError(t, err)
+	at := time.Unix(1_800_000_000, 0)
+	bad := report(drift.UnscaledInput, drift.Critical)
+	m.ObserveHeld("partials/0", "ranker", "v4", bad, at)
+	m.ObserveHeld("partials/0", "ranker", "v4", bad, at.Add(time.Minute))
+	m.Observe("ranker", "v5", bad, at)
+	require.Equal(t, []string{"inactive>pending"}, states(rec.changes), "only the unheld change sent")
+	require.Equal(t, Firing, m.Active()[0].State, "the state moves on while its changes wait")
+
+	first := m.TakeHeld("partials/0")
+	require.Equal(t, []string{"inactive>pending", "pending>firing"}, states(first))
+	require.Empty(t, m.TakeHeld("partials/0"))
+	m.RetireHeld("partials/0", "ranker", "v4", at.Add(2*time.Minute))
+	m.ReturnHeld("partials/0", first)
+	all := m.TakeHeld("partials/0")
+	require.Equal(t, []string{"inactive>pending", "pending>firing", "firing>inactive"}, states(all))
+	rec.changes = nil
+	m.Deliver(all)
+	require.Equal(t, states(all), states(rec.changes))
+	require.Empty(t, m.TakeHeld("partials/1"))
+}

@@ -273,6 +273,11 @@ type Evaluation struct {
 	// metrics and the status page's plots.
 	Features   []FeatureDistribution   `json:"features"`
 	Embeddings []EmbeddingDistribution `json:"embeddings"`
+	// Stage is, in cluster mode, the evaluation stage partition that
+	// judged it: a StateSink keeps the notices it causes back under that
+	// name (StateSink.TakeHeld) until the partition's checkpoint that
+	// records it is saved and the partition is confirmed still owned.
+	Stage string `json:"-"`
 }
 
 // Engine is the pipeline's state and its evaluator. It implements

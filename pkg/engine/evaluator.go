@@ -284,6 +284,7 @@ func (ev *evaluator) apply(u *update) {
 			delete(vs.cum, u.part)
 		}
 		if u.part.of != "" {
+			ev.discardHeld(u.part.of)
 			for s := range touched {
 				if _, ok := ev.vers[s]; ok && !ev.staged(s) {
 					ev.released[s] = ev.e.opts.Clock()
@@ -514,6 +515,17 @@ func (ev *evaluator) forceWait(s *series, start int64, missing []partKey) {
 		"missing", strings.Join(names, ","), "max_wait", ev.e.opts.Cluster.MaxWait)
 }
 
+// stageOf names the stage partition that judges s here, "" if none does
+// (local mode, or its partition left). Called with mu held.
+func (ev *evaluator) stageOf(s *series) string {
+	for k, ps := range ev.parts {
+		if k.of != "" && ps.touched[s] {
+			return k.of
+		}
+	}
+	return ""
+}
+
 // staged reports whether s still has a stage key. Called with mu held.
 func (ev *evaluator) staged(s *series) bool {
 	for k, ps := range ev.parts {
@@ -622,6 +634,7 @@ func (ev *evaluator) run(j job) {
 		out.Live = ev.compareLive(j, feats, embs, ref, ok, cur, broken)
 	}
 	ev.mu.Lock()
+	out.Stage = ev.stageOf(j.s)
 	vs, tracked := ev.vers[j.s]
 	if !tracked {
 		ev.mu.Unlock()
@@ -696,6 +709,7 @@ func mergeSet(ws []*window, feats, embs []string, pairs bool, broken func(featur
 func (ev *evaluator) retire(s *series, l Lifecycle) {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
+	l.Stage = ev.stageOf(s)
 	delete(ev.vers, s)
 	delete(ev.latest, s)
 	delete(ev.gates, s)
@@ -721,6 +735,7 @@ func (ev *evaluator) setStale(s *series, stale bool, l Lifecycle) {
 	} else {
 		s.staleGauge.Set(0)
 	}
+	l.Stage = ev.stageOf(s)
 	for _, q := range ev.e.sinks {
 		q.lifecycle(l)
 	}
@@ -916,6 +931,23 @@ func (ev *evaluator) publishedThrough(s *series) int64 {
 	return math.MinInt64
 }
 
+// discardHeld drops the notices the state sinks keep back for a stage
+// partition that closed: what it judged after its last checkpoint is in
+// none, so whoever restores the partition judges it again and sends its
+// notices. Called with mu held, after the partition's last evaluation.
+func (ev *evaluator) discardHeld(stage string) {
+	discard := func(ss StateSink) {
+		h := ss.TakeHeld(stage)
+		ev.e.m.stageWithheld.Add(float64(h.Len()))
+		h.Discard()
+	}
+	for _, q := range ev.e.sinks {
+		if ss, ok := q.sink.(StateSink); ok && !q.callState(discard) {
+			discard(ss)
+		}
+	}
+}
+
 // releaseStates has the state sinks drop s's state without a notice.
 // Called with mu held, in order with the evaluations.
 func (ev *evaluator) releaseStates(s *series) {
@@ -951,13 +983,14 @@ func (ev *evaluator) restoreStates(vs versionStates) {
 type stageSnapshot struct {
 	published []int64
 	states    []map[string][]byte
+	held      []Held // the state sinks' notices kept back for the partition
 }
 
 // snapshot takes the stage snapshot of vers: under mu, where evaluations
 // are published, it reads their published marks and queues an export on
 // every state sink's queue, behind exactly those evaluations; then waits
 // up to timeout for the exports.
-func (ev *evaluator) snapshot(vers []*series, timeout time.Duration) (stageSnapshot, error) {
+func (ev *evaluator) snapshot(stage string, vers []*series, timeout time.Duration) (stageSnapshot, error) {
 	snap := stageSnapshot{published: make([]int64, len(vers)), states: make([]map[string][]byte, len(vers))}
 	for i := range vers {
 		snap.states[i] = map[string][]byte{}
@@ -965,10 +998,11 @@ func (ev *evaluator) snapshot(vers []*series, timeout time.Duration) (stageSnaps
 	type result struct {
 		name  string
 		datas [][]byte
+		held  Held
 		err   error
 	}
 	export := func(ss StateSink) result {
-		r := result{name: ss.Name(), datas: make([][]byte, len(vers))}
+		r := result{name: ss.Name(), datas: make([][]byte, len(vers)), held: ss.TakeHeld(stage)}
 		for i, s := range vers {
 			if r.datas[i], r.err = ss.ExportState(s.model, s.version); r.err != nil {
 				r.err = fmt.Errorf("engine: exporting the state of %s %s from sink %s: %w", s.model, s.version, ss.Name(), r.err)
@@ -1005,18 +1039,37 @@ func (ev *evaluator) snapshot(vers []*series, timeout time.Duration) (stageSnaps
 	ev.mu.Unlock()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	for range waiting {
+	for got := 0; got < waiting; got++ {
 		select {
 		case r := <-results:
+			if r.held != nil {
+				snap.held = append(snap.held, r.held)
+			}
 			if r.err != nil {
+				snap.keep()
 				return snap, r.err
 			}
 			for i, d := range r.datas {
 				snap.states[i][r.name] = d
 			}
 		case <-t.C:
+			snap.keep()
+			go func(n int) { // exports still to come: their notices wait for the next checkpoint
+				for range n {
+					if r := <-results; r.held != nil {
+						r.held.Keep()
+					}
+				}
+			}(waiting - got)
 			return snap, fmt.Errorf("engine: the state sinks did not export their state within %v", timeout)
 		}
 	}
 	return snap, nil
+}
+
+// keep puts the snapshot's held notices back for the next checkpoint.
+func (snap stageSnapshot) keep() {
+	for _, h := range snap.held {
+		h.Keep()
+	}
 }

@@ -30,6 +30,9 @@ type Lifecycle struct {
 	Reason    string       `json:"reason"`
 	LastEvent time.Time    `json:"last_event"`
 	At        time.Time    `json:"at"`
+	// Stage is the evaluation stage partition that judges the version,
+	// if one does here: as Evaluation.Stage.
+	Stage string `json:"-"`
 }
 
 // LifecycleSink is a Sink that also hears of lifecycle changes: a version

@@ -62,6 +62,7 @@ type metrics struct {
 	partialsQueue   prometheus.Gauge
 	stageForced     prometheus.Counter
 	stageReleased   prometheus.Counter
+	stageWithheld   prometheus.Counter
 }
 
 const labelType = "type"
@@ -75,7 +76,7 @@ func (m *metrics) registerCluster(reg prometheus.Registerer) {
 		m.partialsWritten.WithLabelValues(t)
 		m.partialsBytes.WithLabelValues(t)
 	}
-	reg.MustRegister(m.partialsWritten, m.partialsBytes, m.partialsErrors, m.partialsDropped, m.partialsQueue, m.stageForced, m.stageReleased)
+	reg.MustRegister(m.partialsWritten, m.partialsBytes, m.partialsErrors, m.partialsDropped, m.partialsQueue, m.stageForced, m.stageReleased, m.stageWithheld)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -167,7 +168,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		stageReleased: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "stage_released_versions_total",
-			Help: "Model versions whose evaluation moved to another process (their partials partition was not given back within evaluation.release_wait): their evaluations and alerts left this process.",
+			Help: "Model versions whose evaluation moved to another process (their partials partition was not given back within evaluation.release_wait): their evaluations left this process (their alerts left with the partition).",
+		}),
+		stageWithheld: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "stage_withheld_alert_changes_total",
+			Help: "Alert changes of the evaluation stage never sent: their judgements were not in a checkpoint saved while this process still owned the partition (a zombie's, or made after the partition's last checkpoint); whoever restores the partition judges those windows again.",
 		}),
 	}
 	for _, r := range []string{FutureAheadOfKafka, FutureAheadOfWallClock, FutureAheadOfStream, FutureRepaired} {

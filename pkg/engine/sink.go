@@ -48,6 +48,23 @@ type StateSink interface {
 	// ReleaseState drops the state of model/version without telling
 	// anyone: its evaluation moved to another process, which restored it.
 	ReleaseState(model, version string)
+	// TakeHeld returns the notices kept back for the evaluations and
+	// lifecycle changes of stage (Evaluation.Stage) so far, and forgets
+	// them.
+	TakeHeld(stage string) Held
+}
+
+// Held are the notices (alert changes) a StateSink kept back for one
+// evaluation stage partition, taken with the partition's checkpoint: sent
+// once the checkpoint is saved and the partition is still this process's
+// in the group's current generation, discarded when it is not (a newer
+// owner restored it and judges its windows again), kept for the next
+// checkpoint when that cannot be told yet.
+type Held interface {
+	Deliver()
+	Discard()
+	Keep()
+	Len() int
 }
 
 func newSinkQueue(s Sink, name string, size int, m *metrics) *sinkQueue {

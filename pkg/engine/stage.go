@@ -377,18 +377,58 @@ func (p *stagePart) Checkpoint() (int64, error) {
 		return p.offset, errors.New("engine: checkpoint of a closed partition")
 	}
 	vers := p.versionList()
-	snap, err := p.e.ev.snapshot(vers, p.e.opts.Cluster.FlushTimeout)
+	snap, err := p.e.ev.snapshot(p.key.String(), vers, p.e.opts.Cluster.FlushTimeout)
 	if err != nil {
 		return p.offset, err
 	}
 	data, err := p.encode(vers, snap)
 	if err != nil {
+		snap.keep()
 		return p.offset, err
 	}
 	if err := p.store.Save(p.key.topic, p.key.partition, data); err != nil {
+		if errors.Is(err, stream.ErrFenced) {
+			p.withhold(snap, err)
+		} else {
+			snap.keep()
+		}
 		return p.offset, err
 	}
+	// The fence of the alerts: the notices of the judgements this
+	// checkpoint records go out only once it is saved and the group
+	// coordinator still takes this process's generation for the
+	// partition. A zombie (paused past its session timeout, then resumed)
+	// learns here that a newer owner restored the partition, and sends
+	// nothing of what it judged since.
+	if oc, ok := p.store.(stream.OwnershipChecker); ok {
+		if err := oc.Owned(p.key.topic, p.key.partition); err != nil {
+			if errors.Is(err, stream.ErrFenced) {
+				p.withhold(snap, err)
+				return p.offset, err
+			}
+			snap.keep()
+			p.e.log.Warn("evaluation stage: the partition's ownership could not be confirmed after its checkpoint; its alert changes wait for the next one",
+				"partition", p.key.String(), "err", err)
+			return p.offset, nil
+		}
+	}
+	for _, h := range snap.held {
+		h.Deliver()
+	}
 	return p.offset, nil
+}
+
+// withhold discards the notices a fenced checkpoint took, counted and
+// logged. Called with p.mu held.
+func (p *stagePart) withhold(snap stageSnapshot, err error) {
+	n := 0
+	for _, h := range snap.held {
+		n += h.Len()
+		h.Discard()
+	}
+	p.e.m.stageWithheld.Add(float64(n))
+	p.e.log.Warn("evaluation stage partition fenced: a newer owner restored it; the alert changes of what this process judged since its last checkpoint are not sent (the owner judges those windows again)",
+		"partition", p.key.String(), "withheld", n, "err", err)
 }
 
 // Close forgets the partition; its versions' evaluations stay for

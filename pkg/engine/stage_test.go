@@ -133,6 +133,9 @@ func runEngine(t *testing.T, e *Engine) {
 	done := make(chan struct{}, 2)
 	go func() { _ = e.Run(ctx); done <- struct{}{} }()
 	go func() { _ = e.RunPublisher(ctx, time.Second); done <- struct{}{} }()
+	// Running before the test feeds it: the stage's checkpoints take the
+	// state sinks' states on their goroutines, in order.
+	waitFor(t, "the engine running", e.running.Load)
 	t.Cleanup(func() {
 		e.StopPublisher()
 		e.Stop()

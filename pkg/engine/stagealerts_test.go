@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -56,12 +58,28 @@ func (r *alertRecorder) states() []string {
 // cmd/monitor wires it.
 type alertStates struct{ m *alert.Manager }
 
-func (s alertStates) Publish(e Evaluation) { s.m.Observe(e.Model, e.Version, e.Report, e.EvaluatedAt) }
+func (s alertStates) Publish(e Evaluation) {
+	s.m.ObserveHeld(e.Stage, e.Model, e.Version, e.Report, e.EvaluatedAt)
+}
 func (s alertStates) Lifecycle(l Lifecycle) {
 	if l.State != StateActive {
-		s.m.Retire(l.Model, l.Version, l.At)
+		s.m.RetireHeld(l.Stage, l.Model, l.Version, l.At)
 	}
 }
+func (s alertStates) TakeHeld(stage string) Held {
+	return &heldChanges{m: s.m, stage: stage, changes: s.m.TakeHeld(stage)}
+}
+
+type heldChanges struct {
+	m       *alert.Manager
+	stage   string
+	changes []alert.Change
+}
+
+func (h *heldChanges) Deliver()  { h.m.Deliver(h.changes) }
+func (h *heldChanges) Discard()  {}
+func (h *heldChanges) Keep()     { h.m.ReturnHeld(h.stage, h.changes) }
+func (h *heldChanges) Len() int  { return len(h.changes) }
 func (alertStates) Name() string { return "alerts" }
 func (s alertStates) ExportState(model, version string) ([]byte, error) {
 	return s.m.ExportVersion(model, version)
@@ -176,11 +194,16 @@ func TestStageAlertsMove(t *testing.T) {
 		cut++
 		s1.ev.sync(time.Second)
 	}
-	waitFor(t, "the alert firing", func() bool { return len(rec1.all()) == 2 })
-	require.Equal(t, []string{"inactive>pending", "pending>firing"}, rec1.states())
-	firing := rec1.all()[1].Alert
+	// The changes wait for the checkpoint that records them.
+	waitFor(t, "the alert firing in the manager", func() bool {
+		a := sink1.m.Active()
+		return len(a) == 1 && a[0].State == alert.Firing
+	})
+	require.Empty(t, rec1.all(), "notices sent before the checkpoint that records them")
 	_, err = sp1.Checkpoint()
 	require.NoError(t, err)
+	require.Equal(t, []string{"inactive>pending", "pending>firing"}, rec1.states())
+	firing := rec1.all()[1].Alert
 	require.NoError(t, sp1.Close())
 	waitFor(t, "the version released", func() bool { return testutil.ToFloat64(s1.m.stageReleased) == 1 })
 	s1.ev.sync(time.Second)
@@ -239,13 +262,15 @@ func TestStageRetiredResolves(t *testing.T) {
 	applyRecords(t, sp, 0, recs)
 	_, err = sp.Checkpoint()
 	require.NoError(t, err)
-	waitFor(t, "the alert firing", func() bool { return len(rec.all()) == 2 })
 	require.Equal(t, []string{"inactive>pending", "pending>firing"}, rec.states())
 	s := st.reg.lookup("m", "v1")
 	require.NotNil(t, s)
 	at := time.Now()
 	st.retireSeries(s, StateRetired, "idle", at)
-	waitFor(t, "the resolution", func() bool { return len(rec.all()) == 3 })
+	waitFor(t, "the alert gone from the manager", func() bool { return len(sink.m.Active()) == 0 })
+	require.Len(t, rec.all(), 2, "the resolution waits for the partition's checkpoint")
+	_, err = sp.Checkpoint()
+	require.NoError(t, err)
 	require.Equal(t, []string{"inactive>pending", "pending>firing", "firing>inactive"}, rec.states())
 	require.True(t, at.UTC().Equal(rec.all()[2].Alert.ResolvedAt))
 }
@@ -326,4 +351,69 @@ func TestStageCheckpointV1(t *testing.T) {
 	again, err := store.Load("partials", 0)
 	require.NoError(t, err)
 	require.Equal(t, byte(stageVersion), again[len(stageMagic)])
+}
+
+// ownedStore is a checkpoint store whose partitions are owned as owned
+// says: nil, an error wrapping stream.ErrFenced, or another error.
+type ownedStore struct {
+	*memStore
+	mu    sync.Mutex
+	owned error
+}
+
+func (s *ownedStore) set(err error) {
+	s.mu.Lock()
+	s.owned = err
+	s.mu.Unlock()
+}
+
+func (s *ownedStore) Owned(string, int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owned
+}
+
+// TestStageFence: the alert changes of the stage's judgements go out only
+// after the checkpoint that records them is saved and the partition is
+// confirmed still owned. While that cannot be told they wait, in order,
+// for the next checkpoint; a fenced partition (a zombie: a newer owner
+// restored it) sends nothing of them, counted, nor of anything it judges
+// afterwards.
+func TestStageFence(t *testing.T) {
+	recs := scalerRecords(t, 4, 8)
+	store := &ownedStore{memStore: newMemStore()}
+	sink, rec := newAlerts(t)
+	st, _ := newEngine(t, clusterOptions(&captureWriter{}), scalerBaseline(), store, sink)
+	runEngine(t, st)
+	sp, err := st.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	cut := 0
+	for cut < len(recs) && testutil.ToFloat64(st.m.evaluations) < 2 {
+		applyRecords(t, sp, cut, recs[cut:cut+1])
+		cut++
+		st.ev.sync(time.Second)
+	}
+	store.set(errors.New("coordinator out of reach"))
+	_, err = sp.Checkpoint()
+	require.NoError(t, err, "the checkpoint is saved; only its notices wait")
+	require.Empty(t, rec.all())
+	store.set(nil)
+	_, err = sp.Checkpoint()
+	require.NoError(t, err)
+	require.Equal(t, []string{"inactive>pending", "pending>firing"}, rec.states(), "kept, then sent in order")
+	require.Zero(t, testutil.ToFloat64(st.m.stageWithheld))
+
+	// Paused past its session timeout, resumed: it judges the rest
+	// before it learns of the rebalance, and sends none of it.
+	applyRecords(t, sp, cut, recs[cut:])
+	fenced := fmt.Errorf("%w: a newer generation holds it", stream.ErrFenced)
+	store.set(fenced)
+	waitFor(t, "the resolution in the manager", func() bool { return len(sink.m.Active()) == 0 })
+	_, err = sp.Checkpoint()
+	require.ErrorIs(t, err, stream.ErrFenced)
+	require.Len(t, rec.all(), 2, "a fenced partition's notices sent")
+	require.Equal(t, 1.0, testutil.ToFloat64(st.m.stageWithheld), "the resolution withheld")
+	require.NoError(t, sp.Close())
+	st.ev.sync(time.Second)
+	require.Len(t, rec.all(), 2)
 }

@@ -179,9 +179,56 @@ type KafkaCheckpoints struct {
 }
 
 var (
-	_ CheckpointStore = (*KafkaCheckpoints)(nil)
-	_ Claimer         = (*KafkaCheckpoints)(nil)
+	_ CheckpointStore  = (*KafkaCheckpoints)(nil)
+	_ Claimer          = (*KafkaCheckpoints)(nil)
+	_ OwnershipChecker = (*KafkaCheckpoints)(nil)
 )
+
+// OwnershipChecker is a CheckpointStore that can tell whether this process
+// still holds a partition in its consumer group's current generation. The
+// evaluation stage asks after each checkpoint, before it sends the alert
+// changes of the judgements the checkpoint records.
+type OwnershipChecker interface {
+	// Owned returns nil while the partition is this process's, an error
+	// wrapping ErrFenced once a newer generation holds it, and another
+	// error when it cannot tell (the coordinator out of reach).
+	Owned(topic string, partition int) error
+}
+
+// Owned implements OwnershipChecker with a heartbeat to the group
+// coordinator in the generation and as the member that claimed the
+// partition. The coordinator answers it without error, or with
+// REBALANCE_IN_PROGRESS, only to a member of its current generation: then
+// no other member holds the partition, and none can before this member's
+// session, renewed by the heartbeat, expires or it rejoins. An answer of
+// ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID (a newer generation formed
+// without it: a zombie) fences the claim, so its later saves refuse too.
+func (s *KafkaCheckpoints) Owned(topic string, partition int) error {
+	cl := s.claimOf(topic, partition)
+	switch {
+	case cl == nil || !cl.restored:
+		return fmt.Errorf("%w: %s/%d was not claimed and restored by this process", ErrFenced, topic, partition)
+	case cl.fenced != nil:
+		return cl.fenced
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	defer cancel()
+	err := s.current(ctx, cl.owner)
+	var ke kafka.Error
+	switch {
+	case err == nil || errors.As(err, &ke) && ke == kafka.RebalanceInProgress:
+		return nil
+	case errors.As(err, &ke) && (ke == kafka.IllegalGeneration || ke == kafka.UnknownMemberId || ke == kafka.FencedInstanceID):
+		s.mu.Lock()
+		cl.fenced = fmt.Errorf("%w: %s/%d: the group coordinator no longer takes generation %d of this process (%v)",
+			ErrFenced, topic, partition, cl.owner.Generation, err)
+		s.mu.Unlock()
+		s.log.Warn("partition fenced: a newer generation of the group holds it; not saving nor committing",
+			"partition_of", topic+"/"+strconv.Itoa(partition), "generation", cl.owner.Generation, "err", err)
+		return cl.fenced
+	}
+	return fmt.Errorf("asking the group coordinator whether %s/%d is still this process's: %w", topic, partition, err)
+}
 
 // token orders the writers of a partition's checkpoints.
 type token struct {

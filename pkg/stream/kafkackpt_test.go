@@ -350,3 +350,45 @@ func TestKafkaCheckpointsPartitionSpread(t *testing.T) {
 		})
 	}
 }
+
+// TestKafkaCheckpointsOwned: Owned asks the group coordinator: a claim of
+// a member in the group's current generation is owned; one of a member
+// the group no longer has (a zombie's: its session expired, or it left)
+// is fenced, and its saves refuse from then on.
+func TestKafkaCheckpointsOwned(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	topic := testTopic(t, "ckpt")
+	src := testTopic(t, "src")
+	createTopic(t, brokers, src, 1)
+	group := testTopic(t, "group")
+
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: group, Brokers: brokers, Topics: []string{src},
+		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var gen *kafka.Generation
+	for gen == nil {
+		if gen, err = cg.Next(ctx); ctx.Err() != nil {
+			require.NoError(t, err)
+		}
+	}
+
+	s := newKafkaStore(t, brokers, topic, group)
+	require.Error(t, s.Owned(src, 0), "not claimed")
+	require.Nil(t, loadAs(t, s, src, 0, gen.ID, gen.MemberID))
+	require.NoError(t, s.Owned(src, 0))
+	require.NoError(t, s.Save(src, 0, []byte("owned")))
+
+	zombie := newKafkaStore(t, brokers, topic, group)
+	require.Equal(t, "owned", string(loadAs(t, zombie, src, 0, gen.ID+1, "a member the group does not have")))
+	require.ErrorIs(t, zombie.Owned(src, 0), ErrFenced)
+	require.ErrorIs(t, zombie.Save(src, 0, []byte("late")), ErrFenced)
+
+	// The member leaves: its claim is no longer owned.
+	require.NoError(t, cg.Close())
+	require.ErrorIs(t, s.Owned(src, 0), ErrFenced)
+	require.ErrorIs(t, s.Save(src, 0, []byte("after leaving")), ErrFenced)
+}
