@@ -154,10 +154,26 @@ func (n *Numeric) Add(x float64) {
 	if n.frozen {
 		n.thaw()
 	}
+	if len(n.buf) == cap(n.buf) {
+		n.grow()
+	}
 	n.buf = append(n.buf, floatKey(x))
 	if len(n.buf) >= n.opts.BufferSize {
 		n.flush()
 	}
+}
+
+// grow doubles the buffer's room, up to BufferSize: a window's sketch
+// starts empty, and append's own growth (by a quarter past 256 values,
+// and past BufferSize) copied each value twice more on its way to a flush.
+func (n *Numeric) grow() {
+	c := min(max(2*cap(n.buf), 16), n.opts.BufferSize)
+	if c <= cap(n.buf) {
+		return
+	}
+	buf := make([]uint64, len(n.buf), c)
+	copy(buf, n.buf)
+	n.buf = buf
 }
 
 // AddBatch adds every value of xs.
@@ -370,12 +386,45 @@ func (n *Numeric) updateTails(runs []ValueCount) {
 	n.lo, n.hi = mergeTails(n.lo, first, n.hi, last)
 }
 
-// mergeTails keeps the tailSize smallest of lo ∪ lo2 and largest of hi ∪ hi2.
+// mergeTails keeps the tailSize smallest of lo ∪ lo2 and largest of hi ∪ hi2,
+// in new arrays of their length: the head of mergeSorted(lo, lo2) and the
+// end of mergeSorted(hi, hi2), merged only as far as they reach.
 func mergeTails(lo, lo2, hi, hi2 []float64) ([]float64, []float64) {
-	l := mergeSorted(lo, lo2, floatLess)
-	h := mergeSorted(hi, hi2, floatLess)
-	// Clone, not Clip: the merged arrays are twice the size kept.
-	return slices.Clone(l[:min(len(l), tailSize)]), slices.Clone(h[max(0, len(h)-tailSize):])
+	return smallest(lo, lo2, tailSize), largest(hi, hi2, tailSize)
+}
+
+// smallest returns the first k values of the merge of sorted a and b, a's
+// first among equals.
+func smallest(a, b []float64, k int) []float64 {
+	out := make([]float64, min(k, len(a)+len(b)))
+	i, j := 0, 0
+	for p := range out {
+		if j < len(b) && (i == len(a) || b[j] < a[i]) {
+			out[p] = b[j]
+			j++
+		} else {
+			out[p] = a[i]
+			i++
+		}
+	}
+	return out
+}
+
+// largest returns the last k values of the merge of sorted a and b, a's
+// first among equals, filled from the end.
+func largest(a, b []float64, k int) []float64 {
+	out := make([]float64, min(k, len(a)+len(b)))
+	i, j := len(a)-1, len(b)-1
+	for p := len(out) - 1; p >= 0; p-- {
+		if i >= 0 && (j < 0 || b[j] < a[i]) {
+			out[p] = a[i]
+			i--
+		} else {
+			out[p] = b[j]
+			j--
+		}
+	}
+	return out
 }
 
 // mergeSorted merges two lists sorted by less, keeping a's element first
@@ -395,8 +444,6 @@ func mergeSorted[T any](a, b []T, less func(x, y T) bool) []T {
 	out = append(out, a[i:]...)
 	return append(out, b[j:]...)
 }
-
-func floatLess(x, y float64) bool { return x < y }
 
 func centroidLess(x, y tdigest.Centroid) bool { return x.Mean < y.Mean }
 
@@ -722,8 +769,12 @@ func (n *Numeric) Merge(o *Numeric) error {
 		}
 		n.lo, n.hi = mergeTails(n.lo, o.lo, n.hi, o.hi)
 		rest := n.admitMasses(slices.Clone(o.masses), nil)
-		n.updateTails(rest)
-		n.compress(mergeSorted(mergeSorted(n.centroids, o.centroids, centroidLess), valueCentroids(rest), centroidLess))
+		cl := mergeSorted(n.centroids, o.centroids, centroidLess)
+		if len(rest) > 0 {
+			n.updateTails(rest)
+			cl = mergeSorted(cl, valueCentroids(rest), centroidLess)
+		}
+		n.compress(cl)
 	}
 	return nil
 }

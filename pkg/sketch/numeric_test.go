@@ -350,3 +350,41 @@ func TestDecodeJoinsSignedZeros(t *testing.T) {
 		})
 	}
 }
+
+// TestMergeTails checks the tails' partial merges against the whole
+// merge, cut (the tails' definition), to the bit: ties (signed zeros
+// among them) keep the first list's value first.
+func TestMergeTails(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	list := func() []float64 {
+		xs := make([]float64, r.IntN(2*tailSize+1))
+		for i := range xs {
+			switch r.IntN(4) {
+			case 0:
+				xs[i] = float64(r.IntN(5) - 2) // ties
+			case 1:
+				xs[i] = math.Copysign(0, float64(r.IntN(2)*2-1))
+			default:
+				xs[i] = r.NormFloat64()
+			}
+		}
+		slices.Sort(xs)
+		return xs
+	}
+	bitsOf := func(xs []float64) []uint64 {
+		out := make([]uint64, len(xs))
+		for i, x := range xs {
+			out[i] = math.Float64bits(x)
+		}
+		return out
+	}
+	less := func(x, y float64) bool { return x < y }
+	for range 2000 {
+		lo, lo2, hi, hi2 := list(), list(), list(), list()
+		l := mergeSorted(lo, lo2, less)
+		h := mergeSorted(hi, hi2, less)
+		gotLo, gotHi := mergeTails(lo, lo2, hi, hi2)
+		require.Equal(t, bitsOf(l[:min(len(l), tailSize)]), bitsOf(gotLo))
+		require.Equal(t, bitsOf(h[max(0, len(h)-tailSize):]), bitsOf(gotHi))
+	}
+}
