@@ -23,7 +23,10 @@
 //
 // (c) BenchmarkMemory fills an engine with 1,000 features × 5 versions
 // over a 5-window horizon (and one open window) and reports the Go heap
-// in use and the process's VmRSS, each before and after.
+// in use and the process's VmRSS, each before and after;
+// NORMWATCH_BENCH_HEAPPROFILE names a file for a heap profile taken then,
+// with the engine and its sketches alive (`go tool pprof -sample_index
+// inuse_space`), to see what holds the memory.
 //
 // (d) BenchmarkRealistic (issue 14) runs the realistic stream (one model
 // through 21 versions, 4 partitions, 7 numeric features with a raw pair,

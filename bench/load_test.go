@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -355,6 +356,12 @@ func memory(tb testing.TB, versions, features, windows, perWindow int) (heap, rs
 	runtime.GC()
 	total = vmRSS()
 	heap, rss = heapInuse()-h0, total-r0
+	if p := os.Getenv("NORMWATCH_BENCH_HEAPPROFILE"); p != "" {
+		f, err := os.Create(p)
+		require.NoError(tb, err)
+		require.NoError(tb, pprof.Lookup("heap").WriteTo(f, 0))
+		require.NoError(tb, f.Close())
+	}
 	runtime.KeepAlive(e)
 	runtime.KeepAlive(pp)
 	return heap, rss, total

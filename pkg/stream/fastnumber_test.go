@@ -192,3 +192,30 @@ func TestDigitsWordAtATime(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseNumber: the numbers of a realistic event, an embedding's
+// float32 texts (7 digits) and features' shortest float64 texts (about 17).
+func BenchmarkParseNumber(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, kind := range []string{"float32", "float64"} {
+		texts := make([][]byte, 1024)
+		for i := range texts {
+			x := r.NormFloat64() / 8
+			if kind == "float32" {
+				texts[i] = strconv.AppendFloat(nil, float64(float32(x)), 'g', 7, 32)
+			} else {
+				texts[i] = strconv.AppendFloat(nil, x*40, 'g', -1, 64)
+			}
+		}
+		b.Run(kind, func(b *testing.B) {
+			var sum float64
+			i := 0
+			for b.Loop() {
+				f, _ := parseNumber(texts[i&1023])
+				sum += f
+				i++
+			}
+			_ = sum
+		})
+	}
+}
