@@ -976,7 +976,13 @@ func (ps *partition) sync(ctx context.Context) error {
 			c.m.checkpoints.WithLabelValues(resultError).Inc()
 			c.noteFailure(badCheckpoint, err)
 			ps.setBad(badCheckpoint, true)
-			ps.log.Error("checkpoint failed; offsets stay uncommitted", "err", err)
+			if errors.Is(err, ErrFenced) {
+				// A zombie's (paused past its session timeout): expected,
+				// and the partition leaves it at the rebalance it learns of.
+				ps.log.Warn("checkpoint fenced: a newer owner holds the partition; offsets stay uncommitted", "err", err)
+			} else {
+				ps.log.Error("checkpoint failed; offsets stay uncommitted", "err", err)
+			}
 			return fmt.Errorf("checkpointing %s/%d: %w", ps.topic, ps.id, err)
 		}
 		c.m.checkpoints.WithLabelValues(resultOK).Inc()
