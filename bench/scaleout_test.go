@@ -108,15 +108,19 @@ func scaleRun(tb testing.TB, bin string, brokers []string, topic string, partiti
 		require.NoError(tb, err)
 		addr := l.Addr().String()
 		l.Close()
+		logDir, level := tb.TempDir(), "warn"
+		if d := os.Getenv("NORMWATCH_BENCH_LOGS"); d != "" {
+			logDir, level = d, "info"
+		}
 		s := realistic
 		cmd := exec.Command(bin, "run", "--kafka.brokers", strings.Join(brokers, ","), "--kafka.topics", topic,
 			"--kafka.group_id", group, "--kafka.dlq_topic", "", "--kafka.alert_topic", "",
 			"--baselines.dir", baselines, "--checkpoint.dir", tb.TempDir(), "--checkpoint.interval", "1s",
-			"--http.listen", addr, "--log.level", "warn",
+			"--http.listen", addr, "--log.level", level,
 			"--limits.max_versions_per_model", strconv.Itoa(s.Versions+4),
 			"--limits.max_series", strconv.Itoa(max(2000, s.Versions*(s.Features+1))))
 		cmd.Env = env
-		logf, err := os.Create(filepath.Join(tb.TempDir(), fmt.Sprintf("monitor-%d.log", i)))
+		logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("%s-monitor-%d.log", run, i)))
 		require.NoError(tb, err)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		require.NoError(tb, cmd.Start())
@@ -176,6 +180,8 @@ func scaleRun(tb testing.TB, bin string, brokers []string, topic string, partiti
 // must come before half the topic) to 90% of the topic, so the joins'
 // rebalances and the last checkpoint are left out; whole-s is from the
 // first start to the last commit; cpu-µs/event sums every process.
+// NORMWATCH_BENCH_LOGS names a directory that keeps every process's log,
+// at level info.
 func BenchmarkScaleOut(b *testing.B) {
 	const partitions = 6
 	n := eventsEnv(2_000_000)

@@ -100,10 +100,11 @@ func NewPartialsWriter(o PartialsWriterOptions) (*PartialsWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tr *kafka.Transport
-	if o.TLS != nil || mech != nil {
-		tr = &kafka.Transport{TLS: o.TLS, SASL: mech}
-	}
+	// A transport of its own, not kafka-go's process-wide default: that
+	// one caches metadata for 6 s, and a cache taken before another
+	// process created the topic made every write fail as "Unknown Topic
+	// Or Partition" for that long.
+	tr := &kafka.Transport{TLS: o.TLS, SASL: mech}
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(o.Brokers...),
 		Topic:        o.Topic,
@@ -117,11 +118,8 @@ func NewPartialsWriter(o PartialsWriterOptions) (*PartialsWriter, error) {
 		MaxAttempts:  3,
 		Compression:  kafka.Lz4,
 	}
-	cl := &kafka.Client{Addr: w.Addr, Timeout: o.Timeout}
-	if tr != nil {
-		w.Transport = tr
-		cl.Transport = tr
-	}
+	w.Transport = tr
+	cl := &kafka.Client{Addr: w.Addr, Timeout: o.Timeout, Transport: tr}
 	return &PartialsWriter{w: w, cl: cl, topic: o.Topic, timeout: o.Timeout}, nil
 }
 
@@ -275,6 +273,11 @@ func EnsurePartialsTopic(ctx context.Context, brokers []string, o PartialsTopicO
 	case !errors.Is(err, kafka.TopicAlreadyExists):
 		return fmt.Errorf("creating the partials topic %s: %w", o.Topic, err)
 	}
+	// Another process may have created it a moment ago: wait until this
+	// broker knows it, as after creating it here.
+	if err := waitLeaders(ctx, cl, o.Topic); err != nil {
+		return err
+	}
 	got, err := describeTopicConfig(ctx, cl, o.Topic, "cleanup.policy", "max.message.bytes")
 	if err != nil {
 		return fmt.Errorf("reading the configuration of the partials topic %s: %w", o.Topic, err)
@@ -316,7 +319,7 @@ func waitLeaders(ctx context.Context, cl *kafka.Client, topic string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("creating the partials topic %s: waiting for partition leaders: %w", topic, ctx.Err())
+			return fmt.Errorf("the partials topic %s: waiting for its partitions' leaders: %w", topic, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

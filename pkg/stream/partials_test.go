@@ -76,11 +76,30 @@ func TestInternalTopicsStartTogether(t *testing.T) {
 	for round := range 3 {
 		partials := testTopic(t, fmt.Sprintf("partials-%d", round))
 		checkpoints := testTopic(t, fmt.Sprintf("checkpoints-%d", round))
+		// Something in the process asked kafka-go's default transport of
+		// the partials topic before it existed (in the daemon: a metadata
+		// request of another part), so that transport's cache says the
+		// topic is unknown for its 6 s TTL.
+		cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: time.Second}
+		_, _ = cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{partials}})
 		const processes = 4
 		errs := make(chan error, 2*processes)
 		for range processes {
 			go func() {
-				errs <- EnsurePartialsTopic(ctx, brokers, PartialsTopicOptions{Topic: partials, Partitions: 6, Retention: time.Hour})
+				// Each process writes as soon as it started: every write
+				// lands at once, not after kafka-go's metadata cache
+				// expires.
+				if err := EnsurePartialsTopic(ctx, brokers, PartialsTopicOptions{Topic: partials, Partitions: 6, Retention: time.Hour}); err != nil {
+					errs <- err
+					return
+				}
+				w, err := NewPartialsWriter(PartialsWriterOptions{Brokers: brokers, Topic: partials, Timeout: time.Second})
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer w.Close()
+				errs <- w.WritePartials(ctx, []Record{{Key: []byte("k"), Value: []byte("v"), Broadcast: true}})
 			}()
 			go func() {
 				s, err := NewKafkaCheckpoints(ctx, KafkaCheckpointOptions{Brokers: brokers, Topic: checkpoints, GroupID: "g", Partitions: 6})
