@@ -43,6 +43,12 @@
 // time of a /metrics scrape with the default global series budget full,
 // and with 1,000 features × 5 versions.
 //
+// (f) BenchmarkScaleOut (issue 15) reads the realistic stream on six
+// partitions with 1, 2 and 3 `monitor run` processes of one group
+// (evaluation.mode cluster, checkpoints in Kafka) in turn and reports the
+// group's events/s once every process is a member, its ratio to one
+// process, and the CPU per event summed over the processes.
+//
 // TestSmoke runs each at a small size, so that `go test ./...` keeps the
 // harness working in a few seconds.
 package bench
