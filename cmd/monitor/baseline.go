@@ -22,6 +22,7 @@ import (
 
 	"github.com/normwatch/normwatch/pkg/baseline"
 	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/sketch"
 	"github.com/normwatch/normwatch/pkg/stream"
 )
 
@@ -139,6 +140,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	embeddings := fs.StringSlice("embeddings", nil, "embedding columns, comma-separated (default: every column that looks like one)")
 	scalerFile := fs.String("scaler", "", "scaler file declaring the training normalization")
 	activations := fs.StringSlice("activations", nil, "embedding fields that are activations (globs, comma-separated): their profile and the normalization layer it fits are recorded")
+	frozenK := fs.Int("frozen-k", baseline.DefaultFrozenK, "depth of the frozen-query reference built from runs with retrieval.query_id and doc_ids (jsonl, --topic)")
 	infer := fs.Bool("infer-normalization", false, "record whether features look standardized or unit-range and embeddings unit-norm")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	every := fs.Int("progress-rows", baseline.DefaultProgressRows, "a progress line every this many rows")
@@ -176,6 +178,10 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "monitor baseline build: --scaler and --infer-normalization exclude each other")
 		return exitUsage
 	}
+	if *frozenK < 1 || *frozenK > sketch.MaxFrozenK {
+		fmt.Fprintf(stderr, "monitor baseline build: --frozen-k: %d: want 1 to %d\n", *frozenK, sketch.MaxFrozenK)
+		return exitUsage
+	}
 	if *minSamples == 0 {
 		fmt.Fprintln(stderr, "monitor baseline build: --min-samples: 0: want at least 1\nRun 'monitor baseline build --help' for usage.")
 		return exitUsage
@@ -184,7 +190,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 		Model: *model, Version: *version, Format: *format,
 		InferNormalization: *infer, ProgressRows: *every,
 		SelectModel: *selModel, SelectVersion: *selVersion, MinSamples: *minSamples,
-		Activations: nonEmpty(*activations),
+		Activations: nonEmpty(*activations), FrozenK: *frozenK,
 	}
 	if fs.Changed("features") {
 		opts.Features = nonEmpty(*features)

@@ -30,6 +30,7 @@ import (
 	"github.com/normwatch/normwatch/pkg/engine"
 	"github.com/normwatch/normwatch/pkg/export"
 	"github.com/normwatch/normwatch/pkg/gcpace"
+	"github.com/normwatch/normwatch/pkg/sketch"
 	"github.com/normwatch/normwatch/pkg/stream"
 )
 
@@ -344,7 +345,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		Limits: engine.Limits{
 			MaxModels: cfg.Limits.MaxModels, MaxVersionsPerModel: cfg.Limits.MaxVersionsPerModel,
 			MaxFeatures: cfg.Limits.MaxFeatures, MaxEmbeddings: cfg.Limits.MaxEmbeddings,
-			MaxSeries: cfg.Limits.MaxSeries,
+			MaxSeries: cfg.Limits.MaxSeries, MaxFrozenQueries: cfg.Limits.MaxFrozenQueries,
 		},
 		VersionStaleAfter: cfg.Limits.VersionStaleAfter, VersionIdleTimeout: cfg.Limits.VersionIdleTimeout,
 		IdleFlush:   true,
@@ -745,6 +746,21 @@ func (b storeBaselines) Lookup(model, version string) (drift.Set, string, bool) 
 	}
 	return bl.Set(), bl.ID(), true
 }
+
+// FrozenRef returns the frozen-query reference of a model version's query
+// embedding, or nil.
+func (b storeBaselines) FrozenRef(model, version, embedding string) *sketch.FrozenRef {
+	bl, ok := b.s.Lookup(model, version)
+	if !ok {
+		return nil
+	}
+	if e := bl.Embeddings[embedding]; e != nil && e.Frozen != nil {
+		return e.Frozen.Ref()
+	}
+	return nil
+}
+
+var _ engine.FrozenReferences = storeBaselines{}
 
 // alertSink feeds evaluations to the alert lifecycle.
 type alertSink struct{ m *alert.Manager }

@@ -25,6 +25,9 @@ func applyThresholds(c config.Thresholds, th *drift.Thresholds) {
 	if c.MinSamples != nil {
 		th.MinSamples = uint64(max(*c.MinSamples, 0)) // below 2 fails drift's Validate
 	}
+	if c.MinFrozenQueries != nil {
+		th.MinFrozenQueries = uint64(max(*c.MinFrozenQueries, 0)) // below 2 fails drift's Validate
+	}
 	for _, f := range []struct {
 		to   *float64
 		from *float64
@@ -45,7 +48,7 @@ func applyThresholds(c config.Thresholds, th *drift.Thresholds) {
 		{&th.KS, c.KS}, {&th.PSI, c.PSI}, {&th.MeanShift, c.MeanShift}, {&th.OutOfRange, c.OutOfRange},
 		{&th.Missing, c.Missing}, {&th.NonFinite, c.NonFinite}, {&th.Refit, c.Refit},
 		{&th.NonUnit, c.NonUnit}, {&th.NormShift, c.NormShift}, {&th.Cosine, c.Cosine},
-		{&th.DimsMoved, c.DimsMoved}, {&th.DimMismatch, c.DimMismatch},
+		{&th.DimsMoved, c.DimsMoved}, {&th.DimMismatch, c.DimMismatch}, {&th.FrozenRecallDrop, c.FrozenRecallDrop},
 	} {
 		if l.from == nil {
 			continue

@@ -164,7 +164,8 @@ func TestOverrideValidationAgrees(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := config.Override{}
 			switch name {
-			case "unit_norm_ratio", "non_unit", "mixed_floor", "norm_shift", "cosine", "dims_moved", "dim_shift", "dim_mismatch":
+			case "unit_norm_ratio", "non_unit", "mixed_floor", "norm_shift", "cosine", "dims_moved", "dim_shift", "dim_mismatch",
+				"frozen_recall_drop", "min_frozen_queries":
 				o.Embedding = "query"
 			case "min_samples", "alpha", "missing", "nonfinite":
 			default:
@@ -234,7 +235,7 @@ func TestReadmeThresholds(t *testing.T) {
 		// of the other kind of subject.
 		accepts := func(o config.Override) bool {
 			v := 0.5
-			if name == "min_samples" {
+			if name == "min_samples" || name == "min_frozen_queries" {
 				v = 300
 			}
 			setThreshold(&o.Thresholds, ij[0], v, 0.2, 0.3)

@@ -37,6 +37,9 @@ func signalsText(e *baseline.Embedding) []string {
 		}
 		out = append(out, line)
 	}
+	if f := e.Frozen; f != nil {
+		out = append(out, fmt.Sprintf("frozen reference of %d queries, top-%d", len(f.Queries), f.K))
+	}
 	if a := e.Activation; a != nil {
 		p := drift.FitActivation(a.Sketch)
 		out = append(out, fmt.Sprintf("activations of %d vectors fit %s (per-vector mean %.3g ± %.3g, std %.3g ± %.1f%%, RMS %.3g ± %.1f%%)",

@@ -52,7 +52,7 @@ func Name(d drift.Diagnosis) string {
 		drift.EmbeddingModelChange, drift.EmbeddingDimMismatch,
 		// The retrieval and activation signals are reported on their
 		// embedding: one alert per subject.
-		drift.SimilarityCompressed, drift.ActivationNormChange:
+		drift.SimilarityCompressed, drift.ActivationNormChange, drift.RetrievalRegression:
 		return EmbeddingDrift
 	case drift.MissingSpike, drift.NonFiniteValues:
 		return DataQuality

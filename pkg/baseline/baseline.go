@@ -108,6 +108,9 @@ type Embedding struct {
 	// without.
 	Similarity *sketch.Similarity `json:"similarity,omitempty"`
 	Activation *Activation        `json:"activation,omitempty"`
+	// Frozen is the frozen-query reference of the retrievals whose query
+	// is this embedding (frozen.go); nil without.
+	Frozen *Frozen `json:"frozen,omitempty"`
 }
 
 // What --infer-normalization finds the data looks like.
@@ -154,6 +157,7 @@ type embeddingWire struct {
 	Sketch        json.RawMessage `json:"sketch"`
 	Similarity    json.RawMessage `json:"similarity,omitempty"`
 	Activation    *activationWire `json:"activation,omitempty"`
+	Frozen        *Frozen         `json:"frozen,omitempty"`
 }
 
 // FieldError is an error about one field of a baseline file.

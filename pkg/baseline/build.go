@@ -109,6 +109,9 @@ type BuildOptions struct {
 
 	// Decoder configures the JSONL event decoder (the daemon's).
 	Decoder stream.DecoderOptions
+	// FrozenK is the depth of the frozen-query references built from
+	// runs with query_id and doc_ids (0: DefaultFrozenK).
+	FrozenK int
 	// Numeric configures the feature sketches; UnitTolerance the
 	// embedding sketches (0: sketch.DefaultUnitTolerance).
 	Numeric       sketch.NumericOptions
@@ -403,7 +406,11 @@ type accumulator struct {
 	embeddings map[string]*sketch.Vector
 	sims       map[string]*sketch.Similarity // retrievals, by query embedding
 	acts       map[string]*sketch.Activation // activation fields' profiles
-	examples   map[string]int
+	// frozen holds the reference runs by query embedding and query id
+	// (frozen.go), with the runs left out.
+	frozen                     map[string]map[string][]string
+	frozenRepeats, frozenEmpty uint64
+	examples                   map[string]int
 
 	bytesRead    *int64
 	first, last  time.Time // event times seen (JSONL and Kafka)
@@ -593,6 +600,7 @@ func (a *accumulator) finish(digest string) (*Baseline, error) {
 		b.Embeddings[name] = &Embedding{Dim: v.Dim(), Sketch: v}
 	}
 	a.finishSignals(b)
+	a.finishFrozen(b)
 	if len(b.Features)+len(b.Embeddings) == 0 {
 		return nil, fmt.Errorf("%s: %w: no numeric feature or embedding column found", a.path, ErrEmptyInput)
 	}
@@ -630,6 +638,9 @@ func SmallSeries(b *Baseline, minSamples uint64) []string {
 	for _, name := range slices.Sorted(maps.Keys(b.Embeddings)) {
 		e := b.Embeddings[name]
 		if e.scoresOnly() {
+			if e.Similarity == nil {
+				continue // known by its frozen reference alone
+			}
 			if n := e.Similarity.Scores().Count(); n < minSamples {
 				out = append(out, fmt.Sprintf("embedding %s: %d similarity scores, below min_samples %d: a reference this small makes comparisons weak", name, n, minSamples))
 			}

@@ -22,7 +22,9 @@ import (
 // The Kafka topic range builder (kafka.go) feeds the same accumulator
 // through event.
 func buildJSONL(in io.Reader, a *accumulator) error {
-	dec, err := stream.NewDecoder(a.opts.Decoder)
+	do := a.opts.Decoder
+	do.KeepRetrievalIDs = true // frozen runs' ids make the reference
+	dec, err := stream.NewDecoder(do)
 	if err != nil {
 		return err
 	}

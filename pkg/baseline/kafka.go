@@ -56,7 +56,9 @@ func buildTopic(ctx context.Context, r stream.RangeOptions, opts BuildOptions) (
 	if err := opts.Validate(); err != nil {
 		return nil, nil, nil, err
 	}
-	dec, err := stream.NewDecoder(opts.Decoder)
+	do := opts.Decoder
+	do.KeepRetrievalIDs = true // frozen runs' ids make the reference
+	dec, err := stream.NewDecoder(do)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -24,13 +24,18 @@ type activationWire struct {
 	Sketch json.RawMessage `json:"sketch"`
 }
 
-// scoresOnly tells an embedding known by its retrievals' scores alone: no
-// vector of its own, so no dimension.
+// scoresOnly tells an embedding known by its retrievals' scores (or its
+// frozen reference) alone: no vector of its own, so no dimension.
 func (e *Embedding) scoresOnly() bool {
-	return e.Similarity != nil && e.Dim == 0 && e.Sketch != nil && e.Sketch.Count() == 0 && e.Sketch.Dim() == 0
+	return (e.Similarity != nil || e.Frozen != nil) && e.Dim == 0 && e.Sketch != nil && e.Sketch.Count() == 0 && e.Sketch.Dim() == 0
 }
 
 func (e *Embedding) validateSignals(file, field string) error {
+	if e.Frozen != nil {
+		if err := e.Frozen.validate(file, field+".frozen"); err != nil {
+			return err
+		}
+	}
 	if a := e.Activation; a != nil {
 		if a.Sketch == nil {
 			return fieldErr(file, field+".activation.sketch", "missing")
@@ -43,6 +48,7 @@ func (e *Embedding) validateSignals(file, field string) error {
 }
 
 func (e *Embedding) signalsWire(name string, w *embeddingWire) error {
+	w.Frozen = e.Frozen
 	if e.Similarity != nil {
 		raw, err := e.Similarity.MarshalJSON()
 		if err != nil {
@@ -64,6 +70,7 @@ func (e *Embedding) signalsWire(name string, w *embeddingWire) error {
 }
 
 func (e *Embedding) readSignals(file, field string, w embeddingWire) error {
+	e.Frozen = w.Frozen
 	if len(w.Similarity) > 0 && string(w.Similarity) != "null" {
 		s := new(sketch.Similarity)
 		if err := s.UnmarshalJSON(w.Similarity); err != nil {
@@ -92,6 +99,9 @@ func (e *Embedding) driftSketch() drift.EmbeddingSketch {
 	}
 	if e.Activation != nil {
 		es.Activation, es.ActivationNorm = e.Activation.Sketch.Clone(), e.Activation.Fit
+	}
+	if e.Frozen != nil {
+		es.FrozenRef = e.Frozen.ref // immutable: shared
 	}
 	return es
 }
@@ -134,6 +144,10 @@ func (a *accumulator) signals(ev *stream.Event, wantE map[string]bool) {
 	}
 	r := &ev.Retrieval
 	if !r.Present || (wantE != nil && !wantE[r.Query]) {
+		return
+	}
+	a.frozenRun(r)
+	if len(r.Scores) == 0 && r.NDocs == 0 {
 		return
 	}
 	s := a.sims[r.Query]

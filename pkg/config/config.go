@@ -179,6 +179,9 @@ type Limits struct {
 	// MaxSeries bounds the features and embeddings tracked over all
 	// versions, what /metrics and memory grow with.
 	MaxSeries int `mapstructure:"max_series"`
+	// MaxFrozenQueries bounds the distinct frozen query ids a version's
+	// window keeps aggregates of; runs of more are counted.
+	MaxFrozenQueries int `mapstructure:"max_frozen_queries"`
 	// VersionStaleAfter without events makes a version stale: its alerts
 	// resolve and its drift figures leave /metrics. 0: three windows.
 	VersionStaleAfter time.Duration `mapstructure:"version_stale_after"`
@@ -405,6 +408,7 @@ func Default() Config {
 			MaxFeatures:         1000,
 			MaxEmbeddings:       20,
 			MaxSeries:           2000,
+			MaxFrozenQueries:    10000,
 			VersionIdleTimeout:  time.Hour,
 		},
 		Baselines:  Baselines{Dir: "./baselines", Fallback: "previous_version"},
@@ -888,6 +892,7 @@ func (c Config) Validate() error {
 	intIn("limits.max_features", c.Limits.MaxFeatures, 1, 100_000)
 	intIn("limits.max_embeddings", c.Limits.MaxEmbeddings, 0, 10_000)
 	intIn("limits.max_series", c.Limits.MaxSeries, 1, 1_000_000)
+	intIn("limits.max_frozen_queries", c.Limits.MaxFrozenQueries, 1, 1_000_000)
 	durIn("limits.version_stale_after", c.Limits.VersionStaleAfter, 0, 30*24*time.Hour)
 	durIn("limits.version_idle_timeout", c.Limits.VersionIdleTimeout, time.Second, 365*24*time.Hour)
 	if s, i := c.Limits.VersionStaleAfter, c.Limits.VersionIdleTimeout; i > 0 && (s >= i || (s == 0 && 3*c.Window.Size >= i)) {

@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, c.Window.AllowedLateness)
 	require.Equal(t, 5, c.Window.HorizonWindows)
 	require.Equal(t, 200, c.Window.MinSamples)
-	require.Equal(t, Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20, MaxSeries: 2000, VersionIdleTimeout: time.Hour}, c.Limits)
+	require.Equal(t, Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20, MaxSeries: 2000, MaxFrozenQueries: 10000, VersionIdleTimeout: time.Hour}, c.Limits)
 	require.Equal(t, 1<<20, c.Decode.MaxMessageBytes)
 	require.Equal(t, 1000, c.Decode.MaxFeatures)
 	require.Equal(t, 4096, c.Decode.MaxDim)
@@ -87,10 +87,11 @@ func TestFullFile(t *testing.T) {
 				UnitNormRatio: ptr(0.95), NonUnit: level(0.05, 0.2), MixedFloor: ptr(0.2),
 				NormShift: level(0.15, 0.3), Cosine: level(0.2, 0.5), DimsMoved: level(0.2, 0.4),
 				DimShift: ptr(0.5), DimMismatch: level(0.01, 0.05),
+				FrozenRecallDrop: level(0.05, 0.2), MinFrozenQueries: ptr(50),
 			}},
 		}},
 		Limits: Limits{MaxModels: 5, MaxVersionsPerModel: 3, MaxFeatures: 200, MaxEmbeddings: 2,
-			MaxSeries: 300, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
+			MaxSeries: 300, MaxFrozenQueries: 500, VersionStaleAfter: 5 * time.Minute, VersionIdleTimeout: 6 * time.Hour},
 		Baselines:  Baselines{Dir: "/var/lib/normwatch/baselines", Fallback: "report_only"},
 		Checkpoint: Checkpoint{Store: "kafka", Topic: "normwatch.checkpoints", TopicPartitions: 48, Dir: "/var/lib/normwatch/checkpoints", Interval: 5 * time.Second},
 		Evaluation: Evaluation{Mode: "cluster", PartialsTopic: "normwatch.partials", PartialsPartitions: 6,

@@ -60,6 +60,9 @@ type Thresholds struct {
 	DimsMoved       *Level   `mapstructure:"dims_moved"`
 	DimShift        *float64 `mapstructure:"dim_shift"`
 	DimMismatch     *Level   `mapstructure:"dim_mismatch"`
+	// FrozenRecallDrop and MinFrozenQueries judge retrieval_regression.
+	FrozenRecallDrop *Level `mapstructure:"frozen_recall_drop"`
+	MinFrozenQueries *int   `mapstructure:"min_frozen_queries"`
 }
 
 // Level is a warning and a critical threshold of one statistic. An
@@ -125,6 +128,8 @@ func (t *Thresholds) fields() []thresholdField {
 		level("dims_moved", forEmbeddings, t.DimsMoved, 1),
 		{name: "dim_shift", applies: forEmbeddings, f: t.DimShift, set: t.DimShift != nil, positive: true},
 		level("dim_mismatch", forEmbeddings, t.DimMismatch, 1),
+		level("frozen_recall_drop", forEmbeddings, t.FrozenRecallDrop, 1),
+		{name: "min_frozen_queries", applies: forEmbeddings, i: t.MinFrozenQueries, set: t.MinFrozenQueries != nil},
 	}
 }
 

@@ -84,6 +84,7 @@ var help = map[string]string{
 	"limits.max_features":           "most features tracked per model version",
 	"limits.max_embeddings":         "most embeddings tracked per model version",
 	"limits.max_series":             "most features and embeddings tracked over all versions (about 30 Prometheus series each)",
+	"limits.max_frozen_queries":     "most distinct frozen query ids a version's window keeps recall aggregates of; runs of more are counted in frozen_runs_total",
 	"limits.version_stale_after":    "no events for this long makes a version stale: its alerts resolve (0: three windows)",
 	"limits.version_idle_timeout":   "no events for this long retires a version: its series and state go",
 

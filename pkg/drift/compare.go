@@ -27,6 +27,10 @@ type EmbeddingSketch struct {
 	Similarity     *sketch.Similarity
 	Activation     *sketch.Activation
 	ActivationNorm string
+	// FrozenRef is a baseline's frozen-query reference, Frozen the
+	// current runs' aggregates (frozen.go); nil without.
+	FrozenRef *sketch.FrozenRef
+	Frozen    *sketch.Frozen
 }
 
 // Set is what one side of a comparison holds for a model version: sketches

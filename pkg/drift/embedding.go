@@ -35,6 +35,10 @@ type Embedding struct {
 	RefSim, CurSim *sketch.Similarity
 	RefAct, CurAct *sketch.Activation
 	ActNorm        string
+	// RefFrozen and CurFrozen are the frozen-query reference and the
+	// current runs' aggregates; nil without.
+	RefFrozen *sketch.FrozenRef
+	CurFrozen *sketch.Frozen
 }
 
 // QuantilePair is a quantile of the reference and of the current values.
@@ -87,6 +91,9 @@ type EmbeddingReport struct {
 	// activation signals of this embedding, when it has them.
 	Similarity *SimilarityReport `json:"similarity,omitempty"`
 	Activation *ActivationReport `json:"activation,omitempty"`
+	// Frozen is the frozen-query retrieval comparison, when the
+	// embedding is the query of frozen runs or of a reference.
+	Frozen *FrozenReport `json:"frozen,omitempty"`
 }
 
 // farNorm is how far from 1 a norm must be to count as clearly not unit

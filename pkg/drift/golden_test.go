@@ -85,6 +85,17 @@ func TestSentences(t *testing.T) {
 			return r.Diagnosis, r.Summary
 		}
 	}
+	frozen := func(ref, cur *embeddingGen, keep float64) func(t *testing.T) (Diagnosis, string) {
+		return func(t *testing.T) (Diagnosis, string) {
+			fr, fc := frozenRuns(t, 3, 140, 2, 10, keep)
+			e := Embedding{Name: "query", RefFrozen: fr, CurFrozen: fc}
+			if ref != nil {
+				e.Ref, e.Cur = ref.vector(t, 5000, 1), cur.vector(t, 400, 2)
+			}
+			r := CompareEmbedding(e, th)
+			return r.Diagnosis, r.Summary
+		}
+	}
 	activation := func(ref, cur string) func(t *testing.T) (Diagnosis, string) {
 		return func(t *testing.T) (Diagnosis, string) {
 			ra, _ := activations(1, 600, 64, ref)
@@ -219,6 +230,10 @@ func TestSentences(t *testing.T) {
 		{"embedding/activations rmsnorm to layernorm", activation(ActRMSNorm, ActLayerNorm)},
 		{"embedding/activations layernorm to none", activation(ActLayerNorm, ActNone)},
 		{"embedding/activations ok", activation(ActLayerNorm, ActLayerNorm)},
+		{"embedding/frozen recall fell, query vectors not unit", frozen(&unit, &raw, 0.62)},
+		{"embedding/frozen recall fell, query vectors unit", frozen(&unit, &unit, 0.8)},
+		{"embedding/frozen recall fell, no vectors", frozen(nil, nil, 0.62)},
+		{"embedding/frozen recall ok", frozen(nil, nil, 1)},
 	}
 
 	var got []goldenSentence

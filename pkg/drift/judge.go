@@ -71,7 +71,7 @@ func Judge(in Input, p Policy) Report {
 		r, c := in.Ref.Embeddings[name], in.Cur.Embeddings[name]
 		h := CompareEmbedding(embeddingOf(name, r, c, in.Cur.Events), th)
 		var n *verdict
-		if rc, ok := in.Recent.Embeddings[name]; ok && (rc.Sketch != nil || rc.Similarity != nil || rc.Activation != nil) {
+		if rc, ok := in.Recent.Embeddings[name]; ok && (rc.Sketch != nil || rc.Similarity != nil || rc.Activation != nil || rc.Frozen != nil) {
 			v := CompareEmbedding(embeddingOf(name, r, rc, in.Recent.Events), th).verdict()
 			n = &v
 		}
@@ -127,7 +127,7 @@ func specificity(d Diagnosis) int {
 		// A merged horizon keeps the vectors of one dimension only, so a
 		// change of dimension first looks like vectors gone missing.
 		return 2
-	case SimilarityCompressed, ActivationNormChange:
+	case SimilarityCompressed, ActivationNormChange, RetrievalRegression:
 		// They name the cause with the norm evidence an embedding's own
 		// diagnosis (unnormalized, mixed, model change) sees, and more.
 		return 2

@@ -67,7 +67,8 @@ type SimilarityReport struct {
 // sides' sketches.
 func embeddingOf(name string, r, c EmbeddingSketch, events uint64) Embedding {
 	return Embedding{Name: name, Ref: r.Sketch, Cur: c.Sketch, Norm: r.Norm, Events: events,
-		RefSim: r.Similarity, CurSim: c.Similarity, RefAct: r.Activation, CurAct: c.Activation, ActNorm: r.ActivationNorm}
+		RefSim: r.Similarity, CurSim: c.Similarity, RefAct: r.Activation, CurAct: c.Activation, ActNorm: r.ActivationNorm,
+		RefFrozen: r.FrozenRef, CurFrozen: c.Frozen}
 }
 
 func median(n *sketch.Numeric) float64 {
@@ -197,7 +198,26 @@ func sanitizeSimilarity(r *SimilarityReport) {
 // non-finite values, vectors gone missing) comes first. An embedding
 // known only through its retrieval scores is judged on them.
 func overlaySignals(e Embedding, th Thresholds, r *EmbeddingReport) {
-	var sv, av *verdict
+	var sv, av, fv *verdict
+	if e.RefFrozen != nil || e.CurFrozen != nil {
+		r.Frozen, fv = compareFrozen(e.RefFrozen, e.CurFrozen, th)
+	}
+	if fv != nil && fv.Severity > SeverityOK {
+		// Named with the evidence of the vectors and the similarity,
+		// judged first; it then takes the embedding's verdict over what
+		// the vectors say (the regression is what users see, and its
+		// sentence carries their evidence), but not over a data fault of
+		// the vectors or the other signals' named causes.
+		defer func() {
+			switch r.Diagnosis {
+			case EmbeddingDimMismatch, NonFiniteValues, MissingSpike, SimilarityCompressed, ActivationNormChange:
+				return
+			}
+			fv.Summary += ": " + frozenCause(r, th)
+			r.setVerdict(*fv)
+			r.Share = 0
+		}()
+	}
 	if e.RefSim != nil || e.CurSim != nil {
 		r.Similarity, sv = compareSimilarity(e.RefSim, e.CurSim, th)
 	}
@@ -219,7 +239,7 @@ func overlaySignals(e Embedding, th Thresholds, r *EmbeddingReport) {
 		}
 	}
 	if vectorless {
-		for _, v := range []*verdict{av, sv} {
+		for _, v := range []*verdict{av, sv, fv} {
 			if v != nil {
 				r.setVerdict(*v)
 				return

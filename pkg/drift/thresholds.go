@@ -71,6 +71,13 @@ type Thresholds struct {
 	OutOfRange     Level   `json:"out_of_range"`
 	RangeTolerance float64 `json:"range_tolerance"`
 
+	// FrozenRecallDrop is how far recall@k of frozen-query runs against
+	// their reference top-k may fall below the reference's own 1 before
+	// it is retrieval_regression, judged once MinFrozenQueries distinct
+	// frozen queries were run in the horizon (fewer never page).
+	FrozenRecallDrop Level  `json:"frozen_recall_drop"`
+	MinFrozenQueries uint64 `json:"min_frozen_queries"`
+
 	// Compression is the largest ratio of current to reference spread
 	// (both IQR and p95 - p5) that makes score_compression.
 	Compression float64 `json:"compression"`
@@ -148,6 +155,11 @@ func DefaultThresholds() Thresholds {
 		// population the model never saw.
 		OutOfRange:     Level{Warning: 0.01, Critical: 0.05},
 		RangeTolerance: 0.01,
+		// A tenth of the reference's top-k gone is visible in answers; a
+		// quarter is a broken retriever. Twenty queries make one lost
+		// document of ten in half of them (recall 0.95) tell from 0.9.
+		FrozenRecallDrop: Level{Warning: 0.1, Critical: 0.25},
+		MinFrozenQueries: 20,
 		// Half the spread: scores that used to separate now bunch.
 		Compression: 0.5,
 		// Five more points of missing values changes what imputation feeds
@@ -186,6 +198,9 @@ func (t Thresholds) Validate() error {
 		}
 		return nil
 	}
+	if t.MinFrozenQueries < 2 {
+		return fmt.Errorf("min_frozen_queries: %d below 2", t.MinFrozenQueries)
+	}
 	if t.MinSamples < 2 {
 		return fmt.Errorf("min_samples: %d below 2", t.MinSamples)
 	}
@@ -214,6 +229,7 @@ func (t Thresholds) Validate() error {
 		{"out_of_range", t.OutOfRange, 1}, {"missing", t.Missing, 1}, {"nonfinite", t.NonFinite, 1},
 		{"refit", t.Refit, math.MaxFloat64}, {"non_unit", t.NonUnit, 1}, {"norm_shift", t.NormShift, 1},
 		{"cosine", t.Cosine, 2}, {"dims_moved", t.DimsMoved, 1}, {"dim_mismatch", t.DimMismatch, 1},
+		{"frozen_recall_drop", t.FrozenRecallDrop, 1},
 	} {
 		if err := c.l.validate(c.name, c.max); err != nil {
 			return err

@@ -15,13 +15,14 @@ import (
 
 // A checkpoint is the whole state of one partition, self-contained:
 //
-//	"NWEC" version(4)
+//	"NWEC" version(5)
 //	offset, largest event time, has-time, closed-through
 //	per model version: model, version, end of the last window evaluated,
 //	  newest event time and wall time last seen (version 2),
 //	  feature names, embedding names (their order numbers the sketches),
 //	  open windows, late events, cumulative snapshot, horizon windows,
-//	  each window with its embeddings' signals after its vectors (version 4)
+//	  each window with its embeddings' signals after its vectors (version 4;
+//	  frozen-query aggregates among them from version 5)
 //	CRC-32C of everything before it, little-endian
 //
 // Integers are varints, strings and sketches length-prefixed, sketches in
@@ -31,14 +32,16 @@ import (
 // within the limits of the restoring process.
 const (
 	checkpointMagic   = "NWEC"
-	checkpointVersion = 4
-	// checkpointV1 to checkpointV3 are read too: version 3 is version 4
-	// without the embeddings' signals (signals.go), version 2 that with
+	checkpointVersion = 5
+	// checkpointV1 to checkpointV4 are read too: version 4 is version 5
+	// without the frozen-query aggregates among the signals (signals.go),
+	// version 3 that without the embeddings' signals, version 2 that with
 	// every sketch folded, version 1 that without the activity of
 	// versions.
 	checkpointV1 = 1
 	checkpointV2 = 2
 	checkpointV3 = 3
+	checkpointV4 = 4
 )
 
 // ErrCorrupt is wrapped by the errors of a checkpoint that does not decode.
@@ -300,6 +303,7 @@ type ckWindow struct {
 	vec    map[uint64]*sketch.Vector
 	sim    map[uint64]*sketch.Similarity
 	act    map[uint64]*sketch.Activation
+	frz    map[uint64]*sketch.Frozen
 }
 
 type ckVersion struct {

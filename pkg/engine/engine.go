@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/normwatch/normwatch/pkg/drift"
+	"github.com/normwatch/normwatch/pkg/sketch"
 	"github.com/normwatch/normwatch/pkg/stream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,7 +49,16 @@ type Limits struct {
 	// MaxSeries bounds the features and embeddings tracked over all
 	// versions: what /metrics, the status page and memory grow with.
 	MaxSeries int
+	// MaxFrozenQueries bounds the distinct frozen query ids whose runs a
+	// model version's window (and horizon) keeps aggregates of; the runs
+	// of ids past it are counted (frozen_runs_total, over_cap).
+	MaxFrozenQueries int
 }
+
+// DefaultMaxFrozenQueries is the default Limits.MaxFrozenQueries: frozen
+// query sets are hundreds to a few thousand queries, and an aggregate is
+// some 40 bytes.
+const DefaultMaxFrozenQueries = 10000
 
 // DefaultMaxSeries is the default global series budget: about 30
 // Prometheus series per feature (figures, quantiles, baseline bands) make
@@ -58,7 +68,7 @@ const DefaultMaxSeries = 2000
 
 // DefaultLimits returns the limits normwatch ships with.
 func DefaultLimits() Limits {
-	return Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20, MaxSeries: DefaultMaxSeries}
+	return Limits{MaxModels: 20, MaxVersionsPerModel: 5, MaxFeatures: 1000, MaxEmbeddings: 20, MaxSeries: DefaultMaxSeries, MaxFrozenQueries: DefaultMaxFrozenQueries}
 }
 
 // Options configures an Engine. Zero fields take the defaults, except
@@ -140,6 +150,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Limits.MaxEmbeddings == 0 {
 		o.Limits.MaxEmbeddings = d.MaxEmbeddings
+	}
+	if o.Limits.MaxFrozenQueries == 0 {
+		o.Limits.MaxFrozenQueries = d.MaxFrozenQueries
 	}
 	if o.Limits.MaxSeries == 0 {
 		o.Limits.MaxSeries = d.MaxSeries
@@ -232,6 +245,15 @@ func (o Options) Validate() error {
 // to keep: the engine may cache sketch state in it.
 type Baselines interface {
 	Lookup(model, version string) (ref drift.Set, id string, ok bool)
+}
+
+// FrozenReferences is what a Baselines also implements when its baselines
+// hold frozen-query references: the reference of a model version's query
+// embedding, shared and immutable, or nil. The engine scores each frozen
+// run against it as the run is applied (a window keeps per-query
+// aggregates, not document ids), looking it up again at every new window.
+type FrozenReferences interface {
+	FrozenRef(model, version, embedding string) *sketch.FrozenRef
 }
 
 // Sink receives evaluations, one goroutine per sink, in the order they were

@@ -684,6 +684,7 @@ func mergeSet(ws []*window, feats, embs []string, pairs bool, broken func(featur
 	acc.vec = acc.vec[:min(len(acc.vec), len(embs))]
 	acc.sim = acc.sim[:min(len(acc.sim), len(embs))]
 	acc.act = acc.act[:min(len(acc.act), len(embs))]
+	acc.frz = acc.frz[:min(len(acc.frz), len(embs))]
 	set := drift.Set{Features: map[string]drift.FeatureSketch{}, Embeddings: map[string]drift.EmbeddingSketch{}}
 	for i, n := range acc.num {
 		if n == nil {

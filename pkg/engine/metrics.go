@@ -53,6 +53,8 @@ type metrics struct {
 	sinkDropped    *prometheus.CounterVec
 	internalErrors *prometheus.CounterVec
 	trackedByKind  map[string]prometheus.Gauge
+	frozenRunsVec  *prometheus.CounterVec
+	frozenRuns     map[string]prometheus.Counter
 
 	// Cluster mode's, registered only in it.
 	partialsWritten *prometheus.CounterVec
@@ -142,6 +144,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Internal errors (bugs of ours, never bad input) caught by component; the broken series state was reset and everything else went on.",
 		}, []string{labelComponent}),
 		trackedByKind: map[string]prometheus.Gauge{},
+		frozenRunsVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "frozen_runs_total",
+			Help: "Frozen-query runs (a retrieval with query_id and doc_ids), by outcome: scored against the baseline's reference top-k, unknown_query (an id not in the reference, left out), over_cap (an id past limits.max_frozen_queries in its window), no_reference (no frozen reference for the version's query embedding).",
+		}, []string{"outcome"}),
+		frozenRuns: map[string]prometheus.Counter{},
 		partialsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "partials_written_total",
 			Help: "Records written to the partials topic (cluster mode), by type: a series of a closed window, of a cumulative view, or a source partition's watermark.",
@@ -184,6 +191,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, st := range []VersionState{StateRetired, StateEvicted} {
 		m.retirements[st] = m.retired.WithLabelValues(string(st))
 	}
+	for _, o := range frozenOutcomes {
+		m.frozenRuns[o] = m.frozenRunsVec.WithLabelValues(o)
+	}
 	for _, c := range Components() {
 		m.internalErrors.WithLabelValues(c)
 	}
@@ -193,7 +203,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.refused, m.refusedNames, m.retired, m.lastEvent, m.stale, m.tracked,
-			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors)
+			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors, m.frozenRunsVec)
 	}
 	return m
 }

@@ -46,11 +46,12 @@ import (
 // model, version, name, window start (math.MinInt64 for cumulative),
 // events, then for a feature its Numeric sketch and its raw-normalized
 // pair, for an embedding its Vector sketch, its similarity and its
-// activation sketches (signals.go), each in its binary form, empty when
-// absent. Integers are varints, strings and sketches length-prefixed.
+// activation sketches and its frozen-query aggregates (signals.go; format
+// 2, format 1 is read too), each in its binary form, empty when absent.
+// Integers are varints, strings and sketches length-prefixed.
 const (
 	partialMagic   = "NWP"
-	partialFormat  = 1
+	partialFormat  = 2
 	recWatermark   = 'W'
 	recFeature     = 'F'
 	recEmbedding   = 'E'
@@ -182,9 +183,9 @@ func (e *Engine) windowRecords(recs []stream.Record, s *series, src partKey, win
 		}
 		recs = append(recs, record(w, end, route))
 	}
-	for i := range min(len(embs), max(len(win.vec), len(win.sim), len(win.act))) {
-		v, sim, act := at(win.vec, i), at(win.sim, i), at(win.act, i)
-		if v == nil && sim == nil && act == nil {
+	for i := range min(len(embs), max(len(win.vec), len(win.sim), len(win.act), len(win.frz))) {
+		v, sim, act, frz := at(win.vec, i), at(win.sim, i), at(win.act, i), at(win.frz, i)
+		if v == nil && sim == nil && act == nil && frz == nil {
 			continue
 		}
 		w := &ckWriter{}
@@ -195,10 +196,10 @@ func (e *Engine) windowRecords(recs []stream.Record, s *series, src partKey, win
 		w.i(start)
 		end := len(w.b)
 		w.u(win.events)
-		// The vector sketch, then the signals (similarity, activation),
-		// each empty when absent.
+		// The vector sketch, then the signals (similarity, activation,
+		// frozen runs), each empty when absent.
 		var err error
-		for _, m := range []interface{ MarshalBinary() ([]byte, error) }{v, sim, act} {
+		for _, m := range []interface{ MarshalBinary() ([]byte, error) }{v, sim, act, frz} {
 			var b []byte
 			if m != nil && !isNil(m) {
 				if b, err = m.MarshalBinary(); err != nil {
@@ -233,6 +234,8 @@ func isNil(m interface{ MarshalBinary() ([]byte, error) }) bool {
 		return x == nil
 	case *sketch.Activation:
 		return x == nil
+	case *sketch.Frozen:
+		return x == nil
 	}
 	return false
 }
@@ -252,6 +255,7 @@ type partialRec struct {
 	vec            *sketch.Vector
 	sim            *sketch.Similarity
 	act            *sketch.Activation
+	frz            *sketch.Frozen
 }
 
 // errBadPartial is wrapped by the errors of a record that does not decode.
@@ -261,8 +265,9 @@ func decodePartial(b []byte) (*partialRec, error) {
 	if len(b) < len(partialMagic)+2 || string(b[:len(partialMagic)]) != partialMagic {
 		return nil, fmt.Errorf("%w: not a normwatch partial", errBadPartial)
 	}
-	if f := b[len(partialMagic)]; f != partialFormat {
-		return nil, fmt.Errorf("%w: format %d, this build reads %d", errBadPartial, f, partialFormat)
+	f := b[len(partialMagic)]
+	if f < 1 || f > partialFormat {
+		return nil, fmt.Errorf("%w: format %d, this build reads 1 to %d", errBadPartial, f, partialFormat)
 	}
 	r := &ckReader{b: b[len(partialMagic)+2:]}
 	p := &partialRec{typ: b[len(partialMagic)+1]}
@@ -280,10 +285,13 @@ func decodePartial(b []byte) (*partialRec, error) {
 		p.model, p.version = r.s("model"), r.s("version")
 		p.name, p.start, p.events = r.s("name"), r.i("window start"), r.u("events")
 		sk := r.bytes("sketch")
-		var extra, act []byte
+		var extra, act, frz []byte
 		extra = r.bytes("pair or similarity")
 		if p.typ == recEmbedding {
 			act = r.bytes("activation")
+			if f >= 2 {
+				frz = r.bytes("frozen runs")
+			}
 		}
 		if r.err != nil {
 			break
@@ -308,6 +316,10 @@ func decodePartial(b []byte) (*partialRec, error) {
 			if err == nil && len(act) > 0 {
 				p.act = new(sketch.Activation)
 				err = p.act.UnmarshalBinary(act)
+			}
+			if err == nil && len(frz) > 0 {
+				p.frz = new(sketch.Frozen)
+				err = p.frz.UnmarshalBinary(frz)
 			}
 		}
 		if err != nil {

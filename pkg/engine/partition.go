@@ -26,6 +26,8 @@ type window struct {
 	// sim and act are the embeddings' signals (signals.go).
 	sim []*sketch.Similarity
 	act []*sketch.Activation
+	// frz are the frozen-query runs' aggregates, by query embedding.
+	frz []*sketch.Frozen
 }
 
 func (w *window) numeric(i int32) *sketch.Numeric {
@@ -140,6 +142,11 @@ type pver struct {
 	// same one and a stray vector of another dimension first in a window
 	// does not make the window's real ones mismatches.
 	dims []int
+
+	// frozenRefs caches the frozen references of the query embeddings,
+	// looked up again for the window starting at another frozenAt.
+	frozenRefs map[int32]*sketch.FrozenRef
+	frozenAt   int64
 
 	// Per feature index, the value of the event being applied, valid when
 	// stamp equals the partition's event sequence: pairs raw with normalized.

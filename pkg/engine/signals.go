@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"slices"
 
@@ -37,6 +38,16 @@ func (w *window) activation(i int32) *sketch.Activation {
 	return w.act[i]
 }
 
+// frozen returns w's frozen-run aggregates of embedding i, made if new at
+// depth k.
+func (w *window) frozen(i int32, k int) *sketch.Frozen {
+	w.frz = grow(w.frz, i)
+	if w.frz[i] == nil {
+		w.frz[i] = sketch.NewFrozen(k)
+	}
+	return w.frz[i]
+}
+
 func (w *window) compactSignals() {
 	for _, s := range w.sim {
 		if s != nil {
@@ -64,6 +75,12 @@ func (w *window) cloneSignals(from *window) {
 			w.act[i] = a.Clone()
 		}
 	}
+	w.frz = make([]*sketch.Frozen, len(from.frz))
+	for i, f := range from.frz {
+		if f != nil {
+			w.frz[i] = f.Clone()
+		}
+	}
 }
 
 // mergeSignals merges w's signal sketches into out's. A sketch that does
@@ -84,6 +101,16 @@ func mergeSignals(out, w *window) {
 		}
 		if err := out.activation(int32(i)).Merge(a); err != nil {
 			out.act[i] = a.Clone()
+		}
+	}
+	// Merged without a bound: each window is bounded, and a merge of
+	// them holds frozen ids of the reference only.
+	for i, f := range w.frz {
+		if f == nil {
+			continue
+		}
+		if err := out.frozen(int32(i), f.K()).Merge(f, math.MaxInt); err != nil {
+			out.frz[i] = f.Clone() // the reference's depth changed: the newer wins
 		}
 	}
 }
@@ -115,7 +142,62 @@ func (p *partition) addSignals(pv *pver, w *window, ev *stream.Event) {
 		}
 		pv.learnEmbedding(r.Query, idx)
 	}
-	w.similarity(idx).AddRetrieval(ev.QueryVector(), r.Docs, r.Dim, r.Scores, r.Metric)
+	if len(r.Scores) > 0 || r.NDocs > 0 {
+		w.similarity(idx).AddRetrieval(ev.QueryVector(), r.Docs, r.Dim, r.Scores, r.Metric)
+	}
+	if r.QueryID != "" {
+		p.addFrozenRun(pv, w, idx, r)
+	}
+}
+
+// Outcomes of a frozen run, the label values of frozen_runs_total.
+const (
+	FrozenScored      = "scored"        // scored against the reference top-k
+	FrozenUnknown     = "unknown_query" // a query id not in the reference: left out
+	FrozenOverCap     = "over_cap"      // a query id past limits.max_frozen_queries in its window
+	FrozenNoReference = "no_reference"  // the version's baseline has no frozen reference for the query embedding
+)
+
+var frozenOutcomes = []string{FrozenScored, FrozenUnknown, FrozenOverCap, FrozenNoReference}
+
+// addFrozenRun scores a frozen query's run against the version's reference
+// and adds it to w's aggregates of the query embedding idx.
+func (p *partition) addFrozenRun(pv *pver, w *window, idx int32, r *stream.Retrieval) {
+	ref := p.frozenRef(pv, w, idx, r.Query)
+	if ref == nil {
+		p.e.m.frozenRuns[FrozenNoReference].Inc()
+		return
+	}
+	f := w.frozen(idx, ref.K())
+	recall, overlap, ok := ref.Score(r.QueryID, r.DocIDs)
+	switch {
+	case !ok:
+		f.AddUnknown()
+		p.e.m.frozenRuns[FrozenUnknown].Inc()
+	case !f.Add(r.QueryID, recall, overlap, p.e.opts.Limits.MaxFrozenQueries):
+		p.e.m.frozenRuns[FrozenOverCap].Inc()
+	default:
+		p.e.m.frozenRuns[FrozenScored].Inc()
+	}
+}
+
+// frozenRef returns the frozen reference of the version's query embedding
+// idx, looked up once per window (so a reloaded baseline counts from the
+// next window on).
+func (p *partition) frozenRef(pv *pver, w *window, idx int32, name string) *sketch.FrozenRef {
+	fr, ok := p.e.baselines.(FrozenReferences)
+	if !ok {
+		return nil
+	}
+	if pv.frozenAt != w.start || pv.frozenRefs == nil {
+		pv.frozenAt, pv.frozenRefs = w.start, map[int32]*sketch.FrozenRef{}
+	}
+	ref, seen := pv.frozenRefs[idx]
+	if !seen {
+		ref = fr.FrozenRef(pv.s.model, pv.s.version, name)
+		pv.frozenRefs[idx] = ref
+	}
+	return ref
 }
 
 // isActivation reports whether the embedding name is an activation field:
@@ -145,6 +227,7 @@ func validActivations(globs []string) error {
 const (
 	ckSimilarity = 1
 	ckActivation = 2
+	ckFrozen     = 3 // from checkpoint version 5
 )
 
 func encodeSignals(w *ckWriter, win *window, el map[int32]uint64) error {
@@ -156,6 +239,11 @@ func encodeSignals(w *ckWriter, win *window, el map[int32]uint64) error {
 	}
 	for _, a := range win.act {
 		if a != nil {
+			n++
+		}
+	}
+	for _, f := range win.frz {
+		if f != nil {
 			n++
 		}
 	}
@@ -178,6 +266,13 @@ func encodeSignals(w *ckWriter, win *window, el map[int32]uint64) error {
 	for i, a := range win.act {
 		if a != nil {
 			if err := put(ckActivation, i, a.MarshalBinary); err != nil {
+				return err
+			}
+		}
+	}
+	for i, f := range win.frz {
+		if f != nil {
+			if err := put(ckFrozen, i, f.MarshalBinary); err != nil {
 				return err
 			}
 		}
@@ -218,6 +313,16 @@ func decodeSignals(r *ckReader, cv *ckVersion, w *ckWindow) {
 				w.act = map[uint64]*sketch.Activation{}
 			}
 			w.act[i] = x
+		case ckFrozen:
+			x := new(sketch.Frozen)
+			if err := x.UnmarshalBinary(b); err != nil {
+				cv.broken = append(cv.broken, ckBroken{cv.embs[i], fmt.Errorf("frozen aggregates: %w", err)})
+				continue
+			}
+			if w.frz == nil {
+				w.frz = map[uint64]*sketch.Frozen{}
+			}
+			w.frz[i] = x
 		default:
 			r.fail("signal kind %d", kind)
 			return
@@ -230,6 +335,7 @@ func decodeSignals(r *ckReader, cv *ckVersion, w *ckWindow) {
 func restoreSignals(cw *ckWindow, w *window, emap []int32) {
 	w.sim = remap(w.sim, cw.sim, emap)
 	w.act = remap(w.act, cw.act, emap)
+	w.frz = remap(w.frz, cw.frz, emap)
 }
 
 // remap puts the sketches of src, numbered locally, at their process
@@ -259,6 +365,13 @@ func addSignalSketches(set *drift.Set, acc *window, embs []string) {
 		if a != nil {
 			es := set.Embeddings[embs[i]]
 			es.Activation = a
+			set.Embeddings[embs[i]] = es
+		}
+	}
+	for i, f := range acc.frz {
+		if f != nil && i < len(embs) {
+			es := set.Embeddings[embs[i]]
+			es.Frozen = f
 			set.Embeddings[embs[i]] = es
 		}
 	}

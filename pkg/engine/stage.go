@@ -205,6 +205,10 @@ func (p *stagePart) ApplyRaw(offset int64, _, value []byte) (err error) {
 		w.act = grow(w.act, idx)
 		w.act[idx] = rec.act
 	}
+	if rec.frz != nil {
+		w.frz = grow(w.frz, idx)
+		w.frz[idx] = rec.frz
+	}
 	return nil
 }
 

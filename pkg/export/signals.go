@@ -17,6 +17,9 @@ var (
 	descSimUnit        = desc("similarity_unit_norm_ratio", "Share of the retrievals' query or document vectors that are unit-norm, in the horizon.", embeddingLabels, "side")
 	descActStat        = desc("activation_statistic", "Per-vector statistics of an activation field in the horizon: the mean across vectors of their mean, std and rms, and how much they vary (mean_sd, std_cv, rms_cv).", embeddingLabels, "statistic")
 	descActFit         = desc("activation_fit", "1 for the normalization layer (layernorm, rmsnorm, none) the activation field's horizon fits, 0 for the others.", embeddingLabels, "fit")
+	descFrozenRecall   = desc("frozen_recall", "Recall@k of the frozen-query runs whose query is the embedding against the baseline's reference top-k, in the comparison horizon: the mean over distinct frozen queries of each query's mean (the reference's own is 1).", embeddingLabels)
+	descFrozenOverlap  = desc("frozen_overlap", "Rank-biased overlap (p 0.9, truncated at k) of the frozen-query runs with the reference top-k, in the horizon, averaged as frozen_recall.", embeddingLabels)
+	descFrozenQueries  = desc("frozen_queries", "Distinct frozen query ids run in the horizon: retrieval_regression is judged from drift's min_frozen_queries on.", embeddingLabels)
 	descRefActFit      = desc("baseline_activation_fit", "1 for the normalization layer the baseline of the activation field fits (or declares), 0 for the others.", embeddingLabels, "fit")
 )
 
@@ -50,6 +53,11 @@ func (c *Collector) collectSignals(ch chan<- prometheus.Metric, gauge func(*prom
 				gauge(descSimUnit, unit, with(side)...)
 			}
 		}
+	}
+	if f := e.Frozen; f != nil && f.Queries > 0 {
+		gauge(descFrozenRecall, f.Recall, l...)
+		gauge(descFrozenOverlap, f.Overlap, l...)
+		gauge(descFrozenQueries, float64(f.Queries), l...)
 	}
 	if a := e.Activation; a != nil && a.Current.Vectors > 0 {
 		p := a.Current

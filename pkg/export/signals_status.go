@@ -59,6 +59,19 @@ func signalRows(e drift.EmbeddingReport, subject string) []rowView {
 		}
 		out = append(out, r)
 	}
+	if f := e.Frozen; f != nil {
+		text := fmt.Sprintf("recall@%d %s and rank-biased overlap %s against the frozen reference over %d frozen queries (%d runs; reference of %d queries).",
+			f.K, fig(f.Recall), fig(f.Overlap), f.Queries, f.Runs, f.RefQueries)
+		if f.Unknown+f.OverCap > 0 {
+			text += fmt.Sprintf(" %d runs of ids not in the reference and %d past limits.max_frozen_queries left out.", f.Unknown, f.OverCap)
+		}
+		r := row("frozen", drift.RetrievalRegression, f.Runs, text,
+			[]string{"recall", fig(f.Recall), "overlap", fig(f.Overlap), "queries", strconv.Itoa(f.Queries)})
+		if f.Queries == 0 && r.Diagnosis == drift.OK {
+			r.Diagnosis = drift.InsufficientData
+		}
+		out = append(out, r)
+	}
 	if a := e.Activation; a != nil {
 		c := a.Current
 		want := a.Reference.Fit

@@ -132,6 +132,10 @@ type DecoderOptions struct {
 	// MaxRetrievedDocs bounds the documents and the scores of one
 	// retrieval, in [1, 100000].
 	MaxRetrievedDocs int
+	// KeepRetrievalIDs keeps a retrieval's doc_ids as text too
+	// (Retrieval.DocIDText), beside their hashes: for building a frozen
+	// reference, not for the daemon.
+	KeepRetrievalIDs bool
 }
 
 // DefaultDecoderOptions returns the options with every default filled in.
@@ -333,6 +337,7 @@ const (
 	ReasonTooManyDocs    Reason = "too_many_docs"          // over MaxRetrievedDocs documents or scores
 	ReasonRetrievalDim   Reason = "retrieval_dim_mismatch" // documents of another dimension than each other or the query
 	ReasonNonFiniteScore Reason = "nonfinite_score"        // a NaN or infinite score, or document component
+	ReasonBadRetrievalID Reason = "bad_retrieval_id"       // a query or document id not a string, empty, not UTF-8 or over MaxRetrievalIDBytes
 )
 
 // Reasons returns every Reason, so that counters can be created at zero.
@@ -344,6 +349,7 @@ func Reasons() []Reason {
 		ReasonMissingVersion, ReasonNameInvalid, ReasonDuplicateName,
 		ReasonInternalError,
 		ReasonBadRetrieval, ReasonTooManyDocs, ReasonRetrievalDim, ReasonNonFiniteScore,
+		ReasonBadRetrievalID,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -16,7 +17,9 @@ import (
 //	"retrieval": {"query": "query",                    // an embedding of the event: the query vector
 //	              "docs": [[0.1, ...], "b64f32:...", ...], // the retrieved documents' vectors
 //	              "scores": [0.83, 0.79, ...],          // the retriever's scores
-//	              "metric": "dot"}                       // how to score docs without scores: dot, cosine, l2
+//	              "metric": "dot",                       // how to score docs without scores: dot, cosine, l2
+//	              "query_id": "fq-0017",                 // a frozen query's id (frozen-query retrieval)
+//	              "doc_ids": ["d12", "d7", ...]}         // the retrieved documents' ids, in rank order
 //
 // query is required: it names the signal (the embedding it is reported
 // on). An event carries scores, or docs with the query's vector in its
@@ -24,6 +27,13 @@ import (
 // be as many as the docs. Bad shapes, documents of another dimension than
 // each other or the query, non-finite scores or document components and
 // more than MaxRetrievedDocs entries make the message a decode error.
+//
+// query_id and doc_ids go together: a run of a frozen query, whose
+// retrieved ids are scored against a baseline's reference top-k. With
+// them, scores and docs may be left out. An id must be a non-empty UTF-8
+// string of at most MaxRetrievalIDBytes bytes (bad_retrieval_id); more
+// than MaxRetrievedDocs ids is too_many_docs. Document ids are kept as
+// their sketch.DocID hashes, in rank order.
 type Retrieval struct {
 	Present bool
 	Query   string // the query embedding's name
@@ -32,11 +42,41 @@ type Retrieval struct {
 	NDocs   int
 	Docs    []float32 // NDocs × Dim values, one document after the other
 	Scores  []float64
+	// QueryID is the frozen query's id, "" without; DocIDs the hashes of
+	// the retrieved ids (HasDocIDs: the event carried doc_ids, maybe
+	// empty).
+	QueryID   string
+	DocIDs    []uint64
+	HasDocIDs bool
+	// DocIDText holds the ids themselves with
+	// DecoderOptions.KeepRetrievalIDs.
+	DocIDText []string
 }
+
+// MaxRetrievalIDBytes bounds a query or document id of a retrieval.
+const MaxRetrievalIDBytes = 256
 
 func (r *Retrieval) reset() {
 	r.Present, r.Query, r.Metric, r.Dim, r.NDocs = false, "", "", 0, 0
 	r.Docs, r.Scores = r.Docs[:0], r.Scores[:0]
+	r.QueryID, r.DocIDs, r.HasDocIDs, r.DocIDText = "", r.DocIDs[:0], false, r.DocIDText[:0]
+}
+
+// retrievalID checks one id of a retrieval.
+func retrievalID(what string, x *fastjson.Value) ([]byte, error) {
+	if x.Type() != fastjson.TypeString {
+		return nil, errorf(ReasonBadRetrievalID, "%s is a JSON %s, not a string", what, x.Type())
+	}
+	b := x.GetStringBytes()
+	switch {
+	case len(b) == 0:
+		return nil, errorf(ReasonBadRetrievalID, "%s is empty", what)
+	case len(b) > MaxRetrievalIDBytes:
+		return nil, errorf(ReasonBadRetrievalID, "%s has %d bytes, over the limit of %d", what, len(b), MaxRetrievalIDBytes)
+	case !utf8.Valid(b):
+		return nil, errorf(ReasonBadRetrievalID, "%s is not UTF-8", what)
+	}
+	return b, nil
 }
 
 // Doc returns document i's vector.
@@ -92,6 +132,15 @@ func (d *Decoder) retrieval(key []byte, v *fastjson.Value, depth int, ev *Event)
 				return
 			}
 			r.Metric = m
+		case "query_id":
+			b, e := retrievalID(string(key)+".query_id", x)
+			if e != nil {
+				err = e
+				return
+			}
+			r.QueryID = string(b)
+		case "doc_ids":
+			err = d.docIDs(key, x, r)
 		case "docs":
 			docs = x
 		case "scores":
@@ -181,6 +230,39 @@ func (d *Decoder) retrieval(key []byte, v *fastjson.Value, depth int, ev *Event)
 	if len(r.Scores) > 0 && r.NDocs > 0 && len(r.Scores) != r.NDocs {
 		return errorf(ReasonBadRetrieval, "%s has %d scores for %d docs", key, len(r.Scores), r.NDocs)
 	}
+	if (r.QueryID != "") != r.HasDocIDs {
+		return errorf(ReasonBadRetrieval, "%s has query_id or doc_ids without the other", key)
+	}
+	return nil
+}
+
+// docIDs decodes a retrieval's doc_ids into r.DocIDs, as hashes.
+func (d *Decoder) docIDs(key []byte, x *fastjson.Value, r *Retrieval) error {
+	if x.Type() == fastjson.TypeNull {
+		return nil
+	}
+	a, err := x.Array()
+	if err != nil {
+		return errorf(ReasonBadRetrieval, "%s.doc_ids is a JSON %s, not an array of ids", key, x.Type())
+	}
+	if len(a) > d.opts.MaxRetrievedDocs {
+		return errorf(ReasonTooManyDocs, "%s.doc_ids has %d entries, over the limit of %d", key, len(a), d.opts.MaxRetrievedDocs)
+	}
+	r.HasDocIDs = true
+	for j, v := range a {
+		if v.Type() != fastjson.TypeString {
+			return errorf(ReasonBadRetrievalID, "%s.doc_ids[%d] is a JSON %s, not a string", key, j, v.Type())
+		}
+		b, err := retrievalID("", v)
+		if err != nil {
+			err.(*DecodeError).Err = fmt.Errorf("%s.doc_ids[%d]%w", key, j, err.(*DecodeError).Err)
+			return err
+		}
+		r.DocIDs = append(r.DocIDs, sketch.DocID(b))
+		if d.opts.KeepRetrievalIDs {
+			r.DocIDText = append(r.DocIDText, string(b))
+		}
+	}
 	return nil
 }
 
@@ -194,9 +276,9 @@ func (d *Decoder) checkRetrieval(ev *Event) error {
 	}
 	q := ev.QueryVector()
 	switch {
-	case len(r.Scores) == 0 && r.NDocs == 0:
+	case len(r.Scores) == 0 && r.NDocs == 0 && r.QueryID == "":
 		return errorf(ReasonBadRetrieval, "retrieval of %q has neither scores nor docs", r.Query)
-	case len(r.Scores) == 0 && q == nil:
+	case len(r.Scores) == 0 && r.NDocs > 0 && q == nil:
 		return errorf(ReasonBadRetrieval, "retrieval of %q has docs but no scores, and the event no %q embedding to score them with", r.Query, r.Query)
 	case q != nil && r.NDocs > 0 && len(q) != r.Dim:
 		return errorf(ReasonRetrievalDim, "retrieval of %q: documents have %d dimensions, the query %d", r.Query, r.Dim, len(q))

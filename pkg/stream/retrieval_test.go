@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/normwatch/normwatch/pkg/sketch"
 )
 
 func TestDecodeRetrieval(t *testing.T) {
@@ -162,5 +164,71 @@ func BenchmarkDecodeRetrieval(b *testing.B) {
 		if err := d.Decode(msg, Fallback{}, &ev); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeFrozenRun: a frozen query's run (query_id, doc_ids) decodes
+// into the id and the ids' hashes in rank order, alone or beside scores;
+// hostile ids are errors with their reason, on both decoder paths.
+func TestDecodeFrozenRun(t *testing.T) {
+	h := func(ids ...string) []uint64 {
+		out := []uint64{}
+		for _, id := range ids {
+			out = append(out, sketch.DocID([]byte(id)))
+		}
+		return out
+	}
+	long := strings.Repeat("x", MaxRetrievalIDBytes+1)
+	tests := []struct {
+		name    string
+		opts    DecoderOptions
+		retr    string
+		id      string
+		docs    []uint64
+		reason  Reason
+		errPart string
+	}{
+		{name: "ids alone", retr: `{"query":"q","query_id":"fq-0017","doc_ids":["d12","d7","d3"]}`, id: "fq-0017", docs: h("d12", "d7", "d3")},
+		{name: "beside scores", retr: `{"query":"q","scores":[0.9,0.8],"query_id":"fq-1","doc_ids":["a","b"]}`, id: "fq-1", docs: h("a", "b")},
+		{name: "nothing retrieved", retr: `{"query":"q","query_id":"fq-1","doc_ids":[]}`, id: "fq-1", docs: h()},
+		{name: "longest id", retr: `{"query":"q","query_id":"` + long[1:] + `","doc_ids":["` + long[1:] + `"]}`, id: long[1:], docs: h(long[1:])},
+		{name: "query id too long", retr: `{"query":"q","query_id":"` + long + `","doc_ids":["a"]}`, reason: ReasonBadRetrievalID, errPart: "query_id has 257 bytes"},
+		{name: "doc id too long", retr: `{"query":"q","query_id":"a","doc_ids":["a","` + long + `"]}`, reason: ReasonBadRetrievalID, errPart: "doc_ids[1] has 257 bytes"},
+		{name: "query id a number", retr: `{"query":"q","query_id":17,"doc_ids":["a"]}`, reason: ReasonBadRetrievalID},
+		{name: "doc id a number", retr: `{"query":"q","query_id":"a","doc_ids":[12]}`, reason: ReasonBadRetrievalID, errPart: "doc_ids[0]"},
+		{name: "doc id empty", retr: `{"query":"q","query_id":"a","doc_ids":["b",""]}`, reason: ReasonBadRetrievalID, errPart: "doc_ids[1] is empty"},
+		{name: "query id empty", retr: `{"query":"q","query_id":"","doc_ids":["b"]}`, reason: ReasonBadRetrievalID},
+		{name: "doc id not UTF-8", retr: "{\"query\":\"q\",\"query_id\":\"a\",\"doc_ids\":[\"\xff\"]}", reason: ReasonBadRetrievalID, errPart: "UTF-8"},
+		{name: "doc_ids an object", retr: `{"query":"q","query_id":"a","doc_ids":{"a":1}}`, reason: ReasonBadRetrieval},
+		{name: "query_id without doc_ids", retr: `{"query":"q","query_id":"a"}`, reason: ReasonBadRetrieval, errPart: "without the other"},
+		{name: "doc_ids without query_id", retr: `{"query":"q","doc_ids":["a"]}`, reason: ReasonBadRetrieval, errPart: "without the other"},
+		{name: "too many ids", opts: DecoderOptions{MaxRetrievedDocs: 2}, retr: `{"query":"q","query_id":"a","doc_ids":["a","b","c"]}`, reason: ReasonTooManyDocs, errPart: "over the limit of 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := []byte(`{"model":"m","model_version":"v1","retrieval":` + tt.retr + `}`)
+			for _, fast := range []bool{true, false} {
+				d, err := NewDecoder(tt.opts)
+				require.NoError(t, err)
+				d.noFast = !fast
+				var ev Event
+				err = d.Decode(msg, Fallback{}, &ev)
+				if tt.reason != "" {
+					require.Error(t, err)
+					require.Equal(t, tt.reason, ReasonOf(err), err.Error())
+					require.Contains(t, err.Error(), tt.errPart)
+					continue
+				}
+				require.NoError(t, err)
+				require.Equal(t, tt.id, ev.Retrieval.QueryID)
+				require.True(t, ev.Retrieval.HasDocIDs)
+				require.Equal(t, tt.docs, append([]uint64{}, ev.Retrieval.DocIDs...))
+				// The next event forgets the run.
+				require.NoError(t, d.Decode([]byte(`{"model":"m","model_version":"v1","retrieval":{"query":"q","scores":[1]}}`), Fallback{}, &ev))
+				require.Equal(t, "", ev.Retrieval.QueryID)
+				require.Empty(t, ev.Retrieval.DocIDs)
+			}
+			decodeBoth(t, tt.opts, msg)
+		})
 	}
 }
