@@ -113,15 +113,22 @@ func TestDaemonFrozenRegression(t *testing.T) {
 	require.InDelta(t, 0.6, v1.Frozen.Recall, 0.08)
 	require.Equal(t, 50, v1.Frozen.RefQueries)
 
-	resp, err := http.Get("http://" + d.server.Addr() + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	m := string(body)
+	scrape := func() string {
+		resp, err := http.Get("http://" + d.server.Addr() + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(body)
+	}
+	// The hostile runs were written last: wait for them to be read.
+	var m string
+	require.Eventually(t, func() bool {
+		m = scrape()
+		return strings.Contains(m, `normwatch_decode_errors_total{reason="bad_retrieval_id"} 2`)
+	}, 30*time.Second, 50*time.Millisecond, "both hostile runs dead-lettered as bad_retrieval_id")
 	require.Regexp(t, `normwatch_frozen_recall\{embedding="query",model="search",model_version="v1"\} 0\.[4-7]`, m)
 	require.Regexp(t, `normwatch_frozen_recall\{embedding="query",model="search",model_version="v0"\} 0\.9`, m)
 	require.Regexp(t, `normwatch_frozen_runs_total\{outcome="scored"\} [1-9]`, m)
 	require.Contains(t, m, `normwatch_frozen_runs_total{outcome="unknown_query"} 0`)
-	require.Contains(t, m, `normwatch_decode_errors_total{reason="bad_retrieval_id"} 2`)
 }

@@ -82,6 +82,7 @@ var (
 		descSamples, descMissing, descStatusF, descUnit, descCosine, descEvaluatedAt,
 		descMean, descStdDev, descQuantile, descRefQuantile, descNormQuantile, descRefNorm,
 		descSimQuantile, descRefSimQuantile, descSimSpread, descSimShift, descSimNorm, descSimUnit,
+		descFrozenRecall, descFrozenOverlap, descFrozenQueries,
 		descActStat, descActFit, descRefActFit}
 	quantileDescs = []*prometheus.Desc{descQuantile, descRefQuantile, descNormQuantile, descRefNorm, descSimQuantile, descRefSimQuantile}
 )
