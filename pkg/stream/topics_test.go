@@ -226,8 +226,10 @@ func TestNotReadyNamesTheCause(t *testing.T) {
 	require.NoError(t, err)
 	store := &failingStore{CheckpointStore: fs}
 	proc := &countingProcessor{store: store}
+	// Not asserted not ready at first: on a loaded machine the test's
+	// thread can wait longer than the embedded broker's join takes (seen
+	// in CI: ready 60 ms after the start).
 	r := startConsumer(t, testOptions(t, brokers, topic, testTopic(t, "group")), proc)
-	require.Error(t, r.c.NotReady())
 	produce(t, brokers, topic, 2, goodEvents(0, 100))
 	waitFor(t, "the events", 15*time.Second, func() bool { return proc.handled.Load() >= 100 })
 	waitFor(t, "readiness", 10*time.Second, r.c.Ready)
