@@ -351,6 +351,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 		IdleFlush:   true,
 		Fallback:    cfg.Baselines.Fallback,
 		Activations: cfg.Activations,
+		Outcomes:    outcomeSpecs(cfg.Outcomes),
 		Cluster:     cluster,
 		Gate:        gateOptions(cfg.Gate),
 	}, storeBaselines{store}, checkpoints, d.reg, alertSink{d.alerts}, d.history)
@@ -820,7 +821,7 @@ func decoderOptions(c config.Decode) stream.DecoderOptions {
 		ListNameKey: c.ListNameKey, ListValueKey: c.ListValueKey,
 		MaxMessageBytes: c.MaxMessageBytes, MaxFeatures: c.MaxFeatures, MaxEmbeddings: c.MaxEmbeddings,
 		MaxDim: c.MaxDim, MaxDepth: c.MaxDepth, MaxNameBytes: c.MaxNameBytes, MaxNames: c.MaxNames,
-		MaxRetrievedDocs: c.MaxRetrievedDocs,
+		MaxRetrievedDocs: c.MaxRetrievedDocs, OutcomesPath: c.OutcomesPath, MaxOutcomes: c.MaxOutcomes,
 	}
 }
 

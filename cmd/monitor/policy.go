@@ -61,3 +61,17 @@ func applyThresholds(c config.Thresholds, th *drift.Thresholds) {
 		}
 	}
 }
+
+// outcomeSpecs turns outcomes of the configuration into the drift
+// package's, defaults filled in.
+func outcomeSpecs(in []config.Outcome) []drift.OutcomeSpec {
+	out := make([]drift.OutcomeSpec, 0, len(in))
+	for _, o := range in {
+		o = config.OutcomeDefaults(o)
+		out = append(out, drift.OutcomeSpec{
+			Name: o.Name, Kind: drift.OutcomeKind(o.Kind), LowerIsBetter: o.Better == "lower",
+			MaxDeltaPoints: o.MaxDeltaPoints, Alpha: o.Alpha, MinSamples: o.MinSamples, FallsWith: o.FallsWith,
+		})
+	}
+	return out
+}

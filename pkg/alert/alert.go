@@ -37,6 +37,9 @@ const (
 	FeatureDrift       = "FeatureDrift"
 	EmbeddingDrift     = "EmbeddingDrift"
 	DataQuality        = "DataQuality"
+	// OutcomeRegression is an outcome of a version (its label outcome)
+	// worse than its previous or live version's.
+	OutcomeRegression = "OutcomeRegression"
 )
 
 // Name returns the alertname for a diagnosis, or "" for the diagnoses that
@@ -56,6 +59,8 @@ func Name(d drift.Diagnosis) string {
 		return EmbeddingDrift
 	case drift.MissingSpike, drift.NonFiniteValues:
 		return DataQuality
+	case drift.OutcomeRegression, drift.QueryNormalizationSuspect:
+		return OutcomeRegression
 	}
 	return ""
 }
@@ -247,7 +252,7 @@ func NewManager(opts Options, sinks ...Sink) (*Manager, error) {
 
 // finding is one subject's outcome in an evaluation.
 type finding struct {
-	kind, subject string // kind is "feature" or "embedding"
+	kind, subject string // kind is "feature", "embedding" or "outcome"
 	diagnosis     drift.Diagnosis
 	severity      drift.Severity
 	summary       string
@@ -322,6 +327,7 @@ func (m *Manager) observe(hold, model, version string, rep drift.Report, at time
 			"norm_ks": e.NormKS, "dims_moved_ratio": e.DimsMovedRatio, "confidence": e.Confidence,
 		}})
 	}
+	findings = append(findings, outcomeFindings(rep.Outcomes)...)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -645,4 +651,26 @@ func (m *Manager) forget(model, version string) {
 			f.Forget(model, version)
 		}
 	}
+}
+
+// outcomeFindings makes one finding per outcome: of its comparisons
+// (against the previous and the live version) the most severe, the
+// previous version's on a tie, so that one outcome pages once.
+func outcomeFindings(reps []drift.OutcomeReport) []finding {
+	var out []finding
+	at := map[string]int{}
+	for _, o := range reps {
+		f := finding{"outcome", o.Name, o.Diagnosis, o.Severity, o.Summary, map[string]float64{
+			"delta_points": o.DeltaPoints, "p_value": o.PValue, "mean": o.Mean, "ref_mean": o.RefMean,
+		}}
+		i, ok := at[o.Name]
+		switch {
+		case !ok:
+			at[o.Name] = len(out)
+			out = append(out, f)
+		case f.severity > out[i].severity:
+			out[i] = f
+		}
+	}
+	return out
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// profiled and the normalization layer they fit is judged against the
 	// baseline's (activation_norm_change).
 	Activations []string `mapstructure:"activations"`
+	// Outcomes are the events' outcomes tracked per model version as rates
+	// and means, compared with the previous and live versions' (outcomes.go).
+	Outcomes []Outcome `mapstructure:"outcomes"`
 }
 
 // Kafka is where events come from and where dead letters and alerts go.
@@ -132,6 +135,8 @@ type Decode struct {
 	// RetrievalPath is the path of the retrieval object: the query
 	// embedding's name, the retrieved documents' vectors and/or scores.
 	RetrievalPath string `mapstructure:"retrieval_path"`
+	// OutcomesPath is the path of the outcomes object: named numbers.
+	OutcomesPath  string `mapstructure:"outcomes_path"`
 	ModelHeader   string `mapstructure:"model_header"`
 	VersionHeader string `mapstructure:"version_header"`
 	// ListNameKey and ListValueKey name the keys of the entries of a
@@ -150,6 +155,9 @@ type Decode struct {
 	// MaxRetrievedDocs bounds the documents and scores of one retrieval;
 	// more is a dead-lettered message (too_many_docs).
 	MaxRetrievedDocs int `mapstructure:"max_retrieved_docs"`
+	// MaxOutcomes bounds the entries of one event's outcomes object; more
+	// is a dead-lettered message (too_many_outcomes).
+	MaxOutcomes int `mapstructure:"max_outcomes"`
 }
 
 // Window is the event-time windowing and the comparison horizon.
@@ -380,6 +388,7 @@ func Default() Config {
 			RawPath:         "raw",
 			EmbeddingsPath:  "embeddings",
 			RetrievalPath:   "retrieval",
+			OutcomesPath:    "outcomes",
 			ModelHeader:     "model",
 			VersionHeader:   "model_version",
 			ListNameKey:     "name",
@@ -393,6 +402,7 @@ func Default() Config {
 			MaxNames:        16384,
 			// Far above a retriever's top-k.
 			MaxRetrievedDocs: 256,
+			MaxOutcomes:      64,
 		},
 		Window: Window{
 			Size:            time.Minute,
@@ -448,6 +458,7 @@ func Default() Config {
 		Gate:            defaultGate(),
 		ShutdownTimeout: 30 * time.Second,
 		Activations:     []string{},
+		Outcomes:        []Outcome{},
 	}
 }
 
@@ -655,6 +666,8 @@ func describe(def any) string {
 		return "a list (in YAML [a, b]; in the environment or a flag a,b)"
 	case []Override:
 		return "a list of overrides, set in the file only (see deployments/normwatch.example.yml)"
+	case []Outcome:
+		return "a list of outcomes, set in the file only (see deployments/normwatch.example.yml)"
 	case float64:
 		return "a number"
 	case section:
@@ -821,6 +834,7 @@ func (c Config) Validate() error {
 		{"decode.time_path", d.TimePath}, {"decode.model_path", d.ModelPath},
 		{"decode.version_path", d.VersionPath}, {"decode.features_path", d.FeaturesPath},
 		{"decode.raw_path", d.RawPath}, {"decode.embeddings_path", d.EmbeddingsPath},
+		{"decode.outcomes_path", d.OutcomesPath},
 		{"decode.retrieval_path", d.RetrievalPath},
 	}
 	segs := make([][]string, len(paths))
@@ -864,6 +878,7 @@ func (c Config) Validate() error {
 	intIn("decode.max_name_bytes", d.MaxNameBytes, 1, 65536)
 	intIn("decode.max_names", d.MaxNames, 1, 1<<24)
 	intIn("decode.max_retrieved_docs", d.MaxRetrievedDocs, 1, 100_000)
+	intIn("decode.max_outcomes", d.MaxOutcomes, 1, 10_000)
 	if s := segs[len(segs)-1]; s != nil && d.MaxDepth >= 3 && d.MaxDepth < len(s)+3 {
 		bad("decode.max_depth", "%d is below the %d levels decode.retrieval_path %q needs (its object, the docs list, a document); raise it, or disable the retrieval with \"-\"",
 			d.MaxDepth, len(s)+3, d.RetrievalPath)
@@ -873,6 +888,8 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("activations[%d]", i), "%q is not a glob (path.Match: *, ?, [a-z], \\ to escape)", g)
 		}
 	}
+
+	validateOutcomes(c.Outcomes, d.MaxNameBytes, bad)
 
 	// window
 	durIn("window.size", c.Window.Size, time.Second, 24*time.Hour)

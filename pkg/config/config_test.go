@@ -72,6 +72,7 @@ func TestFullFile(t *testing.T) {
 			ModelHeader: "x-model", VersionHeader: "x-model-version", ListNameKey: "feature", ListValueKey: "v",
 			MaxMessageBytes: 2 << 20, MaxFeatures: 500, MaxEmbeddings: 4, MaxDim: 1536,
 			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096, MaxRetrievedDocs: 64, RetrievalPath: "retrieval",
+			OutcomesPath: "labels", MaxOutcomes: 8,
 		},
 		Window: Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
 		Drift: Drift{Overrides: []Override{
@@ -124,6 +125,11 @@ func TestFullFile(t *testing.T) {
 		},
 		ShutdownTimeout: 45 * time.Second,
 		Activations:     []string{"layer*.out"},
+		Outcomes: []Outcome{
+			{Name: "eval_pass", Kind: "rate", MaxDeltaPoints: 2},
+			{Name: "context_relevance", Kind: "mean", MaxDeltaPoints: 3, FallsWith: "Error_Rate", Alpha: 0.001, MinSamples: 500},
+			{Name: "Error_Rate", Kind: "rate", Better: "lower", MaxDeltaPoints: 1.5},
+		},
 	}
 	require.Equal(t, want, c)
 	require.Equal(t, []float64{0.05, 0.5, 0.95}, c.Metrics.QuantileSelection())
@@ -192,6 +198,12 @@ func TestBadFiles(t *testing.T) {
 		{"retrieved_docs", []string{"decode.max_retrieved_docs: 0 is out of range [1, 100000]"}},
 		{"retrieval_depth", []string{`decode.max_depth: 3 is below the 4 levels decode.retrieval_path "retrieval" needs`}},
 		{"activations_glob", []string{`activations[1]: "layer[1" is not a glob`}},
+		{"outcomes_kind", []string{`outcomes[0] (eval_pass).kind: "ratio" is neither rate (values 0 and 1) nor mean (scores)`}},
+		{"outcomes_points", []string{`outcomes[0] (eval_pass).max_delta_points: 0 is not a positive number of points`}},
+		{"outcomes_twice", []string{`outcomes[1].name: "eval_pass" is configured twice`}},
+		{"outcomes_alpha", []string{`outcomes[0] (eval_pass).alpha: 0.7 is out of range (0, 0.5)`}},
+		{"outcomes_falls_with", []string{`outcomes[0] (recall).falls_with: "relevance" is not another configured outcome`}},
+		{"outcomes_unknown_key", []string{"outcomes[0].max_delta_point: unknown key; did you mean outcomes[0].max_delta_points?"}},
 		{"http_no_write_timeout", []string{"http.write_timeout: 0s is out of range [100ms, 1h0m0s]"}},
 		{"http_header_timeout", []string{"http.read_header_timeout: 1m0s is above http.read_timeout (30s)"}},
 		{"http_requests_above_connections", []string{"http.max_concurrent_requests: 300 is above http.max_connections (256)"}},

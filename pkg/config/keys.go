@@ -23,6 +23,7 @@ var secretKeys = map[string]bool{
 var fileOnlyKeys = map[string]bool{
 	"drift.overrides": true,
 	"gate.candidates": true,
+	"outcomes":        true,
 }
 
 // help says what each key is for: the text of its flag.
@@ -53,6 +54,7 @@ var help = map[string]string{
 	"decode.raw_path":           `path of the features before normalization ("-": none)`,
 	"decode.embeddings_path":    `path of the embeddings object or {name, value} list ("-": none)`,
 	"decode.retrieval_path":     `path of the retrieval object: query embedding name, retrieved docs' vectors and/or scores ("-": none)`,
+	"decode.outcomes_path":      `path of the outcomes object: named numbers (a pass as 0/1 or true/false, a score) per request ("-": none)`,
 	"decode.model_header":       "message header read for the model when the payload has none",
 	"decode.version_header":     "message header read for the model version when the payload has none",
 	"decode.list_name_key":      "key of a list entry's name, in features given as a list",
@@ -65,6 +67,7 @@ var help = map[string]string{
 	"decode.max_name_bytes":     "longest model, version, feature or embedding name, in bytes",
 	"decode.max_names":          "distinct names remembered to spare allocations",
 	"decode.max_retrieved_docs": "most documents (or scores) in one event's retrieval; more is dead-lettered as too_many_docs",
+	"decode.max_outcomes":       "most outcomes in one event; more is dead-lettered as too_many_outcomes",
 
 	"window.size":             "event-time window",
 	"window.allowed_lateness": "how long a window stays open past its end for late events",
@@ -142,6 +145,7 @@ var help = map[string]string{
 	"status.history_windows":  "evaluations per version kept for the status page's history strips and charts",
 	"status.refresh_interval": "how often an open status page refreshes itself, keeping its scroll position (0: never)",
 	"activations":             "embedding fields that are activations (globs): per-vector mean, std and RMS profiled, their normalization layer judged",
+	"outcomes":                "outcomes tracked per version (name, kind rate or mean, max_delta_points, better, alpha, min_samples, falls_with), compared with the previous and live versions'",
 	"shutdown_timeout":        "a stop on SIGINT or SIGTERM ends within this, whatever Kafka or Alertmanager do; exit 3 if something could not be written",
 }
 

@@ -50,6 +50,9 @@ type Set struct {
 type Report struct {
 	Features   []FeatureReport   `json:"features"`
 	Embeddings []EmbeddingReport `json:"embeddings"`
+	// Outcomes compare the version's outcomes with its previous and live
+	// versions' (outcome.go), when outcomes are configured.
+	Outcomes []OutcomeReport `json:"outcomes,omitempty"`
 }
 
 // Severity returns the highest severity of the report.
@@ -60,6 +63,9 @@ func (r Report) Severity() Severity {
 	}
 	for _, e := range r.Embeddings {
 		s = max(s, e.Severity)
+	}
+	for _, o := range r.Outcomes {
+		s = max(s, o.Severity)
 	}
 	return s
 }

@@ -105,10 +105,30 @@ func TestSentences(t *testing.T) {
 		}
 	}
 
+	outcome := func(name string, kind OutcomeKind, cur, ref sketch.Moments, together bool) func(t *testing.T) (Diagnosis, string) {
+		return func(t *testing.T) (Diagnosis, string) {
+			specs := []OutcomeSpec{
+				{Name: name, Kind: kind, MaxDeltaPoints: 2, Alpha: 0.01, MinSamples: 200, FallsWith: "context_recall"},
+				{Name: "context_recall", Kind: OutcomeMean, MaxDeltaPoints: 2, Alpha: 0.01, MinSamples: 200},
+			}
+			reps := []OutcomeReport{CompareOutcome(specs[0], cur, ref, VersusPrevious, "v3")}
+			if together {
+				reps = append(reps, CompareOutcome(specs[1], sketch.Moments{N: 3000, Mean: 0.72, M2: 0.05 * 2999}, sketch.Moments{N: 2800, Mean: 0.78, M2: 0.05 * 2799}, VersusPrevious, "v3"))
+			}
+			FallTogether(specs, reps)
+			return reps[0].Diagnosis, reps[0].Summary
+		}
+	}
+	rateOf := func(p, n float64) sketch.Moments { return sketch.Moments{N: n, Mean: p, M2: p * (1 - p) * n} }
 	cases := []struct {
 		name string
 		run  func(t *testing.T) (Diagnosis, string)
 	}{
+		{"outcome/eval pass rate fell", outcome("eval_pass", OutcomeRate, rateOf(0.84, 3000), rateOf(0.9, 2800), false)},
+		{"outcome/eval pass rate fell on few requests", outcome("eval_pass", OutcomeRate, rateOf(0.84, 250), rateOf(0.9, 240), false)},
+		{"outcome/eval pass rate too few", outcome("eval_pass", OutcomeRate, rateOf(0.84, 150), rateOf(0.9, 2800), false)},
+		{"outcome/relevance and recall fell together", outcome("context_relevance", OutcomeMean,
+			sketch.Moments{N: 3000, Mean: 0.68, M2: 0.04 * 2999}, sketch.Moments{N: 2800, Mean: 0.77, M2: 0.04 * 2799}, true)},
 		{"feature/no baseline", featureOf(func(t *testing.T) Feature { return Feature{Cur: numericOf(t, draw(std, 500, 2))} })},
 		{"feature/no values", featureOf(func(t *testing.T) Feature { return Feature{Ref: numericOf(t, draw(std, 500, 1))} })},
 		{"feature/too few values", feature(std, Normalization{}, served(std, identity), false, 150)},
@@ -243,6 +263,12 @@ func TestSentences(t *testing.T) {
 			s := Sentence(Subject("income", "ranker", "v4"), summary)
 			if strings.HasPrefix(c.name, "embedding/") {
 				s = Sentence(Subject("query", "ranker", "v4"), summary)
+			}
+			if strings.HasPrefix(c.name, "outcome/") {
+				s = Sentence(Subject("eval_pass", "ranker", "v4"), summary)
+				if strings.Contains(c.name, "relevance") {
+					s = Sentence(Subject("context_relevance", "ranker", "v4"), summary)
+				}
 			}
 			requireConsistentShares(t, s)
 			got = append(got, goldenSentence{Case: c.name, Diagnosis: d, Sentence: s})

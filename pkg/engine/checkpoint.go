@@ -15,7 +15,7 @@ import (
 
 // A checkpoint is the whole state of one partition, self-contained:
 //
-//	"NWEC" version(5)
+//	"NWEC" version(6)
 //	offset, largest event time, has-time, closed-through
 //	per model version: model, version, end of the last window evaluated,
 //	  newest event time and wall time last seen (version 2),
@@ -23,6 +23,7 @@ import (
 //	  open windows, late events, cumulative snapshot, horizon windows,
 //	  each window with its embeddings' signals after its vectors (version 4;
 //	  frozen-query aggregates among them from version 5)
+//	  then (version 6) its first event time and its windows' outcomes (outcomes.go)
 //	CRC-32C of everything before it, little-endian
 //
 // Integers are varints, strings and sketches length-prefixed, sketches in
@@ -32,9 +33,10 @@ import (
 // within the limits of the restoring process.
 const (
 	checkpointMagic   = "NWEC"
-	checkpointVersion = 5
-	// checkpointV1 to checkpointV4 are read too: version 4 is version 5
-	// without the frozen-query aggregates among the signals (signals.go),
+	checkpointVersion = 6
+	// checkpointV1 to checkpointV5 are read too: version 5 is version 6
+	// without the outcomes (outcomes.go), version 4 that without the
+	// frozen-query aggregates among the signals (signals.go),
 	// version 3 that without the embeddings' signals, version 2 that with
 	// every sketch folded, version 1 that without the activity of
 	// versions.
@@ -42,6 +44,7 @@ const (
 	checkpointV2 = 2
 	checkpointV3 = 3
 	checkpointV4 = 4
+	checkpointV5 = 5
 )
 
 // ErrCorrupt is wrapped by the errors of a checkpoint that does not decode.
@@ -171,6 +174,7 @@ func (p *partition) encodeVersion(w *ckWriter, pv *pver) error {
 			return err
 		}
 	}
+	p.encodeOutcomes(w, pv)
 	return nil
 }
 
@@ -304,6 +308,7 @@ type ckWindow struct {
 	sim    map[uint64]*sketch.Similarity
 	act    map[uint64]*sketch.Activation
 	frz    map[uint64]*sketch.Frozen
+	out    map[uint64]sketch.Moments // by the version's outcomes (version 6)
 }
 
 type ckVersion struct {
@@ -314,6 +319,8 @@ type ckVersion struct {
 	open                []*ckWindow
 	late, cum           *ckWindow
 	horizon             []*ckWindow
+	firstEvent          int64    // version 6; 0 before
+	outcomes            []string // version 6: the outcome names, numbering ckWindow.out
 	// broken are the sketches that did not decode although the
 	// checkpoint's checksum holds: written by a bug of ours. Each is left
 	// out (its feature's state in that window reset) and reported.
@@ -375,6 +382,9 @@ func decodeCheckpoint(data []byte) (*ckState, error) {
 		nh := r.count("horizon windows", 5)
 		for range nh {
 			cv.horizon = append(cv.horizon, win())
+		}
+		if v > checkpointV5 {
+			decodeOutcomes(r, cv)
 		}
 		st.versions = append(st.versions, cv)
 	}
@@ -495,7 +505,14 @@ func (p *partition) restore(data []byte) error {
 				pv.learnEmbedding(name, idx)
 			}
 		}
-		conv := func(cw *ckWindow) *window { return convWindow(cw, fmap, emap) }
+		s.noteFirst(cv.firstEvent)
+		conv := func(cw *ckWindow) *window {
+			w := convWindow(cw, fmap, emap)
+			if w != nil {
+				p.e.restoreOutcomes(cw, w, cv.outcomes)
+			}
+			return w
+		}
 		for _, cw := range cv.open {
 			pv.open = append(pv.open, conv(cw))
 		}

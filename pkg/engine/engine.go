@@ -111,6 +111,10 @@ type Options struct {
 	// Activations names the embedding fields that are activations
 	// (path.Match globs): they get per-vector mean, std and RMS profiles.
 	Activations []string
+	// Outcomes are the outcomes tracked per version and compared with the
+	// previous and live versions' (outcomes.go); other names are counted
+	// and skipped.
+	Outcomes []drift.OutcomeSpec
 	// Cluster turns cluster mode on (see ClusterOptions).
 	Cluster ClusterOptions
 	// Gate declares candidate versions, compared with the live version
@@ -230,6 +234,9 @@ func (o Options) Validate() error {
 		return err
 	}
 	if err := validActivations(o.Activations); err != nil {
+		return err
+	}
+	if err := validOutcomes(o.Outcomes); err != nil {
 		return err
 	}
 	if err := o.Thresholds.Validate(); err != nil {

@@ -153,7 +153,8 @@ type job struct {
 	live         *series
 	liveSelected string
 	liveWindows  []*window
-	through      int64 // the version's published mark once it is published
+	through      int64  // the version's published mark once it is published
+	peers        []peer // the model's other versions, for the outcomes (outcomes.go)
 }
 
 // process applies the queued updates and makes the evaluations they allow.
@@ -423,6 +424,7 @@ func (ev *evaluator) ready() []job {
 				}
 				continue
 			}
+			j.peers = ev.peersOf(vs.s, start)
 			if ev.e.opts.Fallback == FallbackPreviousVersion {
 				if prev := ev.previous(vs.s); prev != nil {
 					j.prev = prev.s
@@ -629,6 +631,7 @@ func (ev *evaluator) run(j job) {
 		Events:      j.events,
 		EvaluatedAt: e.opts.Clock(),
 	}
+	out.Report.Outcomes = e.judgeOutcomes(j)
 	out.Features, out.Embeddings = distributions(ref, cur, out.Report)
 	if j.live != nil {
 		out.Live = ev.compareLive(j, feats, embs, ref, ok, cur, broken)

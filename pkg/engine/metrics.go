@@ -39,6 +39,7 @@ type metrics struct {
 	future         *prometheus.CounterVec
 	futureBy       map[string]prometheus.Counter
 	typeErrors     prometheus.Counter
+	outcomeSkipped *prometheus.CounterVec
 	refused        *prometheus.CounterVec
 	refusedNames   *prometheus.CounterVec
 	retired        *prometheus.CounterVec
@@ -120,9 +121,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: namespace, Name: "version_stale",
 			Help: "1 while a tracked model version has had no events for limits.version_stale_after (its alerts are resolved and its drift figures not exported), else 0.",
 		}, []string{labelModel, labelVersion}),
-		refusedEvents: map[string]prometheus.Counter{},
-		refusedSeries: map[string]prometheus.Counter{},
-		retirements:   map[VersionState]prometheus.Counter{},
+		refusedEvents:  map[string]prometheus.Counter{},
+		outcomeSkipped: newOutcomeSkipped(),
+		refusedSeries:  map[string]prometheus.Counter{},
+		retirements:    map[VersionState]prometheus.Counter{},
 		tracked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "tracked_series",
 			Help: "Series tracked, by kind.",
@@ -203,7 +205,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.refused, m.refusedNames, m.retired, m.lastEvent, m.stale, m.tracked,
-			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors, m.frozenRunsVec)
+			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors, m.frozenRunsVec, m.outcomeSkipped)
 	}
 	return m
 }

@@ -28,6 +28,9 @@ type window struct {
 	act []*sketch.Activation
 	// frz are the frozen-query runs' aggregates, by query embedding.
 	frz []*sketch.Frozen
+	// out holds the outcomes' moments by Options.Outcomes position
+	// (outcomes.go); shorter when the last ones have none.
+	out []sketch.Moments
 }
 
 func (w *window) numeric(i int32) *sketch.Numeric {
@@ -301,6 +304,7 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 	}
 	if timed {
 		pv.s.noteEvent(ts)
+		pv.s.noteFirst(ts)
 	} else {
 		pv.s.noteEvent(0)
 	}
@@ -422,6 +426,12 @@ func (p *partition) dropVersion(k vkey, pv *pver) {
 
 // add applies ev to w.
 func (p *partition) add(pv *pver, w *window, ev *stream.Event) {
+	if len(ev.Outcomes) > 0 {
+		p.addOutcomes(w, ev)
+		if onlyOutcomes(ev) {
+			return
+		}
+	}
 	w.events++
 	p.seq++
 	seq := p.seq
@@ -653,6 +663,7 @@ func (p *partition) foldCumulative(pv *pver, closing []*window) *window {
 			}
 		}
 		out.cloneSignals(cum)
+		out.out = slices.Clone(cum.out)
 	}
 	feats, _ := p.e.reg.names(pv.s)
 	broken := func(i int32, err error) { p.e.internalError(ComponentClose, pv.s, nameAt(feats, i), err, nil) }
@@ -699,6 +710,7 @@ func mergeWindow(out, w *window, withPairs bool, broken func(feature int32, err 
 		}
 	}
 	mergeSignals(out, w)
+	mergeOutcomes(out, w)
 }
 
 func nameAt(names []string, i int32) string {

@@ -58,6 +58,7 @@ type series struct {
 	// seenApplied are the lifecycle check's (under registry.mu): the wall
 	// time it last saw applied move.
 	lastEvent   atomic.Int64 // largest event time applied, unix ns; 0 for none
+	firstEvent  atomic.Int64 // smallest, restored from checkpoints too: what orders versions for the outcomes' previous version
 	applied     atomic.Uint64
 	lastSeen    int64
 	seenApplied uint64

@@ -123,7 +123,7 @@ func NewCollectorWithOptions(src Source, o CollectorOptions) *Collector {
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
+	for _, d := range append(allDescs, outcomeDescs...) {
 		if c.noQuantiles && slices.Contains(quantileDescs, d) {
 			continue
 		}
@@ -169,6 +169,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, e := range s.Report.Embeddings {
 			c.collectSignals(ch, gauge, e, []string{s.Model, s.Version, e.Name})
 		}
+		collectOutcomes(gauge, s)
 		for _, f := range s.Features {
 			l := []string{s.Model, s.Version, f.Name}
 			if f.Cur.Count > 0 {

@@ -27,6 +27,7 @@ const (
 	DefaultRawPath        = "raw"
 	DefaultEmbeddingsPath = "embeddings"
 	DefaultRetrievalPath  = "retrieval"
+	DefaultOutcomesPath   = "outcomes"
 	DefaultModelHeader    = "model"
 	DefaultVersionHeader  = "model_version"
 
@@ -40,6 +41,8 @@ const (
 	// event's retrieval: far above a top-k, far below what would let one
 	// message cost a window's worth of sketch updates.
 	DefaultMaxRetrievedDocs = 256
+	// DefaultMaxOutcomes bounds the outcomes of one event.
+	DefaultMaxOutcomes = 64
 	// DefaultMaxNames bounds the names the decoder keeps so that a name seen
 	// before costs no allocation. Names past it still decode, allocated per
 	// event, so a flood of distinct names costs garbage, not memory. At
@@ -112,6 +115,8 @@ type DecoderOptions struct {
 	EmbeddingsPath string
 	// RetrievalPath is the path of the retrieval object (retrieval.go).
 	RetrievalPath string
+	// OutcomesPath is the path of the outcomes object (outcomes.go).
+	OutcomesPath  string
 	ModelHeader   string
 	VersionHeader string
 	// RouteHeader names the message header that marks an event's model
@@ -136,6 +141,9 @@ type DecoderOptions struct {
 	// (Retrieval.DocIDText), beside their hashes: for building a frozen
 	// reference, not for the daemon.
 	KeepRetrievalIDs bool
+	// MaxOutcomes bounds the entries of one event's outcomes object, in
+	// [1, 10000].
+	MaxOutcomes int
 }
 
 // DefaultDecoderOptions returns the options with every default filled in.
@@ -161,6 +169,7 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	str(&o.RawPath, DefaultRawPath)
 	str(&o.EmbeddingsPath, DefaultEmbeddingsPath)
 	str(&o.RetrievalPath, DefaultRetrievalPath)
+	str(&o.OutcomesPath, DefaultOutcomesPath)
 	str(&o.ModelHeader, DefaultModelHeader)
 	str(&o.VersionHeader, DefaultVersionHeader)
 	str(&o.TimeUnit, TimeUnitAuto)
@@ -174,6 +183,7 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	num(&o.MaxNameBytes, DefaultMaxNameBytes)
 	num(&o.MaxNames, DefaultMaxNames)
 	num(&o.MaxRetrievedDocs, DefaultMaxRetrievedDocs)
+	num(&o.MaxOutcomes, DefaultMaxOutcomes)
 	return o
 }
 
@@ -194,6 +204,7 @@ func (o DecoderOptions) paths() []struct {
 		{"RawPath", o.RawPath, fieldRaw},
 		{"EmbeddingsPath", o.EmbeddingsPath, fieldEmbeddings},
 		{"RetrievalPath", o.RetrievalPath, fieldRetrieval},
+		{"OutcomesPath", o.OutcomesPath, fieldOutcomes},
 	}
 }
 
@@ -213,6 +224,7 @@ func (o DecoderOptions) Validate() error {
 		{"MaxNameBytes", o.MaxNameBytes, 1, 65536},
 		{"MaxNames", o.MaxNames, 1, 1 << 24},
 		{"MaxRetrievedDocs", o.MaxRetrievedDocs, 1, 100_000},
+		{"MaxOutcomes", o.MaxOutcomes, 1, 10_000},
 	}
 	for _, r := range intRange {
 		if r.v < r.min || r.v > r.max {
@@ -255,7 +267,7 @@ func (o DecoderOptions) Validate() error {
 		// inside it must fit under MaxDepth.
 		d := len(segs)
 		switch p.f {
-		case fieldFeatures, fieldRaw:
+		case fieldFeatures, fieldRaw, fieldOutcomes:
 			d++
 		case fieldEmbeddings:
 			d += 2
@@ -338,6 +350,10 @@ const (
 	ReasonRetrievalDim   Reason = "retrieval_dim_mismatch" // documents of another dimension than each other or the query
 	ReasonNonFiniteScore Reason = "nonfinite_score"        // a NaN or infinite score, or document component
 	ReasonBadRetrievalID Reason = "bad_retrieval_id"       // a query or document id not a string, empty, not UTF-8 or over MaxRetrievalIDBytes
+
+	// The outcomes object's (outcomes.go).
+	ReasonBadOutcome      Reason = "bad_outcome"       // not an object, or a value not a finite number, a bool or null
+	ReasonTooManyOutcomes Reason = "too_many_outcomes" // over MaxOutcomes
 )
 
 // Reasons returns every Reason, so that counters can be created at zero.
@@ -350,6 +366,7 @@ func Reasons() []Reason {
 		ReasonInternalError,
 		ReasonBadRetrieval, ReasonTooManyDocs, ReasonRetrievalDim, ReasonNonFiniteScore,
 		ReasonBadRetrievalID,
+		ReasonBadOutcome, ReasonTooManyOutcomes,
 	}
 }
 
@@ -445,6 +462,8 @@ type Event struct {
 	Embeddings []EmbeddingValue
 	// Retrieval is the event's retrieval object, if Retrieval.Present.
 	Retrieval Retrieval
+	// Outcomes are the event's named outcomes (outcomes.go).
+	Outcomes []OutcomeValue
 }
 
 // Reset empties e, keeping its slices for reuse.
@@ -455,6 +474,7 @@ func (e *Event) Reset() {
 	e.Raw = e.Raw[:0]
 	e.Embeddings = e.Embeddings[:0]
 	e.Retrieval.reset()
+	e.Outcomes = e.Outcomes[:0]
 }
 
 // TypeErrors returns how many features and raw values were not numbers.
@@ -492,6 +512,7 @@ const (
 	fieldRaw
 	fieldEmbeddings
 	fieldRetrieval
+	fieldOutcomes
 )
 
 // pathNode is a node of the trie of configured paths.
@@ -528,16 +549,16 @@ type Decoder struct {
 
 	// Per position, the name last seen there: events of one producer list
 	// their names in the same order, so a comparison replaces a map lookup.
-	featCache, rawCache, embCache []cachedName
-	modelCache, versionCache      []cachedName
-	retrCache                     []cachedName
+	featCache, rawCache, embCache, outCache []cachedName
+	modelCache, versionCache                []cachedName
+	retrCache                               []cachedName
 
 	// seen[id] == gen marks a name already met in the object being decoded.
 	seen     []uint32
 	gen      uint32
 	overflow map[string]struct{} // the same, for names past MaxNames
 
-	fieldsSeen uint8 // bit per field, to catch a field given twice
+	fieldsSeen uint16 // bit per field, to catch a field given twice
 	b64        []byte
 
 	rootFeatures bool // FeaturesPath is PathRoot
@@ -714,7 +735,7 @@ func (d *Decoder) walk(obj *fastjson.Value, node *pathNode, depth int, ev *Event
 				err = errorf(ReasonBadField, "%q is a JSON %s, not an object", key, v.Type())
 			}
 		default:
-			bit := uint8(1) << child.field
+			bit := uint16(1) << child.field
 			if d.fieldsSeen&bit != 0 {
 				err = errorf(ReasonDuplicateName, "field %q given twice", key)
 				return
@@ -797,6 +818,8 @@ func (d *Decoder) field(f field, key []byte, v *fastjson.Value, depth int, ev *E
 		err = d.embeddings(key, v, depth, ev)
 	case fieldRetrieval:
 		err = d.retrieval(key, v, depth, ev)
+	case fieldOutcomes:
+		err = d.outcomes(key, v, depth, ev)
 	}
 	return err
 }

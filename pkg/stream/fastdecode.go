@@ -424,7 +424,7 @@ func (d *Decoder) fastDecode(value []byte, ev *Event) bool {
 	if !s.eat('{') {
 		return false
 	}
-	var seen uint8
+	var seen uint16
 	if s.eat('}') {
 		return s.end()
 	}
@@ -437,7 +437,7 @@ func (d *Decoder) fastDecode(value []byte, ev *Event) bool {
 		if f == fieldNone {
 			return false
 		}
-		bit := uint8(1) << f
+		bit := uint16(1) << f
 		if seen&bit != 0 {
 			return false
 		}
@@ -520,6 +520,8 @@ func (d *Decoder) fastField(s *fastScanner, f field, ev *Event) bool {
 		err = d.fastEmbeddings(s, ev)
 	case fieldRetrieval:
 		return false // the general decoder reads the retrieval object
+	case fieldOutcomes:
+		err = d.fastOutcomes(s, ev)
 	}
 	return err == nil
 }

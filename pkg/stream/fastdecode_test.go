@@ -48,8 +48,10 @@ func eventView(e *Event) any {
 		Model, Version string
 		Features, Raw  []FeatureValue
 		Embeddings     []EmbeddingValue
+		Outcomes       []OutcomeValue
 	}{e.Time, e.TimeSource, e.TimeFallback, e.KafkaTime, e.Model, e.Version,
-		append([]FeatureValue{}, e.Features...), append([]FeatureValue{}, e.Raw...), embeddingsView(e.Embeddings)}
+		append([]FeatureValue{}, e.Features...), append([]FeatureValue{}, e.Raw...), embeddingsView(e.Embeddings),
+		append([]OutcomeValue{}, e.Outcomes...)}
 }
 
 func embeddingsView(es []EmbeddingValue) []EmbeddingValue {
@@ -143,6 +145,17 @@ func randomEvent(r *rand.Rand) []byte {
 		}
 	}
 	parts = append(parts, `"embeddings":{`+strings.Join(es, ",")+`}`)
+	if r.IntN(2) == 0 {
+		var os []string
+		for k := range r.IntN(5) {
+			v := []string{"1", "0", "true", "false", "null", num(), num()}[r.IntN(7)]
+			if r.IntN(40) == 0 {
+				v = []string{`"1"`, "1e999", "[1]", "{}"}[r.IntN(4)]
+			}
+			os = append(os, fmt.Sprintf(`"o%d":%s%s`, k, ws(), v))
+		}
+		parts = append(parts, `"outcomes":{`+strings.Join(os, ","+ws())+`}`)
+	}
 	r.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
 	return []byte("{" + ws() + strings.Join(parts, ","+ws()) + ws() + "}" + ws())
 }
@@ -174,6 +187,14 @@ func TestFastDecodeAgrees(t *testing.T) {
 		"{\"model\":\"m\",\"model_version\":\"v1\",\"features\":{\"a\xff\":1}}",
 		`{"ts":true,"model":"m","model_version":"v1"}`,
 		`{"ts":null,"model":"m","model_version":"v1","raw":null,"features":null}`,
+		`{"model":"m","model_version":"v1","outcomes":{"p":1,"p":0}}`,
+		`{"model":"m","model_version":"v1","outcomes":{"p":1e999}}`,
+		`{"model":"m","model_version":"v1","outcomes":{"p":"1"}}`,
+		`{"model":"m","model_version":"v1","outcomes":{"p":[1]}}`,
+		`{"model":"m","model_version":"v1","outcomes":[1]}`,
+		`{"model":"m","model_version":"v1","outcomes":{"":1}}`,
+		`{"model":"m","model_version":"v1","outcomes":{"p":true,"q":false,"r":null,"s":0.82}}`,
+		`{"model":"m","model_version":"v1","outcomes":null}`,
 		`{}`, `{"model":"m"}`, `{"model_version":"v"}`, `[]`, ``, `{`,
 	} {
 		decodeBoth(t, DecoderOptions{}, []byte(s))
@@ -188,7 +209,7 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 		f.Add(randomEvent(r))
 	}
 	f.Fuzz(func(t *testing.T, value []byte) {
-		decodeBoth(t, DecoderOptions{MaxFeatures: 4, MaxEmbeddings: 2, MaxDim: 6}, value)
+		decodeBoth(t, DecoderOptions{MaxFeatures: 4, MaxEmbeddings: 2, MaxDim: 6, MaxOutcomes: 3}, value)
 	})
 }
 
