@@ -95,6 +95,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	cfg.Alerting.ResendInterval = *resend
 	cfg.Alerting.QueueCapacity = *queueCap
 	cfg.Activations = []string{demo.Hidden}
+	cfg.Outcomes = demoOutcomes()
 	if err := cfg.Validate(); err != nil {
 		// The demo's flags are named after the keys they set.
 		return cmd.usageError(flagNames(err))
@@ -145,6 +146,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   metrics:           %smetrics
   v4 has two bugs: income arrives raw (z-score skipped), 31%% of query vectors are not unit-norm.
   search v2 has two more: its query vectors are not L2-normalized (docs are), its LayerNorm became RMSNorm.
+  So search v2's eval pass rate drops (90%% to 80%%) as its context relevance and recall fall together.
   v4 is a shadow candidate (header route: shadow) against live v3: monitor gate --model ranker --model-version v4 --url %s
   Windows are %v long; the alerts naming them appear below within a minute. Ctrl-C stops.
 `, d.brokers[0], cfg.Kafka.Topics[0], browseURL(d.server.Addr()), browseURL(d.server.Addr()), browseURL(d.server.Addr()), *window)
@@ -288,7 +290,7 @@ func (p printSink) Notify(changes []alert.Change) {
 				l.Get("alertname"), l.Get("severity"), l.Get("diagnosis"), c.Alert.Annotations["summary"])
 		case c.From == alert.Firing && c.To == alert.Inactive:
 			fmt.Fprintf(p.w, "%s RESOLVED %s [%s] %s %s\n", time.Now().Format("15:04:05"),
-				l.Get("alertname"), l.Get("diagnosis"), l.Get("feature")+l.Get("embedding"), l.Get("model_version"))
+				l.Get("alertname"), l.Get("diagnosis"), l.Get("feature")+l.Get("embedding")+l.Get("outcome"), l.Get("model_version"))
 		}
 	}
 }
@@ -303,4 +305,15 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// demoOutcomes are the outcomes of the demo's search model: its v2, first
+// seen with v1, passes less often as its relevance and recall fall
+// together.
+func demoOutcomes() []config.Outcome {
+	return []config.Outcome{
+		{Name: demo.EvalPass, Kind: "rate", MaxDeltaPoints: 2},
+		{Name: demo.ContextRelevance, Kind: "mean", MaxDeltaPoints: 3, FallsWith: demo.ContextRecall},
+		{Name: demo.ContextRecall, Kind: "mean", MaxDeltaPoints: 3},
+	}
 }

@@ -43,14 +43,24 @@ func TestDemoNamesTheBugs(t *testing.T) {
 	require.Contains(t, out, "FIRING   EmbeddingDrift critical [activation_norm_change]")
 	require.Contains(t, out, "hidden on search v2: activations fit RMSNorm")
 	require.Contains(t, out, "baseline LayerNorm")
+	// Its outcomes: the pass rate dropped as relevance and recall fell
+	// together, against v1.
+	require.Contains(t, out, "OutcomeRegression critical [outcome_regression]")
+	require.Contains(t, out, "eval_pass on search v2: the rate fell to")
+	require.Contains(t, out, "OutcomeRegression critical [query_normalization_suspect]")
+	require.Contains(t, out, "context_recall on search v2: context_recall and context_relevance fell together against the previous version v1")
+	require.Contains(t, out, "inspect query-side normalization.")
 	// A URL a person can click, and each alert printed once, not also
 	// logged.
 	_, port, _ := net.SplitHostPort(addr)
 	require.Contains(t, out, "status page:       http://localhost:"+port+"/\n")
+	// An alert is its FIRING line and the summary under it (two outcomes
+	// that fell together share the first).
 	firing := map[string]int{}
-	for _, line := range strings.Split(out, "\n") {
-		if i := strings.Index(line, "FIRING"); i >= 0 {
-			firing[line[i:]]++
+	lines := strings.Split(out, "\n")
+	for k, line := range lines {
+		if i := strings.Index(line, "FIRING"); i >= 0 && k+1 < len(lines) {
+			firing[line[i:]+"\n"+lines[k+1]]++
 		}
 	}
 	require.NotEmpty(t, firing)

@@ -69,6 +69,7 @@ func TestSearchEventsDecode(t *testing.T) {
 	require.NoError(t, err)
 	var ev stream.Event
 	at := time.UnixMilli(1_800_000_000_123).UTC()
+	pass, rel := map[string]float64{}, map[string]float64{}
 	norm := func(v []float32) float64 {
 		var ss float64
 		for _, x := range v {
@@ -102,5 +103,17 @@ func TestSearchEventsDecode(t *testing.T) {
 		} else {
 			require.InDelta(t, 1, norm(q), 1e-4)
 		}
+		require.Len(t, ev.Outcomes, 3)
+		require.Equal(t, EvalPass, ev.Outcomes[0].Name)
+		require.Contains(t, []float64{0, 1}, ev.Outcomes[0].Value)
+		pass[version] += ev.Outcomes[0].Value / 200
+		for _, o := range ev.Outcomes[1:] {
+			require.GreaterOrEqual(t, o.Value, 0.0)
+			require.LessOrEqual(t, o.Value, 1.0)
+			rel[version] += o.Value / 400
+		}
 	}
+	// v2 passes less often and retrieves worse.
+	require.Greater(t, pass[SearchHealthy]-pass[SearchBuggy], 0.02)
+	require.Greater(t, rel[SearchHealthy]-rel[SearchBuggy], 0.08)
 }

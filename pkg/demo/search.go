@@ -15,6 +15,10 @@ import (
 // healthy; v2 carries the bugs of the retrieval and activation signals:
 // its query vectors lost their L2 normalization (the documents in the
 // index still have it), and its encoder's LayerNorm became an RMSNorm.
+// Each event carries its request's outcomes (eval_pass, and the context
+// relevance and recall of what was retrieved): with queries unnormalized
+// v2 retrieves worse, so its pass rate drops as relevance and recall fall
+// together.
 const (
 	SearchModel   = "search"
 	SearchHealthy = "v1"
@@ -25,6 +29,10 @@ const (
 	// HiddenDim is its dimension; Docs the documents of a retrieval.
 	HiddenDim = 32
 	Docs      = 5
+	// The outcomes of a search event.
+	EvalPass         = "eval_pass"
+	ContextRelevance = "context_relevance"
+	ContextRecall    = "context_recall"
 )
 
 // SearchOptions sets the bugs of the search model's buggy version.
@@ -34,11 +42,15 @@ type SearchOptions struct {
 	UnnormalizedQueries bool
 	// RMSNorm makes v2's hidden layer an RMSNorm instead of LayerNorm.
 	RMSNorm bool
+	// OutcomesFall lowers v2's outcomes: pass rate 90% to 80%, context
+	// relevance 0.80 to 0.66 and recall 0.82 to 0.70 (means; each score
+	// with a spread of 0.12).
+	OutcomesFall bool
 }
 
 // DefaultSearchOptions are the bugs `monitor demo` shows.
 func DefaultSearchOptions() SearchOptions {
-	return SearchOptions{UnnormalizedQueries: true, RMSNorm: true}
+	return SearchOptions{UnnormalizedQueries: true, RMSNorm: true, OutcomesFall: true}
 }
 
 // SearchGenerator makes the search model's events and training events. It
@@ -46,6 +58,7 @@ func DefaultSearchOptions() SearchOptions {
 type SearchGenerator struct {
 	opts       SearchOptions
 	rng        *rand.Rand
+	orng       *rand.Rand // the outcomes', apart so the other draws stay as they were
 	dir        []float64
 	gain, bias []float64
 	q, h       []float32
@@ -55,7 +68,7 @@ type SearchGenerator struct {
 
 // NewSearchGenerator returns a generator seeded with seed.
 func NewSearchGenerator(opts SearchOptions, seed uint64) *SearchGenerator {
-	g := &SearchGenerator{opts: opts, rng: rand.New(rand.NewPCG(seed, 0x73656172)),
+	g := &SearchGenerator{opts: opts, rng: rand.New(rand.NewPCG(seed, 0x73656172)), orng: rand.New(rand.NewPCG(seed, 0x6f7574)),
 		q: make([]float32, Dim), h: make([]float32, HiddenDim)}
 	fixed := rand.New(rand.NewPCG(11, 11)) // the same model for every generator
 	g.dir = make([]float64, Dim)
@@ -157,7 +170,22 @@ func (g *SearchGenerator) Event(version string, t time.Time) []byte {
 		b = appendB64F32(b, d)
 		b = append(b, '"')
 	}
-	b = append(b, "]}}"...)
+	b = append(b, `]},"outcomes":{"`+EvalPass+`":`...)
+	pass, rel, rec := 0.90, 0.80, 0.82
+	if version == SearchBuggy && g.opts.OutcomesFall {
+		pass, rel, rec = 0.80, 0.66, 0.70
+	}
+	if g.orng.Float64() < pass {
+		b = append(b, '1')
+	} else {
+		b = append(b, '0')
+	}
+	clip := func(x float64) float64 { return min(1, max(0, x)) }
+	b = append(b, `,"`+ContextRelevance+`":`...)
+	b = strconv.AppendFloat(b, clip(rel+0.12*g.orng.NormFloat64()), 'f', 3, 64)
+	b = append(b, `,"`+ContextRecall+`":`...)
+	b = strconv.AppendFloat(b, clip(rec+0.12*g.orng.NormFloat64()), 'f', 3, 64)
+	b = append(b, "}}"...)
 	g.buf = b
 	return b
 }

@@ -445,13 +445,20 @@ func (ev *evaluator) ready() []job {
 			continue
 		}
 		// The next window evaluated starts at evaluatedThrough or later:
-		// older partials are out of every horizon to come.
+		// older partials are out of every horizon to come. With outcomes,
+		// the model's other versions read these windows as their
+		// reference in the same horizon: kept a horizon longer for those
+		// evaluated after this one (outcomes.go).
 		if vs.evaluatedThrough == math.MinInt64 {
 			continue
 		}
+		keep := H
+		if len(ev.e.opts.Outcomes) > 0 {
+			keep = 2 * H
+		}
 		for k, ws := range vs.partials {
 			n := 0
-			for n < len(ws) && ws[n].start <= vs.evaluatedThrough-H*W {
+			for n < len(ws) && ws[n].start <= vs.evaluatedThrough-keep*W {
 				n++
 			}
 			if n == len(ws) {

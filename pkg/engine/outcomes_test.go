@@ -199,3 +199,34 @@ func TestValidOutcomes(t *testing.T) {
 	}
 	_ = sketch.Moments{}
 }
+
+// TestOutcomesSameWindows: the reference is the previous version's same
+// windows, all of them, when the versions are evaluated one after the
+// other in one pass (its own evaluation does not drop the oldest window
+// of the horizon before the newer version reads it).
+func TestOutcomesSameWindows(t *testing.T) {
+	opts := testOptions()
+	opts.Outcomes = outcomeSpecs()
+	e, _ := newEngine(t, opts, nil, nil)
+	p := open(t, e, 0)
+	r := rand.New(rand.NewPCG(4, 4))
+	off := int64(0)
+	for i := range 3000 {
+		ts := t0.Add(time.Duration(i) * 100 * time.Millisecond) // 5 windows
+		for _, v := range []string{"v1", "v2"} {
+			require.NoError(t, p.Apply(off, outcomeEvent(r, ts.Add(time.Millisecond), v, 0.9, 0.8, 0.8)))
+			off++
+		}
+	}
+	closeAll(p)
+	e.ev.process()
+	for _, ev := range e.Latest() {
+		if ev.Version != "v2" {
+			continue
+		}
+		for _, o := range ev.Report.Outcomes {
+			require.Equal(t, uint64(1200), o.Samples, "two windows of 600")
+			require.Equal(t, o.Samples, o.RefSamples, "%s: the same windows of v1", o.Name)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package export
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/normwatch/normwatch/pkg/drift"
@@ -44,4 +46,30 @@ func collectOutcomes(gauge func(*prometheus.Desc, float64, ...string), s Snapsho
 		o := status[n]
 		gauge(descOutcomeStatus, float64(o.Severity), s.Model, s.Version, n, string(o.Diagnosis))
 	}
+}
+
+// outcomeRows are the status page rows of a version's outcomes, one per
+// outcome: its worse comparison (the previous version's on a tie), with
+// its figures as data-* attributes (data-signal="outcome").
+func outcomeRows(reps []drift.OutcomeReport, subject func(string) string) []rowView {
+	var out []rowView
+	at := map[string]int{}
+	for _, o := range reps {
+		data := []string{"mean", fig(o.Mean), "samples", strconv.FormatUint(o.Samples, 10)}
+		if o.Against != "" {
+			data = append(data, "against", o.Against, "ref-version", o.RefVersion, "ref-mean", fig(o.RefMean),
+				"delta-points", fig(o.DeltaPoints), "p-value", fig(o.PValue))
+		}
+		r := rowView{Name: o.Name, Outcome: true, Signal: "outcome", Severity: o.Severity, Diagnosis: o.Diagnosis,
+			Samples: o.Samples, Sentence: drift.Sentence(subject(o.Name), o.Summary), Data: attrs(data...)}
+		i, ok := at[o.Name]
+		switch {
+		case !ok:
+			at[o.Name] = len(out)
+			out = append(out, r)
+		case r.Severity > out[i].Severity:
+			out[i] = r
+		}
+	}
+	return out
 }

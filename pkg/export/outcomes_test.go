@@ -58,3 +58,22 @@ normwatch_outcome_status{diagnosis="outcome_regression",model="ranker",model_ver
 		"normwatch_outcome_delta_points", "normwatch_outcome_mean", "normwatch_outcome_p_value",
 		"normwatch_outcome_reference_mean", "normwatch_outcome_samples", "normwatch_outcome_status"))
 }
+
+// TestOutcomeStatusRows: the status page shows one row per outcome, the
+// worse comparison's, with its figures as data attributes.
+func TestOutcomeStatusRows(t *testing.T) {
+	s := snapshot()
+	s.Report.Outcomes = []drift.OutcomeReport{
+		{Name: "eval_pass", Against: drift.VersusPrevious, RefVersion: "v3", Samples: 3000, RefSamples: 2800, Mean: 0.84, RefMean: 0.9,
+			DeltaPoints: -6, PValue: 1e-11, Diagnosis: drift.OutcomeRegression, Severity: drift.Critical, Summary: "the rate fell to 84% from 90%."},
+		{Name: "eval_pass", Against: drift.VersusLive, RefVersion: "v2", Samples: 3000, RefSamples: 9000, Mean: 0.84, RefMean: 0.85,
+			DeltaPoints: -1, PValue: 0.2, Diagnosis: drift.OK, Summary: "within bounds."},
+	}
+	var b strings.Builder
+	require.NoError(t, statusPage.Execute(&b, newPage([]Snapshot{s}, s.EvaluatedAt, StatusOptions{})))
+	body := b.String()
+	require.Equal(t, 1, strings.Count(body, `data-signal="outcome"`), body)
+	require.Contains(t, body, `data-name="eval_pass" data-signal="outcome" data-mean="0.84" data-samples="3000" data-against="previous" data-ref-version="v3" data-ref-mean="0.9" data-delta-points="-6" data-p-value="1e-11"`)
+	require.Contains(t, body, "eval_pass on ranker v4: the rate fell to 84% from 90%.")
+	require.Contains(t, body, "outcome_regression")
+}

@@ -103,6 +103,9 @@ type rowView struct {
 	// embedding's retrieval or activation signal (signals_status.go).
 	Signal string
 	Data   []template.HTMLAttr // the signal's figures, as data-* attributes
+	// Outcome marks the row of an outcome (Signal "outcome"), which has
+	// no detail page.
+	Outcome bool
 }
 
 // plot is a small SVG line plot: the reference and the current curve in
@@ -168,6 +171,7 @@ func newPage(snaps []Snapshot, now time.Time, o StatusOptions) page {
 			v.Rows = append(v.Rows, r)
 			v.Rows = append(v.Rows, signalRows(e, subject(e.Name))...)
 		}
+		v.Rows = append(v.Rows, outcomeRows(s.Report.Outcomes, subject)...)
 		p.Versions = append(p.Versions, v)
 	}
 	if o.Intake != nil && len(p.Versions) == 0 {

@@ -150,7 +150,7 @@ var statusPage = template.Must(template.Must(templates.Clone()).New("status").Pa
 <table>
 <tr><th>feature or embedding</th><th>status</th><th>diagnosis</th><th>samples</th><th>summary</th><th>baseline vs current</th>{{if $.HistorySize}}<th>history</th>{{end}}</tr>
 {{range .Rows}}{{$row := .}}<tr class="row r{{printf "%d" .Severity}}" data-name="{{.Name}}"{{with .Signal}} data-signal="{{.}}"{{end}}{{range .Data}} {{.}}{{end}}>
-<td class="name"><a href="detail?model={{$v.Model}}&amp;model_version={{$v.Version}}&amp;{{if .Embedding}}embedding{{else}}feature{{end}}={{.Name}}">{{.Name}}</a>{{if .Signal}} <small>({{.Signal}})</small>{{else if .Embedding}} <small>(embedding)</small>{{end}}</td>
+<td class="name">{{if .Outcome}}{{.Name}}{{else}}<a href="detail?model={{$v.Model}}&amp;model_version={{$v.Version}}&amp;{{if .Embedding}}embedding{{else}}feature{{end}}={{.Name}}">{{.Name}}</a>{{end}}{{if .Signal}} <small>({{.Signal}})</small>{{else if .Embedding}} <small>(embedding)</small>{{end}}</td>
 <td class="sev s{{printf "%d" .Severity}}">{{.Severity}}</td>
 <td>{{.Diagnosis}}</td>
 <td class="num">{{.Samples}}</td>

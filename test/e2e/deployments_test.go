@@ -245,8 +245,9 @@ func dashboardQueries(t *testing.T) map[string]string {
 		"$__rate_interval", "15s", "$__interval", "5s", "$__range", "1m",
 		"$model_version", "v4", "$model", "ranker", "$feature", "income", "$embedding", "query",
 	)
-	// The panels of the retrieval and activation signals: the demo's
-	// search v2, whose query embedding has retrievals.
+	// The panels of the retrieval and activation signals and of the
+	// outcomes: the demo's search v2, whose query embedding has
+	// retrievals and whose outcomes fell against v1.
 	signals := strings.NewReplacer(
 		"$__rate_interval", "15s", "$__interval", "5s", "$__range", "1m",
 		"$model_version", "v2", "$model", "search", "$embedding", "query",
@@ -256,7 +257,7 @@ func dashboardQueries(t *testing.T) map[string]string {
 	for name, d := range readDashboards(t) {
 		for _, p := range d.Panels {
 			rp := r
-			if strings.HasPrefix(p.Title, "Retrieval:") || strings.HasPrefix(p.Title, "Activation") {
+			if strings.HasPrefix(p.Title, "Retrieval:") || strings.HasPrefix(p.Title, "Activation") || strings.HasPrefix(p.Title, "Outcomes:") {
 				rp = signals
 			}
 			for i, tg := range p.Targets {

@@ -75,10 +75,13 @@ func TestEndToEnd(t *testing.T) {
 		"--storage.tsdb.path="+filepath.Join(tmp, "prom-data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
 
 	// The demo: 2s windows; alerts re-sent every second; a small queue so
-	// that an Alertmanager outage of a few seconds overflows it.
+	// that an Alertmanager outage of a few seconds overflows it, yet above
+	// the demo's firing alerts and the heartbeat (ten), which are all
+	// re-sent each second: a queue below them drops the oldest each time,
+	// and the heartbeat's endsAt passes.
 	require.NoError(t, os.MkdirAll(filepath.Join(tmp, "demo"), 0o755))
 	nw := start(t, "monitor", monitor, "demo", "--window", "2s", "--http.listen", fmt.Sprintf("127.0.0.1:%d", nwPort),
-		"--alerting.alertmanager_urls", amURL, "--alerting.resend_interval", "1s", "--alerting.queue_capacity", "8",
+		"--alerting.alertmanager_urls", amURL, "--alerting.resend_interval", "1s", "--alerting.queue_capacity", "16",
 		"--dir", filepath.Join(tmp, "demo"), "--log.level", "info")
 
 	// normwatch's own alert, pushed to Alertmanager (no source label: that
@@ -189,6 +192,35 @@ func TestEndToEnd(t *testing.T) {
 		})
 	}
 
+	// The outcome curves of search v2: its relevance and recall fell
+	// together, pushed by normwatch and fired by the shipped rule with
+	// its points (inhibited by normwatch's own).
+	t.Log("waiting for query_normalization_suspect")
+	waitFor(t, 90*time.Second, "query_normalization_suspect of search v2 from normwatch and from the rule", func() (bool, string) {
+		alerts, err := amAlerts(amURL)
+		if err != nil {
+			return false, err.Error()
+		}
+		own, rule := false, false
+		var seen []string
+		for _, a := range alerts {
+			l := a.Labels
+			if l["alertname"] != "OutcomeRegression" || l["diagnosis"] != "query_normalization_suspect" || l["model"] != "search" ||
+				l["model_version"] != "v2" || l["outcome"] != "context_recall" {
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%v %v %s", l, a.Status.State, a.Annotations["summary"]))
+			switch l["source"] {
+			case "":
+				own = l["severity"] == "critical" && strings.Contains(a.Annotations["summary"], "inspect query-side normalization")
+			case "prometheus":
+				rule = strings.HasPrefix(a.Annotations["summary"], "context_recall on search v2: -") &&
+					strings.HasSuffix(a.Annotations["summary"], "inspect query-side normalization.") && a.Status.State == "suppressed"
+			}
+		}
+		return own && rule, strings.Join(seen, "; ")
+	})
+
 	// Every dashboard query has data.
 	t.Log("querying the dashboards' expressions")
 	for name, q := range dashboardQueries(t) {
@@ -265,7 +297,11 @@ func TestEndToEnd(t *testing.T) {
 		a, detail := normwatchAlert()
 		return a == nil, detail
 	})
-	require.Contains(t, nw.output(), "RESOLVED NormalizationDrift [unscaled_input] income v4")
+	// The demo prints the change as its own sink is told, which may come
+	// a moment after Alertmanager's.
+	waitFor(t, 10*time.Second, "the demo printed the resolve", func() (bool, string) {
+		return strings.Contains(nw.output(), "RESOLVED NormalizationDrift [unscaled_input] income v4"), ""
+	})
 	require.True(t, watchdog())
 
 	// SIGTERM stops the monitor cleanly.

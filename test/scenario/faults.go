@@ -44,6 +44,15 @@ type Scenario struct {
 	// retrieval's scores instead of its documents.
 	Signals    string
 	ScoresOnly bool
+	// Outcomes sends outcome events of v1 and of a second version, v2,
+	// V2Events of them a window, with outcomeFault on v2's from the
+	// onset (outcomes.go); Kind "outcome" targets are v2's. Also is a
+	// second subject the fault names (an outcome that falls with the
+	// target), not a false alarm.
+	Outcomes     bool
+	V2Events     int
+	Also         string
+	outcomeFault *outcomeLevels
 
 	apply func(w *world, r *rand.Rand, ev *event)
 }
@@ -368,6 +377,9 @@ func Suite(size Size) []Scenario {
 		add(s)
 	}
 	for _, s := range signalScenarios(size, pick) {
+		add(s)
+	}
+	for _, s := range outcomeScenarios(size, pick) {
 		add(s)
 	}
 	return out

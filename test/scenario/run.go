@@ -126,10 +126,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// Training data and baselines, through `monitor baseline build`.
 	bdir := filepath.Join(opts.Dir, "baselines")
 	streams := make([]*traffic, len(scens))
+	outcomes := make([]*outcomeTraffic, len(scens))
 	for i := range scens {
 		s := &scens[i]
 		w, rows, vecs := newWorld(s.Seed, opts.TrainingRows)
 		streams[i] = newTraffic(s, w)
+		if s.Outcomes {
+			outcomes[i] = newOutcomeTraffic(s)
+		}
 		build := buildBaseline
 		if s.Signals != "" {
 			build = func(ctx context.Context, monitor, dir, bdir, model string, w *world, rows [][]float64, vecs [][]float32) error {
@@ -179,12 +183,25 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		var msgs []kafka.Message
 		start := epoch.Add(time.Duration(k) * windowSize)
 		if k < W {
-			for _, st := range streams {
+			for i, st := range streams {
 				n := st.s.Events
+				ot := outcomes[i]
 				for j := range n {
 					t := start.Add(time.Duration(j) * windowSize / time.Duration(n))
 					msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(seq)), Value: st.encode(nil, st.next(k), t)})
 					seq++
+					if ot != nil {
+						msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(seq)), Value: ot.encode(nil, "v1", healthyOutcomes, t)})
+						seq++
+					}
+				}
+				if ot != nil {
+					n2 := st.s.V2Events
+					for j := range n2 {
+						t := start.Add(time.Duration(j)*windowSize/time.Duration(n2) + time.Millisecond)
+						msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(seq)), Value: ot.encode(nil, oV2, st.s.v2Levels(k), t)})
+						seq++
+					}
 				}
 			}
 		} else {
@@ -203,7 +220,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			continue
 		}
 		// Window k-1 is closed everywhere once every model's evaluation of it is in.
-		want := float64(len(scens) * k)
+		versions := 0
+		for _, s := range scens {
+			versions += s.versions()
+		}
+		want := float64(versions * k)
 		var text string
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
@@ -310,10 +331,19 @@ func observe(scens []Scenario, outs []Outcome, k int, text string) {
 		ob := Observation{Window: k, Diagnosis: "absent"}
 		for _, l := range byModel[s.ID] {
 			subject, kind := l.feature, "feature"
-			if l.embedding != "" {
+			switch {
+			case l.embedding != "":
 				subject, kind = l.embedding, "embedding"
+			case l.outcome != "":
+				subject, kind = l.outcome, "outcome"
 			}
-			if subject == s.Target && kind == s.Kind {
+			if kind == "outcome" && l.version == oV2 && (subject == s.Target || subject == s.Also) && s.Kind == "outcome" {
+				if subject == s.Target {
+					ob.Diagnosis, ob.Severity = l.diagnosis, l.value
+				}
+				continue
+			}
+			if subject == s.Target && kind == s.Kind && kind != "outcome" {
 				ob.Diagnosis, ob.Severity = l.diagnosis, l.value
 				continue
 			}
@@ -333,12 +363,12 @@ func observe(scens []Scenario, outs []Outcome, k int, text string) {
 }
 
 type statusLine struct {
-	model, feature, embedding, diagnosis string
-	value                                int
+	model, version, feature, embedding, outcome, diagnosis string
+	value                                                  int
 }
 
 var (
-	statusRe = regexp.MustCompile(`^normwatch_drift_status\{(.*)\} (\S+)$`)
+	statusRe = regexp.MustCompile(`^normwatch_(?:drift|outcome)_status\{(.*)\} (\S+)$`)
 	labelRe  = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
 )
 
@@ -354,6 +384,10 @@ func statusLines(text string) []statusLine {
 			switch kv[1] {
 			case "model":
 				l.model = kv[2]
+			case "model_version":
+				l.version = kv[2]
+			case "outcome":
+				l.outcome = kv[2]
 			case "feature":
 				l.feature = kv[2]
 			case "embedding":
@@ -463,6 +497,9 @@ func readAlerts(ctx context.Context, brokers []string, scens []Scenario, outs []
 		if subject == "" {
 			subject, kind = km.Labels.Get("embedding"), "embedding"
 		}
+		if o := km.Labels.Get("outcome"); o != "" {
+			subject, kind = o, "outcome"
+		}
 		key := model + "/" + kind + "/" + subject
 		if firing[key] == nil {
 			firing[key] = map[string]bool{}
@@ -470,9 +507,14 @@ func readAlerts(ctx context.Context, brokers []string, scens []Scenario, outs []
 		switch km.State {
 		case "firing":
 			firing[key][km.Fingerprint] = true
-			if subject == scens[i].Target && kind == scens[i].Kind {
+			switch {
+			case kind == "outcome" && km.Labels.Get("model_version") != oV2:
+				outs[i].FalsePages++
+			case subject == scens[i].Target && kind == scens[i].Kind:
 				outs[i].Pages++
-			} else {
+			case kind == scens[i].Kind && subject == scens[i].Also && subject != "":
+				// The fault names it too: not a false page, not the target's.
+			default:
 				outs[i].FalsePages++
 			}
 		case "resolved":
@@ -518,7 +560,7 @@ http:
 log:
   level: info
 activations: [%s]
-`, strings.Join(brokers, ", "), eventsTopic, dlqTopic, alertTopic, windowSize, models+5, bdir, filepath.Join(opts.Dir, "checkpoints"), eHidden)
+`+outcomesConfig, strings.Join(brokers, ", "), eventsTopic, dlqTopic, alertTopic, windowSize, models+5, bdir, filepath.Join(opts.Dir, "checkpoints"), eHidden)
 	path := filepath.Join(opts.Dir, "normwatch.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
