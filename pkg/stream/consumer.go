@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -736,7 +735,7 @@ type partition struct {
 	log   *slog.Logger
 
 	p   PartitionProcessor
-	r   *kafka.Reader
+	f   *fetcher
 	dec *Decoder
 	ev  Event
 	dlq dlqBatch
@@ -809,25 +808,7 @@ func (c *Consumer) openPartition(gen *kafka.Generation, topic string, a kafka.Pa
 	if off := p.Offset(); off >= 0 {
 		start = off + 1
 	}
-	ps.r = kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.opts.Brokers,
-		Topic:          topic,
-		Partition:      a.ID,
-		Dialer:         c.dialer,
-		MinBytes:       1,
-		MaxBytes:       c.opts.FetchMaxBytes,
-		MaxWait:        c.opts.FetchMaxWait,
-		ReadBackoffMin: c.opts.RetryBackoff / 10,
-		ReadBackoffMax: c.opts.RetryBackoff,
-		MaxAttempts:    3,
-		IsolationLevel: kafka.ReadCommitted,
-		ErrorLogger:    kafkaLogger(ps.log),
-	})
-	if err := ps.r.SetOffset(start); err != nil {
-		_ = ps.r.Close()
-		_ = p.Close()
-		return nil, fmt.Errorf("setting offset of %s/%d: %w", topic, a.ID, err)
-	}
+	ps.f = &fetcher{c: c, topic: topic, partition: a.ID, offset: start}
 	c.lagMu.Lock()
 	c.lag[TopicPartition{topic, a.ID}] = ps.lag
 	c.lagMu.Unlock()
@@ -842,6 +823,7 @@ func (ps *partition) consume(gctx context.Context) {
 	fetchCtx, cancel := context.WithCancel(gctx)
 	defer cancel()
 	defer context.AfterFunc(c.stopCtx, cancel)()
+	ps.f.ctx = fetchCtx
 
 	// One deadline context per interval, not per message; each ends with
 	// fetchCtx at the latest.
@@ -852,7 +834,7 @@ func (ps *partition) consume(gctx context.Context) {
 	defer func() { tickCancel() }()
 	backoff := c.opts.RetryBackoff / 10
 	for {
-		m, err := ps.r.FetchMessage(tick)
+		m, err := ps.f.next()
 		switch {
 		case fetchCtx.Err() != nil:
 			return
@@ -865,14 +847,19 @@ func (ps *partition) consume(gctx context.Context) {
 					return // the generation ended or the consumer stopped
 				}
 			}
-		case errors.Is(err, context.DeadlineExceeded) && tick.Err() != nil:
-			// the interval is up
-		case errors.Is(err, io.EOF):
-			return // the reader was closed
+		case errors.Is(err, errBatchDone):
+			// A fetch came back empty: the leader answers.
+			ps.setBad(badFetch, false)
+			backoff = c.opts.RetryBackoff / 10
+		case ps.f.fails < fetchAttempts:
+			// The fetcher dials again at the next call, counted in
+			// pollStats; a failure or two in a row are not yet news.
+			ps.log.Debug("fetch failed; reconnecting", "err", err, "backoff", backoff)
+			if !sleepCtx(fetchCtx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, c.opts.RetryBackoff)
 		default:
-			// The reader reconnects by itself; this is its report that
-			// it has failed a few times in a row.
-			c.m.reconnects.Inc()
 			c.noteFailure(badFetch, err)
 			ps.setBad(badFetch, true)
 			ps.log.Warn("fetch failed; reconnecting", "err", err, "backoff", backoff)
@@ -1040,21 +1027,8 @@ func (ps *partition) finish() {
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RebalanceTimeout/2)
 		defer cancel()
 	}
-	// Closing the reader waits for its fetch in flight (up to FetchMaxWait,
-	// or the fetch's own timeout from a hung broker): it runs beside the
-	// sync, which needs it no more, and is waited for within ctx.
-	closed := make(chan error, 1)
-	go func() { closed <- ps.r.Close() }()
-	defer func() {
-		select {
-		case err := <-closed:
-			if err != nil {
-				ps.log.Debug("closing partition reader", "err", err)
-			}
-		case <-ctx.Done():
-			ps.log.Warn("partition reader not closed by the deadline; leaving it")
-		}
-	}()
+	// consume ended with its context, which closed the connection.
+	ps.f.close()
 	if err := ps.sync(ctx); err != nil {
 		// After a failed commit the checkpoint still holds the effect:
 		// the next owner starts after it. After a failed checkpoint or
@@ -1138,7 +1112,8 @@ func (ps *partition) setBad(flag uint8, on bool) {
 // pollStats adds the reader's reconnects since the last poll: its dials
 // after the first.
 func (ps *partition) pollStats() {
-	dials := ps.r.Stats().Dials
+	dials := ps.f.dials
+	ps.f.dials = 0
 	if !ps.dialed && dials > 0 {
 		ps.dialed = true
 		dials--

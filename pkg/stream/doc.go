@@ -28,8 +28,10 @@
 //     the state: Processor, PartitionProcessor, CheckpointStore.
 //   - Consumer (consumer.go): a kafka-go consumer group (ConsumerGroup and
 //     its Generations, not a group Reader, so that each partition is
-//     checkpointed and committed before it is revoked) with a fetching
-//     goroutine and a Decoder per assigned partition, TLS and SASL (PLAIN,
+//     checkpointed and committed before it is revoked) with a goroutine
+//     and a Decoder per assigned partition, which fetches on its own
+//     goroutine over a kafka.Conn to the leader (fetch.go, no Reader and
+//     its hand-off of every message over a channel), TLS and SASL (PLAIN,
 //     SCRAM), reconnects with backoff, readiness with its reason, and
 //     per-partition lag. The group takes the configured topics that exist
 //     (topics.go): kafka-go's group rebalances without end on a missing one.
