@@ -104,7 +104,10 @@ func alertTopicWriter(c config.Kafka, brokers []string) (*kafka.Writer, error) {
 type kafkaProducer struct{ w *kafka.Writer }
 
 func (p kafkaProducer) Produce(ctx context.Context, key, value []byte) error {
-	return p.w.WriteMessages(ctx, kafka.Message{Key: key, Value: value})
+	// With its time set, kafka-go's Writer does not stamp the message after
+	// a timed-out attempt while its connection may still encode it (a
+	// data race in kafka-go v0.4.51).
+	return p.w.WriteMessages(ctx, kafka.Message{Key: key, Value: value, Time: time.Now()})
 }
 
 // closing closes the writer once its sink's Run has returned, waiting for

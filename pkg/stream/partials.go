@@ -155,9 +155,13 @@ func (w *PartialsWriter) WritePartials(ctx context.Context, recs []Record) error
 	ctx, cancel := context.WithTimeout(ctx, 2*w.timeout)
 	defer cancel()
 	msgs := make([]kafka.Message, 0, len(recs))
+	// Every message carries its time: kafka-go's Writer stamps a message
+	// without one when the broker answers, and after a timed-out attempt
+	// that write races with its connection still encoding the message.
+	now := time.Now()
 	for _, r := range recs {
 		if !r.Broadcast {
-			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, WriterData: r.Route})
+			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, Time: now, WriterData: r.Route})
 			continue
 		}
 		n, err := w.partitions(ctx)
@@ -165,7 +169,7 @@ func (w *PartialsWriter) WritePartials(ctx context.Context, recs []Record) error
 			return err
 		}
 		for i := range n {
-			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, WriterData: broadcastCopy(i)})
+			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, Time: now, WriterData: broadcastCopy(i)})
 		}
 	}
 	if err := w.w.WriteMessages(ctx, msgs...); err != nil {

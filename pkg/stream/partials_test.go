@@ -93,9 +93,8 @@ func TestInternalTopicsStartTogether(t *testing.T) {
 					errs <- err
 					return
 				}
-				// The default timeout: a write that times out under load
-				// trips a data race inside kafka-go's Writer (it updates
-				// the messages its connection may still be encoding).
+				// The default timeout: under load a shorter one fails
+				// the write itself.
 				w, err := NewPartialsWriter(PartialsWriterOptions{Brokers: brokers, Topic: partials})
 				if err != nil {
 					errs <- err
