@@ -197,7 +197,7 @@ func printGate(w io.Writer, a engine.GateAnswer) {
 
 // gateOptions are the engine's gate options of the configuration.
 func gateOptions(g config.Gate) engine.GateOptions {
-	o := engine.GateOptions{MinWindows: g.MinWindows}
+	o := engine.GateOptions{MinWindows: g.MinWindows, JoinBuffer: g.JoinBuffer, JoinWait: g.JoinWait}
 	for _, c := range g.Candidates {
 		o.Candidates = append(o.Candidates, engine.Candidate{Model: c.Model, Version: c.ModelVersion, Live: c.LiveVersion})
 	}

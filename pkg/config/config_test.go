@@ -121,7 +121,7 @@ func TestFullFile(t *testing.T) {
 		Runtime: Runtime{GCPercent: 200, GCHeadroomBytes: 0},
 		Gate: Gate{
 			Candidates: []Candidate{{Model: "search", ModelVersion: "v3", LiveVersion: "v2"}, {Model: "ranker", ModelVersion: "v5"}},
-			MinWindows: 5, RouteHeader: "x-route", CandidateRoutes: []string{"shadow"},
+			MinWindows: 5, JoinBuffer: 500, JoinWait: 30 * time.Second, RouteHeader: "x-route", CandidateRoutes: []string{"shadow"},
 		},
 		ShutdownTimeout: 45 * time.Second,
 		Activations:     []string{"layer*.out"},

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Gate declares candidate (shadow) model versions: each is compared with
@@ -17,6 +18,11 @@ type Gate struct {
 	// live it takes to answer clear or warning (pending before); a
 	// critical finding blocks at once.
 	MinWindows int `mapstructure:"min_windows"`
+	// JoinBuffer is how many events of one model, per partition, wait
+	// for the other side of their request id; JoinWait how long, in
+	// event time (candidate and live joined by request id).
+	JoinBuffer int           `mapstructure:"join_buffer"`
+	JoinWait   time.Duration `mapstructure:"join_wait"`
 	// RouteHeader is the message header that marks an event's version a
 	// candidate when it holds one of CandidateRoutes ("-": none).
 	RouteHeader     string   `mapstructure:"route_header"`
@@ -33,7 +39,7 @@ type Candidate struct {
 }
 
 func defaultGate() Gate {
-	return Gate{Candidates: []Candidate{}, MinWindows: 3, RouteHeader: "route", CandidateRoutes: []string{"shadow", "candidate"}}
+	return Gate{Candidates: []Candidate{}, MinWindows: 3, JoinBuffer: 10_000, JoinWait: 2 * time.Minute, RouteHeader: "route", CandidateRoutes: []string{"shadow", "candidate"}}
 }
 
 // validateGate reports every bad key of the gate section through bad,
@@ -41,6 +47,12 @@ func defaultGate() Gate {
 func validateGate(g Gate, bad func(key, format string, args ...any)) {
 	if g.MinWindows < 1 || g.MinWindows > 10_000 {
 		bad("gate.min_windows", "%d is out of range [1, 10000]", g.MinWindows)
+	}
+	if g.JoinBuffer < 1 || g.JoinBuffer > 10_000_000 {
+		bad("gate.join_buffer", "%d is out of range [1, 10000000]", g.JoinBuffer)
+	}
+	if g.JoinWait < time.Millisecond || g.JoinWait > 24*time.Hour {
+		bad("gate.join_wait", "%s is out of range [1ms, 24h]", g.JoinWait)
 	}
 	if g.RouteHeader == "" {
 		bad("gate.route_header", `must not be empty; "-" reads no header`)

@@ -79,6 +79,8 @@ var help = map[string]string{
 
 	"gate.candidates":       "candidate versions, {model, model_version, live_version}: each compared with the live version on the same windows, answered by monitor gate",
 	"gate.min_windows":      "windows of a candidate compared with live before the gate answers clear or warning (pending before; a critical finding blocks at once)",
+	"gate.join_buffer":      "events of one model per partition waiting for the other version's event of their request id (candidate and live joined by request id)",
+	"gate.join_wait":        "how long, in event time, an event waits in the join for the other version's event of its request id",
 	"gate.route_header":     `message header whose value (one of gate.candidate_routes) marks an event's version a candidate ("-": none)`,
 	"gate.candidate_routes": "values of gate.route_header that mark a candidate (a shadow route)",
 

@@ -183,6 +183,12 @@ func (o Options) withDefaults() Options {
 	if o.Gate.MinWindows == 0 {
 		o.Gate.MinWindows = DefaultGateMinWindows
 	}
+	if o.Gate.JoinBuffer == 0 {
+		o.Gate.JoinBuffer = DefaultJoinBuffer
+	}
+	if o.Gate.JoinWait == 0 {
+		o.Gate.JoinWait = DefaultJoinWait
+	}
 	if o.Logger == nil {
 		o.Logger = discardLogger
 	}
@@ -323,6 +329,9 @@ type Engine struct {
 	sinks     []*sinkQueue
 	log       *slog.Logger
 	pub       *publisher // cluster mode: where partitions' closes go
+	// The join of candidates' events with live's by request id (pairs.go).
+	pairs      pairStore
+	candModels sync.Map // model → true: it has a marked candidate
 
 	stageMu    sync.Mutex
 	stageParts map[partKey]*stagePart

@@ -34,6 +34,11 @@ type GateOptions struct {
 	// it takes to answer clear or warning; before, the answer is pending.
 	// A window that blocks blocks at once.
 	MinWindows int
+	// JoinBuffer is how many events of one model, per partition, wait
+	// for the other side of their request id (pairs.go); JoinWait how
+	// long, in event time. Zero takes DefaultJoinBuffer, DefaultJoinWait.
+	JoinBuffer int
+	JoinWait   time.Duration
 }
 
 func (o GateOptions) validate() error {
@@ -52,7 +57,7 @@ func (o GateOptions) validate() error {
 		}
 		seen[[2]string{c.Model, c.Version}] = true
 	}
-	return nil
+	return o.validateJoin()
 }
 
 // Gate states (*stable*, the answer of `monitor gate` and /api/v1/gate).
@@ -146,7 +151,10 @@ type GateAnswer struct {
 	// Against is the full comparison with live, OwnReport with the
 	// baseline: every figure behind the reasons.
 	AgainstLive *LiveComparison `json:"against_live,omitempty"`
-	OwnReport   *drift.Report   `json:"against_baseline,omitempty"`
+	// Paired is the candidate's values joined with live's by request id,
+	// when events carry one and both sides of a request met (pairs.go).
+	Paired    *PairedComparison `json:"paired,omitempty"`
+	OwnReport *drift.Report     `json:"against_baseline,omitempty"`
 }
 
 // gateState is what the evaluator keeps of a candidate's comparisons.
@@ -159,6 +167,7 @@ type gateState struct {
 
 // markCandidate marks s a candidate, its events being routed as one.
 func (e *Engine) markCandidate(s *series) {
+	e.candModels.Store(s.model, true)
 	if !s.candidate.Swap(true) {
 		e.log.Info("model version marked a candidate by its events' route: it is compared with the live version of its model on the same windows",
 			"model", s.model, "model_version", s.version)
@@ -463,6 +472,10 @@ func (ev *evaluator) answerLocked(s *series, g *gateState) GateAnswer {
 		a.AgainstLive = out.Live
 		a.LiveSelected = out.Live.Selected
 		collect("live", s.model, s.version+" against live "+out.Live.Version, out.Live.Report)
+		if pc := ev.e.paired(s, out.Live.Version, out.WindowStart.UnixNano()); pc != nil {
+			a.Paired = pc
+			worst = max(worst, pairedReasons(&a, pc, s.model, s.version))
+		}
 	}
 	collect("baseline", s.model, s.version, own)
 	// The most severe first, comparisons with live before the baseline's.

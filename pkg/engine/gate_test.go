@@ -158,6 +158,8 @@ func TestGateOptionsValidate(t *testing.T) {
 		{"itself", GateOptions{MinWindows: 1, Candidates: []Candidate{{Model: "m", Version: "v2", Live: "v2"}}}, "live \"v2\" is the candidate itself"},
 		{"twice", GateOptions{MinWindows: 1, Candidates: []Candidate{{Model: "m", Version: "v2"}, {Model: "m", Version: "v2"}}}, "Candidates[1]: m v2 is declared twice"},
 		{"min windows", GateOptions{MinWindows: -1}, "Gate.MinWindows -1"},
+		{"join buffer", GateOptions{MinWindows: 1, JoinWait: time.Second}, "Gate.JoinBuffer 0 out of range"},
+		{"join wait", GateOptions{MinWindows: 1, JoinBuffer: 10, JoinWait: 25 * time.Hour}, "Gate.JoinWait 25h0m0s out of range"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			require.ErrorContains(t, tt.o.validate(), tt.err)

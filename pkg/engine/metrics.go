@@ -10,6 +10,7 @@ const (
 	labelKind      = "kind"
 	labelSink      = "sink"
 	labelReason    = "reason"
+	labelResult    = "result"
 	labelComponent = "component"
 	labelState     = "state"
 )
@@ -56,6 +57,8 @@ type metrics struct {
 	trackedByKind  map[string]prometheus.Gauge
 	frozenRunsVec  *prometheus.CounterVec
 	frozenRuns     map[string]prometheus.Counter
+	pairs          *prometheus.CounterVec
+	pairsBy        map[string]prometheus.Counter
 
 	// Cluster mode's, registered only in it.
 	partialsWritten *prometheus.CounterVec
@@ -151,6 +154,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Frozen-query runs (a retrieval with query_id and doc_ids), by outcome: scored against the baseline's reference top-k, unknown_query (an id not in the reference, left out), over_cap (an id past limits.max_frozen_queries in its window), no_reference (no frozen reference for the version's query embedding).",
 		}, []string{"outcome"}),
 		frozenRuns: map[string]prometheus.Counter{},
+		pairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "candidate_pairs_total",
+			Help: "Request ids of a model with a candidate in the join of candidate and live events, by result: matched (a candidate's and a live event of one request paired), expired (unmatched after gate.join_wait), evicted (unmatched, out of a full gate.join_buffer), duplicate (a second event of one side replaced the first), invalid (a request id not used: too long, empty, not printable ASCII, not a string).",
+		}, []string{labelResult}),
+		pairsBy: map[string]prometheus.Counter{},
 		partialsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "partials_written_total",
 			Help: "Records written to the partials topic (cluster mode), by type: a series of a closed window, of a cumulative view, or a source partition's watermark.",
@@ -196,6 +204,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, o := range frozenOutcomes {
 		m.frozenRuns[o] = m.frozenRunsVec.WithLabelValues(o)
 	}
+	for _, r := range PairResults() {
+		m.pairsBy[r] = m.pairs.WithLabelValues(r)
+	}
 	for _, c := range Components() {
 		m.internalErrors.WithLabelValues(c)
 	}
@@ -205,7 +216,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.late, m.future, m.typeErrors, m.refused, m.refusedNames, m.retired, m.lastEvent, m.stale, m.tracked,
-			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors, m.frozenRunsVec, m.outcomeSkipped)
+			m.windowClosed, m.evaluations, m.sinkDropped, m.internalErrors, m.frozenRunsVec, m.outcomeSkipped, m.pairs)
 	}
 	return m
 }

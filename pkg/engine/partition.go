@@ -182,6 +182,7 @@ type partition struct {
 	last      *pver
 	seq       uint32
 	closed    bool
+	joins     map[string]*joinBuffer // by model (pairs.go); not checkpointed
 
 	// Idle detection, in wall time.
 	applied, seenApplied uint64
@@ -292,6 +293,11 @@ func (p *partition) apply(offset int64, ev *stream.Event) {
 	pv.s.events.Inc()
 	if ev.Candidate && !pv.s.candidate.Load() {
 		p.e.markCandidate(pv.s)
+	}
+	if ev.RequestIDInvalid {
+		p.e.m.pairsBy[PairInvalid].Inc()
+	} else if ev.RequestID != "" && timed && p.e.hasCandidate(ev.Model) {
+		p.join(pv.s, ev, ts)
 	}
 	if p.e.testHook != nil {
 		p.e.testHook("apply", pv.s)

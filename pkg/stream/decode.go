@@ -28,6 +28,7 @@ const (
 	DefaultEmbeddingsPath = "embeddings"
 	DefaultRetrievalPath  = "retrieval"
 	DefaultOutcomesPath   = "outcomes"
+	DefaultRequestIDPath  = "request_id"
 	DefaultModelHeader    = "model"
 	DefaultVersionHeader  = "model_version"
 
@@ -116,7 +117,11 @@ type DecoderOptions struct {
 	// RetrievalPath is the path of the retrieval object (retrieval.go).
 	RetrievalPath string
 	// OutcomesPath is the path of the outcomes object (outcomes.go).
-	OutcomesPath  string
+	OutcomesPath string
+	// RequestIDPath is the path of the event's request id (a string):
+	// what joins a candidate's event with the live version's event of
+	// the same request (requestid.go).
+	RequestIDPath string
 	ModelHeader   string
 	VersionHeader string
 	// RouteHeader names the message header that marks an event's model
@@ -170,6 +175,7 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	str(&o.EmbeddingsPath, DefaultEmbeddingsPath)
 	str(&o.RetrievalPath, DefaultRetrievalPath)
 	str(&o.OutcomesPath, DefaultOutcomesPath)
+	str(&o.RequestIDPath, DefaultRequestIDPath)
 	str(&o.ModelHeader, DefaultModelHeader)
 	str(&o.VersionHeader, DefaultVersionHeader)
 	str(&o.TimeUnit, TimeUnitAuto)
@@ -205,6 +211,7 @@ func (o DecoderOptions) paths() []struct {
 		{"EmbeddingsPath", o.EmbeddingsPath, fieldEmbeddings},
 		{"RetrievalPath", o.RetrievalPath, fieldRetrieval},
 		{"OutcomesPath", o.OutcomesPath, fieldOutcomes},
+		{"RequestIDPath", o.RequestIDPath, fieldRequestID},
 	}
 }
 
@@ -464,12 +471,17 @@ type Event struct {
 	Retrieval Retrieval
 	// Outcomes are the event's named outcomes (outcomes.go).
 	Outcomes []OutcomeValue
+	// RequestID is the event's request id, empty when it has none;
+	// RequestIDInvalid tells one was there but not usable (requestid.go).
+	RequestID        string
+	RequestIDInvalid bool
 }
 
 // Reset empties e, keeping its slices for reuse.
 func (e *Event) Reset() {
 	e.Time, e.TimeSource, e.KafkaTime, e.TimeFallback, e.Model, e.Version = time.Time{}, TimeNone, time.Time{}, TimeFallbackNone, "", ""
 	e.Candidate = false
+	e.RequestID, e.RequestIDInvalid = "", false
 	e.Features = e.Features[:0]
 	e.Raw = e.Raw[:0]
 	e.Embeddings = e.Embeddings[:0]
@@ -513,6 +525,7 @@ const (
 	fieldEmbeddings
 	fieldRetrieval
 	fieldOutcomes
+	fieldRequestID
 )
 
 // pathNode is a node of the trie of configured paths.
@@ -820,6 +833,12 @@ func (d *Decoder) field(f field, key []byte, v *fastjson.Value, depth int, ev *E
 		err = d.retrieval(key, v, depth, ev)
 	case fieldOutcomes:
 		err = d.outcomes(key, v, depth, ev)
+	case fieldRequestID:
+		if t != fastjson.TypeString {
+			ev.RequestID, ev.RequestIDInvalid = "", true
+			break
+		}
+		setRequestID(v.GetStringBytes(), ev)
 	}
 	return err
 }

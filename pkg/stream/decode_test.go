@@ -631,3 +631,40 @@ func TestDecodeShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeRequestID: a request id is kept as given when it is a short
+// printable string; otherwise the event is read without one, marked
+// invalid, by the fast path and the general decoder alike.
+func TestDecodeRequestID(t *testing.T) {
+	d, err := NewDecoder(DecoderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value   string
+		id      string
+		invalid bool
+	}{
+		{`"req-42"`, "req-42", false},
+		{`"\u0041b"`, "Ab", false}, // an escape: the general decoder
+		{`""`, "", true},
+		{`"a b"`, "", true},
+		{`"` + strings.Repeat("x", MaxRequestIDBytes) + `"`, strings.Repeat("x", MaxRequestIDBytes), false},
+		{`"` + strings.Repeat("x", MaxRequestIDBytes+1) + `"`, "", true},
+		{`17`, "", true},
+		{`{"a":1}`, "", true},
+		{`null`, "", false},
+	} {
+		msg := []byte(`{"model":"m","model_version":"v1","request_id":` + c.value + `,"features":{"a":1}}`)
+		var ev Event
+		if err := d.Decode(msg, Fallback{}, &ev); err != nil {
+			t.Fatalf("%s: %v", c.value, err)
+		}
+		if ev.RequestID != c.id || ev.RequestIDInvalid != c.invalid {
+			t.Errorf("%s: request id %q invalid %v, want %q %v", c.value, ev.RequestID, ev.RequestIDInvalid, c.id, c.invalid)
+		}
+		if len(ev.Features) != 1 || ev.Features[0].Value != 1 {
+			t.Errorf("%s: features %+v", c.value, ev.Features)
+		}
+	}
+}

@@ -522,6 +522,15 @@ func (d *Decoder) fastField(s *fastScanner, f field, ev *Event) bool {
 		return false // the general decoder reads the retrieval object
 	case fieldOutcomes:
 		err = d.fastOutcomes(s, ev)
+	case fieldRequestID:
+		if s.peek() != '"' {
+			return false // the general decoder counts it invalid
+		}
+		b, ok := s.str()
+		if !ok {
+			return false
+		}
+		setRequestID(b, ev)
 	}
 	return err == nil
 }

@@ -208,6 +208,9 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 	for range 20 {
 		f.Add(randomEvent(r))
 	}
+	for _, id := range []string{`"r-1"`, `""`, `"a b"`, `"\u0041"`, `7`, `null`, `"` + strings.Repeat("x", MaxRequestIDBytes+1) + `"`} {
+		f.Add([]byte(`{"model":"m","model_version":"v","request_id":` + id + `,"features":{"a":1}}`))
+	}
 	f.Fuzz(func(t *testing.T, value []byte) {
 		decodeBoth(t, DecoderOptions{MaxFeatures: 4, MaxEmbeddings: 2, MaxDim: 6, MaxOutcomes: 3}, value)
 	})
