@@ -38,28 +38,65 @@ func decodeBoth(t *testing.T, opts DecoderOptions, value []byte) (fast bool) {
 	return d3.fastDecode(value, &ev)
 }
 
-// eventView is an event's content, slices cut to length.
+// eventView is an event's content, slices cut to length, with every
+// float as its bits and every NaN as one, so that two decodings of a NaN
+// compare equal (reflect.DeepEqual holds NaN unequal to itself).
 func eventView(e *Event) any {
+	type feature struct {
+		Name               string
+		Bits               uint64
+		Missing, TypeError bool
+	}
+	type embedding struct {
+		Name    string
+		Missing bool
+		Bits    []uint32
+	}
+	type outcome struct {
+		Name    string
+		Bits    uint64
+		Missing bool
+	}
+	bits64 := func(x float64) uint64 {
+		if math.IsNaN(x) {
+			return math.Float64bits(math.NaN())
+		}
+		return math.Float64bits(x)
+	}
+	features := func(fs []FeatureValue) []feature {
+		out := make([]feature, len(fs))
+		for i, f := range fs {
+			out[i] = feature{f.Name, bits64(f.Value), f.Missing, f.TypeError}
+		}
+		return out
+	}
+	embs := make([]embedding, len(e.Embeddings))
+	for i, m := range e.Embeddings {
+		embs[i] = embedding{Name: m.Name, Missing: m.Missing, Bits: make([]uint32, len(m.Values))}
+		for j, x := range m.Values {
+			if x != x {
+				x = float32(math.NaN())
+			}
+			embs[i].Bits[j] = math.Float32bits(x)
+		}
+	}
+	outs := make([]outcome, len(e.Outcomes))
+	for i, o := range e.Outcomes {
+		outs[i] = outcome{o.Name, bits64(o.Value), o.Missing}
+	}
 	return struct {
 		Time           time.Time
 		TimeSource     TimeSource
 		TimeFallback   TimeFallback
 		KafkaTime      time.Time
 		Model, Version string
-		Features, Raw  []FeatureValue
-		Embeddings     []EmbeddingValue
-		Outcomes       []OutcomeValue
-	}{e.Time, e.TimeSource, e.TimeFallback, e.KafkaTime, e.Model, e.Version,
-		append([]FeatureValue{}, e.Features...), append([]FeatureValue{}, e.Raw...), embeddingsView(e.Embeddings),
-		append([]OutcomeValue{}, e.Outcomes...)}
-}
-
-func embeddingsView(es []EmbeddingValue) []EmbeddingValue {
-	out := make([]EmbeddingValue, len(es))
-	for i, e := range es {
-		out[i] = EmbeddingValue{Name: e.Name, Missing: e.Missing, Values: append([]float32{}, e.Values...)}
-	}
-	return out
+		RequestID      string
+		RequestIDBad   bool
+		Features, Raw  []feature
+		Embeddings     []embedding
+		Outcomes       []outcome
+	}{e.Time, e.TimeSource, e.TimeFallback, e.KafkaTime, e.Model, e.Version, e.RequestID, e.RequestIDInvalid,
+		features(e.Features), features(e.Raw), embs, outs}
 }
 
 // randomEvent writes an event of the usual shape with random variations:
@@ -211,6 +248,10 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 	for _, id := range []string{`"r-1"`, `""`, `"a b"`, `"\u0041"`, `7`, `null`, `"` + strings.Repeat("x", MaxRequestIDBytes+1) + `"`} {
 		f.Add([]byte(`{"model":"m","model_version":"v","request_id":` + id + `,"features":{"a":1}}`))
 	}
+	// NaN in a b64f32 embedding (bits 0x7fc00000) and as a number: the
+	// decoders agree, and the comparison must see that.
+	f.Add([]byte(`{"model":"m","model_version":"v","embeddings":{"q":"b64f32:AADAfw=="}}`))
+	f.Add([]byte(`{"model":"m","model_version":"v","features":{"a":NaN},"embeddings":{"q":[NaN,1]}}`))
 	f.Fuzz(func(t *testing.T, value []byte) {
 		decodeBoth(t, DecoderOptions{MaxFeatures: 4, MaxEmbeddings: 2, MaxDim: 6, MaxOutcomes: 3}, value)
 	})
