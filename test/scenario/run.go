@@ -228,9 +228,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		var text string
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
+			// The count alone is not enough: a version judged twice (a
+			// partition's share arriving after the first judgement) can
+			// make it up while another version's judgement of the window
+			// is still to come, whose figures would then be read a
+			// window late (seen in CI under load).
 			text, err = d.get("/metrics")
-			if err == nil && metricValue(text, "normwatch_evaluations_total") >= want {
-				break
+			if err == nil && metricValue(text, "normwatch_evaluations_total") >= want && d.judgedThrough(start.Add(-windowSize), versions) {
+				if text, err = d.get("/metrics"); err == nil {
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				return nil, fmt.Errorf("window %d: %v evaluations of %v after 2m (err %v)\n%s", k-1,
@@ -404,6 +411,30 @@ func statusLines(text string) []statusLine {
 }
 
 // metricValue returns the value of an unlabelled sample, or -1.
+// judgedThrough reports whether at least versions model versions (the
+// clock model's aside) have a latest evaluation of a window starting at
+// from or later.
+func (d *daemon) judgedThrough(from time.Time, versions int) bool {
+	body, err := d.get("/api/v1/evaluations")
+	if err != nil {
+		return false
+	}
+	var evs []struct {
+		Model       string    `json:"model"`
+		WindowStart time.Time `json:"window_start"`
+	}
+	if json.Unmarshal([]byte(body), &evs) != nil {
+		return false
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Model != "zz-clock" && !e.WindowStart.Before(from) {
+			n++
+		}
+	}
+	return n >= versions
+}
+
 func metricValue(text, name string) float64 {
 	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, name+" ") {
