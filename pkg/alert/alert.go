@@ -653,24 +653,14 @@ func (m *Manager) forget(model, version string) {
 	}
 }
 
-// outcomeFindings makes one finding per outcome: of its comparisons
-// (against the previous and the live version) the most severe, the
-// previous version's on a tie, so that one outcome pages once.
+// outcomeFindings makes one finding per outcome (drift.WorstOutcomes), so
+// that one outcome pages once.
 func outcomeFindings(reps []drift.OutcomeReport) []finding {
 	var out []finding
-	at := map[string]int{}
-	for _, o := range reps {
-		f := finding{"outcome", o.Name, o.Diagnosis, o.Severity, o.Summary, map[string]float64{
+	for _, o := range drift.WorstOutcomes(reps) {
+		out = append(out, finding{"outcome", o.Name, o.Diagnosis, o.Severity, o.Summary, map[string]float64{
 			"delta_points": o.DeltaPoints, "p_value": o.PValue, "mean": o.Mean, "ref_mean": o.RefMean,
-		}}
-		i, ok := at[o.Name]
-		switch {
-		case !ok:
-			at[o.Name] = len(out)
-			out = append(out, f)
-		case f.severity > out[i].severity:
-			out[i] = f
-		}
+		}})
 	}
 	return out
 }

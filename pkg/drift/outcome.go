@@ -84,6 +84,26 @@ type OutcomeReport struct {
 	Summary   string    `json:"summary"`
 }
 
+// WorstOutcomes returns one report per outcome name, in the order the
+// names first appear: of its comparisons (against the previous and the
+// live version) the most severe, the first on a tie, so that an outcome
+// pages and shows once.
+func WorstOutcomes(reps []OutcomeReport) []OutcomeReport {
+	var out []OutcomeReport
+	at := map[string]int{}
+	for _, o := range reps {
+		i, ok := at[o.Name]
+		switch {
+		case !ok:
+			at[o.Name] = len(out)
+			out = append(out, o)
+		case o.Severity > out[i].Severity:
+			out[i] = o
+		}
+	}
+	return out
+}
+
 // CompareOutcome compares cur with ref, the same outcome of the reference
 // version over the same windows. It is a regression when the move in the
 // worse direction is more than spec.MaxDeltaPoints and the test's p-value

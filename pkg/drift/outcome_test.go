@@ -123,3 +123,18 @@ func TestFallTogether(t *testing.T) {
 	require.Equal(t, OutcomeRegression, one[0].Diagnosis)
 	require.Equal(t, OK, one[1].Diagnosis)
 }
+
+// TestWorstOutcomes: one report per name, in first-seen order, the most
+// severe of its comparisons and the first on a tie.
+func TestWorstOutcomes(t *testing.T) {
+	reps := []OutcomeReport{
+		{Name: "pass", Against: VersusPrevious, Severity: Warning},
+		{Name: "recall", Against: VersusPrevious, Severity: SeverityOK},
+		{Name: "pass", Against: VersusLive, Severity: Critical},
+		{Name: "recall", Against: VersusLive, Severity: SeverityOK},
+	}
+	got := WorstOutcomes(reps)
+	if len(got) != 2 || got[0].Name != "pass" || got[0].Against != VersusLive || got[1].Name != "recall" || got[1].Against != VersusPrevious {
+		t.Fatalf("WorstOutcomes = %+v", got)
+	}
+}

@@ -22,17 +22,7 @@ var (
 )
 
 func collectOutcomes(gauge func(*prometheus.Desc, float64, ...string), s Snapshot) {
-	status := map[string]drift.OutcomeReport{}
-	var order []string
 	for _, o := range s.Report.Outcomes {
-		if w, ok := status[o.Name]; !ok {
-			order = append(order, o.Name)
-			status[o.Name] = o
-			gauge(descOutcomeMean, o.Mean, s.Model, s.Version, o.Name)
-			gauge(descOutcomeSamples, float64(o.Samples), s.Model, s.Version, o.Name)
-		} else if o.Severity > w.Severity {
-			status[o.Name] = o
-		}
 		if o.Against == "" || o.RefSamples == 0 {
 			continue
 		}
@@ -42,9 +32,11 @@ func collectOutcomes(gauge func(*prometheus.Desc, float64, ...string), s Snapsho
 			gauge(descOutcomeP, o.PValue, s.Model, s.Version, o.Name, o.Against)
 		}
 	}
-	for _, n := range order {
-		o := status[n]
-		gauge(descOutcomeStatus, float64(o.Severity), s.Model, s.Version, n, string(o.Diagnosis))
+	// The version's own figures are the same in each comparison.
+	for _, o := range drift.WorstOutcomes(s.Report.Outcomes) {
+		gauge(descOutcomeMean, o.Mean, s.Model, s.Version, o.Name)
+		gauge(descOutcomeSamples, float64(o.Samples), s.Model, s.Version, o.Name)
+		gauge(descOutcomeStatus, float64(o.Severity), s.Model, s.Version, o.Name, string(o.Diagnosis))
 	}
 }
 
@@ -53,8 +45,7 @@ func collectOutcomes(gauge func(*prometheus.Desc, float64, ...string), s Snapsho
 // its figures as data-* attributes (data-signal="outcome").
 func outcomeRows(reps []drift.OutcomeReport, subject func(string) string) []rowView {
 	var out []rowView
-	at := map[string]int{}
-	for _, o := range reps {
+	for _, o := range drift.WorstOutcomes(reps) {
 		data := []string{"mean", fig(o.Mean), "samples", strconv.FormatUint(o.Samples, 10)}
 		if o.Against != "" {
 			data = append(data, "against", o.Against, "ref-version", o.RefVersion, "ref-mean", fig(o.RefMean),
@@ -62,14 +53,7 @@ func outcomeRows(reps []drift.OutcomeReport, subject func(string) string) []rowV
 		}
 		r := rowView{Name: o.Name, Outcome: true, Signal: "outcome", Severity: o.Severity, Diagnosis: o.Diagnosis,
 			Samples: o.Samples, Sentence: drift.Sentence(subject(o.Name), o.Summary), Data: attrs(data...)}
-		i, ok := at[o.Name]
-		switch {
-		case !ok:
-			at[o.Name] = len(out)
-			out = append(out, r)
-		case r.Severity > out[i].Severity:
-			out[i] = r
-		}
+		out = append(out, r)
 	}
 	return out
 }
