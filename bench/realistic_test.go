@@ -170,10 +170,7 @@ func buildMonitor(tb testing.TB) string {
 // time and peak RSS from /proc.
 func runDaemon(tb testing.TB, bin string, brokers []string, topic string, n int, baselines string, extra ...string) daemonRun {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(tb)
 	profDir := os.Getenv("NORMWATCH_BENCH_PROFILE")
 	if profDir != "" {
 		extra = append(extra, "--http.pprof")
@@ -252,6 +249,15 @@ func runDaemon(tb testing.TB, bin string, brokers []string, topic string, n int,
 	run.scrapeB = scrape(tb, client, addr)
 	run.scrape = time.Since(t)
 	return run
+}
+
+// freeAddr is a loopback address no one listens on, for a child's HTTP.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func scrape(tb testing.TB, c *http.Client, addr string) int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,10 +103,7 @@ func scaleRun(tb testing.TB, bin string, brokers []string, topic string, partiti
 	}()
 	start := time.Now()
 	for i := range k {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(tb, err)
-		addr := l.Addr().String()
-		l.Close()
+		addr := freeAddr(tb)
 		logDir, level := tb.TempDir(), "warn"
 		if d := os.Getenv("NORMWATCH_BENCH_LOGS"); d != "" {
 			logDir, level = d, "info"

@@ -112,21 +112,7 @@ func TestFrozenClusterMatchesOneProcess(t *testing.T) {
 	store := newMemStore()
 	one, reg := newEngine(t, testOptions3(), b, store, ref)
 	runEngine(t, one)
-	wr := &captureWriter{}
-	ia, _ := newEngine(t, clusterOptions(wr), b, nil)
-	ib, _ := newEngine(t, clusterOptions(wr), b, nil)
-	runEngine(t, ia)
-	runEngine(t, ib)
-	refParts := make([]*partition, parts)
-	ingest := make([]*partition, parts)
-	for p := range parts {
-		refParts[p] = open(t, one, p)
-		if p < 2 {
-			ingest[p] = open(t, ia, p)
-		} else {
-			ingest[p] = open(t, ib, p)
-		}
-	}
+	wr, refParts, ingest := clusterIngest(t, one, b, parts)
 	restarted := false
 	for i, ce := range evs {
 		if !restarted && ce.ev.Time.After(t0.Add(2*time.Minute+30*time.Second)) {

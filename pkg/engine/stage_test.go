@@ -223,6 +223,30 @@ func clusterOptions(w PartialWriter) Options {
 	return o
 }
 
+// clusterIngest opens parts partitions in one, the single process, and
+// the same partitions in two ingesting engines of cluster mode (0-1 in
+// the first, the rest in the second) that publish to one writer: the
+// topic, in the order records come.
+func clusterIngest(t *testing.T, one *Engine, b Baselines, parts int) (wr *captureWriter, refParts, ingest []*partition) {
+	t.Helper()
+	wr = &captureWriter{}
+	ia, _ := newEngine(t, clusterOptions(wr), b, nil)
+	ib, _ := newEngine(t, clusterOptions(wr), b, nil)
+	runEngine(t, ia)
+	runEngine(t, ib)
+	refParts = make([]*partition, parts)
+	ingest = make([]*partition, parts)
+	for p := range parts {
+		refParts[p] = open(t, one, p)
+		if p < 2 {
+			ingest[p] = open(t, ia, p)
+		} else {
+			ingest[p] = open(t, ib, p)
+		}
+	}
+	return wr, refParts, ingest
+}
+
 // TestStageMatchesOneProcess: two ingesting engines (partitions 0-1 and
 // 2) publish their closed windows; a stage fed their records judges each
 // window once, with the figures one engine holding all three partitions
@@ -236,22 +260,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	ref := &collect{}
 	one, _ := newEngine(t, testOptions3(), clusterBaselines(), nil, ref)
 	runEngine(t, one)
-	// One writer for both: the topic, in the order records come.
-	wr := &captureWriter{}
-	ia, _ := newEngine(t, clusterOptions(wr), clusterBaselines(), nil)
-	ib, _ := newEngine(t, clusterOptions(wr), clusterBaselines(), nil)
-	runEngine(t, ia)
-	runEngine(t, ib)
-	refParts := make([]*partition, parts)
-	ingest := make([]*partition, parts)
-	for p := range parts {
-		refParts[p] = open(t, one, p)
-		if p < 2 {
-			ingest[p] = open(t, ia, p)
-		} else {
-			ingest[p] = open(t, ib, p)
-		}
-	}
+	wr, refParts, ingest := clusterIngest(t, one, clusterBaselines(), parts)
 	for i, ce := range evs {
 		require.NoError(t, refParts[ce.part].Apply(int64(i), ce.ev))
 		require.NoError(t, ingest[ce.part].Apply(int64(i), ce.ev))
