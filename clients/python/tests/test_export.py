@@ -151,6 +151,34 @@ def test_pipeline_and_column_transformer(cli: CLI, tmp_path: Path) -> None:
     assert 'feature "num__tenure" is not among' in p.stderr
 
 
+def test_passthrough_columns_left_out(cli: CLI, tmp_path: Path) -> None:
+    """A fitted ColumnTransformer holds "passthrough" (named or as its
+    remainder) as an identity FunctionTransformer: its columns are left
+    out, as no scaler touched them, not refused as an arbitrary function."""
+    train, prod = raw_data(6000, 10), raw_data(3000, 11)
+    ct = ColumnTransformer([("s", StandardScaler(), ["income"]), ("keep", "passthrough", ["age"])],
+                           remainder="passthrough", verbose_feature_names_out=False).set_output(transform="pandas")
+    ct.fit(train[COLUMNS])
+    scaler_file = tmp_path / "scaler.json"
+    doc = normwatch.export_scalers(Pipeline([("prep", ct), ("model", LogisticRegression())]).fit(
+        train[COLUMNS], (train["income"] > 60000).astype(int)), scaler_file)
+    scaler = ct.named_transformers_["s"]
+    assert doc["features"] == {"income": {"kind": "zscore", "mean": float(scaler.mean_[0]), "std": float(scaler.scale_[0])}}
+
+    def table(df: pd.DataFrame, label: str) -> Path:
+        p = tmp_path / f"{label}.parquet"
+        df.to_parquet(p, index=False)
+        return p
+
+    ref = cli.build(table(ct.transform(train[COLUMNS]), "train"), "v4", "--scaler", str(scaler_file))
+    assert {n: d["kind"] for n, d in normalizations(cli.inspect(ref.path)).items()} == {
+        "income": "zscore", "age": "none", "tenure": "none"}
+    served = cli.build(table(ct.transform(prod[COLUMNS]), "served"), "served")
+    skipped = cli.build(table(prod[COLUMNS], "skipped"), "skipped")
+    assert set(diagnoses(cli.diff(ref.path, served.path)).values()) == {"ok"}
+    assert diagnoses(cli.diff(ref.path, skipped.path))["income"] == "unscaled_input"
+
+
 @pytest.mark.parametrize("est,reason", [
     (lambda: QuantileTransformer(n_quantiles=100), "QuantileTransformer maps values through their training quantiles"),
     (lambda: Normalizer(), "Normalizer scales each row to unit norm"),

@@ -59,6 +59,12 @@ def _cls(est: Any) -> str:
     return type(est).__name__
 
 
+def _is_identity(est: Any) -> bool:
+    """A FunctionTransformer without a function: what a fitted
+    ColumnTransformer holds for "passthrough" (and its remainder)."""
+    return _cls(est) == "FunctionTransformer" and getattr(est, "func", None) is None
+
+
 def _is_sklearn(est: Any) -> bool:
     return type(est).__module__.split(".")[0] == "sklearn"
 
@@ -171,7 +177,7 @@ def _walk(est: Any, where: str) -> List[Optional[Declaration]]:
         return _pipeline(est, where)
     if name == "ColumnTransformer":
         return _column_transformer(est, where)
-    if name in _VALUE_PRESERVING or name in _UNSCALED_OUTPUTS:
+    if name in _VALUE_PRESERVING or name in _UNSCALED_OUTPUTS or _is_identity(est):
         return [None] * _n_out(est)
     if name in _NOT_AFFINE:
         raise ExportError(f"{name}{at} {_NOT_AFFINE[name]}: no normalization kind of normwatch expresses it; "
@@ -206,7 +212,7 @@ def _pipeline(pipe: Any, where: str) -> List[Optional[Declaration]]:
                 prev_scaler = f"{cls} (at {at})" if cls in _SCALERS else f"the scalers in {cls} (at {at})"
             continue
         out = _walk(step, at)  # raises for what cannot be expressed
-        if cls in _VALUE_PRESERVING:
+        if cls in _VALUE_PRESERVING or _is_identity(step):
             if decl is not None and len(out) != len(decl):
                 raise ExportError(f"{cls} (at {at}) drops columns after {prev_scaler} "
                                   "(keep_empty_features=False with a column missing in every row): normwatch cannot match them up")
