@@ -104,6 +104,24 @@ func TestBaselineFromTopic(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stderr, "read 300 rows")
 
+	// The events of v3 built as the baseline of v9 (issue 13, item 4: from a
+	// topic as from JSONL); without --select-version every event is of
+	// another version.
+	code, _, stderr = runCLI("build", "--topic", "events", "--brokers", brokers, "--model", "ranker", "--model-version", "v9", "--out", out, "--quiet")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "--select-model and --select-version")
+	code, stdout, stderr = runCLI("build", "--topic", "events", "--brokers", brokers, "--model", "ranker", "--model-version", "v9",
+		"--select-version", "v3", "--out", out, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	relabelled, err := baseline.Load(strings.Fields(stdout)[1])
+	require.NoError(t, err)
+	require.Equal(t, "v9", relabelled.ModelVersion)
+	require.Equal(t, "v3", relabelled.Source.FromVersion)
+	require.Equal(t, uint64(1500), relabelled.Source.Rows)
+	for name, f := range fromTopic.Features {
+		require.Equal(t, f.Sketch.Count(), relabelled.Features[name].Sketch.Count(), name)
+	}
+
 	// pin --replay, twice: two files, nothing overwritten; the declared
 	// normalizations come from the store's v3 baseline.
 	var paths []string

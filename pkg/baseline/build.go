@@ -570,9 +570,15 @@ func (a *accumulator) finish(digest string) (*Baseline, error) {
 			return nil, fmt.Errorf("%s: %w: the input has no data rows", a.path, ErrEmptyInput)
 		}
 		hint := ""
-		if r.SkippedRows[SkipOtherModel] == r.Rows {
-			hint = fmt.Sprintf("every event is of another model or version than %s %s; build them as this one with --select-model and --select-version\n",
-				a.opts.SelectModel, a.opts.SelectVersion)
+		// Said when some rows were undecodable too: a topic's range often
+		// holds a stray message beside the events of another version.
+		if n := r.SkippedRows[SkipOtherModel]; n > 0 {
+			what := "every event is"
+			if n < r.Rows {
+				what = fmt.Sprintf("%d of the %d rows are events", n, r.Rows)
+			}
+			hint = fmt.Sprintf("%s of another model or version than %s %s; build them as this one with --select-model and --select-version\n",
+				what, a.opts.SelectModel, a.opts.SelectVersion)
 		}
 		return nil, fmt.Errorf("%s: %w: all %d rows were skipped\n%s%s", a.path, ErrEmptyInput, r.Rows, hint, r.String())
 	}
