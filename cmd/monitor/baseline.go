@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/normwatch/normwatch/pkg/baseline"
+	"github.com/normwatch/normwatch/pkg/config"
 	"github.com/normwatch/normwatch/pkg/drift"
 	"github.com/normwatch/normwatch/pkg/sketch"
 	"github.com/normwatch/normwatch/pkg/stream"
@@ -148,8 +149,13 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	selVersion := fs.String("select-version", "", "build from the events of this model version (jsonl, --topic; default --model-version)")
 	minSamples := fs.Uint64("min-samples", drift.DefaultThresholds().MinSamples, "warn about a feature or embedding with fewer values (the daemon's window.min_samples)")
 	tf := addTopicFlags(fs)
+	df := addDaemonFlags(fs)
 	if code, done := cmd.parse(args); done {
 		return code
+	}
+	cfg, err := config.Load(*df.file, fs)
+	if err != nil {
+		return cmd.usageError(err)
 	}
 	if (*input != "") == (*tf.topic != "") {
 		fmt.Fprintln(stderr, "monitor baseline build: give one of --input and --topic\nRun 'monitor baseline build --help' for usage.")
@@ -191,6 +197,7 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 		InferNormalization: *infer, ProgressRows: *every,
 		SelectModel: *selModel, SelectVersion: *selVersion, MinSamples: *minSamples,
 		Activations: nonEmpty(*activations), FrozenK: *frozenK,
+		Decoder: decoderOptions(cfg.Decode),
 	}
 	if fs.Changed("features") {
 		opts.Features = nonEmpty(*features)
@@ -213,9 +220,8 @@ func baselineBuild(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	var b *baseline.Baseline
 	var rep *baseline.Report
-	var err error
 	if *tf.topic != "" {
-		r, oerr := tf.options()
+		r, oerr := tf.options(cfg)
 		if oerr != nil {
 			fmt.Fprintf(stderr, "monitor baseline build: %v\nRun 'monitor baseline build --help' for usage.\n", oerr)
 			return exitUsage
@@ -627,8 +633,13 @@ func baselinePin(args []string, stdout, stderr io.Writer) int {
 	model := fs.String("model", "", "model (required with --from-daemon and --replay; default: the file's)")
 	version := fs.String("model-version", "", "model version the sketches were observed on (required with --from-daemon and --replay; default: the file's)")
 	tf := addTopicFlags(fs)
+	df := addDaemonFlags(fs)
 	if code, done := cmd.parse(args); done {
 		return code
+	}
+	cfg, err := config.Load(*df.file, fs)
+	if err != nil {
+		return cmd.usageError(err)
 	}
 	sources := 0
 	for _, on := range []bool{*daemonURL != "", *replay, *from != ""} {
@@ -652,7 +663,6 @@ func baselinePin(args []string, stdout, stderr io.Writer) int {
 	}
 	var decl *baseline.Baseline
 	if *declared != "" {
-		var err error
 		if decl, err = baseline.Load(*declared); err != nil {
 			return fail(stderr, "pin", err)
 		}
@@ -669,11 +679,11 @@ func baselinePin(args []string, stdout, stderr io.Writer) int {
 		}
 		req.From = strings.TrimRight(*daemonURL, "/")
 	case *replay:
-		r, err := tf.options()
+		r, err := tf.options(cfg)
 		if err != nil {
 			return usage(err.Error())
 		}
-		b, rep, tr, err := baseline.BuildTopic(ctx, r, baseline.BuildOptions{Model: *model, Version: *version})
+		b, rep, tr, err := baseline.BuildTopic(ctx, r, baseline.BuildOptions{Model: *model, Version: *version, Decoder: decoderOptions(cfg.Decode)})
 		if err != nil {
 			return fail(stderr, "pin", err)
 		}
@@ -765,6 +775,20 @@ func addTopicFlags(fs *pflag.FlagSet) *topicFlags {
 	}
 }
 
+// daemonFlags are the daemon's settings that `baseline build` and
+// `baseline pin --replay` read events with, as monitor run reads them:
+// --config.file, NORMWATCH_* variables and the --decode.* flags, for
+// config.Load.
+type daemonFlags struct {
+	file *string
+}
+
+func addDaemonFlags(fs *pflag.FlagSet) daemonFlags {
+	d := daemonFlags{file: fs.String("config.file", "", "the daemon's configuration file: events (jsonl, --topic) are read with its decode section, a topic with its kafka.tls and kafka.sasl (and kafka.brokers without --brokers); NORMWATCH_* variables and the --decode.* flags below apply as to monitor run")}
+	config.AddFlagsUnder(fs, "decode.")
+	return d
+}
+
 // set reports whether any topic flag was given.
 func (tf *topicFlags) set(fs *pflag.FlagSet) bool {
 	for _, n := range topicFlagNames {
@@ -775,11 +799,22 @@ func (tf *topicFlags) set(fs *pflag.FlagSet) bool {
 	return false
 }
 
-func (tf *topicFlags) options() (stream.RangeOptions, error) {
+// options is the range to read; cfg, the daemon's settings, gives the
+// brokers when --brokers does not, and the TLS and SASL to reach them.
+func (tf *topicFlags) options(cfg config.Config) (stream.RangeOptions, error) {
 	r := stream.RangeOptions{Topic: *tf.topic, Brokers: nonEmpty(*tf.brokers), FromOffset: *tf.fromOffset, ToOffset: *tf.toOffset}
-	if r.Topic == "" || len(r.Brokers) == 0 {
-		return r, errors.New("--topic and --brokers required")
+	if len(r.Brokers) == 0 {
+		r.Brokers = cfg.Kafka.Brokers
 	}
+	if r.Topic == "" || len(r.Brokers) == 0 {
+		return r, errors.New("--topic and --brokers (or kafka.brokers of --config.file) required")
+	}
+	t, err := kafkaTLS(cfg.Kafka.TLS)
+	if err != nil {
+		return r, err
+	}
+	r.TLS = t
+	r.SASL = stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password}
 	if len(*tf.partitions) > 0 {
 		r.Partitions = *tf.partitions
 	}

@@ -117,7 +117,7 @@ func TestBaselineCLIErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"build without input", []string{"build", "--model", "m", "--model-version", "v"}, exitUsage, "give one of --input and --topic"},
 		{"build both inputs", []string{"build", "--input", empty, "--topic", "t", "--model", "m", "--model-version", "v"}, exitUsage, "give one of --input and --topic"},
-		{"build topic without brokers", []string{"build", "--topic", "t", "--model", "m", "--model-version", "v"}, exitUsage, "--topic and --brokers required"},
+		{"build topic without brokers", []string{"build", "--topic", "t", "--model", "m", "--model-version", "v"}, exitUsage, "--topic and --brokers (or kafka.brokers of --config.file) required"},
 		{"build offset and time", []string{"build", "--topic", "t", "--brokers", "127.0.0.1:1", "--from-offset", "3", "--from-time", "2026-11-25T10:00:00Z", "--model", "m", "--model-version", "v"}, exitUsage, "not both"},
 		{"build bad time", []string{"build", "--topic", "t", "--brokers", "127.0.0.1:1", "--to-time", "yesterday", "--model", "m", "--model-version", "v"}, exitUsage, "RFC 3339"},
 		{"build bad flag", []string{"build", "--nope"}, exitUsage, "--nope: unknown flag"},

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -299,4 +301,69 @@ func TestPinAnyName(t *testing.T) {
 	b, ok := store.Lookup(model, "v4/pinned")
 	require.True(t, ok)
 	require.Equal(t, version, b.Source.FromVersion)
+}
+
+// TestBaselineReadsAsTheDaemon: events of another shape than the default
+// (features at the root, {name, value} lists under keys of their own) are
+// built into baselines, from JSONL and from a topic, and pinned by replay,
+// with the daemon's decode settings: the --decode.* flags, or the decode
+// section of --config.file, whose kafka.brokers stand in for --brokers.
+// Without them nothing is read as a feature.
+func TestBaselineReadsAsTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "baselines")
+	var flat, lists []byte
+	for i := range 300 {
+		flat = fmt.Appendf(flat, `{"ts":%d,"model":"m","model_version":"v1","user":"u%d","age":%d,"income":%d}`+"\n", 1796158200+i, i, 20+i%50, 40000+i)
+		lists = fmt.Appendf(lists, `{"model":"m","model_version":"v1","features":[{"f":"age","v":%d},{"f":"income","v":%d}]}`+"\n", 20+i%50, 40000+i)
+	}
+	flatFile, listFile := filepath.Join(dir, "flat.jsonl"), filepath.Join(dir, "lists.jsonl")
+	require.NoError(t, os.WriteFile(flatFile, flat, 0o644))
+	require.NoError(t, os.WriteFile(listFile, lists, 0o644))
+	cfgFile := filepath.Join(dir, "normwatch.yml")
+
+	features := func(stdout string) map[string]uint64 {
+		b, err := baseline.Load(strings.Fields(stdout)[1])
+		require.NoError(t, err)
+		got := map[string]uint64{}
+		for name, f := range b.Features {
+			got[name] = f.Sketch.Count()
+		}
+		return got
+	}
+	want := map[string]uint64{"age": 300, "income": 300, "user": 0}
+
+	code, _, stderr := runCLI("build", "--input", flatFile, "--model", "m", "--model-version", "v1", "--out", out, "--quiet")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "no numeric feature or embedding column found")
+	code, stdout, stderr := runCLI("build", "--input", flatFile, "--model", "m", "--model-version", "v1", "--out", out, "--quiet", "--decode.features_path", "$")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, want, features(stdout))
+
+	require.NoError(t, os.WriteFile(cfgFile, []byte("decode:\n  list_name_key: f\n  list_value_key: v\n"), 0o644))
+	code, stdout, stderr = runCLI("build", "--input", listFile, "--model", "m", "--model-version", "v2", "--select-version", "v1", "--out", out, "--quiet", "--config.file", cfgFile)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, map[string]uint64{"age": 300, "income": 300}, features(stdout))
+
+	// A bad setting is a usage error naming the key, as for monitor run.
+	code, _, stderr = runCLI("build", "--input", flatFile, "--model", "m", "--model-version", "v3", "--out", out, "--decode.time_unit", "parsecs")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, `monitor baseline build: decode.time_unit: "parsecs" is not one of`)
+
+	// From a topic, the brokers from the file.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	emb, err := stream.StartEmbedded(ctx, stream.EmbeddedOptions{Topics: []string{"flat"}, Partitions: 2})
+	require.NoError(t, err)
+	defer emb.Close()
+	produceValues(t, emb.Addrs(), "flat", bytes.Split(bytes.TrimSpace(flat), []byte("\n")))
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf("decode:\n  features_path: \"$\"\nkafka:\n  brokers: [%q]\n", emb.Addrs()[0])), 0o644))
+	code, stdout, stderr = runCLI("build", "--topic", "flat", "--model", "m", "--model-version", "v4", "--select-version", "v1", "--out", out, "--quiet", "--config.file", cfgFile)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, want, features(stdout))
+	code, stdout, stderr = runCLI("pin", "--replay", "--topic", "flat", "--model", "m", "--model-version", "v1", "--as", "v1-replayed", "--out", out, "--config.file", cfgFile)
+	require.Equal(t, 0, code, stderr)
+	pinned, err := baseline.Load(strings.Fields(stdout)[6])
+	require.NoError(t, err)
+	require.Equal(t, uint64(300), pinned.Features["age"].Sketch.Count())
 }

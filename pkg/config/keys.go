@@ -182,8 +182,15 @@ func Keys() []Key {
 // file-only keys, named as the key (--kafka.group_id) with the key's
 // default, for Load to bind.
 func AddFlags(fs *pflag.FlagSet) {
+	AddFlagsUnder(fs, "")
+}
+
+// AddFlagsUnder declares, as AddFlags does, the flags of the keys whose
+// names start with prefix ("decode."): a command that takes one section
+// of the daemon's settings.
+func AddFlagsUnder(fs *pflag.FlagSet, prefix string) {
 	for _, k := range Keys() {
-		if k.Secret || k.FileOnly {
+		if k.Secret || k.FileOnly || !strings.HasPrefix(k.Name, prefix) {
 			continue
 		}
 		switch def := k.Default.(type) {
