@@ -835,6 +835,10 @@ func (ps *partition) consume(gctx context.Context) {
 	backoff := c.opts.RetryBackoff / 10
 	for {
 		m, err := ps.f.next()
+		if r := ps.f.reset; r != nil {
+			ps.f.reset = nil
+			ps.resetOffset(*r)
+		}
 		switch {
 		case fetchCtx.Err() != nil:
 			return
@@ -874,6 +878,19 @@ func (ps *partition) consume(gctx context.Context) {
 			tick, tickCancel = interval()
 		}
 	}
+}
+
+// resetOffset follows the fetcher's move from an offset past the end of
+// the log: the processor is rewound to just before the new start, so
+// that its messages are not taken for redeliveries, and the group's
+// commit, of the log that is gone, no longer holds back the next one.
+// The state the checkpoint holds stays: its windows are of events that
+// were consumed.
+func (ps *partition) resetOffset(r offsetReset) {
+	ps.log.Warn("offset past the end of the partition's log (the topic was created again, or the broker lost its data): consuming from kafka.start_offset, as a new group would",
+		"offset", r.from, "log_first", r.first, "log_end", r.last, "start_offset", ps.c.opts.StartOffset, "resumed_at", r.to)
+	ps.p.Skip(r.to - 1)
+	ps.committed = -1
 }
 
 // handle applies or dead-letters one message.

@@ -41,6 +41,17 @@ type fetcher struct {
 	offset  int64 // the next offset to read, or kafka.FirstOffset/LastOffset
 	dials   int64 // dials made
 	fails   int   // fetches failed in a row
+	// reset, when set, is the move a dial made from an offset past the
+	// end of the partition's log, for the partition to act on before it
+	// handles the next message.
+	reset *offsetReset
+}
+
+// offsetReset is a fetcher's move from an offset past the end of the
+// partition's log (first to last, exclusive) to where a new consumer
+// group would start.
+type offsetReset struct {
+	from, to, first, last int64
 }
 
 // next returns the next message. errBatchDone means no message came
@@ -152,6 +163,17 @@ func (f *fetcher) dial(ctx context.Context) error {
 			off = last
 		case off < first:
 			off = first
+		case off > last:
+			// Past the end: the log the offset was of is gone (the topic
+			// deleted and created again, the embedded broker restarted
+			// without its data, a broker that lost what it held). Seeking
+			// there fails at every dial; start as a new group would.
+			to := first
+			if f.c.opts.StartOffset == StartLatest {
+				to = last
+			}
+			f.reset = &offsetReset{from: off, to: to, first: first, last: last}
+			off = to
 		}
 		if off, err = conn.Seek(off, kafka.SeekAbsolute); err != nil {
 			conn.Close()

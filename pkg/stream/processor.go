@@ -47,6 +47,9 @@ type PartitionProcessor interface {
 	// reason internal_error and goes on; the processor holds its offset.
 	Apply(offset int64, ev *Event) error
 	// Skip advances past the message at offset, which was dead-lettered.
+	// It also moves the offset back, to before where consumption resumes,
+	// when the partition's log was replaced by a shorter one (an offset
+	// past its end: the topic created again).
 	Skip(offset int64)
 	// Checkpoint makes the state durable and returns the last offset it
 	// covers (Offset at the time of the call).

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -246,4 +247,50 @@ func TestNotReadyNamesTheCause(t *testing.T) {
 	store.fail.Store(false)
 	waitFor(t, "readiness again", 15*time.Second, r.c.Ready)
 	require.NoError(t, r.stop(t))
+}
+
+// TestConsumerOffsetPastLogEnd: a checkpoint whose offset is past the end
+// of the partition's log (the topic deleted and created again; the
+// embedded broker of `monitor run --kafka.embedded` restarted without its
+// data) resumes from the start of the new log, once said, instead of
+// failing every dial, and the new log's messages are applied, not taken
+// for redeliveries. Before, the fetch failed forever, a WARN a second per
+// partition.
+func TestConsumerOffsetPastLogEnd(t *testing.T) {
+	brokers, _ := testBrokers(t)
+	topic := testTopic(t, "recreated")
+	createTopic(t, brokers, topic, 2)
+	first := produce(t, brokers, topic, 2, goodEvents(0, 300))
+	store, err := NewFileCheckpoints(t.TempDir(), "g")
+	require.NoError(t, err)
+	proc := &countingProcessor{store: store}
+	opts := testOptions(t, brokers, topic, testTopic(t, "group"))
+	r := startConsumer(t, opts, proc)
+	waitFor(t, "the first log", 20*time.Second, func() bool { return proc.handled.Load() >= 300 })
+	require.NoError(t, r.stop(t))
+	requireExact(t, store, topic, first, make([]int, 2))
+
+	deleteTopic(t, brokers, topic)
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return CreateTopic(ctx, brokers, topic, 2) == nil
+	}, 20*time.Second, 200*time.Millisecond, "the topic created again")
+	second := produce(t, brokers, topic, 2, goodEvents(1000, 40))
+
+	logs := &logBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	proc2 := &countingProcessor{store: store}
+	r = startConsumer(t, opts, proc2)
+	// One Skip per partition rewinds it, then the new log's messages.
+	waitFor(t, "the new log", 20*time.Second, func() bool { return proc2.handled.Load() >= 40+2 })
+	require.NoError(t, r.stop(t))
+	for p := range 2 {
+		st := stateOf(t, store, topic, p)
+		require.Equal(t, first[p]+second[p], st.Applied, "partition %d: both logs' messages applied", p)
+		require.Equal(t, int64(second[p]-1), st.Last, "partition %d", p)
+		require.Equal(t, 1, st.OutOfOrder, "partition %d: rewound once", p)
+	}
+	require.Equal(t, 2, logs.lines(`level=WARN msg="offset past the end of the partition's log`), logs.String())
+	require.Zero(t, logs.count("fetch failed"), logs.String())
 }
