@@ -748,7 +748,13 @@ type partition struct {
 	lagGauge prometheus.Gauge
 	dialed   bool
 	bad      uint8
+	// fetchWarned is when a failing fetch was last logged at WARN.
+	fetchWarned time.Time
 }
+
+// fetchWarnEvery is how often a partition whose fetches keep failing says
+// so at WARN.
+const fetchWarnEvery = 30 * time.Second
 
 // runPartition is one partition's life in one generation. On Stop it holds
 // the generation after draining, so that the group is left only after every
@@ -866,7 +872,15 @@ func (ps *partition) consume(gctx context.Context) {
 		default:
 			c.noteFailure(badFetch, err)
 			ps.setBad(badFetch, true)
-			ps.log.Warn("fetch failed; reconnecting", "err", err, "backoff", backoff)
+			// Said when it becomes news, then every fetchWarnEvery while
+			// it lasts (a broker down is not a WARN a second per
+			// partition); /readyz says it all along.
+			if ps.f.fails == fetchAttempts || time.Since(ps.fetchWarned) >= fetchWarnEvery {
+				ps.log.Warn("fetch failed; reconnecting", "err", err, "backoff", backoff, "failures_in_a_row", ps.f.fails)
+				ps.fetchWarned = time.Now()
+			} else {
+				ps.log.Debug("fetch failed; reconnecting", "err", err, "backoff", backoff, "failures_in_a_row", ps.f.fails)
+			}
 			if !sleepCtx(fetchCtx, backoff) {
 				return
 			}

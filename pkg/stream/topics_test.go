@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // logBuffer collects a consumer's log, safe for its goroutines.
@@ -293,4 +294,55 @@ func TestConsumerOffsetPastLogEnd(t *testing.T) {
 	}
 	require.Equal(t, 2, logs.lines(`level=WARN msg="offset past the end of the partition's log`), logs.String())
 	require.Zero(t, logs.count("fetch failed"), logs.String())
+}
+
+// TestConsumerFetchFailuresQuiet: a partition whose fetches keep failing
+// (a broker that drops every fetch) says so at WARN once it is news, then
+// at most every fetchWarnEvery, not at every retry; readiness names it
+// meanwhile, and consumption resumes when the fetches do.
+func TestConsumerFetchFailuresQuiet(t *testing.T) {
+	brokers, e := testBrokers(t)
+	if e == nil {
+		t.Skip("drops fetches with the embedded broker's request control")
+	}
+	cl := e.Cluster()
+	topic := testTopic(t, "events")
+	createTopic(t, brokers, topic, 2)
+	good := produce(t, brokers, topic, 2, goodEvents(0, 100))
+	store, err := NewFileCheckpoints(t.TempDir(), "g")
+	require.NoError(t, err)
+	proc := &countingProcessor{store: store}
+	opts := testOptions(t, brokers, topic, testTopic(t, "group"))
+	logs := &logBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r := startConsumer(t, opts, proc)
+	waitFor(t, "the events", 15*time.Second, func() bool { return proc.handled.Load() >= 100 })
+
+	var failing atomic.Bool
+	var drops atomic.Int32
+	failing.Store(true)
+	cl.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		if !failing.Load() {
+			return nil, nil, false
+		}
+		drops.Add(1)
+		return nil, errors.New("injected: fetch connection dropped"), true
+	})
+	waitFor(t, "many failed fetches", 20*time.Second, func() bool { return drops.Load() >= 30 })
+	waitFor(t, "the reason", 5*time.Second, func() bool {
+		err := r.c.NotReady()
+		return err != nil && strings.Contains(err.Error(), "fetches failing")
+	})
+	require.Equal(t, 2, logs.lines(`level=WARN msg="fetch failed; reconnecting"`), "one WARN per partition, at the third failure in a row:\n%s", logs.String())
+
+	failing.Store(false)
+	more := produce(t, brokers, topic, 2, goodEvents(100, 50))
+	waitFor(t, "the events after", 20*time.Second, func() bool { return proc.handled.Load() >= 150 })
+	waitFor(t, "readiness again", 10*time.Second, r.c.Ready)
+	require.NoError(t, r.stop(t))
+	for p := range good {
+		good[p] += more[p]
+	}
+	requireExact(t, store, topic, good, make([]int, 2))
 }
