@@ -255,6 +255,21 @@ func TestStoreReload(t *testing.T) {
 	require.Equal(t, []Key{{"ranker", "v6"}}, keysOf(rep.Removed))
 	require.Equal(t, []Key{{"ranker", "v4"}}, s.Keys())
 
+	// Another baseline of a version in place of its file (a ConfigMap
+	// rolled out): replaced, and served.
+	v4, _ := s.Entry("ranker", "v4")
+	require.NoError(t, os.Remove(v4.Path))
+	newer := smallBaseline(t, "ranker", "v4", 2, 3)
+	_, err = Write(dir, newer)
+	require.NoError(t, err)
+	rep, err = s.Reload()
+	require.NoError(t, err)
+	require.Equal(t, []Key{{"ranker", "v4"}}, keysOf(rep.Replaced))
+	require.Empty(t, rep.Loaded)
+	got, ok = s.Lookup("ranker", "v4")
+	require.True(t, ok)
+	require.Equal(t, newer.ID(), got.ID())
+
 	// Temporary files are ignored.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ranker", "v4", ".tmp-x.json-123"), []byte("partial"), 0o644))
 	rep, err = s.Reload()
