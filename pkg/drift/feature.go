@@ -379,14 +379,20 @@ func snapKnots(cur, ref sketch.Distribution) sketch.Distribution {
 // m current values exceeds what a stationary reference of n values leaves
 // by chance: a new sample falls beyond the reference's extremes with
 // probability about 2/(n+1), and the share beyond them exceeds t with
-// probability about 2·exp(-n·t), so the share's lower confidence bound must
-// pass ln(2/alpha)/n.
+// probability about 2·exp(-n·t), so at most p0 = ln(2/alpha)/n but with
+// probability alpha. The count beyond, k = share·m, must then be
+// significant against a Poisson count of mean m·p0: the exact tail, as a
+// handful of values far beyond the range (ten of 200, a 5% share skipping
+// a scaler) is already proof, where a normal bound on the share is not.
 func rangeSignificant(share float64, m, n uint64, alpha float64) bool {
 	if share <= 0 || m == 0 || n == 0 {
 		return false
 	}
-	lower := share - zTwoSided(alpha)*math.Sqrt(share*(1-share)/float64(m))
-	return lower > math.Log(2/alpha)/float64(n)
+	k := uint64(math.Round(share * float64(m)))
+	if k == 0 {
+		return false
+	}
+	return poissonSF(k, float64(m)*math.Log(2/alpha)/float64(n)) < alpha
 }
 
 // diagnoseFeature names the cause. The order of precedence (docs/design.md,
@@ -570,6 +576,13 @@ func undeclaredScaler(s featureStats) string {
 func diagnoseMixture(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
 	fits := explainingBeyond(f, th, s, r, mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th))
 	if len(fits) == 0 {
+		// A share small enough that the untouched traffic's noise is as
+		// large as what the mixture leaves, but that moves the bins
+		// enough to alert: named by its values beyond the training
+		// range, as for a change too small to alert.
+		if _, _, breached := rangeShares(f, th, s, r); breached {
+			return diagnoseBeyond(f, th, s, r)
+		}
 		return false
 	}
 	mix := fits[0]
@@ -596,7 +609,7 @@ func explainingBeyond(f Feature, th Thresholds, s featureStats, r *FeatureReport
 		return fits
 	}
 	lo, hi := trainingRange(f, s)
-	return slices.DeleteFunc(fits, func(m mixFit) bool { return !explainsBeyond(s.ref, s.cur, m, lo, hi, below+above) })
+	return slices.DeleteFunc(fits, func(m mixFit) bool { return !explainsBeyond(s.ref, s.cur, m, lo, hi, below+above, r.Samples) })
 }
 
 // diagnoseBeyond names a share of the traffic through a known transform
@@ -758,6 +771,14 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 			if d := dev(slope, intercept, u.f*s0, t0+u.g*s0); d <= th.ScalerTolerance {
 				return line{ScaleChange, "reaches " + f.Norm.describe() + " in another unit, " + u.factorText() + u.example(), d}
 			}
+			// After the scaler: normalized = f·(s0·raw + t0), as matchUnit
+			// and mixCandidates have it (factors alone).
+			if u.g != 0 {
+				continue
+			}
+			if d := dev(slope, intercept, u.f*s0, u.f*t0); d <= th.ScalerTolerance {
+				return line{ScaleChange, "leaves " + f.Norm.describe() + " in another unit, " + u.factorText() + u.example(), d}
+			}
 		}
 		d := dev(slope, intercept, s0, t0)
 		if d < th.Refit.Warning {
@@ -781,6 +802,10 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 		case DoubleScaled:
 			r.Summary = seen + ": " + f.Norm.describe() + " looks applied twice."
 		case ScaleChange:
+			if strings.HasPrefix(l.what, "leaves ") {
+				r.Summary = seen + ", " + num(t.Slope/s0) + " times what " + f.Norm.describe() + " gives: the normalized values leave the scaler " + unitPhrase(l.what, f.Norm) + "."
+				break
+			}
 			r.Summary = seen + ", " + num(t.Slope/s0) + " times the slope of " + f.Norm.describe() + ": the raw values reach the scaler " + unitPhrase(l.what, f.Norm) + "."
 		case ScalerRefit:
 			r.Diagnosis, r.Severity = ScalerRefit, th.Refit.of(l.dev)
@@ -808,12 +833,15 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 	how := func(m mixFit) string {
 		return "a two-component mixture leaves ks " + num(m.residual) + ", from " + num(r.KS)
 	}
-	switch below, above, breached := rangeShares(f, th, s, r); {
-	case s.effect >= Warning:
+	below, above, breached := rangeShares(f, th, s, r)
+	if s.effect >= Warning {
 		fits = explainingBeyond(f, th, s, r, mixtures(s.ref, s.cur, f.Norm, r.KS, r.KSCritical, r.Samples, th))
-	case breached:
-		// Too small a change to alert but for the values beyond the
-		// training range, as in diagnoseBeyond.
+	}
+	if len(fits) == 0 && breached {
+		// Too small a change to alert, or a share too small for its
+		// mixture to stand out of the whole distribution's noise, but
+		// for the values beyond the training range, as in
+		// diagnoseBeyond.
 		lo, hi := trainingRange(f, s)
 		fits = beyondMixtures(s.ref, s.cur, f.Norm, lo, hi, below+above, r.Samples, math.Max(r.KSCritical, th.KS.Warning/2))
 		how = func(mixFit) string {
@@ -864,11 +892,12 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 	return true
 }
 
-// unitPhrase turns a line's "reaches the ... scaler in another unit, 100
-// times larger (e.g. dollars → cents)" into "in another unit, 100 times
+// unitPhrase turns a line's "reaches (or leaves) the ... scaler in another
+// unit, 100 times larger (e.g. dollars → cents)" into "in another unit, 100 times
 // larger (e.g. dollars → cents)".
 func unitPhrase(what string, n Normalization) string {
-	return strings.TrimPrefix(what, "reaches "+n.describe()+" ")
+	what = strings.TrimPrefix(what, "reaches "+n.describe()+" ")
+	return strings.TrimPrefix(what, "leaves "+n.describe()+" ")
 }
 
 // servingText says what the single line through the pairs is.

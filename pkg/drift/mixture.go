@@ -19,6 +19,13 @@ const minMixShare = 0.02
 // minMixValues is the fewest values the second component must hold.
 const minMixValues = 10
 
+// minBeyondValues is the fewest values beyond the training range a share
+// is named from (beyondMixtures): there the untouched traffic has next to
+// no mass, so five values where a transform puts them (a 5% share of the
+// 200 values of the default min_samples holds ten, give or take three)
+// tell the story the whole distribution cannot yet.
+const minBeyondValues = 5
+
 // pairLines splits the raw/normalized pairs into two lines: the declared
 // transform y = a0·x + b0 and another, y = a1·x + b1, taken by a share w of
 // the pairs independently of x. The pair sketch holds the means, variances
@@ -79,6 +86,15 @@ func mixCandidates(n Normalization) []mixCandidate {
 		for _, u := range allUnits {
 			out = append(out, mixCandidate{A: u.f, B: ((u.f-1)*c + u.g) / s, diagnosis: ScaleChange,
 				what: "reaches " + n.describe() + " in another unit, " + u.factorText() + u.example()})
+		}
+		// After the scaler (factors alone, as matchUnit has them), unless
+		// the scaler does not move the center, where it is the same as
+		// before.
+		for _, u := range allUnits {
+			if u.g == 0 && math.Abs((u.f-1)*c/s) > 1e-9 {
+				out = append(out, mixCandidate{A: u.f, B: 0, diagnosis: ScaleChange,
+					what: "leaves " + n.describe() + " in another unit, " + u.factorText() + u.example()})
+			}
 		}
 		return out
 	}
@@ -142,18 +158,19 @@ func mixtures(ref, cur sketch.Distribution, n Normalization, ks, ksCrit float64,
 		}
 		out = append(out, f)
 	}
-	sortFits(out)
+	sortFits(out, 0)
 	return out
 }
 
-// sortFits orders fits best first. Fits about as good as the best are told
-// apart by the simpler story: a skipped or doubled scaler before a unit
-// change (a z-score spread near 60 makes a skip look like minutes to
-// seconds).
-func sortFits(out []mixFit) {
+// sortFits orders fits best first. Fits about as good as the best (within
+// 5%, or margin more) are told apart by the simpler story: a skipped or
+// doubled scaler before a unit change (a z-score spread near 60 makes a
+// skip look like minutes to seconds), a unit change before the scaler
+// before one after it.
+func sortFits(out []mixFit, margin float64) {
 	slices.SortStableFunc(out, func(a, b mixFit) int { return cmp.Compare(a.residual, b.residual) })
 	k := 0
-	for k < len(out) && out[k].residual <= 1.05*out[0].residual+0.001 {
+	for k < len(out) && out[k].residual <= 1.05*out[0].residual+0.001+margin {
 		k++
 	}
 	slices.SortStableFunc(out[:k], func(a, b mixFit) int { return cmp.Compare(a.order, b.order) })
@@ -188,12 +205,28 @@ func beyondPoints(ref, cur sketch.Distribution, c mixCandidate, lo, hi float64) 
 
 // explainsBeyond reports whether the mixture m puts the values beyond the
 // training range [lo, hi] where they are: at beyondPoints the CDFs differ
-// by at most a quarter of out, the share of current values beyond it. A
-// transform whose values beyond the range spread where the current ones
-// do not (a sentinel, values just past a min-max feature's max) is not
-// what happened, however well a small share of it fits the whole.
-func explainsBeyond(ref, cur sketch.Distribution, m mixFit, lo, hi, out float64) bool {
-	return mixResidual(ref, cur, m.c, m.w, beyondPoints(ref, cur, m.c, lo, hi)) <= out/4
+// by at most beyondTolerance of out, the share of the m current values
+// beyond it. A transform whose values beyond the range spread where the
+// current ones do not (a sentinel, values just past a min-max feature's
+// max) is not what happened, however well a small share of it fits the
+// whole.
+func explainsBeyond(ref, cur sketch.Distribution, m mixFit, lo, hi, out float64, n uint64) bool {
+	return mixResidual(ref, cur, m.c, m.w, beyondPoints(ref, cur, m.c, lo, hi)) <= beyondTolerance(out, n)
+}
+
+// beyondTolerance is how far the CDF of a mixture may stray from the
+// current one beyond the training range, where a share out of m values
+// lies: a quarter of out, or for a handful of values the one-sample KS
+// critical value at 5% of their count (1.36/√k of out, the sampling noise
+// of k values' own CDF), but never 0.4 of out, so that values all on one
+// point (a sentinel: at least half of out from any continuous component)
+// stay unexplained.
+func beyondTolerance(out float64, m uint64) float64 {
+	k := out * float64(m)
+	if !(k > 0) {
+		return out / 4
+	}
+	return out * math.Min(0.4, math.Max(0.25, 1.36/math.Sqrt(k)))
 }
 
 // beyondMixtures returns the candidate mixtures that explain the values
@@ -210,7 +243,7 @@ func beyondMixtures(ref, cur sketch.Distribution, n Normalization, lo, hi, out f
 	for i, c := range mixCandidates(n) {
 		f := fitMixture(ref, cur, c, beyondPoints(ref, cur, c, lo, hi))
 		f.order = i
-		if f.w < minMixShare || f.w > 1-minMixShare || f.w*float64(m) < minMixValues || f.residual > out/4 {
+		if f.w < minMixShare || f.w > 1-minMixShare || f.w*float64(m) < minBeyondValues || f.residual > beyondTolerance(out, m) {
 			continue
 		}
 		if mixResidual(ref, cur, c, f.w, all) > limit {
@@ -218,6 +251,8 @@ func beyondMixtures(ref, cur sketch.Distribution, n Normalization, lo, hi, out f
 		}
 		fits = append(fits, f)
 	}
-	sortFits(fits)
+	// A handful of values beyond the range tells transforms that put them
+	// in the same region apart only by more than their own CDF's noise.
+	sortFits(fits, out*0.5/math.Sqrt(math.Max(1, out*float64(m))))
 	return fits
 }

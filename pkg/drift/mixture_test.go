@@ -3,6 +3,7 @@ package drift
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/normwatch/normwatch/pkg/sketch"
@@ -43,17 +44,20 @@ func TestMixtureShareExact(t *testing.T) {
 	th := DefaultThresholds()
 	var cands []mixCandidate
 	for _, c := range mixCandidates(z) {
-		// The skip, the double and a unit of each kind before the scaler.
-		switch c.what {
-		case mixCandidates(z)[0].what, mixCandidates(z)[1].what:
-		default:
+		// The skip, the double, a unit of each kind before the scaler and
+		// one after it.
+		switch {
+		case c.what == mixCandidates(z)[0].what, c.what == mixCandidates(z)[1].what:
+		case strings.HasPrefix(c.what, "reaches "):
 			if !(c.A == 100 || c.A == 1e-3 || c.A == 3600 || c.A == 1.8) {
 				continue
 			}
+		case c.A != 100:
+			continue
 		}
 		cands = append(cands, c)
 	}
-	require.Len(t, cands, 6)
+	require.Len(t, cands, 7)
 	for _, c := range cands {
 		for _, n := range []int{1000, 5000} {
 			for _, w := range []float64{0.05, 0.12, 0.3, 0.6} {

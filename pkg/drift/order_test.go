@@ -122,6 +122,10 @@ func TestOrderOfDiagnoses(t *testing.T) {
 			says: "100 times the slope of the z-score scaler"},
 		{name: "4 one line/unit before the scaler, ms into an s robust scaler", ref: scaled(income, rb), norm: rb, serve: served(income, unitThen(1000, 0, viaScaler(rb))), pairs: true, want: ScaleChange,
 			says: "1000 times larger (e.g. s → ms)"},
+		{name: "4 one line/unit after the scaler, ×10", ref: zref, norm: z, serve: served(income, thenUnit(zs, 10, 0)), pairs: true, want: ScaleChange,
+			says: "10 times what the z-score scaler (mean 53100, std 19200) gives: the normalized values leave the scaler in another unit, 10 times larger", not: "re-fitted"},
+		{name: "4 one line/unit after a min-max scaler, ×100", ref: mmref, norm: mm, serve: served(secs, thenUnit(viaScaler(mm), 100, 0)), pairs: true, want: ScaleChange,
+			says: "leave the scaler in another unit, 100 times larger", not: "re-fitted"},
 		{name: "4 one line/re-fitted", ref: zref, norm: z, serve: served(income, func(x float64) float64 { return (x - 58000) / (1.2 * z.Std) }), pairs: true, want: ScalerRefit,
 			says: "as if re-fitted with mean 58000"},
 		// 4. No single line: a share of the traffic.
@@ -149,6 +153,7 @@ func TestOrderOfDiagnoses(t *testing.T) {
 		{name: "7 without a scaler/ms → s", ref: latency, serve: served(latency, thenUnit(identity, 0.001, 0)), want: ScaleChange, says: "a unit change (e.g. ms → s)"},
 		{name: "7 without a scaler/h → s", ref: lognormal(0, 0.5), serve: served(lognormal(0, 0.5), thenUnit(identity, 3600, 0)), want: ScaleChange, says: "3600 times larger: a unit change (e.g. h → s)"},
 		{name: "7 without a scaler/days → s", ref: lognormal(1, 0.5), serve: served(lognormal(1, 0.5), thenUnit(identity, 86400, 0)), want: ScaleChange, says: "(e.g. days → s)"},
+		{name: "7 without a scaler/×10⁷", ref: lognormal(0, 0.5), serve: served(lognormal(0, 0.5), thenUnit(identity, 1e7, 0)), want: ScaleChange, says: "the values are 10000000 times larger: a unit change"},
 		{name: "7 without a scaler/°C → °F", ref: tempC, serve: served(tempC, thenUnit(identity, 1.8, 32)), want: ScaleChange, says: "×1.8 + 32: a unit change (e.g. °C → °F)"},
 		{name: "7 without a scaler/°F → °C", ref: affineGen(tempC, 1.8, 32), serve: served(affineGen(tempC, 1.8, 32), thenUnit(identity, 1/1.8, -32/1.8)), want: ScaleChange, says: "(e.g. °F → °C)"},
 		{name: "7 without a scaler/lb → kg", ref: normal(80, 12), serve: served(normal(80, 12), thenUnit(identity, 0.4536, 0)), want: ScaleChange, says: "(e.g. lb → kg)"},
@@ -165,37 +170,43 @@ func TestOrderOfDiagnoses(t *testing.T) {
 		{name: "9 near miss/unit-range reference, raw values", ref: uniform(0, 1), serve: served(uniform(20, 80), identity), want: UnscaledInput, says: "the reference looks unit-range"},
 		{name: "9 near miss/standardized reference, raw values", ref: std, serve: served(normal(40, 10), identity), want: UnscaledInput, says: "the reference looks standardized"},
 
-		// 10. A min-max feature against the range its scaler saw.
-		{name: "10 min-max/60% above the max, under 1.01", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.6, func(x float64) float64 { return 1 + 0.009*(x-20)/60 }),
+		// 11. A min-max feature against the range its scaler saw.
+		{name: "11 min-max/60% above the max, under 1.01", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.6, func(x float64) float64 { return 1 + 0.009*(x-20)/60 }),
 			want: RangeViolation, share: countedShare, says: "above its max"},
-		{name: "10 min-max/20% of capped exponential seconds above the max, under 1.01, 400 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
+		{name: "11 min-max/20% of capped exponential seconds above the max, under 1.01, 400 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
 			n: 400, want: RangeViolation, share: countedShare, says: "above its max"},
-		{name: "10 min-max/20% of capped exponential seconds above the max, under 1.01, 1000 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
+		{name: "11 min-max/20% of capped exponential seconds above the max, under 1.01, 1000 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
 			n: 1000, want: RangeViolation, share: countedShare, says: "above its max"},
-		{name: "10 min-max/20% of capped exponential seconds above the max, under 1.01, 2000 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
+		{name: "11 min-max/20% of capped exponential seconds above the max, under 1.01, 2000 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
 			n: 2000, want: RangeViolation, share: countedShare, says: "above its max"},
-		{name: "10 min-max/20% of capped exponential seconds above the max, under 1.01, 5000 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
+		{name: "11 min-max/20% of capped exponential seconds above the max, under 1.01, 5000 values", ref: sessref, norm: sess, serve: faulty(session, sess, 0.2, func(x float64) float64 { return 1 + 0.009*x/3600 }),
 			n: 5000, want: RangeViolation, share: countedShare, says: "above its max"},
-		{name: "10 min-max/20% below the min", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.2, func(x float64) float64 { return -0.3 * (x - 20) / 60 }),
+		{name: "11 min-max/20% below the min", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.2, func(x float64) float64 { return -0.3 * (x - 20) / 60 }),
 			want: RangeViolation, share: countedShare, says: "below its min"},
 
-		// 11. No affine map: a share through a known transform, from the
+		// 10. No affine map: a share through a known transform, from the
 		// distribution alone.
-		{name: "11 mixture/12% skip", ref: zref, norm: z, serve: faulty(income, z, 0.12, identity), want: UnscaledInput, share: mixtureShare, says: "by the distribution alone"},
-		{name: "11 mixture/40% skip", ref: zref, norm: z, serve: faulty(income, z, 0.4, identity), want: UnscaledInput, share: mixtureShare},
-		{name: "11 mixture/20% doubled", ref: zref, norm: z, serve: faulty(income, z, 0.2, func(x float64) float64 { return zs(zs(x)) }), want: DoubleScaled, share: mixtureShare},
-		{name: "11 mixture/15% in cents", ref: zref, norm: z, serve: faulty(income, z, 0.15, unitThen(100, 0, zs)), want: ScaleChange, share: mixtureShare, says: "in another unit, 100 times larger"},
-		{name: "11 mixture/10% skip of a min-max", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.1, identity), want: UnscaledInput, share: mixtureShare},
-		{name: "11 mixture/20% in ms without a scaler", ref: lognormal(0, 0.5), serve: faulty(lognormal(0, 0.5), Normalization{}, 0.2, thenUnit(identity, 1000, 0)), want: ScaleChange, share: mixtureShare,
+		{name: "10 mixture/12% skip", ref: zref, norm: z, serve: faulty(income, z, 0.12, identity), want: UnscaledInput, share: mixtureShare, says: "by the distribution alone"},
+		{name: "10 mixture/40% skip", ref: zref, norm: z, serve: faulty(income, z, 0.4, identity), want: UnscaledInput, share: mixtureShare},
+		{name: "10 mixture/20% doubled", ref: zref, norm: z, serve: faulty(income, z, 0.2, func(x float64) float64 { return zs(zs(x)) }), want: DoubleScaled, share: mixtureShare},
+		{name: "10 mixture/15% in cents", ref: zref, norm: z, serve: faulty(income, z, 0.15, unitThen(100, 0, zs)), want: ScaleChange, share: mixtureShare, says: "in another unit, 100 times larger"},
+		{name: "10 mixture/10% skip of a min-max", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.1, identity), want: UnscaledInput, share: mixtureShare},
+		{name: "10 mixture/20% in ms without a scaler", ref: lognormal(0, 0.5), serve: faulty(lognormal(0, 0.5), Normalization{}, 0.2, thenUnit(identity, 1000, 0)), want: ScaleChange, share: mixtureShare,
 			says: "arrives in another unit, 1000 times larger"},
 
-		// 5 and 11: a share too small to move the distribution enough to
+		// 5 and 10: a share too small to move the distribution enough to
 		// alert, named by the values it puts beyond the training range.
 		{name: "5 small share/5% skip, 1000 values", ref: zref, norm: z, serve: faulty(income, z, 0.05, identity), n: 1000, want: UnscaledInput, share: mixtureShare},
 		{name: "5 small share/5% doubled, 1000 values", ref: zref, norm: z, serve: faulty(income, z, 0.05, func(x float64) float64 { return zs(zs(x)) }), n: 1000, want: DoubleScaled, share: mixtureShare},
 		{name: "5 small share/5% skip, 1000 values with pairs", ref: zref, norm: z, serve: faulty(income, z, 0.05, identity), n: 1000, pairs: true, want: UnscaledInput, share: mixtureShare},
 		{name: "5 small share/5% doubled, 1000 values with pairs", ref: zref, norm: z, serve: faulty(income, z, 0.05, func(x float64) float64 { return zs(zs(x)) }), n: 1000, pairs: true, want: DoubleScaled, share: mixtureShare},
 		{name: "5 small share/5% in cents, 1000 values", ref: zref, norm: z, serve: faulty(income, z, 0.05, unitThen(100, 0, zs)), n: 1000, want: ScaleChange, share: mixtureShare},
+		{name: "5 small share/5% skip, 200 values (the default min_samples)", ref: zref, norm: z, serve: faulty(income, z, 0.05, identity), n: 200, want: UnscaledInput, share: mixtureShare},
+		{name: "5 small share/5% skip, 200 values with pairs", ref: zref, norm: z, serve: faulty(income, z, 0.05, identity), n: 200, pairs: true, want: UnscaledInput, share: mixtureShare},
+		{name: "5 small share/5% doubled, 200 values", ref: zref, norm: z, serve: faulty(income, z, 0.05, func(x float64) float64 { return zs(zs(x)) }), n: 200, want: DoubleScaled, share: mixtureShare},
+		{name: "5 small share/5% of a min-max skip, 200 values", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.05, identity), n: 200, want: UnscaledInput, share: mixtureShare},
+		{name: "5 small share/5% ×10 after the scaler, 1000 values", ref: zref, norm: z, serve: faulty(income, z, 0.05, thenUnit(zs, 10, 0)), n: 1000, want: ScaleChange, share: mixtureShare,
+			says: "leaves the z-score scaler (mean 53100, std 19200) in another unit, 10 times larger"},
 		{name: "5 near miss/3% at a sentinel of 50", ref: std, serve: faulty(std, Normalization{}, 0.03, func(float64) float64 { return 50 }), want: RangeViolation, share: countedShare},
 		{name: "5 near miss/3% at a sentinel of 50, 1000 values", ref: std, serve: faulty(std, Normalization{}, 0.03, func(float64) float64 { return 50 }), n: 1000, want: RangeViolation, share: countedShare},
 

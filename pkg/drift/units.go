@@ -13,11 +13,11 @@ type unit struct {
 // inverse is the change back.
 func (u unit) inverse() unit { return unit{f: 1 / u.f, g: -u.g / u.f, from: u.to, to: u.from} }
 
-// units are the unit changes normwatch names: powers of ten, time,
+// units are the unit changes normwatch names: powers of ten (10 to 10⁹), time,
 // length, mass and temperature. Each is also tried the other way round.
 var units = []unit{
 	{f: 10, from: "cm", to: "mm"}, {f: 100, from: "dollars", to: "cents"}, {f: 1000, from: "s", to: "ms"},
-	{f: 1e4}, {f: 1e5}, {f: 1e6, from: "s", to: "µs"}, {f: 1e9, from: "s", to: "ns"},
+	{f: 1e4}, {f: 1e5}, {f: 1e6, from: "s", to: "µs"}, {f: 1e7}, {f: 1e8}, {f: 1e9, from: "s", to: "ns"},
 	{f: 60, from: "min", to: "s"}, {f: 3600, from: "h", to: "s"}, {f: 86400, from: "days", to: "s"},
 	{f: 2.54, from: "in", to: "cm"}, {f: 0.4536, from: "lb", to: "kg"}, {f: 1.609, from: "mi", to: "km"},
 	{f: 1.8, g: 32, from: "°C", to: "°F"},
