@@ -467,7 +467,7 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 			return
 		}
 	}
-	if !affineOK && diagnoseMixture(f, th, s, r) {
+	if !affineOK && (diagnoseWhole(f, th, s, r) || diagnoseMixture(f, th, s, r)) {
 		return
 	}
 	if _, _, bounded := f.Norm.bounds(); bounded && diagnoseRange(f, th, s, r) {
@@ -476,7 +476,7 @@ func diagnoseFeature(f Feature, th Thresholds, s featureStats, r *FeatureReport)
 	if affineOK && math.Abs(math.Log(math.Abs(a))) > math.Log1p(th.ScaleTolerance) {
 		r.Diagnosis, r.Severity = ScaleChange, s.effect
 		r.Confidence = s.fit.R2 * conf
-		r.Summary = fmt.Sprintf("%s: the spread changed ×%s (σ ratio %s, mean shift %s).",
+		r.Summary = fmt.Sprintf("%s: "+spreadChanged+"%s (σ ratio %s, mean shift %s).",
 			fitText, num(a), num(r.ScaleRatio), sigmas(r.MeanShiftSigma))
 		return
 	}
@@ -569,6 +569,34 @@ func undeclaredScaler(s featureStats) string {
 		}
 	}
 	return ""
+}
+
+// diagnoseWhole names a known transform (see mixCandidates) that all of
+// the traffic went through although no affine map fits the quantiles
+// closely: the quantiles of discrete values (counts) or of values on a
+// bound step where a sketch's interpolate, so a skipped robust scaler of
+// Poisson counts fits r² 0.98. The reference through the transform must
+// match production as a stationary sample would: within the KS critical
+// value, or half the KS effect floor, and half the distance before.
+func diagnoseWhole(f Feature, th Thresholds, s featureStats, r *FeatureReport) bool {
+	pts := mixPoints(s.ref, s.cur)
+	limit := math.Min(math.Max(r.KSCritical, th.KS.Warning/2), r.KS/2)
+	best, bestRes := -1, math.Inf(1)
+	cands := mixCandidates(f.Norm)
+	for i, c := range cands {
+		if res := mixResidual(s.ref, s.cur, c, 1, pts); res <= limit && res < 0.95*bestRes {
+			best, bestRes = i, res
+		}
+	}
+	if best < 0 {
+		return false
+	}
+	c := cands[best]
+	r.Diagnosis, r.Severity = c.diagnosis, Critical
+	r.Confidence = (1 - r.KSPValue) * (1 - bestRes/math.Max(r.KS, 1e-9))
+	r.Summary = fmt.Sprintf("all of the serving traffic %s: the reference through it matches production (ks %s left, from %s), though the quantiles of these values fit no line closely (r² %s).",
+		c.what, num(bestRes), num(r.KS), r2s(s.fit.R2))
+	return true
 }
 
 // diagnoseMixture names a share of the traffic through a known transform
@@ -850,17 +878,25 @@ func diagnosePair(f Feature, th Thresholds, s featureStats, r *FeatureReport) bo
 	}
 	if len(fits) > 0 {
 		// Where several transforms fit the distribution, the pairs'
-		// second line, rough as it is, tells them apart by its slope.
+		// second line, rough as it is, tells them apart by its slope,
+		// where it is a fifth (in log) closer to one than to the other.
 		mix := fits[0]
+		gap := func(m mixFit) float64 { return math.Abs(math.Log(math.Abs(m.c.A*s0) / math.Abs(a1))) }
 		if ok {
-			gap := func(m mixFit) float64 { return math.Abs(math.Log(math.Abs(m.c.A*s0) / math.Abs(a1))) }
 			for _, m := range fits[1:] {
 				if gap(m) < gap(mix)-0.2 {
 					mix = m
 				}
 			}
 		}
-		{
+		// A unit change, unless the pairs' second line is far from it (a
+		// slope more than twice or half the transform's) and is no known
+		// transform itself: a stale scaler's share fits a distribution as
+		// a unit change of 1.609 may. (The pair moments of a share
+		// squeezed by a doubled scaler are too rough to refute it.)
+		refuted := ok && mix.c.diagnosis == ScaleChange && w >= minMixShare && w <= 1-minMixShare && w*float64(p.Count()) >= minMixValues &&
+			gap(mix) > math.Ln2 && name(a1, b1).diagnosis == ScalerRefit
+		if !refuted {
 			r.ServingSlope, r.ServingIntercept = t.Slope, t.Intercept
 			r.Diagnosis, r.Severity, r.Share = mix.c.diagnosis, Critical, mix.w
 			r.Confidence = (1 - r.KSPValue) * (1 - mix.residual/math.Max(r.KS, 1e-9))

@@ -3,6 +3,7 @@ package drift
 import (
 	"fmt"
 	"path"
+	"strings"
 )
 
 // Input is what Judge weighs for one model version.
@@ -23,8 +24,8 @@ type Input struct {
 // policy gives each feature and embedding, and then:
 //
 //   - the newest windows: where the horizon's diagnosis is ok or generic
-//     (shift, range_violation, distribution_change, or an alert on only
-//     part of the values) and in.Recent, judged on its own, names a more
+//     (distribution_change or range_violation, then shift or a rescaling
+//     that names no unit) and in.Recent, judged on its own, names a more
 //     specific cause, that name is reported: the horizon of a bug that
 //     started one window ago is mostly clean, and mixed windows look like
 //     a generic change;
@@ -115,24 +116,43 @@ func (r *EmbeddingReport) setVerdict(v verdict) {
 	r.Diagnosis, r.Severity, r.Confidence, r.Summary, r.Share, r.Pending = v.Diagnosis, v.Severity, v.Confidence, v.Summary, v.Share, v.Pending
 }
 
-// specificity ranks diagnoses: a generic change (0) says less than a
-// named cause (1).
+// specificity ranks diagnoses: no change (-1); a change no affine map
+// explains or values beyond the range (0) say less than a shift or a
+// rescaling (1), which say less than a named cause (2).
 func specificity(d Diagnosis) int {
 	switch d {
 	case OK, InsufficientData, NoBaseline:
 		return -1
-	case Shift, RangeViolation, DistributionChange:
+	case DistributionChange, RangeViolation:
 		return 0
+	case Shift:
+		return 1
 	case EmbeddingDimMismatch:
 		// A merged horizon keeps the vectors of one dimension only, so a
 		// change of dimension first looks like vectors gone missing.
-		return 2
+		return 3
 	case SimilarityCompressed, ActivationNormChange, RetrievalRegression:
 		// They name the cause with the norm evidence an embedding's own
 		// diagnosis (unnormalized, mixed, model change) sees, and more.
-		return 2
+		return 3
 	}
-	return 1
+	return 2
+}
+
+// spreadChanged is how the sentence of a scale_change that is no unit
+// change begins its cause (see diagnoseFeature).
+const spreadChanged = "the spread changed ×"
+
+// specificity is the verdict's diagnosis's, but for a scale_change that
+// names no unit: a rescaling is as generic as a shift (a single window of
+// a shifted heavy-tailed feature may fit a spread 12% narrower). The
+// sentence tells them apart, so a report restored from a checkpoint is
+// weighed as it was.
+func (v verdict) specificity() int {
+	if v.Diagnosis == ScaleChange && strings.Contains(v.Summary, spreadChanged) {
+		return 1
+	}
+	return specificity(v.Diagnosis)
 }
 
 // weigh returns the verdict to report from the horizon's h, the newest
@@ -140,10 +160,12 @@ func specificity(d Diagnosis) int {
 // newest windows still show is kept (the horizon of a change that started
 // less than a horizon ago mixes before and after, and may look like
 // another change); else the newest windows' name where it is more
-// specific; then the hysteresis of hold.
+// specific, or its sentence where it names the same cause on a share half
+// as large again; then the hysteresis of hold, unless the horizon and the
+// newest window agree on the new name.
 func weigh(h verdict, n, p *verdict) verdict {
 	if p != nil && n != nil && p.Severity > SeverityOK && h.Severity > SeverityOK && n.Severity > SeverityOK &&
-		n.Diagnosis == p.Diagnosis && h.Diagnosis != p.Diagnosis {
+		n.Diagnosis == p.Diagnosis && n.specificity() == p.specificity() && h.Diagnosis != p.Diagnosis {
 		v := newest(*n)
 		v.Severity = max(h.Severity, n.Severity)
 		return v
@@ -151,7 +173,23 @@ func weigh(h verdict, n, p *verdict) verdict {
 	if n != nil && preferRecent(h, *n) {
 		h = newest(*n)
 	}
-	if p != nil {
+	agreed := n != nil && n.Diagnosis == h.Diagnosis && n.Severity > SeverityOK && h.Severity > SeverityOK
+	if agreed && h.Share > 0 && (n.Share == 0 || n.Share >= 1.5*h.Share) {
+		// The same cause on a larger share of the newest window's traffic
+		// (0: all of it): it started within the horizon, whose share
+		// dilutes it with the clean windows before (30% of the traffic
+		// since one window ago is 6% of a horizon of five).
+		sev := max(h.Severity, n.Severity)
+		h = newest(*n)
+		h.Severity = sev
+	}
+	switch {
+	case p == nil:
+	case agreed && h.Diagnosis != p.Diagnosis:
+		// The horizon and its newest window both name the new cause: it
+		// is seen twice already.
+		h.Pending = ""
+	default:
 		h = hold(*p, h)
 	}
 	return h
@@ -164,9 +202,9 @@ func preferRecent(h, n verdict) bool {
 		return false
 	}
 	if h.Severity == SeverityOK {
-		return specificity(n.Diagnosis) > 0 || n.Severity == Critical
+		return n.specificity() > 1 || n.Severity == Critical
 	}
-	return specificity(n.Diagnosis) > specificity(h.Diagnosis)
+	return n.specificity() > h.specificity()
 }
 
 func newest(v verdict) verdict {
@@ -180,7 +218,7 @@ func hold(prev, cur verdict) verdict {
 	if prev.Severity == SeverityOK || cur.Severity == SeverityOK || cur.Diagnosis == prev.Diagnosis {
 		return cur
 	}
-	if specificity(cur.Diagnosis) > specificity(prev.Diagnosis) || prev.Pending == cur.Diagnosis {
+	if cur.specificity() > prev.specificity() || prev.Pending == cur.Diagnosis {
 		return cur
 	}
 	held := prev

@@ -87,11 +87,12 @@ func mixCandidates(n Normalization) []mixCandidate {
 			out = append(out, mixCandidate{A: u.f, B: ((u.f-1)*c + u.g) / s, diagnosis: ScaleChange,
 				what: "reaches " + n.describe() + " in another unit, " + u.factorText() + u.example()})
 		}
-		// After the scaler (factors alone, as matchUnit has them), unless
-		// the scaler does not move the center, where it is the same as
-		// before.
+		// After the scaler (factors alone, as matchUnit has them, and only
+		// those far from all others: a share of the traffic 1.609 times
+		// smaller is as much a stale scaler's), unless the scaler does not
+		// move the center, where it is the same as before.
 		for _, u := range allUnits {
-			if u.g == 0 && math.Abs((u.f-1)*c/s) > 1e-9 {
+			if u.g == 0 && wideUnits[u.f] && math.Abs((u.f-1)*c/s) > 1e-9 {
 				out = append(out, mixCandidate{A: u.f, B: 0, diagnosis: ScaleChange,
 					what: "leaves " + n.describe() + " in another unit, " + u.factorText() + u.example()})
 			}

@@ -115,6 +115,19 @@ func TestOrderOfDiagnoses(t *testing.T) {
 	latency := lognormal(5, 0.6) // ms, no scaler
 	tempC := normal(20, 6)
 	const nRef = 20000
+	// Clicks in seven days: Poisson counts, a robust scaler.
+	clicks := func(r *rand.Rand) float64 {
+		l, k, p := math.Exp(-6), 0.0, 1.0
+		for {
+			if p *= r.Float64(); p <= l {
+				return k
+			}
+			k++
+		}
+	}
+	rc := scalerOf(t, ScalerRobust, clicks)
+	amount := lognormal(4.2, 0.7) // dollars
+	za := scalerOf(t, ScalerZScore, amount)
 	cases := []orderCase{
 		// 4. The serving transform, from the pairs: one line.
 		{name: "4 one line/skipped", ref: zref, norm: z, serve: served(income, identity), pairs: true, want: UnscaledInput, says: "serving passes raw values through unchanged"},
@@ -137,6 +150,10 @@ func TestOrderOfDiagnoses(t *testing.T) {
 			says: "in another unit, 100 times larger"},
 		{name: "4 two lines/30% through a stale scaler", ref: zref, norm: z, serve: faulty(income, z, 0.3, func(x float64) float64 { return (x - 58000) / (1.3 * z.Std) }), pairs: true,
 			want: ScalerRefit, share: pairShare, says: "goes through another scaler, as if fitted with mean 58"},
+
+		{name: "4 two lines/30% of a lognormal through a stale scaler, 800 values: no unit change of 1.609", ref: scaled(amount, za), norm: za,
+			serve: faulty(amount, za, 0.3, func(x float64) float64 { return (x - 0.6*za.Mean) / (1.5 * za.Std) }), pairs: true, n: 800,
+			want: ScalerRefit, share: pairShare, says: "goes through another scaler", not: "unit"},
 
 		// 5. No significant change: only a range violation alerts.
 		{name: "5 range only/3% just past a min-max max", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.03, func(x float64) float64 { return 1 + 0.04*(x-20)/60 }),
@@ -184,6 +201,11 @@ func TestOrderOfDiagnoses(t *testing.T) {
 		{name: "11 min-max/20% below the min", ref: mmref, norm: mm, serve: faulty(secs, mm, 0.2, func(x float64) float64 { return -0.3 * (x - 20) / 60 }),
 			want: RangeViolation, share: countedShare, says: "below its min"},
 
+		// 10. No affine map fits closely, yet all of the traffic went
+		// through a known transform: counts, whose quantiles step.
+		{name: "10 whole/a robust scaler of counts skipped", ref: scaled(clicks, rc), norm: rc, serve: served(clicks, identity), want: UnscaledInput,
+			says: "all of the serving traffic skips the robust scaler"},
+		{name: "10 whole/counts in a unit ×10 before a robust scaler", ref: scaled(clicks, rc), norm: rc, serve: served(clicks, unitThen(10, 0, viaScaler(rc))), want: ScaleChange},
 		// 10. No affine map: a share through a known transform, from the
 		// distribution alone.
 		{name: "10 mixture/12% skip", ref: zref, norm: z, serve: faulty(income, z, 0.12, identity), want: UnscaledInput, share: mixtureShare, says: "by the distribution alone"},
