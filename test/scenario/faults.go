@@ -382,6 +382,74 @@ func Suite(size Size) []Scenario {
 	for _, s := range outcomeScenarios(size, pick) {
 		add(s)
 	}
+	// Added after the rest, so that the scenarios above keep their IDs and
+	// seeds. A unit change after the scaler: the normalized values
+	// rescaled (with pairs the line through them is the scaler's times
+	// the factor, not a re-fit).
+	for i, t := range []struct {
+		f     string
+		k     float64
+		pairs bool
+	}{{fAmount, 10, true}, {fSession, 100, false}, {fAmount, 0.001, false}, {fAge, 1.609, true}}[:pick(4)] {
+		s := feature("unit_after_scaler", t.f, "scale_change")
+		s.Pairs, s.Onset, s.Params = t.pairs, onset(i+1), fmt.Sprintf("%s ×%g pairs=%v", t.f, t.k, t.pairs)
+		u := t
+		s.apply = func(_ *world, _ *rand.Rand, ev *event) { ev.norm[u.f] *= u.k }
+		add(s)
+	}
+	// The other unit factors: time, length, mass, before a declared
+	// scaler and on features without one. (Seconds into a min-max scaler
+	// fitted on up to an hour as hours is the scaler applied twice: the
+	// same transform, so not among them.)
+	for i, t := range []struct {
+		f      string
+		k      float64
+		before bool
+	}{{fSession, 1.0 / 60, true}, {fLatency, 1.609, false}, {fAge, 1 / 2.54, true}, {fTemp, 2.54, false},
+		{fAmount, 0.4536, true}, {fLatency, 1.0 / 86400, false}}[:pick(6)] {
+		s := feature("unit_factor", t.f, "scale_change")
+		s.Onset, s.Params = onset(i), fmt.Sprintf("%s ×%.4g before=%v", t.f, t.k, t.before)
+		u := t
+		s.apply = func(w *world, _ *rand.Rand, ev *event) {
+			if u.before {
+				ev.norm[u.f] = w.scalers[u.f].apply(rawOf(w, u.f, ev.norm[u.f]) * u.k)
+				return
+			}
+			ev.norm[u.f] *= u.k
+		}
+		add(s)
+	}
+	// Small shares, down to 5% of the smallest windows: skipped, doubled,
+	// in another unit before and after the scaler.
+	for i, t := range []struct {
+		f, how string
+		p      float64
+		pairs  bool
+	}{{fAmount, "skip", 0.05, false}, {fAge, "double", 0.05, true}, {fAmount, "cents", 0.05, true},
+		{fAmount, "after×10", 0.08, false}, {fSession, "skip", 0.05, false}, {fAmount, "skip", 0.07, true}}[:pick(6)] {
+		expect := map[string]string{"skip": "unscaled_input", "double": "double_scaled", "cents": "scale_change", "after×10": "scale_change"}[t.how]
+		s := feature("small_share", t.f, expect)
+		s.Pairs, s.Share, s.Onset, s.Events = t.pairs, t.p, onset(i+1), 400
+		s.Params = fmt.Sprintf("%s %s share %g pairs=%v", t.f, t.how, t.p, t.pairs)
+		u := t
+		s.apply = func(w *world, r *rand.Rand, ev *event) {
+			if r.Float64() >= u.p {
+				return
+			}
+			sc := w.scalers[u.f]
+			switch u.how {
+			case "skip":
+				ev.norm[u.f] = rawOf(w, u.f, ev.norm[u.f])
+			case "double":
+				ev.norm[u.f] = sc.apply(ev.norm[u.f])
+			case "cents":
+				ev.norm[u.f] = sc.apply(rawOf(w, u.f, ev.norm[u.f]) * 100)
+			case "after×10":
+				ev.norm[u.f] *= 10
+			}
+		}
+		add(s)
+	}
 	return out
 }
 
