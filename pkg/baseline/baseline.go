@@ -578,35 +578,10 @@ func (b *Baseline) Set() drift.Set {
 		Embeddings: make(map[string]drift.EmbeddingSketch, len(b.Embeddings)),
 	}
 	for name, f := range b.Features {
-		s.Features[name] = drift.FeatureSketch{Sketch: cloneNumeric(f.Sketch), Norm: f.Normalization}
+		s.Features[name] = drift.FeatureSketch{Sketch: f.Sketch.Clone(), Norm: f.Normalization}
 	}
 	for name, e := range b.Embeddings {
 		s.Embeddings[name] = e.driftSketch()
 	}
 	return s
-}
-
-// cloneNumeric copies n through its binary form, which round-trips exactly.
-func cloneNumeric(n *sketch.Numeric) *sketch.Numeric {
-	data, err := n.MarshalBinary()
-	if err != nil {
-		panic(fmt.Sprintf("baseline: encoding a sketch: %v", err))
-	}
-	c := new(sketch.Numeric)
-	if err := c.UnmarshalBinary(data); err != nil {
-		panic(fmt.Sprintf("baseline: a sketch does not decode its own encoding: %v", err))
-	}
-	return c
-}
-
-func cloneVector(v *sketch.Vector) *sketch.Vector {
-	data, err := v.MarshalBinary()
-	if err != nil {
-		panic(fmt.Sprintf("baseline: encoding a sketch: %v", err))
-	}
-	c := new(sketch.Vector)
-	if err := c.UnmarshalBinary(data); err != nil {
-		panic(fmt.Sprintf("baseline: a sketch does not decode its own encoding: %v", err))
-	}
-	return c
 }

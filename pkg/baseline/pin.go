@@ -103,13 +103,13 @@ func pinned(req PinRequest) *Baseline {
 		if norm.Kind == "" {
 			norm.Kind = drift.ScalerNone
 		}
-		b.Features[name] = &Feature{Normalization: norm, Sketch: cloneNumeric(f.Sketch)}
+		b.Features[name] = &Feature{Normalization: norm, Sketch: f.Sketch.Clone()}
 	}
 	for name, e := range req.Current.Embeddings {
 		if e.Sketch == nil || e.Sketch.Dim() == 0 {
 			continue
 		}
-		b.Embeddings[name] = &Embedding{Dim: e.Sketch.Dim(), Normalization: e.Norm, Sketch: cloneVector(e.Sketch)}
+		b.Embeddings[name] = &Embedding{Dim: e.Sketch.Dim(), Normalization: e.Norm, Sketch: e.Sketch.Clone()}
 	}
 	return b
 }

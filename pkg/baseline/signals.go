@@ -93,7 +93,7 @@ func (e *Embedding) readSignals(file, field string, w embeddingWire) error {
 
 // driftSketch returns e as the reference side of a comparison, copied.
 func (e *Embedding) driftSketch() drift.EmbeddingSketch {
-	es := drift.EmbeddingSketch{Sketch: cloneVector(e.Sketch), Norm: e.Normalization}
+	es := drift.EmbeddingSketch{Sketch: e.Sketch.Clone(), Norm: e.Normalization}
 	if e.Similarity != nil {
 		es.Similarity = e.Similarity.Clone()
 	}

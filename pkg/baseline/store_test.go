@@ -443,7 +443,7 @@ func TestStoreWatchConcurrent(t *testing.T) {
 func curCopy(s drift.Set) drift.Set {
 	out := drift.Set{Features: map[string]drift.FeatureSketch{}}
 	for k, f := range s.Features {
-		out.Features[k] = drift.FeatureSketch{Sketch: cloneNumeric(f.Sketch), Norm: f.Norm}
+		out.Features[k] = drift.FeatureSketch{Sketch: f.Sketch.Clone(), Norm: f.Norm}
 	}
 	return out
 }
