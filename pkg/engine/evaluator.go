@@ -870,11 +870,15 @@ func (e *Engine) Cumulative(model, version string) (CumulativeStats, bool) {
 }
 
 // capReference bounds what a baseline brings into an evaluation (rows of
-// the report, series of /metrics) by the version's limits: at most
-// MaxFeatures features and MaxEmbeddings embeddings, those the horizon
-// tracks first, then by name. What it leaves out is logged once per
-// baseline and version.
+// the report, series of /metrics) by the version's limits: the features
+// and embeddings the limits refused for the version are left out (absent
+// from the horizon because of the limits, they would otherwise read as
+// missing_spike, the key dropped upstream), then at most MaxFeatures
+// features and MaxEmbeddings embeddings, those the horizon tracks first,
+// then by name. What the caps leave out is logged once per baseline and
+// version.
 func (e *Engine) capReference(s *series, id string, ref, cur drift.Set) drift.Set {
+	ref = e.reg.withoutRefused(s, ref)
 	lim := e.opts.Limits
 	if len(ref.Features) <= lim.MaxFeatures && len(ref.Embeddings) <= lim.MaxEmbeddings {
 		return ref

@@ -317,3 +317,47 @@ func TestBaselineCapped(t *testing.T) {
 	require.ElementsMatch(t, []string{"f000", "f001", "f002", "f400", "f450"}, names)
 	require.Equal(t, 1, strings.Count(logs.String(), "a baseline brings more features"))
 }
+
+// TestBaselineLeavesRefusedOut: features the engine refused (over the
+// global series budget or limits.max_features) are absent from the
+// horizon because of the limits, not because they stopped arriving: the
+// baseline does not bring them into the evaluation, where they would read
+// as missing_spike on every one of them.
+func TestBaselineLeavesRefusedOut(t *testing.T) {
+	ref := func() drift.Set {
+		set := drift.Set{Features: map[string]drift.FeatureSketch{}}
+		for _, name := range []string{"a", "b", "c", "d", "gone"} {
+			n := sketch.NewNumeric()
+			for i := range 200 {
+				n.Add(float64(i % 10))
+			}
+			set.Features[name] = drift.FeatureSketch{Sketch: n}
+		}
+		return set
+	}
+	opts := testOptions()
+	opts.Limits.MaxSeries = 6 // v1 takes a, b, c, d; v2 a and b
+	e, _ := newEngine(t, opts, baselines{"m/v1": ref, "m/v2": ref}, nil)
+	p := open(t, e, 0)
+	for i := range 400 {
+		v := "v1"
+		if i%2 == 1 {
+			v = "v2"
+		}
+		x := float64(i % 10)
+		require.NoError(t, p.Apply(int64(i), event(t0.Add(time.Duration(i)*time.Millisecond), "m", v, "a", x, "b", x, "c", x, "d", x)))
+	}
+	closeAll(p)
+	e.ev.process()
+	names := map[string][]string{}
+	for _, ev := range e.Latest() {
+		for _, f := range ev.Report.Features {
+			names[ev.Version] = append(names[ev.Version], f.Name)
+			if f.Name != "gone" {
+				require.NotEqual(t, drift.MissingSpike, f.Diagnosis, "%s/%s", ev.Version, f.Name)
+			}
+		}
+	}
+	require.ElementsMatch(t, []string{"a", "b", "c", "d", "gone"}, names["v1"], "a baseline-only feature is still judged absent")
+	require.ElementsMatch(t, []string{"a", "b", "gone"}, names["v2"], "the refused c and d are left out")
+}

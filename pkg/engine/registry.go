@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/normwatch/normwatch/pkg/drift"
 )
 
 // registry admits the models, versions, features and embeddings the engine
@@ -340,6 +342,42 @@ func (r *registry) refuse(s *series, name string, kind int, over string) {
 		s.refused[k][name] = true
 		r.m.refusedSeries[kinds[kind]].Inc()
 	}
+}
+
+// withoutRefused returns ref without the features and embeddings the
+// limits refused for s: the names s remembers refusing, and, once it
+// remembers refusedNames of a kind and cannot tell, every name of that
+// kind it does not track. ref is returned as is when s refused none.
+func (r *registry) withoutRefused(s *series, ref drift.Set) drift.Set {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.refused[0] == nil && s.refused[1] == nil {
+		return ref
+	}
+	refused := func(k int, tracked map[string]int32, name string) bool {
+		if s.refused[k] == nil {
+			return false
+		}
+		if s.refused[k][name] {
+			return true
+		}
+		_, ok := tracked[name]
+		return !ok && len(s.refused[k]) >= refusedNames
+	}
+	out := ref
+	out.Features = make(map[string]drift.FeatureSketch, len(ref.Features))
+	for name, f := range ref.Features {
+		if !refused(0, s.feats, name) {
+			out.Features[name] = f
+		}
+	}
+	out.Embeddings = make(map[string]drift.EmbeddingSketch, len(ref.Embeddings))
+	for name, v := range ref.Embeddings {
+		if !refused(1, s.embs, name) {
+			out.Embeddings[name] = v
+		}
+	}
+	return out
 }
 
 // names returns the feature and embedding names of s by index.
