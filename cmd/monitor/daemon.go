@@ -320,6 +320,9 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, ex *
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.Kafka.Embedded { // the embedded broker starts with them
+		d.ensureOutputTopics(ctx, tlsConfig)
+	}
 	checkpoints, claimer, err := d.newCheckpointStore(ctx, tlsConfig)
 	if err != nil {
 		return nil, err
@@ -547,6 +550,32 @@ func (d *daemon) newCheckpointStore(ctx context.Context, tlsConfig *tls.Config) 
 	d.kafkaCheckpoints = kc
 	d.logger.Info("checkpoints in a compacted kafka topic", "topic", kc.Topic(), "group", cfg.Kafka.GroupID)
 	return kc, kc, nil
+}
+
+// ensureOutputTopics creates the dead-letter and alert topics when the
+// brokers do not know them. One that cannot be created (no ACL to create
+// topics, say) is a WARN saying what follows, and the daemon goes on.
+func (d *daemon) ensureOutputTopics(ctx context.Context, tlsConfig *tls.Config) {
+	cfg := d.cfg
+	sasl := stream.SASLOptions{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password}
+	for _, t := range []struct{ key, topic, without string }{
+		{"kafka.dlq_topic", cfg.Kafka.DLQTopic, "a dead letter holds its partition's commits and readiness until the topic exists"},
+		{"kafka.alert_topic", cfg.Kafka.AlertTopic, "alert changes wait in the alert topic's queue until it exists"},
+	} {
+		if t.topic == "" {
+			continue
+		}
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		created, err := stream.EnsureOutputTopic(tctx, d.brokers, t.topic, tlsConfig, sasl)
+		cancel()
+		switch {
+		case err != nil:
+			d.logger.Warn("could not create the topic, which does not exist or cannot be looked up; create it (or set the key empty)",
+				"key", t.key, "topic", t.topic, "without_it", t.without, "err", err)
+		case created:
+			d.logger.Info("created the topic, which did not exist, with the brokers' default partitions and replication", "key", t.key, "topic", t.topic)
+		}
+	}
 }
 
 // newPartials creates or checks the partials topic of evaluation.mode

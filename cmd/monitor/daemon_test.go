@@ -382,3 +382,48 @@ func TestDaemonKafkaCheckpoints(t *testing.T) {
 	require.GreaterOrEqual(t, strings.Count(logs2.String(), `found=true writer=`), 2, logs2.String())
 	require.NotContains(t, logs2.String(), `msg="created the checkpoint topic"`)
 }
+
+// TestDaemonCreatesOutputTopics: against brokers that know neither the
+// dead-letter topic nor the alert topic, `monitor run` creates both, so a
+// malformed message is dead-lettered and the daemon stays ready (before,
+// the letter's write failed for good, holding its partition's commits and
+// readiness). A second start finds them and creates nothing.
+func TestDaemonCreatesOutputTopics(t *testing.T) {
+	brokers := testKafka(t)
+	topic := fmt.Sprintf("events-out-%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, stream.CreateTopic(ctx, brokers, topic, 1))
+	cfg := testConfig(t)
+	cfg.Kafka.Embedded = false
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Topics = []string{topic}
+	cfg.Kafka.GroupID = topic
+	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = topic+".dlq", topic+".alerts"
+	cfg.Checkpoint.Interval = time.Second
+	cfg.Log.Level = "info"
+
+	d, logs, stop := testDaemon(t, cfg)
+	base := "http://" + d.server.Addr()
+	created := `msg="created the topic, which did not exist, with the brokers' default partitions and replication"`
+	require.Equal(t, 2, strings.Count(logs.String(), created), logs.String())
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	require.NoError(t, w.WriteMessages(ctx,
+		kafka.Message{Value: []byte("not an event")},
+		kafka.Message{Value: fmt.Appendf(nil, `{"ts":%d,"model":"m","model_version":"v1","features":{"x":1}}`, time.Now().UnixMilli())}))
+	require.Eventually(t, func() bool {
+		_, metrics := httpGet(t, base+"/metrics")
+		return strings.Contains(metrics, "normwatch_dlq_messages_total 1")
+	}, 30*time.Second, 50*time.Millisecond, logs.String())
+	require.Eventually(t, func() bool {
+		code, _ := httpGet(t, base+"/readyz")
+		return code == 200
+	}, 15*time.Second, 50*time.Millisecond, logs.String())
+	require.NotContains(t, logs.String(), "dead-letter write failed")
+	require.NoError(t, stop())
+
+	_, logs2, _ := testDaemon(t, cfg)
+	require.NotContains(t, logs2.String(), created)
+	require.NotContains(t, logs2.String(), "could not create the topic")
+}
