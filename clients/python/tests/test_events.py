@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import normwatch
@@ -37,6 +38,8 @@ def test_encode_event_fields() -> None:
     assert [np.float32(x) for x in ev.pop("embeddings")["q"]] == [np.float32(0.6), np.float32(0.8)]
     assert ev == {"ts": "2026-11-25T10:00:00.123Z", "model": "ranker", "model_version": "v4",
                   "features": {"age": 0.41, "n": 3, "gone": None}, "raw": {"age": 52}}
+    # pandas' missing values of nullable columns are missing values.
+    assert json.loads(normwatch.encode_event("m", "v", {"x": pd.NA, "t": pd.NaT}))["features"] == {"x": None, "t": None}
     with pytest.raises(TypeError, match=r"features\['x'\]: 'a' is not a number"):
         normwatch.encode_event("m", "v", {"x": "a"})
     with pytest.raises(ValueError, match="naive datetime"):
@@ -58,12 +61,17 @@ def test_events_read_back_by_the_cli(cli: CLI, tmp_path: Path) -> None:
         v = v / np.linalg.norm(v)
         lines.append(normwatch.encode_event("m", "v", {"x": x, "y": None if i % 4 == 0 else i},
                                             embeddings={"q": v}, b64=i % 2 == 0))
+    # Non-finite components of arrays (b64=False) are written as the decoder
+    # reads them: the vector is left out and counted, never the event.
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        lines.append(normwatch.encode_event("m", "v", {"x": 0.0, "y": 1}, embeddings={"q": [bad, 0.0, 0.0, 0.0, 0.0, 1.0]}, b64=False))
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     ins = cli.inspect(cli.build(path, "v", model="m").path)
+    assert ins["source"]["rows"] == 403, "no event refused"
     f = {r["name"]: r for r in ins["features"]}
     assert f["x"]["nonfinite"] == 8 + 5
-    assert f["x"]["count"] == 400 - 13
+    assert f["x"]["count"] == 403 - 13
     assert f["y"]["missing"] == 100
     assert ins["embeddings"][0]["dim"] == 6
     assert ins["embeddings"][0]["count"] == 400

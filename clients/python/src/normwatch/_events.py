@@ -47,7 +47,9 @@ def b64f32(vector: Iterable[Any]) -> str:
 
 
 def _number(name: str, v: Any) -> Number:
-    if v is None:
+    # pandas' missing values of nullable columns (pd.NA, pd.NaT) are
+    # missing values, as None is; pandas is not imported for it.
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
         return None
     if isinstance(v, bool):
         raise TypeError(f"{name}: {v!r} is a bool, not a number")
@@ -73,6 +75,9 @@ def _dumps(doc: Any) -> str:
     # 1e999, so non-finite values are written by hand.
     if isinstance(doc, dict):
         return "{" + ",".join(json.dumps(str(k)) + ":" + _dumps(v) for k, v in doc.items()) + "}"
+    if isinstance(doc, (list, tuple)):
+        # An embedding as a JSON array (b64=False) may hold NaN or ±Inf too.
+        return "[" + ",".join(_dumps(v) for v in doc) + "]"
     if isinstance(doc, float):
         return _encode_float(doc)
     return json.dumps(doc)
@@ -98,8 +103,9 @@ def encode_event(
 ) -> bytes:
     """Returns one event as the bytes of a Kafka message's value.
 
-    features are the values the model got (normalized); None is a missing
-    value, NaN and ±Inf are sent as such (normwatch counts them). raw, when
+    features are the values the model got (normalized); None (or pandas'
+    pd.NA and pd.NaT) is a missing value, NaN and ±Inf are sent as such
+    (normwatch counts them, in embedding components too). raw, when
     given, are the same features before normalization: with them normwatch
     measures the serving transform itself. embeddings are vectors, sent as
     b64f32 strings (b64=False: JSON arrays). ts is the event time: an aware
