@@ -87,11 +87,7 @@ func (w *window) vectorOf(i int32, dim int) *sketch.Vector {
 
 // compact releases the buffers of every sketch of w.
 func (w *window) compact() {
-	for _, n := range w.num {
-		if n != nil {
-			n.Compact()
-		}
-	}
+	sketch.CompactAll(w.num)
 	for _, v := range w.vec {
 		if v != nil {
 			v.Compact()

@@ -716,6 +716,11 @@ func (n *Numeric) Compact() {
 		}
 		return
 	}
+	n.compactFolded()
+}
+
+// compactFolded is Compact of an n not kept raw.
+func (n *Numeric) compactFolded() {
 	n.flush()
 	n.buf = nil
 	// Clone rather than Clip: Clip keeps the whole underlying array.
@@ -723,6 +728,38 @@ func (n *Numeric) Compact() {
 	n.centroids = slices.Clone(n.centroids)
 	n.masses = slices.Clone(n.masses)
 	n.hh.counters = slices.Clone(n.hh.counters)
+}
+
+// CompactAll compacts every sketch of ns (nil ones are skipped) as
+// Compact does, with the values of those kept raw copied into one shared
+// array: a closed window's features close together and go together, and
+// a few hundred values each would otherwise take an allocation apiece,
+// rounded up to the allocator's next size class (1,792 bytes for 200
+// values). Each sketch's part is capped at its length, so a sketch added
+// to afterwards re-allocates and never writes into its neighbour's.
+func CompactAll(ns []*Numeric) {
+	raw := make([]bool, len(ns))
+	total := 0
+	for i, n := range ns {
+		if n != nil && !n.frozen && n.keepRaw() {
+			raw[i] = true
+			total += len(n.buf)
+		}
+	}
+	shared := make([]uint64, total)
+	for i, n := range ns {
+		switch {
+		case n == nil:
+		case raw[i]:
+			k := copy(shared, n.buf)
+			n.buf, shared = shared[:k:k], shared[k:]
+			n.exact = nil
+			n.frozen = true
+		case n.frozen:
+		default:
+			n.compactFolded()
+		}
+	}
 }
 
 // Merge folds o into n, as if every value added to o had been added to n.

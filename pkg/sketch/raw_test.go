@@ -109,6 +109,77 @@ func TestCompactRaw(t *testing.T) {
 	}
 }
 
+// TestCompactAll: compacting a window's sketches together gives each the
+// form and the bytes Compact gives it alone, the raw ones sharing one
+// array; a sketch added to afterwards leaves its neighbours' values be.
+func TestCompactAll(t *testing.T) {
+	var all, alone []*Numeric
+	var values [][]float64
+	for i, tc := range rawCases {
+		xs := tc.values(rand.New(rand.NewPCG(uint64(i), 9)))
+		a, b := NewNumeric(), NewNumeric()
+		for _, n := range []*Numeric{a, b} {
+			n.AddBatch(xs)
+			n.AddMissing(2)
+		}
+		all, alone, values = append(all, a, nil), append(alone, b, nil), append(values, xs, nil)
+	}
+	// One compacted already and one empty, as a window may hold.
+	done, doneAlone := NewNumeric(), NewNumeric()
+	for _, n := range []*Numeric{done, doneAlone} {
+		n.AddBatch([]float64{1, 2, 3})
+		n.Compact()
+	}
+	all, alone = append(all, done, NewNumeric()), append(alone, doneAlone, NewNumeric())
+	values = append(values, []float64{1, 2, 3}, nil)
+
+	CompactAll(all)
+	for _, n := range alone {
+		if n != nil {
+			n.Compact()
+		}
+	}
+	shared := 0
+	for i := range all {
+		if all[i] == nil {
+			require.Nil(t, alone[i])
+			continue
+		}
+		require.Equal(t, alone[i].frozen, all[i].frozen, "sketch %d", i)
+		if all[i].frozen && i < len(all)-2 {
+			shared++
+			require.Equal(t, len(all[i].buf), cap(all[i].buf), "sketch %d: capped at its length", i)
+		}
+		a, err := alone[i].MarshalBinary()
+		require.NoError(t, err)
+		b, err := all[i].MarshalBinary()
+		require.NoError(t, err)
+		require.Equal(t, a, b, "sketch %d", i)
+		if all[i].Count() > 0 {
+			requireSameSketch(t, alone[i], all[i])
+		}
+	}
+	require.Equal(t, 4, shared, "the raw cases share the array")
+
+	// Adding to each in turn thaws it alone: the others still hold their
+	// own values.
+	for i, n := range all {
+		if n == nil {
+			continue
+		}
+		n.Add(1e6)
+		for j, o := range all {
+			if o == nil || j <= i {
+				continue
+			}
+			require.Equal(t, uint64(len(values[j])), o.Count(), "sketch %d after adding to %d", j, i)
+			if o.Count() > 0 {
+				requireSameSketch(t, alone[j], o)
+			}
+		}
+	}
+}
+
 // TestMergeRawWindows: a horizon merged from raw windows is the sketch
 // that had each window's values added as one batch.
 func TestMergeRawWindows(t *testing.T) {
