@@ -399,6 +399,28 @@ func TestDetailViewChromium(t *testing.T) {
 					require.Less(t, pixelDistance(t, qq.lines[tc.onLine]["points"], dot.cx, dot.cy), 6.0, "a fitted dot on the %s line", tc.onLine)
 				}
 			}
+			// The line of the scaler applied as declared crosses the
+			// frame in both: against it, broken v4's fitted dots all
+			// stand well away, the median a third of the chart or more
+			// (a skipped scaler looks nothing like a healthy Q–Q plot).
+			var x1, y1, x2, y2 float64
+			_, err := fmt.Sscanf(expected["points"], "%f,%f %f,%f", &x1, &y1, &x2, &y2)
+			require.NoError(t, err)
+			top, bottom := float64(chartTop), float64(chartH-chartBottom)
+			mid := (y1 + y2) / 2
+			require.True(t, mid >= top && mid <= bottom, "the expected line is drawn in the frame: %s", expected["points"])
+			if tc.name == "broken" {
+				for i, dot := range qq.dots {
+					if !dot.in {
+						continue
+					}
+					away := pixelDistance(t, expected["points"], dot.cx, dot.cy)
+					require.Greater(t, away, (bottom-top)/6, "a v4 dot away from production = training")
+					if i == qqLevels/2 {
+						require.Greater(t, away, (bottom-top)/3, "v4's median far from production = training")
+					}
+				}
+			}
 
 			hist, ok := charts["hist"]
 			require.True(t, ok, "a histogram overlay")

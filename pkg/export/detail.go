@@ -340,6 +340,14 @@ func qqChart(f drift.FeatureReport, norm drift.Normalization, pts []qqPoint) *ch
 		xlo, xhi = math.Min(xlo, pt.x), math.Max(xhi, pt.x)
 		ylo, yhi = math.Min(ylo, pt.y), math.Max(yhi, pt.y)
 	}
+	// The y range holds the line production follows with the scaler
+	// applied as declared (production = training over the baseline's
+	// range) as well as the dots: the green line is always on the chart,
+	// so a skipped scaler shows as dots far above a flat green line and a
+	// doubled one as a flat row of dots across a diagonal, not as a
+	// straight line of dots that looks like a healthy one with other
+	// numbers on its axis.
+	ylo, yhi = math.Min(ylo, xlo), math.Max(yhi, xhi)
 	padX, padY := 0.04*(xhi-xlo), 0.04*(yhi-ylo)
 	sx, sy := c.scales(xlo-padX, xhi+padX, ylo-padY, yhi+padY)
 	c.axes(sx, sy, num, num)
@@ -366,6 +374,10 @@ func qqChart(f drift.FeatureReport, norm drift.Normalization, pts []qqPoint) *ch
 	}
 	if fitted(f) {
 		addLine("fit", fmt.Sprintf("fitted over q 0.05–0.95: production ≈ %s × training + %s (r² %s)", num(f.Scale), num(f.Offset), short(f.FitR2, 4)), f.Scale, f.Offset, "fit")
+		// Drawn first, under the dashed and dotted lines: where the fit
+		// is the skipped scaler's line, both show.
+		n := len(c.Lines) - 1
+		c.Lines = append([]chartLine{c.Lines[n]}, c.Lines[:n]...)
 	}
 	for _, pt := range pts {
 		class := "out"

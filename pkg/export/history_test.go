@@ -1,6 +1,7 @@
 package export
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -159,6 +160,21 @@ func TestDetailWithoutSketches(t *testing.T) {
 	}
 	require.NotNil(t, fit)
 	require.Equal(t, []dataAttr{{"line", "fit"}, {"slope", "18300"}, {"intercept", "52100"}}, fit.Data)
+	require.Equal(t, "fit", qq.Lines[0].Class, "the fit is drawn first, under the scaler's lines")
+	// The line production = training is on the chart although every dot
+	// is thousands above it: the y axis reaches down to the baseline's
+	// values, and the dots stand far above the green line.
+	require.Equal(t, "expect", qq.Lines[1].Class)
+	require.NotContains(t, qq.Legend[0].Label, "outside the plotted range")
+	var x1, y1, x2, y2 float64
+	_, err := fmt.Sscanf(qq.Lines[1].Points, "%f,%f %f,%f", &x1, &y1, &x2, &y2)
+	require.NoError(t, err)
+	bottom := float64(qq.Bottom)
+	require.InDelta(t, y1, y2, 0.01*float64(qq.FrameH), "flat at this scale")
+	require.InDelta(t, bottom, y1, 0.05*float64(qq.FrameH), "at the bottom of the frame")
+	for _, d := range qq.Dots[1 : len(qq.Dots)-1] {
+		require.Less(t, d.Y, bottom-0.2*float64(qq.FrameH), "dot %s far above the expected line", d.DY)
+	}
 	require.Len(t, p.Notes, 1)
 	require.Contains(t, p.Notes[0], "seven quantiles")
 	require.Equal(t, "none declared", p.Scaler, "the scaler comes with the baseline's sketches")

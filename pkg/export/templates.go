@@ -44,6 +44,7 @@ svg.strip rect:hover{stroke:#000;stroke-width:1.5}
 .since{font-size:80%;color:#555}
 .legend{font-size:85%;color:#555}
 .legend span.k{display:inline-block;width:2em;vertical-align:middle;margin-left:.6em}
+.legend .item{white-space:nowrap}ul.legend{list-style:none;margin:.3em 0;padding:0;max-width:560px}ul.legend li{margin:.15em 0;padding-left:2.8em;text-indent:-2.8em}
 .k.l-ref{border-top:2px dashed #888}.k.l-cur{border-top:2px solid #1f6feb}.k.l-fit{border-top:2px solid #c62828}
 .k.l-expect{border-top:2px dashed #1a7f37}.k.l-skip{border-top:2px dotted #8250df}
 .k.c-ok,.k.c-warn,.k.c-crit,.k.c-idle{width:.9em!important;height:.9em;border:none}
@@ -112,7 +113,7 @@ dl.figures{display:grid;grid-template-columns:max-content max-content;gap:.1em 1
 {{range .Lines}}<polyline class="{{.Class}}" points="{{.Points}}"{{range .Data}} data-{{.Name}}="{{.Value}}"{{end}}><title>{{.Label}}</title></polyline>
 {{end}}{{range .Dots}}<circle class="{{.Class}}" cx="{{printf "%.2f" .X}}" cy="{{printf "%.2f" .Y}}" r="2.5" data-x="{{.DX}}" data-y="{{.DY}}"><title>{{.Title}}</title></circle>
 {{end}}</g></svg>
-{{with .Legend}}<div class="legend">{{range .}}<span class="k {{.Class}}"></span> {{.Label}} {{end}}</div>{{end}}{{end}}{{end}}
+{{with .Legend}}<ul class="legend lines">{{range .}}<li><span class="k {{.Class}}"></span> {{.Label}}</li>{{end}}</ul>{{end}}{{end}}{{end}}
 `))
 
 var statusPage = template.Must(template.Must(templates.Clone()).New("status").Parse(`{{template "head" "normwatch"}}<body>
@@ -120,7 +121,7 @@ var statusPage = template.Must(template.Must(templates.Clone()).New("status").Pa
 {{template "refresh" .}}
 <div id="content">
 <p class="meta">Drift of production features and embeddings against their training baselines. Rendered {{.Generated.Format "2006-01-02 15:04:05Z07:00"}}.
-<span class="legend"><span class="k l-ref"></span> baseline <span class="k l-cur"></span> current horizon{{if .HistorySize}} · history, {{.HistorySize}} evaluations:<span class="k c-ok"></span> ok <span class="k c-warn"></span> warning <span class="k c-crit"></span> critical <span class="k c-idle"></span> no verdict{{end}}</span></p>
+<span class="legend"><span class="item"><span class="k l-ref"></span> baseline</span> <span class="item"><span class="k l-cur"></span> current horizon</span>{{if .HistorySize}} · <span class="item">history, {{.HistorySize}} evaluations:</span> <span class="item"><span class="k c-ok"></span> ok</span> <span class="item"><span class="k c-warn"></span> warning</span> <span class="item"><span class="k c-crit"></span> critical</span> <span class="item"><span class="k c-idle"></span> no verdict</span>{{end}}</span></p>
 {{if .Notices}}<section class="notices"><h2>Needs attention</h2><ul>
 {{range .Notices}}<li class="notice"><b>{{.Title}}</b>: {{.Detail}}</li>
 {{end}}</ul></section>{{end}}
