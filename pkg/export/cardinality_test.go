@@ -73,12 +73,14 @@ func TestSeriesPerFeature(t *testing.T) {
 	feature := seriesOf(t, NewCollector(src))["feature/income"]
 	embedding := seriesOf(t, NewCollector(src))["embedding/query"]
 	none := seriesOf(t, NewCollectorWithOptions(src, CollectorOptions{Quantiles: []float64{}}))
+	three := seriesOf(t, NewCollectorWithOptions(src, CollectorOptions{Quantiles: []float64{0.05, 0.5, 0.95}}))
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	require.NoError(t, err)
 	text := strings.Join(strings.Fields(string(readme)), " ")
 	for _, want := range []string{
 		fmt.Sprintf("a feature with a baseline makes %d series and an embedding %d", feature, embedding),
 		fmt.Sprintf("`metrics.quantiles: [none]` leaves %d and %d", none["feature/income"], none["embedding/query"]),
+		fmt.Sprintf("(`[0.05, 0.5, 0.95]`, the levels the dashboards draw, gives %d and %d)", three["feature/income"], three["embedding/query"]),
 	} {
 		require.True(t, strings.Contains(text, want), "README.md states the collector's counts: %q", want)
 	}
