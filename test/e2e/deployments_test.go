@@ -283,3 +283,25 @@ func dashboardQueries(t *testing.T) map[string]string {
 	}
 	return out
 }
+
+// TestImageName holds the image's name in agreement: the one the
+// Kubernetes Deployment runs is the one the Dockerfile's build line tags,
+// docker-compose builds and the README pushes.
+func TestImageName(t *testing.T) {
+	read := func(parts ...string) string {
+		b, err := os.ReadFile(filepath.Join(append([]string{root(t)}, parts...)...))
+		require.NoError(t, err)
+		return string(b)
+	}
+	m := regexp.MustCompile(`(?m)^\s+image: (\S+):(\S+)$`).FindStringSubmatch(read("deployments", "kubernetes", "deployment.yaml"))
+	require.NotNil(t, m, "the Deployment names an image")
+	repo := m[1]
+	require.Equal(t, "ghcr.io/normwatch/normwatch", repo)
+	require.Regexp(t, `(?m)^#\s+docker build --build-arg VERSION=\S+ -t `+regexp.QuoteMeta(repo)+`:\S+ \.$`, read("Dockerfile"))
+	require.Regexp(t, `(?m)^  image: `+regexp.QuoteMeta(repo)+`:local$`, read("docker-compose.yml"))
+	readme := read("README.md")
+	require.Regexp(t, `docker build --build-arg VERSION=\S+ -t `+regexp.QuoteMeta(repo)+`:`, readme)
+	require.Regexp(t, `docker push `+regexp.QuoteMeta(repo)+`:`, readme)
+	// The kustomize image override the README shows names the same image.
+	require.Contains(t, readme, "  - name: "+repo+"\n")
+}
