@@ -108,8 +108,10 @@ func distributions(ref, cur drift.Set, rep drift.Report) ([]FeatureDistribution,
 }
 
 // normHistogram bins both distributions over the range their 1st to 99th
-// percentiles span, widened a little so that a point mass (unit norms)
-// sits inside a bin rather than on an edge.
+// percentiles span, at least ±5% around its middle (unit norms differ
+// from 1 only by float32 rounding: bins over that would draw the rounding
+// as a spread of norms, not one spike at 1), widened a little so that a
+// point mass sits inside a bin rather than on an edge.
 func normHistogram(cm, rm Moments, cd, rd *sketch.Distribution) (edges, cur, ref []float64) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, m := range []Moments{cm, rm} {
@@ -122,11 +124,21 @@ func normHistogram(cm, rm Moments, cd, rd *sketch.Distribution) (edges, cur, ref
 	if math.IsInf(lo, 0) || math.IsInf(hi, 0) {
 		return nil, nil, nil
 	}
+	widened := false
+	if mid, w := (lo+hi)/2, 0.05*math.Max(math.Abs((lo+hi)/2), 1); hi-lo < 2*w {
+		lo, hi, widened = mid-w, mid+w, true
+	}
 	pad := 0.05 * (hi - lo)
 	if pad == 0 {
 		pad = 0.05 * math.Max(math.Abs(hi), 1)
 	}
 	lo, hi = lo-pad, hi+pad
+	if widened {
+		// The middle (1 for unit norms) in a bin, not on the edge an
+		// even number of bins puts there.
+		half := (hi - lo) / NormHistogramBins / 2
+		lo, hi = lo-half, hi-half
+	}
 	edges = make([]float64, NormHistogramBins+1)
 	for i := range edges {
 		edges[i] = lo + (hi-lo)*float64(i)/NormHistogramBins

@@ -103,3 +103,40 @@ func TestDistributionsAndHorizon(t *testing.T) {
 	e.Stop()
 	require.NoError(t, <-done)
 }
+
+// Unit norms, off 1 only by float32 rounding, are one spike at 1 in the
+// status page's norm histogram, over bins at least ±5% around 1, not a
+// bell over the rounding; norms that spread keep their own range.
+func TestNormHistogramUnitNorms(t *testing.T) {
+	unit, spread := sketch.NewNumeric(), sketch.NewNumeric()
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		v := []float32{float32(r.NormFloat64()), float32(r.NormFloat64()), float32(r.NormFloat64())}
+		var ss float32
+		for _, x := range v {
+			ss += x * x
+		}
+		n := float32(math.Sqrt(float64(ss)))
+		var nn float64
+		for _, x := range v {
+			nn += float64(x/n) * float64(x/n)
+		}
+		unit.Add(math.Sqrt(nn))
+		spread.Add(5 + r.NormFloat64())
+	}
+	um, ud := momentsOf(unit)
+	edges, cur, ref := normHistogram(um, um, ud, ud)
+	require.Len(t, edges, NormHistogramBins+1)
+	require.LessOrEqual(t, edges[0], 0.95)
+	require.GreaterOrEqual(t, edges[len(edges)-1], 1.05)
+	for _, sh := range [][]float64{cur, ref} {
+		top := 0.0
+		for _, v := range sh {
+			top = math.Max(top, v)
+		}
+		require.Greater(t, top, 0.99, "one bin holds the unit norms")
+	}
+	sm, sd := momentsOf(spread)
+	edges, _, _ = normHistogram(sm, sm, sd, sd)
+	require.InDelta(t, sm.Quantiles[0]-0.05*(sm.Quantiles[len(sm.Quantiles)-1]-sm.Quantiles[0]), edges[0], 1e-9, "a spread keeps the 1st to 99th percentile, padded by 5%")
+}

@@ -82,18 +82,22 @@ func (c *chart) axes(sx, sy scale, fx, fy func(float64) string) {
 	}
 }
 
-// timeAxis sets the x ticks of a time axis at nice minutes.
+// timeSteps are the time axis's tick intervals, the shortest that gives
+// at most chartTicks ticks is taken: windows of seconds (the demo's 10 s)
+// get ticks every few seconds, not one at the only whole minute.
+var timeSteps = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour}
+
+// timeAxis sets the x ticks of a time axis at round times.
 func (c *chart) timeAxis(sx scale, lo, hi time.Time) {
 	span := hi.Sub(lo)
-	step := time.Minute
-	for _, s := range []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
-		step = s
+	step := timeSteps[len(timeSteps)-1]
+	for _, s := range timeSteps {
 		if span/s <= chartTicks {
+			step = s
 			break
 		}
-	}
-	if span < time.Minute {
-		step = max(time.Second, span/chartTicks)
 	}
 	for t := lo.Truncate(step); !t.After(hi); t = t.Add(step) {
 		if t.Before(lo) {

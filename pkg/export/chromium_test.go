@@ -195,8 +195,9 @@ func TestStatusPageChromium(t *testing.T) {
 					require.Equal(t, string(p.Diagnosis), c.diagnosis)
 					require.Equal(t, cellClass(p), c.class)
 				}
-				if i+c.count < len(points) {
-					require.NotEqual(t, string(points[i+c.count].Diagnosis), c.diagnosis, "a run ends where the diagnosis changes")
+				if next := i + c.count; next < len(points) {
+					require.True(t, string(points[next].Diagnosis) != c.diagnosis || cellClass(points[next]) != c.class,
+						"a run ends where the diagnosis or its colour changes")
 				}
 				require.Contains(t, c.title, first.WindowEnd.UTC().Format(timeFormat), "the tooltip names the window")
 				i += c.count

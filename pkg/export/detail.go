@@ -209,12 +209,24 @@ func featureFigures(f drift.FeatureReport) []figure {
 }
 
 func embeddingFigures(e drift.EmbeddingReport) []figure {
+	// drift compares directions only once the norms agree: after a norm
+	// diagnosis (or without a direction to compare) the centroid cosine
+	// stays exactly 0, which is not a figure to show as one (a cosine of
+	// 0 reads as centroids at right angles), nor are the dimensions
+	// moved, then 0 too.
+	cosine, moved := short(e.CentroidCosine, 4), pct(roundTo(e.DimsMovedRatio, 4))
+	if e.CentroidCosine == 0 {
+		cosine = "– (not compared)"
+		if e.DimsMovedRatio == 0 {
+			moved = "– (not compared)"
+		}
+	}
 	return []figure{
 		{"vectors (horizon)", fmt.Sprint(e.Samples)}, {"vectors (baseline)", fmt.Sprint(e.RefSamples)},
 		{"dimension (baseline)", fmt.Sprintf("%d (%d)", e.Dim, e.RefDim)},
 		{"unit-norm share", pct(roundTo(e.UnitNormRatio, 4))}, {"unit-norm share (baseline)", pct(roundTo(e.RefUnitNormRatio, 4))},
 		{"norms > 5% from 1", pct(roundTo(e.FarNormRatio, 4))}, {"norm KS", short(e.NormKS, 3)},
-		{"centroid cosine", short(e.CentroidCosine, 4)}, {"dimensions moved", pct(roundTo(e.DimsMovedRatio, 4))},
+		{"centroid cosine", cosine}, {"dimensions moved", moved},
 		{"dimension mismatches", pct(roundTo(e.DimMismatchRatio, 4))},
 	}
 }
@@ -415,6 +427,28 @@ func scalerName(kind string) string {
 func featureHistogram(ref, cur distribution) *chart {
 	lo := math.Min(ref.Quantile(histogramTailQ), cur.Quantile(histogramTailQ))
 	hi := math.Max(ref.Quantile(1-histogramTailQ), cur.Quantile(1-histogramTailQ))
+	return histogramOver(ref, cur, lo, hi)
+}
+
+// normHistogram is featureHistogram for vector norms, over at least ±5%
+// around the middle of the range (engine.normHistogram does the same for
+// the status page): the norms of unit vectors differ from 1 only by
+// float32 rounding, and 40 bins over that would draw the rounding as a
+// bell of norms (with every tick labelled 1) instead of one spike at 1.
+func normHistogram(ref, cur distribution) *chart {
+	lo := math.Min(ref.Quantile(histogramTailQ), cur.Quantile(histogramTailQ))
+	hi := math.Max(ref.Quantile(1-histogramTailQ), cur.Quantile(1-histogramTailQ))
+	if mid, w := (lo+hi)/2, 0.05*math.Max(math.Abs((lo+hi)/2), 1); hi-lo < 2*w {
+		// Shifted by half a bin: the middle (1 for unit norms) in a bin,
+		// not on the edge an even number of bins puts there.
+		half := w / histogramBins
+		lo, hi = mid-w-half, mid+w-half
+	}
+	return histogramOver(ref, cur, lo, hi)
+}
+
+// histogramOver bins both distributions over [lo, hi].
+func histogramOver(ref, cur distribution, lo, hi float64) *chart {
 	if !(hi > lo) {
 		d := math.Max(math.Abs(lo)*0.05, 1e-9)
 		lo, hi = lo-d, hi+d
@@ -471,7 +505,7 @@ func (p *detailPage) embeddingCharts(d engine.EmbeddingDistribution, rs, cs drif
 		rd, err1 := rs.Sketch.Norms().Distribution()
 		cd, err2 := cs.Sketch.Norms().Distribution()
 		if err1 == nil && err2 == nil {
-			h := featureHistogram(rd, cd)
+			h := normHistogram(rd, cd)
 			h.ID, h.Title, h.XLabel = "norms", "Vector L2 norms: production against the baseline", "L2 norm"
 			h.YLabel = "share of vectors per bin"
 			p.Charts = append(p.Charts, h)

@@ -222,6 +222,23 @@ func TestStaleAndLeftVersions(t *testing.T) {
 	require.Contains(t, html, "evicted at a cap for m v2")
 }
 
+// A version whose events carry nothing the decoder reads is a sentence
+// that says so and where the decoder looks, not an empty table.
+func TestStatusPageVersionWithoutRows(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	snaps := []Snapshot{
+		{Model: "flat", Version: "v1", WindowEnd: now, EvaluatedAt: now},
+		{Model: "m", Version: "v2", Report: drift.Report{Features: []drift.FeatureReport{{Name: "x", Diagnosis: drift.OK, Samples: 500}}}},
+	}
+	var b strings.Builder
+	require.NoError(t, statusPage.Execute(&b, newPage(snaps, now, StatusOptions{})))
+	html := b.String()
+	require.Equal(t, 2, strings.Count(html, `<section class="version"`))
+	require.Equal(t, 1, strings.Count(html, "<table>"), "a table for m v2 only")
+	require.Equal(t, 1, strings.Count(html, `class="meta no-rows"`))
+	require.Contains(t, html, "decode.features_path, decode.embeddings_path")
+}
+
 // TestPprofSwitch: the profiles are served only when asked for.
 func TestPprofSwitch(t *testing.T) {
 	for _, on := range []bool{false, true} {

@@ -3,6 +3,9 @@ package export
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +142,22 @@ func TestStrip(t *testing.T) {
 	require.Nil(t, newStrip(nil, 8, 4, 10))
 	steady := newStrip(pts[:2], 8, 4, 10)
 	require.Equal(t, "ok over all 2 evaluations kept", steady.Since)
+
+	// One diagnosis whose severity eases from critical to warning (a
+	// healed bug still in part of the horizon): two runs, each its
+	// colour, the second marked; "since" is still the diagnosis's start.
+	easing := newStrip([]HistoryPoint{
+		pt(1, drift.OK, drift.SeverityOK),
+		pt(2, drift.EmbeddingMixedNorms, drift.Critical), pt(3, drift.EmbeddingMixedNorms, drift.Critical),
+		pt(4, drift.EmbeddingMixedNorms, drift.Warning),
+	}, 4, 4, 10)
+	runs = nil
+	for _, c := range easing.Cells {
+		runs = append(runs, run{c.X, c.W, c.Count, c.Class, c.Change})
+	}
+	require.Equal(t, []run{{0, 4, 1, "c-ok", false}, {4, 8, 2, "c-crit", true}, {12, 4, 1, "c-warn", true}}, runs)
+	require.Equal(t, "embedding_mixed_norms went from critical to warning at the window ending 2026-11-25 10:04:00Z (evaluated 10:04:02); the window ending 2026-11-25 10:04:00Z", easing.Cells[2].Title)
+	require.Equal(t, "embedding_mixed_norms since the window ending 10:02:00", easing.Since)
 }
 
 // Without sketches the detail view draws the Q–Q plot from the
@@ -223,4 +242,92 @@ func TestSkippedLine(t *testing.T) {
 	require.Equal(t, "maxabs (normalized = (raw − 0) / 250)", describeScaler(drift.Normalization{Kind: drift.ScalerMaxAbs, MaxAbs: 250}))
 	a, b, _ := skippedLine(drift.Normalization{Kind: drift.ScalerZScore, Mean: 52100, Std: 18300})
 	require.Equal(t, [2]float64{18300, 52100}, [2]float64{a, b}, "the declared parameters, not their rounding")
+}
+
+// The unit-norm chart's time axis has round ticks at any span: every 15 s
+// over the demo's 80 s of 10 s windows (one tick at the only whole minute
+// before), every 2 minutes over 10 minutes, every hour over 5 hours.
+func TestTimeAxis(t *testing.T) {
+	lo := time.Date(2026, 12, 2, 14, 23, 10, 0, time.UTC)
+	for _, tc := range []struct {
+		span time.Duration
+		want []string
+	}{
+		{80 * time.Second, []string{"14:23:15", "14:23:30", "14:23:45", "14:24:00", "14:24:15", "14:24:30"}},
+		{10 * time.Minute, []string{"14:24:00", "14:26:00", "14:28:00", "14:30:00", "14:32:00"}},
+		{5 * time.Hour, []string{"15:00:00", "16:00:00", "17:00:00", "18:00:00", "19:00:00"}},
+	} {
+		hi := lo.Add(tc.span)
+		c := newChart("unit", "", "", "")
+		sx, _ := c.scales(float64(lo.UnixNano()), float64(hi.UnixNano()), 0, 1)
+		c.timeAxis(sx, lo, hi)
+		var got []string
+		for _, tk := range c.XTicks {
+			got = append(got, tk.Label)
+			require.GreaterOrEqual(t, tk.Pos, float64(c.Left)-1e-9)
+			require.LessOrEqual(t, tk.Pos, float64(c.Right)+1e-9)
+		}
+		require.Equal(t, tc.want, got, "span %s", tc.span)
+	}
+}
+
+// An embedding whose norms already differ from the baseline's has no
+// direction compared: the detail view says so instead of a centroid
+// cosine of 0 (centroids at right angles) and 0% of dimensions moved.
+func TestEmbeddingFiguresNotCompared(t *testing.T) {
+	value := func(figs []figure, name string) string {
+		for _, f := range figs {
+			if f.Name == name {
+				return f.Value
+			}
+		}
+		t.Fatalf("no figure %q", name)
+		return ""
+	}
+	mixed := embeddingFigures(drift.EmbeddingReport{Diagnosis: drift.EmbeddingMixedNorms, UnitNormRatio: 0.69})
+	require.Equal(t, "– (not compared)", value(mixed, "centroid cosine"))
+	require.Equal(t, "– (not compared)", value(mixed, "dimensions moved"))
+	ok := embeddingFigures(drift.EmbeddingReport{Diagnosis: drift.OK, UnitNormRatio: 1, CentroidCosine: 0.99934, DimsMovedRatio: 0})
+	require.Equal(t, "0.9993", value(ok, "centroid cosine"))
+	require.Equal(t, "0%", value(ok, "dimensions moved"))
+}
+
+// pointMass is a distribution of values within ±2e-8 of 1: unit norms
+// off 1 by float32 rounding.
+type pointMass struct{}
+
+func (pointMass) Quantile(q float64) float64 { return 1 + (q-0.5)*4e-8 }
+func (pointMass) CDF(x float64) float64      { return math.Max(0, math.Min(1, (x-1)/4e-8+0.5)) }
+
+// The detail view's norm histogram of unit norms is one spike at 1 over
+// at least ±5% around it (less half a bin), not a bell over the rounding with every tick
+// labelled 1.
+func TestNormHistogramDetail(t *testing.T) {
+	c := normHistogram(pointMass{}, pointMass{})
+	for _, l := range c.Lines {
+		var edges, share []float64
+		for _, d := range l.Data {
+			for _, f := range strings.Fields(d.Value) {
+				v, err := strconv.ParseFloat(f, 64)
+				if err != nil {
+					continue
+				}
+				switch d.Name {
+				case "edges":
+					edges = append(edges, v)
+				case "share":
+					share = append(share, v)
+				}
+			}
+		}
+		require.Len(t, edges, histogramBins+1)
+		require.LessOrEqual(t, edges[0], 0.95)
+		require.GreaterOrEqual(t, edges[histogramBins], 1.045, "±5%, shifted half a bin")
+		require.Greater(t, slices.Max(share), 0.99, "%s: one bin holds the unit norms", l.Class)
+	}
+	labels := map[string]bool{}
+	for _, tk := range c.XTicks {
+		require.False(t, labels[tk.Label], "tick %s twice", tk.Label)
+		labels[tk.Label] = true
+	}
 }

@@ -24,14 +24,17 @@ func attrs(kv ...string) []template.HTMLAttr {
 
 // signalRows are the status page rows of an embedding's retrieval and
 // activation signals, after the embedding's own: what the signal measured,
-// named by the embedding's diagnosis when the signal is its cause.
+// named by the embedding's diagnosis when the signal is its cause. The
+// sentence is always the signal's own figures: the embedding's row above
+// already says the diagnosis's sentence, and a second copy of it told the
+// reader nothing more.
 func signalRows(e drift.EmbeddingReport, subject string) []rowView {
 	var out []rowView
 	row := func(signal string, d drift.Diagnosis, samples uint64, text string, data []string) rowView {
 		r := rowView{Name: e.Name, Embedding: true, Signal: signal, Samples: samples, Diagnosis: drift.OK,
 			Sentence: drift.Sentence(subject, text), Data: attrs(data...)}
 		if e.Diagnosis == d {
-			r.Diagnosis, r.Severity, r.Sentence = e.Diagnosis, e.Severity, drift.Sentence(subject, e.Summary)
+			r.Diagnosis, r.Severity = e.Diagnosis, e.Severity
 		}
 		return r
 	}

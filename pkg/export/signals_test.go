@@ -116,6 +116,19 @@ func TestStatusSignalRows(t *testing.T) {
 	require.Equal(t, drift.SimilarityCompressed, rows[0].Diagnosis)
 	require.Equal(t, "hidden", rows[1].Name)
 	require.Equal(t, drift.ActivationNormChange, rows[1].Diagnosis)
+	// A signal that causes its embedding's diagnosis says its own
+	// figures, not the embedding row's sentence again.
+	embedding := map[string]string{}
+	for _, r := range p.Versions[0].Rows {
+		if r.Embedding && r.Signal == "" {
+			embedding[r.Name] = r.Sentence
+		}
+	}
+	require.True(t, strings.HasPrefix(rows[0].Sentence, "search_query on ranker v4: similarity band 0.02 wide against 0.5 in the baseline"), rows[0].Sentence)
+	require.True(t, strings.HasPrefix(rows[1].Sentence, "hidden on ranker v4: activations of "), rows[1].Sentence)
+	for _, r := range rows {
+		require.NotEqual(t, embedding[r.Name], r.Sentence, "%s's %s row", r.Name, r.Signal)
+	}
 
 	var b strings.Builder
 	require.NoError(t, statusPage.Execute(&b, p))

@@ -8,11 +8,13 @@ import (
 
 // strip is a history strip: the evaluations the History keeps, the
 // newest on the right, one cell per evaluation, drawn as runs of equal
-// diagnosis (so a steady series is one rectangle, whatever the history's
-// length, and the page stays small at thousands of series), coloured by
-// severity. Each run's tooltip (an SVG title, shown on hover) gives its
-// diagnosis and windows; a run that starts with a change of diagnosis is
-// marked and its tooltip says when the change happened.
+// diagnosis and colour (so a steady series is one rectangle, whatever the
+// history's length, and the page stays small at thousands of series),
+// coloured by severity. Each run's tooltip (an SVG title, shown on hover)
+// gives its diagnosis and windows; a run that starts with a change of
+// diagnosis or of severity (a critical diagnosis easing to a warning
+// while the horizon still holds windows of the bug) is marked and its
+// tooltip says when the change happened.
 type strip struct {
 	W, H  int
 	Size  int // cells the strip has room for
@@ -48,7 +50,8 @@ func newStrip(points []HistoryPoint, size, cellW, h int) *strip {
 	for i := 0; i < len(points); {
 		p := &points[i]
 		j := i + 1
-		for j < len(points) && points[j].Present == p.Present && (!p.Present || points[j].Diagnosis == p.Diagnosis) {
+		for j < len(points) && points[j].Present == p.Present &&
+			(!p.Present || points[j].Diagnosis == p.Diagnosis && cellClass(points[j]) == cellClass(*p)) {
 			j++
 		}
 		last := &points[j-1]
@@ -66,6 +69,10 @@ func newStrip(points []HistoryPoint, size, cellW, h int) *strip {
 			c.Title = fmt.Sprintf("changed to %s (%s) from %s at the window ending %s (evaluated %s); %s",
 				p.Diagnosis, p.Severity, prev.Diagnosis, p.WindowEnd.UTC().Format(timeFormat), p.EvaluatedAt.UTC().Format("15:04:05"), span)
 			since = p
+		case prev != nil && cellClass(*prev) != cellClass(*p):
+			c.Diagnosis, c.Change = string(p.Diagnosis), true
+			c.Title = fmt.Sprintf("%s went from %s to %s at the window ending %s (evaluated %s); %s",
+				p.Diagnosis, prev.Severity, p.Severity, p.WindowEnd.UTC().Format(timeFormat), p.EvaluatedAt.UTC().Format("15:04:05"), span)
 		default:
 			c.Diagnosis = string(p.Diagnosis)
 			c.Title = fmt.Sprintf("%s (%s): %s", p.Diagnosis, p.Severity, span)

@@ -23,7 +23,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev{font-weight:bold;text-transform:uppercase;font-size:85%}
 .s0{color:#1a7f37}.s1{color:#b35900}.s2{color:#c62828}
 tr.r2 td{background:#fff5f5}tr.r1 td{background:#fffaf0}
-.summary{max-width:36em}
+.summary{max-width:36em}td.summary{min-width:16em}
 svg{display:block;background:#fff;border:1px solid #eee}
 svg .frame{fill:#fafafa;stroke:#e4e4e4}
 svg .ref{fill:none;stroke:#888;stroke-width:1.5;stroke-dasharray:4 3}
@@ -55,7 +55,7 @@ svg.strip rect:hover{stroke:#000;stroke-width:1.5}
 .empty{border:1px solid #ddd;background:#f8f9fa;padding:.5em 1.2em;margin:1em 0;max-width:80em}
 pre,code{font-family:ui-monospace,monospace;font-size:90%}pre{background:#fff;border:1px solid #eee;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 #refresh{font-size:85%;color:#666}#refresh button{font-size:90%}
-.charts{display:flex;flex-wrap:wrap;gap:1.5em}.charts figure{margin:0;max-width:562px}figcaption{font-size:90%;color:#444;max-width:560px;margin:.3em 0}
+.charts{display:flex;flex-wrap:wrap;gap:1.5em;margin-top:1.2em}.charts figure{margin:0;max-width:562px}figcaption{font-size:90%;color:#444;max-width:560px;margin:.3em 0}
 dl.figures{display:grid;grid-template-columns:max-content max-content;gap:.1em 1em;font-size:90%}dl.figures dt{color:#666}dl.figures dd{margin:0;font-variant-numeric:tabular-nums}
 </style></head>{{end}}
 
@@ -148,7 +148,7 @@ var statusPage = template.Must(template.Must(templates.Clone()).New("status").Pa
 {{with .Faults}}<div class="faults"><p class="sev s2">internal errors: the broken state was reset and the rest went on (normwatch_internal_errors_total)</p><ul>
 {{range .}}<li data-component="{{.Component}}">{{.Component}}{{if .Subject}} of {{.Subject}}{{end}}: {{.Count}}× , last {{.Last.Format "2006-01-02 15:04:05Z07:00"}}: {{.Error}}</li>
 {{end}}</ul></div>{{end}}
-<table>
+{{if not .Rows}}<p class="meta no-rows">Its events carry no feature, embedding or outcome to compare, so there is nothing to show: are their values where the decoder reads them (decode.features_path, decode.embeddings_path)?</p>{{else}}<table>
 <tr><th>feature or embedding</th><th>status</th><th>diagnosis</th><th>samples</th><th>summary</th><th>baseline vs current</th>{{if $.HistorySize}}<th>history</th>{{end}}</tr>
 {{range .Rows}}{{$row := .}}<tr class="row r{{printf "%d" .Severity}}" data-name="{{.Name}}"{{with .Signal}} data-signal="{{.}}"{{end}}{{range .Data}} {{.}}{{end}}>
 <td class="name">{{if .Outcome}}{{.Name}}{{else}}<a href="detail?model={{$v.Model}}&amp;model_version={{$v.Version}}&amp;{{if .Embedding}}embedding{{else}}feature{{end}}={{.Name}}">{{.Name}}</a>{{end}}{{if .Signal}} <small>({{.Signal}})</small>{{else if .Embedding}} <small>(embedding)</small>{{end}}</td>
@@ -165,7 +165,7 @@ var statusPage = template.Must(template.Must(templates.Clone()).New("status").Pa
 </svg>{{else}}–{{end}}</td>
 {{if $.HistorySize}}<td class="history">{{with .Strip}}{{template "strip" .}}{{else}}–{{end}}</td>{{end}}
 </tr>
-{{end}}</table></section>
+{{end}}</table>{{end}}</section>
 {{end}}
 {{with .Left}}<section class="left"><h2>Versions that left</h2>
 <table><tr><th>model</th><th>version</th><th>state</th><th>left</th><th>last event</th><th>why</th></tr>
