@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds a normwatch release: static binaries of cmd/monitor for linux and
-# darwin on amd64 and arm64, the version stamped in, each in a tar.gz with
+# Builds a normwatch release: binaries of cmd/monitor for linux and darwin
+# on amd64 and arm64, the version stamped in, each in a tar.gz with
 # the LICENSE and the README, and SHA256SUMS over the archives.
 #
 #   scripts/release.sh VERSION [OUTDIR]
@@ -13,10 +13,13 @@
 # darwin/amd64 darwin/arm64") chooses the targets: CI builds linux/amd64
 # alone and checks it (test/release).
 #
-# The binaries are static (CGO_ENABLED=0: Go's own resolver and no libc), built
-# with -trimpath so that they hold no path of this machine, and with the
-# commit they were built from in their build info (vcs.revision, which
-# `monitor version` and normwatch_build_info show). The archives are
+# The binaries are built with CGO_ENABLED=0: the linux ones are static (Go's
+# own resolver and no libc); the darwin ones link only macOS's own libSystem
+# and frameworks, as every Go binary for macOS does. They are built with
+# -trimpath so that they hold no path of this machine, and with the commit
+# they were built from in their build info (vcs.revision, which `monitor
+# version` and normwatch_build_info show; the go command records it in a
+# clone, not in a git worktree, whose .git is a file). The archives are
 # reproducible: fixed file order, owner and modification time (the commit's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
