@@ -138,11 +138,12 @@ type GateAnswer struct {
 	WindowsCompared int          `json:"windows_compared"`
 	MinWindows      int          `json:"min_windows"`
 	Reasons         []GateReason `json:"reasons"`
-	// The last window compared (zero before any).
-	FirstWindow time.Time `json:"first_window"`
-	WindowStart time.Time `json:"window_start"`
-	WindowEnd   time.Time `json:"window_end"`
-	EvaluatedAt time.Time `json:"evaluated_at"`
+	// The last window compared (zero before any, and then left out of
+	// the JSON rather than shown as 0001-01-01T00:00:00Z).
+	FirstWindow time.Time `json:"first_window,omitzero"`
+	WindowStart time.Time `json:"window_start,omitzero"`
+	WindowEnd   time.Time `json:"window_end,omitzero"`
+	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
 	Stale       bool      `json:"stale"`
 	// BaselineID is the candidate's own baseline; Fallback what it was
 	// compared with without one (see Evaluation).

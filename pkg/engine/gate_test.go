@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -117,6 +118,12 @@ func TestGateConfiguredLiveAndPending(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, GatePending, a.State)
 	require.Contains(t, a.Reasons[0].Sentence, "declared candidate with no events yet")
+	// /api/v1/gate's JSON leaves out the times that have not happened,
+	// instead of 0001-01-01T00:00:00Z.
+	b, err := json.Marshal(a)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "0001-01-01")
+	require.NotContains(t, string(b), `"window_end"`)
 	// v2 is configured as live but has no events: pending, whatever v1 does.
 	feed(0, 400, map[string]func(float64) float64{"v1": zscored, "v3": zscored}, false)
 	a, err = e.Gate("ranker", "v3")
