@@ -33,8 +33,10 @@ A second model, search (v1 healthy, v2 with bugs), shows the retrieval and
 activation signals: its events carry the documents an L2-distance index
 retrieved for the query, and the output of a LayerNorm layer ("hidden").
 In v2 the query vectors lost their L2 normalization, which compresses the
-similarity scores into a narrow band (similarity_compressed), and the
-layer became an RMSNorm (activation_norm_change).
+similarity scores into a narrow band (similarity_compressed) and makes its
+runs of a frozen query set retrieve other documents than their recorded
+runs (retrieval_regression, in the same sentence), and the layer became an
+RMSNorm (activation_norm_change).
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
@@ -146,7 +148,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   metrics:           %smetrics
   v4 has two bugs: income arrives raw (z-score skipped), 31%% of query vectors are not unit-norm.
   search v2 has two more: its query vectors are not L2-normalized (docs are), its LayerNorm became RMSNorm.
-  So search v2's eval pass rate drops (90%% to 80%%) as its context relevance and recall fall together.
+  So search v2's eval pass rate drops (90%% to 80%%) as its context relevance and recall fall together,
+  and its runs of a frozen query set retrieve other documents than their recorded runs.
   v4 is a shadow candidate (header route: shadow) against live v3: monitor gate --model ranker --model-version v4 --url %s
   Windows are %v long; the alerts naming them appear below within a minute. Ctrl-C stops.
 `, d.brokers[0], cfg.Kafka.Topics[0], browseURL(d.server.Addr()), browseURL(d.server.Addr()), browseURL(d.server.Addr()), *window)

@@ -39,7 +39,7 @@ func TestDemoNamesTheBugs(t *testing.T) {
 	// normalization, and its LayerNorm became an RMSNorm.
 	require.Contains(t, out, "FIRING   EmbeddingDrift critical [similarity_compressed]")
 	require.Contains(t, out, "query on search v2: similarity scores compressed to a band")
-	require.Contains(t, out, "while documents are: L2 normalization is missing on the query side.")
+	require.Contains(t, out, "while documents are: L2 normalization is missing on the query side. With it, a retrieval regression: recall@10 of the frozen queries fell to 0.")
 	require.Contains(t, out, "FIRING   EmbeddingDrift critical [activation_norm_change]")
 	require.Contains(t, out, "hidden on search v2: activations fit RMSNorm")
 	require.Contains(t, out, "baseline LayerNorm")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,4 +117,61 @@ func TestSearchEventsDecode(t *testing.T) {
 	// v2 passes less often and retrieves worse.
 	require.Greater(t, pass[SearchHealthy]-pass[SearchBuggy], 0.02)
 	require.Greater(t, rel[SearchHealthy]-rel[SearchBuggy], 0.08)
+}
+
+// TestSearchFrozenRuns: one search event in FrozenEvery is a run of the
+// frozen query set, whose ids the training data's runs give the
+// reference of; v1's runs retrieve the reference itself, v2's (queries
+// not L2-normalized) retrieve less than three quarters of it, past
+// retrieval_regression's critical drop of 0.25.
+func TestSearchFrozenRuns(t *testing.T) {
+	dec, err := stream.NewDecoder(stream.DecoderOptions{KeepRetrievalIDs: true})
+	require.NoError(t, err)
+	var ev stream.Event
+	var train bytes.Buffer
+	require.NoError(t, NewSearchGenerator(DefaultSearchOptions(), 5).WriteTrainingJSONL(&train, SearchHealthy, 1000))
+	ref := map[string][]string{}
+	for line := range bytes.Lines(train.Bytes()) {
+		require.NoError(t, dec.Decode(line, stream.Fallback{}, &ev))
+		if id := ev.Retrieval.QueryID; id != "" {
+			if _, ok := ref[id]; !ok {
+				ref[id] = slices.Clone(ev.Retrieval.DocIDText)
+			}
+		}
+	}
+	require.Len(t, ref, FrozenQueries, "the training data runs every frozen query")
+
+	g := NewSearchGenerator(DefaultSearchOptions(), 6)
+	at := time.UnixMilli(1_800_000_000_123).UTC()
+	runs, recall := map[string]int{}, map[string]float64{}
+	for i := range 2000 {
+		version := SearchHealthy
+		if i%2 == 1 {
+			version = SearchBuggy
+		}
+		require.NoError(t, dec.Decode(g.Event(version, at), stream.Fallback{}, &ev))
+		r := ev.Retrieval
+		require.Equal(t, (i+1)%FrozenEvery == 0, r.QueryID != "", "event %d", i)
+		if r.QueryID == "" {
+			continue
+		}
+		require.Len(t, r.DocIDText, FrozenK)
+		want, ok := ref[r.QueryID]
+		require.True(t, ok, "query id %q in the reference", r.QueryID)
+		hits := 0
+		for _, id := range r.DocIDText {
+			if slices.Contains(want, id) {
+				hits++
+			}
+		}
+		if version == SearchHealthy {
+			require.Equal(t, want, r.DocIDText, "v1 runs retrieve the reference")
+		}
+		runs[version]++
+		recall[version] += float64(hits) / FrozenK
+	}
+	require.Equal(t, 2000/FrozenEvery, runs[SearchHealthy]+runs[SearchBuggy])
+	t.Logf("recall@%d: v1 %.3f, v2 %.3f", FrozenK, recall[SearchHealthy]/float64(runs[SearchHealthy]), recall[SearchBuggy]/float64(runs[SearchBuggy]))
+	require.InDelta(t, 1, recall[SearchHealthy]/float64(runs[SearchHealthy]), 1e-12)
+	require.Less(t, recall[SearchBuggy]/float64(runs[SearchBuggy]), 0.75)
 }

@@ -1,10 +1,12 @@
 package demo
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -19,6 +21,15 @@ import (
 // relevance and recall of what was retrieved): with queries unnormalized
 // v2 retrieves worse, so its pass rate drops as relevance and recall fall
 // together.
+//
+// One event in FrozenEvery is a run of a frozen query set: one of
+// FrozenQueries fixed queries, whose retrieval also carries its query_id
+// and the ids of the top FrozenK documents of a fixed corpus, ranked by a
+// hybrid retriever (the dense dot product of query and document plus a
+// lexical score). The training data's first run of each query is its
+// reference. With the query unnormalized, v2's dense score is some eight
+// times larger and outweighs the lexical one: its frozen runs retrieve
+// other documents, a retrieval_regression.
 const (
 	SearchModel   = "search"
 	SearchHealthy = "v1"
@@ -33,6 +44,13 @@ const (
 	EvalPass         = "eval_pass"
 	ContextRelevance = "context_relevance"
 	ContextRecall    = "context_recall"
+	// The frozen query set: FrozenQueries queries, one event in
+	// FrozenEvery a run of the next one, retrieving the top FrozenK of
+	// CorpusDocs documents.
+	FrozenQueries = 40
+	FrozenEvery   = 5
+	FrozenK       = 10
+	CorpusDocs    = 400
 )
 
 // SearchOptions sets the bugs of the search model's buggy version.
@@ -64,6 +82,14 @@ type SearchGenerator struct {
 	q, h       []float32
 	docs       [][]float32
 	buf        []byte
+	// The frozen query set: each query's raw vector, and its top FrozenK
+	// document ids as the hybrid retriever ranks them for the normalized
+	// ([0]) and the unnormalized ([1]) query; n counts events, fq holds
+	// each version's next frozen query (each version runs them all).
+	frozenRaw [][]float64
+	frozenTop [2][][]string
+	n         int
+	fq        map[string]int
 }
 
 // NewSearchGenerator returns a generator seeded with seed.
@@ -83,16 +109,74 @@ func NewSearchGenerator(opts SearchOptions, seed uint64) *SearchGenerator {
 	for range Docs {
 		g.docs = append(g.docs, make([]float32, Dim))
 	}
+	g.frozenSet(fixed)
 	return g
 }
 
+// frozenSet draws the frozen queries, the corpus and the lexical scores
+// from r, and ranks the corpus for each query as the hybrid retriever
+// does, with the query normalized and without.
+func (g *SearchGenerator) frozenSet(r *rand.Rand) {
+	corpus := make([][]float64, CorpusDocs)
+	for j := range corpus {
+		d, ss := make([]float64, Dim), 0.0
+		for i := range d {
+			d[i] = 0.35*g.dir[i] + r.NormFloat64()
+			ss += d[i] * d[i]
+		}
+		for i := range d {
+			d[i] /= math.Sqrt(ss) // the index holds unit-norm documents
+		}
+		corpus[j] = d
+	}
+	g.frozenRaw = make([][]float64, FrozenQueries)
+	g.frozenTop[0], g.frozenTop[1] = make([][]string, FrozenQueries), make([][]string, FrozenQueries)
+	type scored struct {
+		id    int
+		score float64
+	}
+	for q := range g.frozenRaw {
+		raw, ss := make([]float64, Dim), 0.0
+		for i := range raw {
+			raw[i] = 0.35*g.dir[i] + r.NormFloat64()
+			ss += raw[i] * raw[i]
+		}
+		g.frozenRaw[q] = raw
+		for unnormalized := range 2 {
+			scale := 1 / math.Sqrt(ss)
+			if unnormalized == 1 {
+				scale = 1
+			}
+			all := make([]scored, CorpusDocs)
+			lex := rand.New(rand.NewPCG(uint64(q), 0x6c6578)) // the same lexical scores both ways
+			for j, d := range corpus {
+				var dot float64
+				for i := range d {
+					dot += float64(float32(raw[i]*scale)) * d[i]
+				}
+				all[j] = scored{j, dot + 0.6*lex.Float64()}
+			}
+			slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+			top := make([]string, FrozenK)
+			for k := range top {
+				top[k] = fmt.Sprintf("doc-%03d", all[k].id)
+			}
+			g.frozenTop[unnormalized][q] = top
+		}
+	}
+}
+
 // draw fills the query, its documents and the hidden activations of one
-// request; buggy applies the options' bugs.
-func (g *SearchGenerator) draw(buggy bool) {
+// request; buggy applies the options' bugs. frozen is the frozen query
+// the request runs, or -1 for a query of its own.
+func (g *SearchGenerator) draw(buggy bool, frozen int) {
 	r := g.rng
 	var ss float64
 	for i := range g.q {
 		x := 0.35*g.dir[i] + r.NormFloat64()
+		if frozen >= 0 {
+			x = g.frozenRaw[frozen][i]
+		}
 		g.q[i] = float32(x)
 		ss += x * x
 	}
@@ -148,7 +232,16 @@ func (g *SearchGenerator) draw(buggy bool) {
 // Event returns the JSON of one production event of the search model's
 // version at time t. The returned slice is reused by the next call.
 func (g *SearchGenerator) Event(version string, t time.Time) []byte {
-	g.draw(version == SearchBuggy)
+	frozen := -1
+	if g.n++; g.n%FrozenEvery == 0 {
+		if g.fq == nil {
+			g.fq = map[string]int{}
+		}
+		frozen = g.fq[version]
+		g.fq[version] = (frozen + 1) % FrozenQueries
+	}
+	buggy := version == SearchBuggy
+	g.draw(buggy, frozen)
 	latency := math.Exp(3 + 0.4*g.rng.NormFloat64())
 	b := g.buf[:0]
 	b = append(b, `{"ts":`...)
@@ -170,7 +263,24 @@ func (g *SearchGenerator) Event(version string, t time.Time) []byte {
 		b = appendB64F32(b, d)
 		b = append(b, '"')
 	}
-	b = append(b, `]},"outcomes":{"`+EvalPass+`":`...)
+	b = append(b, ']')
+	if frozen >= 0 {
+		top := g.frozenTop[0][frozen]
+		if buggy && g.opts.UnnormalizedQueries {
+			top = g.frozenTop[1][frozen]
+		}
+		b = append(b, `,"query_id":"fq-`...)
+		b = strconv.AppendInt(b, int64(frozen), 10)
+		b = append(b, `","doc_ids":[`...)
+		for i, id := range top {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, id)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `},"outcomes":{"`+EvalPass+`":`...)
 	pass, rel, rec := 0.90, 0.80, 0.82
 	if version == SearchBuggy && g.opts.OutcomesFall {
 		pass, rel, rec = 0.80, 0.66, 0.70
@@ -195,7 +305,7 @@ func (g *SearchGenerator) Event(version string, t time.Time) []byte {
 // activations are events' fields, which a CSV does not carry).
 func (g *SearchGenerator) WriteTrainingJSONL(w io.Writer, version string, n int) error {
 	healthy := *g
-	healthy.opts = SearchOptions{}
+	healthy.opts, healthy.fq = SearchOptions{}, nil
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		b := append(healthy.Event(version, at.Add(time.Duration(i)*time.Second)), '\n')

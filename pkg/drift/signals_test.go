@@ -1,6 +1,7 @@
 package drift
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -166,6 +167,20 @@ func TestSimilarityOverlay(t *testing.T) {
 	require.Equal(t, SimilarityCompressed, rep.Diagnosis, rep.Summary)
 	require.Equal(t, Critical, rep.Severity)
 	require.NotNil(t, rep.Similarity)
+	require.NotContains(t, rep.Summary, "retrieval regression")
+
+	// Frozen queries that regressed with it: the compression keeps the
+	// subject's name (it is the cause), and the regression joins its
+	// sentence; frozen runs as the reference add nothing.
+	fref, fcur := frozenRuns(t, 3, 140, 2, 10, 0.6)
+	withFrozen := CompareEmbedding(Embedding{Name: "query", Ref: refV, Cur: curV, Norm: EmbeddingL2, RefSim: ref, CurSim: cur, RefFrozen: fref, CurFrozen: fcur}, DefaultThresholds())
+	require.Equal(t, SimilarityCompressed, withFrozen.Diagnosis, withFrozen.Summary)
+	require.Equal(t, rep.Summary+" With it, a retrieval regression: "+
+		fmt.Sprintf("recall@10 of the frozen queries fell to %.2f over 140 of them (1.00 for their recorded run; rank-biased overlap %.2f).", withFrozen.Frozen.Recall, withFrozen.Frozen.Overlap),
+		withFrozen.Summary)
+	fref, fcur = frozenRuns(t, 3, 140, 2, 10, 1)
+	asRef := CompareEmbedding(Embedding{Name: "query", Ref: refV, Cur: curV, Norm: EmbeddingL2, RefSim: ref, CurSim: cur, RefFrozen: fref, CurFrozen: fcur}, DefaultThresholds())
+	require.Equal(t, rep.Summary, asRef.Summary)
 
 	onlyScores := func(s *sketch.Similarity, scale float64) *sketch.Similarity {
 		o := sketch.NewSimilarity()

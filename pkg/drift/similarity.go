@@ -210,7 +210,12 @@ func overlaySignals(e Embedding, th Thresholds, r *EmbeddingReport) {
 		// the vectors or the other signals' named causes.
 		defer func() {
 			switch r.Diagnosis {
-			case EmbeddingDimMismatch, NonFiniteValues, MissingSpike, SimilarityCompressed, ActivationNormChange:
+			case EmbeddingDimMismatch, NonFiniteValues, MissingSpike:
+				return
+			case SimilarityCompressed, ActivationNormChange:
+				// The named cause keeps the subject's alert; the
+				// regression it explains joins its sentence.
+				r.Summary += " With it, a retrieval regression: " + fv.Summary + "."
 				return
 			}
 			fv.Summary += ": " + frozenCause(r, th)
