@@ -268,30 +268,8 @@ func (e *Engine) judgeOutcomes(j job) []drift.OutcomeReport {
 // moments (N, mean, M2, M3, M4 as float64 bits).
 
 func (p *partition) encodeOutcomes(w *ckWriter, pv *pver) {
-	w.i(pv.s.firstEvent.Load())
-	specs := p.e.opts.Outcomes
-	w.u(uint64(len(specs)))
-	for _, s := range specs {
-		w.s(s.Name)
-	}
-	put := func(win *window) {
-		n := 0
-		for _, m := range win.out {
-			if m.N > 0 {
-				n++
-			}
-		}
-		w.u(uint64(n))
-		for k, m := range win.out {
-			if m.N == 0 {
-				continue
-			}
-			w.u(uint64(k))
-			for _, x := range []float64{m.N, m.Mean, m.M2, m.M3, m.M4} {
-				w.b = binaryAppendFloat(w.b, x)
-			}
-		}
-	}
+	p.e.encodeOutcomeNames(w, pv.s)
+	put := func(win *window) { encodeWindowOutcomes(w, win) }
 	for _, win := range pv.open {
 		put(win)
 	}
@@ -303,6 +281,48 @@ func (p *partition) encodeOutcomes(w *ckWriter, pv *pver) {
 	for _, win := range pv.horizon {
 		put(win)
 	}
+}
+
+// encodeOutcomeNames writes s's first event time and the configured
+// outcomes' names, which number the windows' moments.
+func (e *Engine) encodeOutcomeNames(w *ckWriter, s *series) {
+	w.i(s.firstEvent.Load())
+	w.u(uint64(len(e.opts.Outcomes)))
+	for _, spec := range e.opts.Outcomes {
+		w.s(spec.Name)
+	}
+}
+
+// encodeWindowOutcomes writes win's outcomes with values: a count, then
+// each's index and moments.
+func encodeWindowOutcomes(w *ckWriter, win *window) {
+	n := 0
+	for _, m := range win.out {
+		if m.N > 0 {
+			n++
+		}
+	}
+	w.u(uint64(n))
+	for k, m := range win.out {
+		if m.N == 0 {
+			continue
+		}
+		w.u(uint64(k))
+		w.b = appendMoments(w.b, m)
+	}
+}
+
+// appendMoments appends m's N, mean, M2, M3 and M4 as float64 bits.
+func appendMoments(b []byte, m sketch.Moments) []byte {
+	for _, x := range []float64{m.N, m.Mean, m.M2, m.M3, m.M4} {
+		b = binaryAppendFloat(b, x)
+	}
+	return b
+}
+
+// readMoments reads what appendMoments wrote.
+func readMoments(r *ckReader) sketch.Moments {
+	return sketch.Moments{N: r.f64("n"), Mean: r.f64("mean"), M2: r.f64("m2"), M3: r.f64("m3"), M4: r.f64("m4")}
 }
 
 func binaryAppendFloat(b []byte, x float64) []byte {
@@ -325,36 +345,47 @@ func (r *ckReader) f64(what string) float64 {
 }
 
 func decodeOutcomes(r *ckReader, cv *ckVersion) {
+	decodeOutcomeNames(r, cv)
+	wins := append(append([]*ckWindow{}, cv.open...), cv.late, cv.cum)
+	wins = append(wins, cv.horizon...)
+	for _, w := range wins {
+		if w != nil {
+			decodeWindowOutcomes(r, cv, w)
+		}
+	}
+}
+
+// decodeOutcomeNames reads what encodeOutcomeNames wrote into cv.
+func decodeOutcomeNames(r *ckReader, cv *ckVersion) {
 	cv.firstEvent = r.i("first event")
 	n := r.count("outcomes", 1)
 	for range n {
 		cv.outcomes = append(cv.outcomes, r.s("outcome"))
 	}
-	wins := append(append([]*ckWindow{}, cv.open...), cv.late, cv.cum)
-	wins = append(wins, cv.horizon...)
-	for _, w := range wins {
-		if w == nil {
+}
+
+// decodeWindowOutcomes reads what encodeWindowOutcomes wrote into w, by
+// cv's outcome names; moments that no code of ours writes are reported
+// in cv.broken and left out.
+func decodeWindowOutcomes(r *ckReader, cv *ckVersion, w *ckWindow) {
+	m := r.count("window outcomes", 41)
+	for range m {
+		k := r.u("outcome index")
+		if r.err == nil && k >= uint64(len(cv.outcomes)) {
+			r.fail("outcome index %d out of %d", k, len(cv.outcomes))
+		}
+		x := readMoments(r)
+		if r.err != nil {
+			return
+		}
+		if !(x.N > 0) || math.IsNaN(x.Mean) || math.IsInf(x.Mean, 0) || x.M2 < 0 {
+			cv.broken = append(cv.broken, ckBroken{cv.outcomes[k], fmt.Errorf("outcome moments n %v mean %v m2 %v", x.N, x.Mean, x.M2)})
 			continue
 		}
-		m := r.count("window outcomes", 41)
-		for range m {
-			k := r.u("outcome index")
-			if r.err == nil && k >= uint64(len(cv.outcomes)) {
-				r.fail("outcome index %d out of %d", k, len(cv.outcomes))
-			}
-			x := sketch.Moments{N: r.f64("n"), Mean: r.f64("mean"), M2: r.f64("m2"), M3: r.f64("m3"), M4: r.f64("m4")}
-			if r.err != nil {
-				return
-			}
-			if !(x.N > 0) || math.IsNaN(x.Mean) || math.IsInf(x.Mean, 0) || x.M2 < 0 {
-				cv.broken = append(cv.broken, ckBroken{cv.outcomes[k], fmt.Errorf("outcome moments n %v mean %v m2 %v", x.N, x.Mean, x.M2)})
-				continue
-			}
-			if w.out == nil {
-				w.out = map[uint64]sketch.Moments{}
-			}
-			w.out[k] = x
+		if w.out == nil {
+			w.out = map[uint64]sketch.Moments{}
 		}
+		w.out[k] = x
 	}
 }
 

@@ -230,3 +230,131 @@ func TestOutcomesSameWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestOutcomesClusterMatchesOneProcess: outcomes reach the evaluation
+// stage through the partials topic (an outcome record per window and
+// cumulative view) and are judged there as in one process: the same
+// previous version, samples, means and verdicts in every window, ok
+// while v2 is as good as v1 and outcome_regression and
+// query_normalization_suspect once it is not; a stage partition
+// checkpointed midway and restored elsewhere keeps the outcomes of the
+// windows it holds.
+func TestOutcomesClusterMatchesOneProcess(t *testing.T) {
+	const windows, parts, perWindow, degrade = 6, 3, 900, 3
+	var evs []clusterEvent
+	r := rand.New(rand.NewPCG(3, 3))
+	for w := range windows {
+		for i := range perWindow {
+			ts := t0.Add(time.Duration(w)*time.Minute + time.Duration(i)*time.Minute/perWindow)
+			part := i % parts
+			pass, rel, rec := 0.90, 0.80, 0.82
+			if w >= degrade {
+				pass, rel, rec = 0.80, 0.68, 0.70
+			}
+			evs = append(evs,
+				clusterEvent{part, event(ts, "rag", "v1", "x", normal(r, 0, 1))},
+				clusterEvent{part, outcomeEvent(r, ts, "v1", 0.90, 0.80, 0.82)},
+				clusterEvent{(part + 1) % parts, event(ts.Add(time.Millisecond), "rag", "v2", "x", normal(r, 0, 1))},
+				clusterEvent{(part + 1) % parts, outcomeEvent(r, ts.Add(time.Millisecond), "v2", pass, rel, rec)})
+		}
+	}
+	for p := range parts {
+		evs = append(evs, clusterEvent{p, event(t0.Add(time.Duration(windows+3)*time.Minute), "flush", "v0", "x", 1.0)})
+	}
+	oneOpts := testOptions3()
+	oneOpts.Outcomes = outcomeSpecs()
+	ref := &collect{}
+	one, _ := newEngine(t, oneOpts, nil, nil, ref)
+	runEngine(t, one)
+	wr, refParts, ingest := clusterIngest(t, one, nil, parts)
+	for i, ce := range evs {
+		require.NoError(t, refParts[ce.part].Apply(int64(i), ce.ev))
+		require.NoError(t, ingest[ce.part].Apply(int64(i), ce.ev))
+		if i < parts {
+			_, err := ingest[ce.part].Checkpoint()
+			require.NoError(t, err)
+		}
+	}
+	for _, p := range ingest {
+		_, err := p.Checkpoint()
+		require.NoError(t, err)
+	}
+	waitFor(t, "the single process's evaluations", func() bool { return len(ref.all()) == 2*windows })
+	recs := wr.take()
+	outcomeRecs := 0
+	for _, rec := range recs {
+		if rec.Value[len(partialMagic)+1] == recOutcomes {
+			outcomeRecs++
+		}
+	}
+	require.Positive(t, outcomeRecs)
+
+	stageOpts := clusterOptions(&captureWriter{})
+	stageOpts.Outcomes = outcomeSpecs()
+	store := newMemStore()
+	got1, got2 := &collect{}, &collect{}
+	s1, _ := newEngine(t, stageOpts, nil, store, got1)
+	runEngine(t, s1)
+	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	half := len(recs) / 2
+	for i, rec := range recs[:half] {
+		require.NoError(t, sp1.(stream.RawPartitionProcessor).ApplyRaw(int64(i), rec.Key, rec.Value))
+	}
+	_, err = sp1.Checkpoint()
+	require.NoError(t, err)
+	require.NoError(t, sp1.Close())
+	s2, _ := newEngine(t, stageOpts, nil, store, got2)
+	runEngine(t, s2)
+	sp2, err := s2.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	for i, rec := range recs[half:] {
+		require.NoError(t, sp2.(stream.RawPartitionProcessor).ApplyRaw(int64(half+i), rec.Key, rec.Value))
+	}
+	waitFor(t, "the stage's evaluations", func() bool { return len(got1.all())+len(got2.all()) >= 2*windows })
+
+	outcomes := func(e Evaluation) map[string]drift.OutcomeReport {
+		m := map[string]drift.OutcomeReport{}
+		for _, o := range e.Report.Outcomes {
+			m[o.Name+"/"+o.Against] = o
+		}
+		return m
+	}
+	want := map[string]Evaluation{}
+	for _, e := range ref.all() {
+		want[evalKey(e)] = e
+	}
+	regressions := 0
+	for _, e := range append(got1.all(), got2.all()...) {
+		k := evalKey(e)
+		w, ok := want[k]
+		require.True(t, ok, k)
+		wo, gotO := outcomes(w), outcomes(e)
+		require.NotEmpty(t, wo, k)
+		require.Len(t, gotO, len(wo), k)
+		for name, o := range wo {
+			g := gotO[name]
+			require.Equal(t, o.RefVersion, g.RefVersion, "%s %s", k, name)
+			require.Equal(t, o.Samples, g.Samples, "%s %s", k, name)
+			require.Equal(t, o.RefSamples, g.RefSamples, "%s %s", k, name)
+			require.InDelta(t, o.Mean, g.Mean, 1e-12, "%s %s", k, name)
+			require.InDelta(t, o.DeltaPoints, g.DeltaPoints, 1e-9, "%s %s", k, name)
+			require.Equal(t, o.Diagnosis, g.Diagnosis, "%s %s: %s", k, name, g.Summary)
+			require.Equal(t, o.Summary, g.Summary, "%s %s", k, name)
+		}
+		start := int(e.WindowStart.Sub(t0) / time.Minute)
+		if e.Version == "v2" {
+			pass := gotO["eval_pass/previous"]
+			require.Equal(t, "v1", pass.RefVersion, k)
+			if start < degrade {
+				require.Equal(t, drift.OK, pass.Diagnosis, "%s: %s", k, pass.Summary)
+			} else if start >= degrade+2 {
+				// The horizon (3 windows) holds the fall alone.
+				require.Equal(t, drift.OutcomeRegression, pass.Diagnosis, "%s: %s", k, pass.Summary)
+				require.Equal(t, drift.QueryNormalizationSuspect, gotO["context_recall/previous"].Diagnosis, k)
+				regressions++
+			}
+		}
+	}
+	require.Equal(t, windows-degrade-2, regressions)
+}

@@ -48,13 +48,21 @@ import (
 // pair, for an embedding its Vector sketch, its similarity and its
 // activation sketches and its frozen-query aggregates (signals.go; format
 // 2, format 1 is read too), each in its binary form, empty when absent.
+// An outcome record (format 3, with Options.Outcomes configured: one per
+// window and cumulative view of a version, whether or not its events
+// carried outcomes) holds model, version, window start, events, the
+// version's first event time (what orders versions for the outcomes'
+// previous version), then the count of outcomes with values and each's
+// name and moments (N, mean, M2, M3, M4 as float64 bits); its key ends
+// at the window start.
 // Integers are varints, strings and sketches length-prefixed.
 const (
 	partialMagic   = "NWP"
-	partialFormat  = 2
+	partialFormat  = 3
 	recWatermark   = 'W'
 	recFeature     = 'F'
 	recEmbedding   = 'E'
+	recOutcomes    = 'O'
 	cumulativeMark = math.MinInt64
 )
 
@@ -214,6 +222,30 @@ func (e *Engine) windowRecords(recs []stream.Record, s *series, src partKey, win
 		}
 		recs = append(recs, record(w, end, route))
 	}
+	if specs := e.opts.Outcomes; len(specs) > 0 {
+		w := &ckWriter{}
+		appendHeader(w, recOutcomes, src)
+		w.s(s.model)
+		w.s(s.version)
+		w.i(start)
+		end := len(w.b)
+		w.u(win.events)
+		w.i(s.firstEvent.Load())
+		n := 0
+		for _, m := range win.out {
+			if m.N > 0 {
+				n++
+			}
+		}
+		w.u(uint64(n))
+		for k, m := range win.out {
+			if m.N > 0 && k < len(specs) {
+				w.s(specs[k].Name)
+				w.b = appendMoments(w.b, m)
+			}
+		}
+		recs = append(recs, record(w, end, route))
+	}
 	return recs
 }
 
@@ -256,6 +288,11 @@ type partialRec struct {
 	sim            *sketch.Similarity
 	act            *sketch.Activation
 	frz            *sketch.Frozen
+	// an outcome record's: the version's first event time, and the
+	// outcomes' names and moments
+	first    int64
+	outNames []string
+	out      []sketch.Moments
 }
 
 // errBadPartial is wrapped by the errors of a record that does not decode.
@@ -325,6 +362,24 @@ func decodePartial(b []byte) (*partialRec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s %q of %s %s: %w", errBadPartial, string(p.typ), p.name, p.model, p.version, err)
 		}
+	case recOutcomes:
+		if f < 3 {
+			return nil, fmt.Errorf("%w: an outcome record in format %d", errBadPartial, f)
+		}
+		p.model, p.version = r.s("model"), r.s("version")
+		p.start, p.events, p.first = r.i("window start"), r.u("events"), r.i("first event")
+		n := r.count("outcomes", 41)
+		for range n {
+			name := r.s("outcome")
+			m := readMoments(r)
+			if r.err != nil {
+				break
+			}
+			if name == "" || !(m.N > 0) || math.IsNaN(m.Mean) || math.IsInf(m.Mean, 0) || !(m.M2 >= 0) {
+				return nil, fmt.Errorf("%w: outcome %q of %s %s: moments n %v mean %v m2 %v", errBadPartial, name, p.model, p.version, m.N, m.Mean, m.M2)
+			}
+			p.outNames, p.out = append(p.outNames, name), append(p.out, m)
+		}
 	default:
 		return nil, fmt.Errorf("%w: record type %q", errBadPartial, p.typ)
 	}
@@ -334,7 +389,7 @@ func decodePartial(b []byte) (*partialRec, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes left over", errBadPartial, len(r.b))
 	}
-	if p.src.topic == "" || (p.typ != recWatermark && (p.model == "" || p.version == "" || p.name == "")) {
+	if p.src.topic == "" || (p.typ != recWatermark && (p.model == "" || p.version == "" || (p.name == "" && p.typ != recOutcomes))) {
 		return nil, fmt.Errorf("%w: empty model, version, topic or name", errBadPartial)
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/normwatch/normwatch/pkg/sketch"
 	"github.com/normwatch/normwatch/pkg/stream"
 )
 
@@ -176,6 +177,23 @@ func (p *stagePart) ApplyRaw(offset int64, _, value []byte) (err error) {
 	// The last record's: a newer cumulative view read before the
 	// watermark of the older replaces it.
 	w.events = rec.events
+	if rec.typ == recOutcomes {
+		// The window's outcomes as a whole: a republished window's
+		// replace the first copy's.
+		s.noteFirst(rec.first)
+		w.out = w.out[:0]
+		for k, name := range rec.outNames {
+			i := p.e.outcomeIndex(name)
+			if i < 0 {
+				continue // no longer configured here
+			}
+			if len(w.out) <= i {
+				w.out = append(w.out, make([]sketch.Moments, i+1-len(w.out))...)
+			}
+			w.out[i] = rec.out[k]
+		}
+		return nil
+	}
 	if rec.typ == recFeature {
 		idx := p.e.reg.feature(s, rec.name)
 		if idx < 0 {
@@ -460,22 +478,26 @@ func (p *stagePart) Close() error {
 
 // A stage checkpoint:
 //
-//	"NWES" version(2)
+//	"NWES" version(3)
 //	offset
 //	per source partition: topic, partition, closed-through, idle
 //	per model version: model, version, end of the last window evaluated
 //	  (whose evaluation reached the sinks), feature names, embedding
 //	  names, and per source partition holding it: topic, partition,
 //	  horizon windows, cumulative view, windows not yet sealed; then
-//	  (version 2) per state sink: its name and the version's state
+//	  (version 2) per state sink: its name and the version's state;
+//	  then (version 3) the version's first event time, the outcome
+//	  names, and per window above, in order, its outcomes' moments
+//	  (outcomes.go)
 //	CRC-32C of everything before it, little-endian
 //
 // Windows are encoded as in an ingest checkpoint (format 4, with the
-// embeddings' signals), numbered by the names listed. Version 1, without
-// the state sinks' states, is read too: its versions' alerts start over.
+// embeddings' signals), numbered by the names listed. Versions 1 and 2
+// are read too: version 1's alerts start over, and both restore windows
+// without outcomes.
 const (
 	stageMagic   = "NWES"
-	stageVersion = 2
+	stageVersion = 3
 )
 
 func (p *stagePart) encode(vers []*series, snap stageSnapshot) ([]byte, error) {
@@ -519,12 +541,14 @@ func (p *stagePart) encode(vers []*series, snap stageSnapshot) ([]byte, error) {
 			src := p.vers[s][k]
 			w.s(k.topic)
 			w.u(uint64(k.partition))
+			wins := p.stageWindows(src)
 			w.u(uint64(len(src.horizon)))
-			for _, win := range src.horizon {
+			for _, win := range wins[:len(src.horizon)] {
 				if err := encodeWindow(w, win, fl, el); err != nil {
 					return nil, err
 				}
 			}
+			wins = wins[len(src.horizon):]
 			if src.cum == nil {
 				w.u(0)
 			} else {
@@ -532,15 +556,11 @@ func (p *stagePart) encode(vers []*series, snap stageSnapshot) ([]byte, error) {
 				if err := encodeWindow(w, src.cum, fl, el); err != nil {
 					return nil, err
 				}
+				wins = wins[1:]
 			}
-			starts := make([]int64, 0, len(src.building))
-			for st := range src.building {
-				starts = append(starts, st)
-			}
-			slices.Sort(starts)
-			w.u(uint64(len(starts)))
-			for _, st := range starts {
-				if err := encodeWindow(w, src.building[st], fl, el); err != nil {
+			w.u(uint64(len(wins)))
+			for _, win := range wins {
+				if err := encodeWindow(w, win, fl, el); err != nil {
 					return nil, err
 				}
 			}
@@ -555,9 +575,34 @@ func (p *stagePart) encode(vers []*series, snap stageSnapshot) ([]byte, error) {
 			w.s(n)
 			w.s(string(snap.states[vi][n]))
 		}
+		// Version 3: the outcomes, of the windows above in their order.
+		p.e.encodeOutcomeNames(w, s)
+		for _, k := range srcKeys {
+			for _, win := range p.stageWindows(p.vers[s][k]) {
+				encodeWindowOutcomes(w, win)
+			}
+		}
 	}
 	w.b = binary.LittleEndian.AppendUint32(w.b, crc32.Checksum(w.b, castagnoli))
 	return w.b, nil
+}
+
+// stageWindows returns src's windows in the order a checkpoint writes
+// them: horizon, cumulative, unsealed by start.
+func (p *stagePart) stageWindows(src *stageSrc) []*window {
+	out := slices.Clone(src.horizon)
+	if src.cum != nil {
+		out = append(out, src.cum)
+	}
+	starts := make([]int64, 0, len(src.building))
+	for st := range src.building {
+		starts = append(starts, st)
+	}
+	slices.Sort(starts)
+	for _, st := range starts {
+		out = append(out, src.building[st])
+	}
+	return out
 }
 
 func boolU(b bool) uint64 {
@@ -638,6 +683,17 @@ func (p *stagePart) restore(data []byte) error {
 				ve.states[name] = []byte(state)
 			}
 		}
+		if ver >= 3 {
+			decodeOutcomeNames(r, ve.cv)
+			for _, se := range ve.srcs {
+				wins := append(slices.Clone(se.horizon), se.cum)
+				for _, cw := range append(wins, se.building...) {
+					if cw != nil {
+						decodeWindowOutcomes(r, ve.cv, cw)
+					}
+				}
+			}
+		}
 		entries = append(entries, ve)
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -669,14 +725,22 @@ func (p *stagePart) restore(data []byte) error {
 		for i, name := range ve.cv.embs {
 			emap[i] = p.e.reg.embedding(s, name)
 		}
+		s.noteFirst(ve.cv.firstEvent)
+		conv := func(cw *ckWindow) *window {
+			w := convWindow(cw, fmap, emap)
+			if w != nil {
+				p.e.restoreOutcomes(cw, w, ve.cv.outcomes)
+			}
+			return w
+		}
 		srcs := map[partKey]*stageSrc{}
 		for _, se := range ve.srcs {
-			src := &stageSrc{building: map[int64]*window{}, cum: convWindow(se.cum, fmap, emap)}
+			src := &stageSrc{building: map[int64]*window{}, cum: conv(se.cum)}
 			for _, cw := range se.horizon {
-				src.horizon = append(src.horizon, convWindow(cw, fmap, emap))
+				src.horizon = append(src.horizon, conv(cw))
 			}
 			for _, cw := range se.building {
-				w := convWindow(cw, fmap, emap)
+				w := conv(cw)
 				src.building[w.start] = w
 			}
 			srcs[se.key] = src

@@ -230,8 +230,10 @@ func clusterOptions(w PartialWriter) Options {
 func clusterIngest(t *testing.T, one *Engine, b Baselines, parts int) (wr *captureWriter, refParts, ingest []*partition) {
 	t.Helper()
 	wr = &captureWriter{}
-	ia, _ := newEngine(t, clusterOptions(wr), b, nil)
-	ib, _ := newEngine(t, clusterOptions(wr), b, nil)
+	o := clusterOptions(wr)
+	o.Outcomes = one.opts.Outcomes // the same configuration everywhere
+	ia, _ := newEngine(t, o, b, nil)
+	ib, _ := newEngine(t, o, b, nil)
 	runEngine(t, ia)
 	runEngine(t, ib)
 	refParts = make([]*partition, parts)
