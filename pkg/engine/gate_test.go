@@ -10,6 +10,7 @@ import (
 
 	"github.com/normwatch/normwatch/pkg/drift"
 	"github.com/normwatch/normwatch/pkg/sketch"
+	"github.com/normwatch/normwatch/pkg/stream"
 	"github.com/stretchr/testify/require"
 )
 
@@ -172,4 +173,77 @@ func TestGateOptionsValidate(t *testing.T) {
 			require.ErrorContains(t, tt.o.validate(), tt.err)
 		})
 	}
+}
+
+// TestGateClusterKnowsRoutedCandidate: in cluster mode a version marked
+// a candidate only by its events' route reaches the evaluation stage's
+// gate as one (a candidate record with its windows), and the stage's
+// answer is the single process's: blocked, with the skipped scaler
+// named against live v1.
+func TestGateClusterKnowsRoutedCandidate(t *testing.T) {
+	norm := drift.Normalization{Kind: drift.ScalerZScore, Mean: 52100, Std: 18300}
+	b := baselines{"ranker/v1": func() drift.Set {
+		r := rand.New(rand.NewPCG(5, 6))
+		s := sketch.NewNumeric()
+		for range 20_000 {
+			s.Add((normal(r, 52100, 18300) - norm.Mean) / norm.Std)
+		}
+		return drift.Set{Features: map[string]drift.FeatureSketch{"income": {Sketch: s, Norm: norm}}}
+	}}
+	wr := &captureWriter{}
+	ingest, _ := newEngine(t, clusterOptions(wr), b, nil)
+	runEngine(t, ingest)
+	p := open(t, ingest, 0)
+	r := rand.New(rand.NewPCG(7, 8))
+	off := int64(0)
+	for k := range 2 {
+		for i := range 400 {
+			ts := t0.Add(time.Duration(k)*time.Minute + time.Duration(i)*time.Minute/401)
+			raw := normal(r, 52100, 18300)
+			live := event(ts, "ranker", "v1", "income", zscored(raw))
+			cand := event(ts, "ranker", "v2", "income", skipped(raw))
+			cand.Candidate = true
+			for _, ev := range []*stream.Event{live, cand} {
+				require.NoError(t, p.Apply(off, ev))
+				off++
+			}
+		}
+	}
+	require.NoError(t, p.Apply(off, event(t0.Add(5*time.Minute), "ranker", "v1", "income", 0.0)))
+	_, err := p.Checkpoint() // waits for the partials
+	require.NoError(t, err)
+	recs := wr.take()
+	marks := 0
+	for _, rec := range recs {
+		if rec.Value[len(partialMagic)+1] == recCandidate {
+			marks++
+		}
+	}
+	require.Positive(t, marks)
+
+	got := &collect{}
+	st, _ := newEngine(t, clusterOptions(&captureWriter{}), b, nil, got)
+	runEngine(t, st)
+	sp, err := st.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	for i, rec := range recs {
+		require.NoError(t, sp.(stream.RawPartitionProcessor).ApplyRaw(int64(i), rec.Key, rec.Value))
+	}
+	waitFor(t, "the stage's evaluations of v2", func() bool {
+		n := 0
+		for _, e := range got.all() {
+			if e.Version == "v2" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	a, err := st.Gate("ranker", "v2")
+	require.NoError(t, err, "the stage knows v2 is a candidate")
+	require.Equal(t, GateBlocked, a.State, "%+v", a.Reasons)
+	require.Equal(t, "v1", a.Live)
+	require.Equal(t, 2, a.WindowsCompared)
+	require.Equal(t, drift.UnscaledInput, a.Reasons[0].Diagnosis, a.Reasons[0].Sentence)
+	_, err = st.Gate("ranker", "v1")
+	require.True(t, errors.Is(err, ErrNotCandidate))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,7 +55,10 @@ import (
 // version's first event time (what orders versions for the outcomes'
 // previous version), then the count of outcomes with values and each's
 // name and moments (N, mean, M2, M3, M4 as float64 bits); its key ends
-// at the window start.
+// at the window start. A candidate record (format 3) says that a
+// version's events are routed as a candidate's (the route: shadow
+// header, gate.go), so that the stage's gate knows it too: model and
+// version, its key; one with each close of such a version's windows.
 // Integers are varints, strings and sketches length-prefixed.
 const (
 	partialMagic   = "NWP"
@@ -63,6 +67,7 @@ const (
 	recFeature     = 'F'
 	recEmbedding   = 'E'
 	recOutcomes    = 'O'
+	recCandidate   = 'C'
 	cumulativeMark = math.MinInt64
 )
 
@@ -138,6 +143,16 @@ func appendHeader(w *ckWriter, typ byte, src partKey) {
 // keyEnd, past the magic and format.
 func record(w *ckWriter, keyEnd int, route string) stream.Record {
 	return stream.Record{Key: w.b[len(partialMagic)+1 : keyEnd], Value: w.b, Route: route}
+}
+
+// candidateRecord says that s's events on src are routed as a
+// candidate's.
+func candidateRecord(src partKey, s *series) stream.Record {
+	w := &ckWriter{}
+	appendHeader(w, recCandidate, src)
+	w.s(s.model)
+	w.s(s.version)
+	return record(w, len(w.b), Route(s.model, s.version))
 }
 
 // watermarkRecord is src's watermark, for every partition of the topic:
@@ -362,6 +377,11 @@ func decodePartial(b []byte) (*partialRec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s %q of %s %s: %w", errBadPartial, string(p.typ), p.name, p.model, p.version, err)
 		}
+	case recCandidate:
+		if f < 3 {
+			return nil, fmt.Errorf("%w: a candidate record in format %d", errBadPartial, f)
+		}
+		p.model, p.version = r.s("model"), r.s("version")
 	case recOutcomes:
 		if f < 3 {
 			return nil, fmt.Errorf("%w: an outcome record in format %d", errBadPartial, f)
@@ -389,7 +409,7 @@ func decodePartial(b []byte) (*partialRec, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes left over", errBadPartial, len(r.b))
 	}
-	if p.src.topic == "" || (p.typ != recWatermark && (p.model == "" || p.version == "" || (p.name == "" && p.typ != recOutcomes))) {
+	if p.src.topic == "" || (p.typ != recWatermark && (p.model == "" || p.version == "" || (p.name == "" && p.typ != recOutcomes && p.typ != recCandidate))) {
 		return nil, fmt.Errorf("%w: empty model, version, topic or name", errBadPartial)
 	}
 	return p, nil
@@ -636,8 +656,13 @@ func (e *Engine) StopPublisher() {
 // version it holds. Called with p.mu held.
 func (p *partition) publishUpdate(u update) {
 	var b pubBatch
+	var marked []*series
 	for _, x := range u.partials {
 		b.windows = p.e.windowRecords(b.windows, x.s, p.key, x.w)
+		if x.s.candidate.Load() && !slices.Contains(marked, x.s) {
+			marked = append(marked, x.s)
+			b.windows = append(b.windows, candidateRecord(p.key, x.s))
+		}
 	}
 	b.count(0, b.windows)
 	n := len(b.windows)

@@ -163,6 +163,10 @@ func (p *stagePart) ApplyRaw(offset int64, _, value []byte) (err error) {
 	if s == nil {
 		return nil // refused at a cap, counted
 	}
+	if rec.typ == recCandidate {
+		p.e.markCandidate(s)
+		return nil
+	}
 	srcs := p.vers[s]
 	src := srcs[rec.src]
 	if src == nil {
