@@ -847,6 +847,7 @@ func decoderOptions(c config.Decode) stream.DecoderOptions {
 		TimePath: c.TimePath, TimeUnit: c.TimeUnit, ModelPath: c.ModelPath, VersionPath: c.VersionPath,
 		FeaturesPath: c.FeaturesPath, RawPath: c.RawPath, EmbeddingsPath: c.EmbeddingsPath, RetrievalPath: c.RetrievalPath,
 		ModelHeader: c.ModelHeader, VersionHeader: c.VersionHeader,
+		RequestIDPath: c.RequestIDPath, RequestIDHeader: c.RequestIDHeader,
 		ListNameKey: c.ListNameKey, ListValueKey: c.ListValueKey,
 		MaxMessageBytes: c.MaxMessageBytes, MaxFeatures: c.MaxFeatures, MaxEmbeddings: c.MaxEmbeddings,
 		MaxDim: c.MaxDim, MaxDepth: c.MaxDepth, MaxNameBytes: c.MaxNameBytes, MaxNames: c.MaxNames,

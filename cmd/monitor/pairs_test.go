@@ -24,7 +24,8 @@ import (
 // TestDaemonGatePaired joins candidates with live by request id through
 // the daemon's whole path over the embedded broker. Every request is
 // scored by live v3 and by three declared candidates, each event
-// carrying the request's id: v5 applies the income scaler once more to
+// carrying the request's id (v5's in the request_id header, the others'
+// in the payload): v5 applies the income scaler once more to
 // live's (already scaled) income, v6 gives live's values exactly, v7
 // too but its events go to another partition than live's. The gate
 // blocks v5 with the paired reason (candidate income = 5.46e-05 × live
@@ -71,6 +72,9 @@ func TestDaemonGatePaired(t *testing.T) {
 		var m map[string]any
 		require.NoError(t, dec.Decode(&m))
 		m["model_version"], m["request_id"] = version, id
+		if id == "" {
+			delete(m, "request_id") // in a header instead
+		}
 		if double {
 			f := m["features"].(map[string]any)
 			x, err := f["income"].(json.Number).Float64()
@@ -92,7 +96,8 @@ func TestDaemonGatePaired(t *testing.T) {
 				live = bytes.Replace(live, []byte(`{"ts":`), []byte(`{"request_id":"`+id+`","ts":`), 1)
 				msgs = append(msgs,
 					kafka.Message{Key: []byte("0"), Value: live},
-					kafka.Message{Key: []byte("0"), Value: event(live, "v5", id, true)},
+					kafka.Message{Key: []byte("0"), Value: event(live, "v5", "", true),
+						Headers: []kafka.Header{{Key: "request_id", Value: []byte(id)}}},
 					kafka.Message{Key: []byte("0"), Value: event(live, "v6", id, false)},
 					kafka.Message{Key: []byte("1"), Value: event(live, "v7", id, false)})
 				requests++

@@ -136,9 +136,14 @@ type Decode struct {
 	// embedding's name, the retrieved documents' vectors and/or scores.
 	RetrievalPath string `mapstructure:"retrieval_path"`
 	// OutcomesPath is the path of the outcomes object: named numbers.
-	OutcomesPath  string `mapstructure:"outcomes_path"`
-	ModelHeader   string `mapstructure:"model_header"`
-	VersionHeader string `mapstructure:"version_header"`
+	OutcomesPath string `mapstructure:"outcomes_path"`
+	// RequestIDPath is the path of the request id that joins a
+	// candidate's event with the live version's (gate); RequestIDHeader
+	// the header read for it when the payload has none ("-": none).
+	RequestIDPath   string `mapstructure:"request_id_path"`
+	RequestIDHeader string `mapstructure:"request_id_header"`
+	ModelHeader     string `mapstructure:"model_header"`
+	VersionHeader   string `mapstructure:"version_header"`
 	// ListNameKey and ListValueKey name the keys of the entries of a
 	// features, raw or embeddings field given as a list of objects
 	// ([{"name": "age", "value": 0.41}]) instead of an object.
@@ -389,6 +394,8 @@ func Default() Config {
 			EmbeddingsPath:  "embeddings",
 			RetrievalPath:   "retrieval",
 			OutcomesPath:    "outcomes",
+			RequestIDPath:   "request_id",
+			RequestIDHeader: "request_id",
 			ModelHeader:     "model",
 			VersionHeader:   "model_version",
 			ListNameKey:     "name",
@@ -835,6 +842,7 @@ func (c Config) Validate() error {
 		{"decode.version_path", d.VersionPath}, {"decode.features_path", d.FeaturesPath},
 		{"decode.raw_path", d.RawPath}, {"decode.embeddings_path", d.EmbeddingsPath},
 		{"decode.outcomes_path", d.OutcomesPath},
+		{"decode.request_id_path", d.RequestIDPath},
 		{"decode.retrieval_path", d.RetrievalPath},
 	}
 	segs := make([][]string, len(paths))
@@ -868,6 +876,7 @@ func (c Config) Validate() error {
 	if d.ListNameKey != "" && d.ListNameKey == d.ListValueKey {
 		bad("decode.list_value_key", "%q is also decode.list_name_key; the two keys of a list entry must differ", d.ListValueKey)
 	}
+	nonEmpty("decode.request_id_header", d.RequestIDHeader)
 	nonEmpty("decode.model_header", d.ModelHeader)
 	nonEmpty("decode.version_header", d.VersionHeader)
 	intIn("decode.max_message_bytes", d.MaxMessageBytes, 64, 64<<20)

@@ -72,7 +72,7 @@ func TestFullFile(t *testing.T) {
 			ModelHeader: "x-model", VersionHeader: "x-model-version", ListNameKey: "feature", ListValueKey: "v",
 			MaxMessageBytes: 2 << 20, MaxFeatures: 500, MaxEmbeddings: 4, MaxDim: 1536,
 			MaxDepth: 16, MaxNameBytes: 128, MaxNames: 4096, MaxRetrievedDocs: 64, RetrievalPath: "retrieval",
-			OutcomesPath: "labels", MaxOutcomes: 8,
+			OutcomesPath: "labels", MaxOutcomes: 8, RequestIDPath: "meta.request", RequestIDHeader: "x-request-id",
 		},
 		Window: Window{Size: 30 * time.Second, AllowedLateness: time.Minute, MaxFutureSkew: 15 * time.Minute, HorizonWindows: 10, MinSamples: 500},
 		Drift: Drift{Overrides: []Override{

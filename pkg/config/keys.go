@@ -55,6 +55,8 @@ var help = map[string]string{
 	"decode.embeddings_path":    `path of the embeddings object or {name, value} list ("-": none)`,
 	"decode.retrieval_path":     `path of the retrieval object: query embedding name, retrieved docs' vectors and/or scores ("-": none)`,
 	"decode.outcomes_path":      `path of the outcomes object: named numbers (a pass as 0/1 or true/false, a score) per request ("-": none)`,
+	"decode.request_id_path":    `path of the request id that joins a candidate's event with the live version's of the same request ("-": none)`,
+	"decode.request_id_header":  `message header read for the request id when the payload has none ("-": none)`,
 	"decode.model_header":       "message header read for the model when the payload has none",
 	"decode.version_header":     "message header read for the model version when the payload has none",
 	"decode.list_name_key":      "key of a list entry's name, in features given as a list",

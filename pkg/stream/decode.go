@@ -20,17 +20,18 @@ import (
 // Defaults of DecoderOptions. The limits bound the work and memory one
 // message can cost; they are far above what a real event needs.
 const (
-	DefaultTimePath       = "ts"
-	DefaultModelPath      = "model"
-	DefaultVersionPath    = "model_version"
-	DefaultFeaturesPath   = "features"
-	DefaultRawPath        = "raw"
-	DefaultEmbeddingsPath = "embeddings"
-	DefaultRetrievalPath  = "retrieval"
-	DefaultOutcomesPath   = "outcomes"
-	DefaultRequestIDPath  = "request_id"
-	DefaultModelHeader    = "model"
-	DefaultVersionHeader  = "model_version"
+	DefaultTimePath        = "ts"
+	DefaultModelPath       = "model"
+	DefaultVersionPath     = "model_version"
+	DefaultFeaturesPath    = "features"
+	DefaultRawPath         = "raw"
+	DefaultEmbeddingsPath  = "embeddings"
+	DefaultRetrievalPath   = "retrieval"
+	DefaultOutcomesPath    = "outcomes"
+	DefaultRequestIDPath   = "request_id"
+	DefaultRequestIDHeader = "request_id"
+	DefaultModelHeader     = "model"
+	DefaultVersionHeader   = "model_version"
 
 	DefaultMaxMessageBytes = 1 << 20
 	DefaultMaxFeatures     = 1000
@@ -122,8 +123,11 @@ type DecoderOptions struct {
 	// what joins a candidate's event with the live version's event of
 	// the same request (requestid.go).
 	RequestIDPath string
-	ModelHeader   string
-	VersionHeader string
+	// RequestIDHeader names the message header read for the request id
+	// when the payload has none; "-" reads none.
+	RequestIDHeader string
+	ModelHeader     string
+	VersionHeader   string
 	// RouteHeader names the message header that marks an event's model
 	// version a candidate (a shadow route): its value is one of
 	// CandidateRoutes. Empty reads no header.
@@ -176,6 +180,7 @@ func (o DecoderOptions) withDefaults() DecoderOptions {
 	str(&o.RetrievalPath, DefaultRetrievalPath)
 	str(&o.OutcomesPath, DefaultOutcomesPath)
 	str(&o.RequestIDPath, DefaultRequestIDPath)
+	str(&o.RequestIDHeader, DefaultRequestIDHeader)
 	str(&o.ModelHeader, DefaultModelHeader)
 	str(&o.VersionHeader, DefaultVersionHeader)
 	str(&o.TimeUnit, TimeUnitAuto)
@@ -696,6 +701,13 @@ func (d *Decoder) finish(fb Fallback, ev *Event) error {
 				return errorf(ReasonNameInvalid, "header %q: %w", h.Key, err)
 			}
 			*dst = s
+		}
+	}
+	if ev.RequestID == "" && !ev.RequestIDInvalid && d.opts.RequestIDHeader != "-" {
+		for i := range fb.Headers {
+			if h := &fb.Headers[i]; h.Key == d.opts.RequestIDHeader {
+				setRequestID(h.Value, ev)
+			}
 		}
 	}
 	if d.opts.RouteHeader != "" {

@@ -668,3 +668,39 @@ func TestDecodeRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRequestIDHeader: without a request id in the payload, the
+// RequestIDHeader header gives it (checked as a payload's); the payload's
+// wins, an invalid one too; "-" reads no header.
+func TestDecodeRequestIDHeader(t *testing.T) {
+	hdr := func(v string) Fallback {
+		return Fallback{Headers: []kafka.Header{{Key: "other", Value: []byte("x")}, {Key: DefaultRequestIDHeader, Value: []byte(v)}}}
+	}
+	for _, c := range []struct {
+		name, header, payload string
+		fb                    Fallback
+		id                    string
+		invalid               bool
+	}{
+		{"header only", "", "", hdr("req-7"), "req-7", false},
+		{"payload wins", "", `,"request_id":"req-1"`, hdr("req-7"), "req-1", false},
+		{"invalid payload stays invalid", "", `,"request_id":""`, hdr("req-7"), "", true},
+		{"invalid header", "", "", hdr("a b"), "", true},
+		{"no header", "", "", Fallback{}, "", false},
+		{"another header name", "x-request-id", "", Fallback{Headers: []kafka.Header{{Key: "x-request-id", Value: []byte("r9")}}}, "r9", false},
+		{"none read", "-", "", hdr("req-7"), "", false},
+	} {
+		d, err := NewDecoder(DecoderOptions{RequestIDHeader: c.header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev Event
+		msg := []byte(`{"model":"m","model_version":"v1"` + c.payload + `,"features":{"a":1}}`)
+		if err := d.Decode(msg, c.fb, &ev); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if ev.RequestID != c.id || ev.RequestIDInvalid != c.invalid {
+			t.Errorf("%s: request id %q invalid %v, want %q %v", c.name, ev.RequestID, ev.RequestIDInvalid, c.id, c.invalid)
+		}
+	}
+}
