@@ -224,7 +224,9 @@ func existing(dir, model, version string) (string, bool) {
 // healed is set, v4 is sent without its bugs.
 func produceDemo(ctx context.Context, brokers []string, topic string, rate int, healed *atomic.Bool) error {
 	w := &kafka.Writer{
-		Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
+		// Keyed by request id: a request's two events share a partition,
+		// where they are joined; the search events, unkeyed, go round.
+		Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
 		BatchTimeout: 20 * time.Millisecond, BatchSize: 200, RequiredAcks: kafka.RequireOne,
 		AllowAutoTopicCreation: true, // an external Kafka (--produce-only) may not have it yet
 	}
@@ -258,17 +260,17 @@ func produceDemo(ctx context.Context, brokers []string, topic string, rate int, 
 			}
 			msgs[perTick+j] = kafka.Message{Value: append([]byte(nil), sgen.Event(version, now)...)}
 		}
-		for j := range perTick {
-			version := demo.Healthy
-			if (i+j)%2 == 1 {
-				version = demo.Buggy
-			}
-			msgs[j] = kafka.Message{Value: append([]byte(nil), gen.Event(version, now)...)}
-			if version == demo.Buggy {
-				// v4 is the candidate behind a shadow route: `monitor
-				// gate` answers whether it may replace v3.
-				msgs[j].Headers = shadowRoute
-			}
+		for j := 0; j+1 < perTick; j += 2 {
+			// v4 is the candidate behind a shadow route: each request is
+			// scored by live v3 and by v4, both events carrying its id,
+			// and `monitor gate` answers whether v4 may replace v3.
+			id := fmt.Sprintf("r%x-%d-%d", seed&0xffffff, i, j)
+			live, shadow := gen.Request(id, now)
+			msgs[j] = kafka.Message{Key: []byte(id), Value: append([]byte(nil), live...)}
+			msgs[j+1] = kafka.Message{Key: []byte(id), Value: append([]byte(nil), shadow...), Headers: shadowRoute}
+		}
+		if perTick%2 == 1 {
+			msgs[perTick-1] = kafka.Message{Value: append([]byte(nil), gen.Event(demo.Healthy, now)...)}
 		}
 		if err := w.WriteMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
 			// The broker is in this process: an error is transient (a

@@ -50,7 +50,9 @@ type Generator struct {
 	rng  *rand.Rand
 	dir  []float64 // the embedding model's mean direction
 	vec  []float32
+	raw  []float32 // Request's unnormalized query
 	buf  []byte
+	buf2 []byte // Request's second event
 }
 
 // NewGenerator returns a generator seeded with seed.
@@ -115,14 +117,51 @@ func (g *Generator) query(normalize bool) {
 func (g *Generator) Event(version string, t time.Time) []byte {
 	x := g.row()
 	buggy := version == Buggy
+	g.query(!(buggy && g.rng.Float64() < g.opts.UnnormalizedShare))
+	g.buf = g.appendEvent(g.buf[:0], x, version, "", t)
+	return g.buf
+}
+
+// Request returns the events of one request scored by both versions, as
+// a shadow route sends them: the same row and query embedding, each
+// version's serving applied (v4's bugs to its own), both carrying the
+// request's id. The returned slices are reused by the next call.
+func (g *Generator) Request(id string, t time.Time) (live, shadow []byte) {
+	x := g.row()
+	g.query(false)
+	var ss float64
+	for _, v := range g.vec {
+		ss += float64(v) * float64(v)
+	}
+	raw := append(g.raw[:0], g.vec...)
+	g.raw = raw
+	unit := 1 / math.Sqrt(ss)
+	for i, v := range raw {
+		g.vec[i] = float32(float64(v) * unit)
+	}
+	g.buf = g.appendEvent(g.buf[:0], x, Healthy, id, t)
+	if g.rng.Float64() < g.opts.UnnormalizedShare {
+		copy(g.vec, raw) // v4 left this one unnormalized
+	}
+	g.buf2 = g.appendEvent(g.buf2[:0], x, Buggy, id, t)
+	return g.buf, g.buf2
+}
+
+// appendEvent appends the JSON event of row x served by version, with
+// the query embedding in g.vec and request id id ("" for none).
+func (g *Generator) appendEvent(b []byte, x row, version, id string, t time.Time) []byte {
+	buggy := version == Buggy
 	income := (x.income - incomeMean) / incomeStd
 	if buggy && g.opts.SkipIncomeScaler {
 		income = x.income
 	}
-	g.query(!(buggy && g.rng.Float64() < g.opts.UnnormalizedShare))
-
-	b := g.buf[:0]
-	b = append(b, `{"ts":`...)
+	b = append(b, '{')
+	if id != "" {
+		b = append(b, `"request_id":`...)
+		b = strconv.AppendQuote(b, id)
+		b = append(b, ',')
+	}
+	b = append(b, `"ts":`...)
 	b = strconv.AppendInt(b, t.UnixMilli(), 10)
 	b = append(b, `,"model":"`+Model+`","model_version":"`...)
 	b = append(b, version...)
@@ -140,9 +179,7 @@ func (g *Generator) Event(version string, t time.Time) []byte {
 	b = appendFloat(b, x.income)
 	b = append(b, `},"embeddings":{"query":"b64f32:`...)
 	b = appendB64F32(b, g.vec)
-	b = append(b, `"}}`...)
-	g.buf = b
-	return b
+	return append(b, `"}}`...)
 }
 
 func appendFloat(b []byte, x float64) []byte { return strconv.AppendFloat(b, x, 'g', 7, 64) }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"math"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,6 +49,51 @@ func TestEventsDecode(t *testing.T) {
 		}
 	}
 	require.InDelta(t, 0.31, float64(unnormalized)/(n/2), 0.05)
+}
+
+// TestRequestPairs: a request's two events, as a shadow route sends
+// them, carry its id and the same row: v3's income is v4's (raw) income
+// z-scored, the other features are equal, and v4's query is v3's unit
+// vector, or (31% of requests) the same direction unnormalized.
+func TestRequestPairs(t *testing.T) {
+	g := NewGenerator(DefaultOptions(), 2)
+	dec, err := stream.NewDecoder(stream.DecoderOptions{})
+	require.NoError(t, err)
+	var live, shadow stream.Event
+	at := time.UnixMilli(1_800_000_000_123).UTC()
+	unnormalized := 0
+	const n = 2000
+	for i := range n {
+		id := "req-" + strconv.Itoa(i)
+		l, s := g.Request(id, at)
+		require.NoError(t, dec.Decode(l, stream.Fallback{}, &live))
+		require.NoError(t, dec.Decode(s, stream.Fallback{}, &shadow))
+		require.Equal(t, id, live.RequestID)
+		require.Equal(t, id, shadow.RequestID)
+		require.Equal(t, []string{Healthy, Buggy}, []string{live.Version, shadow.Version})
+		for j, f := range live.Features {
+			c := shadow.Features[j]
+			require.Equal(t, f.Name, c.Name)
+			if f.Name == "income" {
+				require.InDelta(t, (c.Value-incomeMean)/incomeStd, f.Value, 1e-5)
+				continue
+			}
+			require.Equal(t, f.Value, c.Value, f.Name)
+		}
+		lv, sv := live.Embeddings[0].Values, shadow.Embeddings[0].Values
+		var ll, ss, ls float64
+		for j := range lv {
+			ll += float64(lv[j]) * float64(lv[j])
+			ss += float64(sv[j]) * float64(sv[j])
+			ls += float64(lv[j]) * float64(sv[j])
+		}
+		require.InDelta(t, 1, ll, 1e-5)
+		require.InDelta(t, 1, ls/math.Sqrt(ll*ss), 1e-5, "the same direction")
+		if math.Abs(ss-1) > 0.01 {
+			unnormalized++
+		}
+	}
+	require.InDelta(t, 0.31, float64(unnormalized)/n, 0.04)
 }
 
 func TestTrainingCSV(t *testing.T) {

@@ -25,14 +25,19 @@ type PairedFeature struct {
 // scored: the mean and least cosine of the two vectors, and the mean
 // ratio of their norms (candidate's over live's).
 type PairedEmbedding struct {
-	Name       string    `json:"embedding"`
-	Pairs      uint64    `json:"pairs"`
-	MeanCosine float64   `json:"mean_cosine"`
-	MinCosine  float64   `json:"min_cosine"`
-	NormRatio  float64   `json:"mean_norm_ratio"`
-	Diagnosis  Diagnosis `json:"diagnosis"`
-	Severity   Severity  `json:"severity"`
-	Summary    string    `json:"summary"`
+	Name       string  `json:"embedding"`
+	Pairs      uint64  `json:"pairs"`
+	MeanCosine float64 `json:"mean_cosine"`
+	MinCosine  float64 `json:"min_cosine"`
+	NormRatio  float64 `json:"mean_norm_ratio"`
+	// OffNormShare is the share of the pairs whose norm ratio is off 1
+	// by more than sketch.DefaultUnitTolerance, OffNormRatio their mean
+	// ratio (0 without any).
+	OffNormShare float64   `json:"off_norm_share"`
+	OffNormRatio float64   `json:"off_norm_ratio"`
+	Diagnosis    Diagnosis `json:"diagnosis"`
+	Severity     Severity  `json:"severity"`
+	Summary      string    `json:"summary"`
 }
 
 // JudgePairedFeature judges p, pairs (live value, candidate value) of
@@ -113,12 +118,20 @@ func pairedLine(slope, intercept float64, name string) string {
 }
 
 // JudgePairedEmbedding judges an embedding's paired vectors: n requests,
-// their mean and least cosine, and the mean ratio of their norms. A mean cosine
-// below 1 − th.ScalerTolerance is critical (the candidate's vectors point
-// elsewhere: another embedding model or input); so is a norm ratio off 1
-// by more than th.ScalerTolerance (a normalization skipped or added).
-func JudgePairedEmbedding(name string, n uint64, meanCos, minCos, meanRatio float64, th Thresholds) PairedEmbedding {
+// their mean and least cosine, the mean ratio of their norms, and the off
+// pairs whose ratio is off 1 by more than the unit tolerance with their
+// mean ratio. A mean cosine below 1 − th.ScalerTolerance is critical (the
+// candidate's vectors point elsewhere: another embedding model or input).
+// Off pairs on a share of the requests short of 95%, at least 5% of them
+// or enough to move the mean ratio off 1 by more than th.ScalerTolerance,
+// are a normalization skipped or added on part of the candidate's traffic
+// (embedding_mixed_norms); on nearly all, or a mean ratio off 1 without
+// off pairs, on all of it (embedding_unnormalized). Both are critical.
+func JudgePairedEmbedding(name string, n uint64, meanCos, minCos, meanRatio float64, off uint64, offRatio float64, th Thresholds) PairedEmbedding {
 	r := PairedEmbedding{Name: name, Pairs: n, MeanCosine: meanCos, MinCosine: minCos, NormRatio: meanRatio, Diagnosis: OK}
+	if n > 0 && off > 0 {
+		r.OffNormShare, r.OffNormRatio = float64(off)/float64(n), offRatio
+	}
 	if n < th.MinSamples {
 		r.Diagnosis = InsufficientData
 		r.Summary = fmt.Sprintf("%d requests seen by both versions, of the %d it takes to compare them one by one", n, th.MinSamples)
@@ -129,7 +142,12 @@ func JudgePairedEmbedding(name string, n uint64, meanCos, minCos, meanRatio floa
 	case meanCos < 1-th.ScalerTolerance:
 		r.Diagnosis, r.Severity = EmbeddingModelChange, Critical
 		r.Summary = what + ": the candidate embeds the requests otherwise."
-	case math.Abs(meanRatio-1) > th.ScalerTolerance:
+	case r.OffNormShare > 0 && r.OffNormShare < 1-pairedMixedShare &&
+		(r.OffNormShare >= pairedMixedShare || math.Abs(meanRatio-1) > th.ScalerTolerance):
+		r.Diagnosis, r.Severity = EmbeddingMixedNorms, Critical
+		r.Summary = fmt.Sprintf("on %d requests seen by both, the candidate's %s vector points as live's (cosine %s, least %s), but on %s of them it has %s times live's norm: a normalization is skipped or added on part of the candidate's traffic.",
+			n, name, cos3(meanCos), cos3(minCos), pct(r.OffNormShare), num(offRatio))
+	case r.OffNormShare >= 1-pairedMixedShare || math.Abs(meanRatio-1) > th.ScalerTolerance:
 		r.Diagnosis, r.Severity = EmbeddingUnnormalized, Critical
 		r.Summary = what + ": the candidate's vectors are scaled otherwise (a normalization skipped or added)."
 	default:
@@ -137,6 +155,10 @@ func JudgePairedEmbedding(name string, n uint64, meanCos, minCos, meanRatio floa
 	}
 	return r
 }
+
+// pairedMixedShare bounds the share of off pairs named a partial fault:
+// below it a few odd requests, above 1 − it all of them.
+const pairedMixedShare = 0.05
 
 // cos3 formats a cosine with three decimals, rounded down so 0.9996 does
 // not read as 1.

@@ -187,6 +187,10 @@ type embPairs struct {
 	n              uint64
 	sumCos, minCos float64
 	sumRatio       float64
+	// off counts the pairs whose norm ratio is off 1 by more than the
+	// unit tolerance, sumOff their ratios.
+	off    uint64
+	sumOff float64
 }
 
 func (w *pairWindow) merge(o *pairWindow) {
@@ -209,6 +213,8 @@ func (w *pairWindow) merge(o *pairWindow) {
 		q.sumCos += p.sumCos
 		q.sumRatio += p.sumRatio
 		q.minCos = math.Min(q.minCos, p.minCos)
+		q.off += p.off
+		q.sumOff += p.sumOff
 	}
 }
 
@@ -303,6 +309,10 @@ func (ps *pairStore) add(e *Engine, cand *series, live string, ts int64, cf []st
 				p.sumCos += cos
 				p.sumRatio += ratio
 				p.minCos = math.Min(p.minCos, cos)
+				if math.Abs(ratio-1) > sketch.DefaultUnitTolerance {
+					p.off++
+					p.sumOff += ratio
+				}
 				break
 			}
 		}
@@ -363,9 +373,17 @@ func (e *Engine) paired(s *series, live string, start int64) *PairedComparison {
 	}
 	for _, n := range sortedKeys(sum.embs) {
 		p := sum.embs[n]
-		out.Embeddings = append(out.Embeddings, drift.JudgePairedEmbedding(n, p.n, p.sumCos/float64(p.n), p.minCos, p.sumRatio/float64(p.n), th))
+		out.Embeddings = append(out.Embeddings, drift.JudgePairedEmbedding(n, p.n, p.sumCos/float64(p.n), p.minCos, p.sumRatio/float64(p.n), p.off, offMean(p), th))
 	}
 	return out
+}
+
+// offMean is the mean norm ratio of p's off pairs, 0 without any.
+func offMean(p *embPairs) float64 {
+	if p.off == 0 {
+		return 0
+	}
+	return p.sumOff / float64(p.off)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
