@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -177,9 +178,10 @@ func TestGateOptionsValidate(t *testing.T) {
 
 // TestGateClusterKnowsRoutedCandidate: in cluster mode a version marked
 // a candidate only by its events' route reaches the evaluation stage's
-// gate as one (a candidate record with its windows), and the stage's
-// answer is the single process's: blocked, with the skipped scaler
-// named against live v1.
+// gate as one (a candidate record with its windows), with its values
+// joined to live's by request id (pairs records), and the stage's answer
+// is the single process's: blocked, with the skipped scaler named
+// against live v1 and on the paired requests, the same fit.
 func TestGateClusterKnowsRoutedCandidate(t *testing.T) {
 	norm := drift.Normalization{Kind: drift.ScalerZScore, Mean: 52100, Std: 18300}
 	b := baselines{"ranker/v1": func() drift.Set {
@@ -193,7 +195,9 @@ func TestGateClusterKnowsRoutedCandidate(t *testing.T) {
 	wr := &captureWriter{}
 	ingest, _ := newEngine(t, clusterOptions(wr), b, nil)
 	runEngine(t, ingest)
-	p := open(t, ingest, 0)
+	one, _ := newEngine(t, testOptions3(), b, nil)
+	runEngine(t, one)
+	p, ref := open(t, ingest, 0), open(t, one, 0)
 	r := rand.New(rand.NewPCG(7, 8))
 	off := int64(0)
 	for k := range 2 {
@@ -201,25 +205,35 @@ func TestGateClusterKnowsRoutedCandidate(t *testing.T) {
 			ts := t0.Add(time.Duration(k)*time.Minute + time.Duration(i)*time.Minute/401)
 			raw := normal(r, 52100, 18300)
 			live := event(ts, "ranker", "v1", "income", zscored(raw))
-			cand := event(ts, "ranker", "v2", "income", skipped(raw))
+			cand := event(ts.Add(time.Millisecond), "ranker", "v2", "income", skipped(raw))
 			cand.Candidate = true
+			live.RequestID = fmt.Sprintf("r%d-%d", k, i)
+			cand.RequestID = live.RequestID
 			for _, ev := range []*stream.Event{live, cand} {
 				require.NoError(t, p.Apply(off, ev))
+				require.NoError(t, ref.Apply(off, ev))
 				off++
 			}
 		}
 	}
 	require.NoError(t, p.Apply(off, event(t0.Add(5*time.Minute), "ranker", "v1", "income", 0.0)))
+	require.NoError(t, ref.Apply(off, event(t0.Add(5*time.Minute), "ranker", "v1", "income", 0.0)))
 	_, err := p.Checkpoint() // waits for the partials
 	require.NoError(t, err)
+	_, err = ref.Checkpoint()
+	require.NoError(t, err)
 	recs := wr.take()
-	marks := 0
+	marks, pairs := 0, 0
 	for _, rec := range recs {
-		if rec.Value[len(partialMagic)+1] == recCandidate {
+		switch rec.Value[len(partialMagic)+1] {
+		case recCandidate:
 			marks++
+		case recPairs:
+			pairs++
 		}
 	}
 	require.Positive(t, marks)
+	require.Equal(t, 2, pairs, "one per window")
 
 	got := &collect{}
 	st, _ := newEngine(t, clusterOptions(&captureWriter{}), b, nil, got)
@@ -246,4 +260,23 @@ func TestGateClusterKnowsRoutedCandidate(t *testing.T) {
 	require.Equal(t, drift.UnscaledInput, a.Reasons[0].Diagnosis, a.Reasons[0].Sentence)
 	_, err = st.Gate("ranker", "v1")
 	require.True(t, errors.Is(err, ErrNotCandidate))
+
+	waitFor(t, "the single process's gate", func() bool {
+		w, err := one.Gate("ranker", "v2")
+		return err == nil && w.WindowsCompared == 2
+	})
+	want, err := one.Gate("ranker", "v2")
+	require.NoError(t, err)
+	require.NotNil(t, want.Paired)
+	require.NotNil(t, a.Paired, "the stage has the pairs")
+	// The first request's live event came before any candidate event: not
+	// waiting, it pairs with none.
+	require.Equal(t, uint64(799), want.Paired.Requests)
+	require.Equal(t, want.Paired.Requests, a.Paired.Requests)
+	require.Len(t, a.Paired.Features, 1)
+	require.Equal(t, want.Paired.Features[0].Diagnosis, a.Paired.Features[0].Diagnosis)
+	require.Equal(t, want.Paired.Features[0].Summary, a.Paired.Features[0].Summary)
+	require.Contains(t, a.Paired.Features[0].Summary, "candidate income = 18300 × live income + 52100")
+	require.Equal(t, want.State, a.State)
+	require.Equal(t, len(want.Reasons), len(a.Reasons))
 }

@@ -127,11 +127,11 @@ func (p *partition) join(s *series, ev *stream.Event, ts int64) {
 			}
 			o.paired = append(o.paired, s)
 			e.m.pairsBy[PairMatched].Inc()
-			e.pairs.add(e, s, o.s.version, ts, ev.Features, ev.Embeddings, o.feats, o.embs)
+			e.pairs.add(e, p.key, s, o.s.version, ts, ev.Features, ev.Embeddings, o.feats, o.embs)
 			return
 		case !cand && o.candidate:
 			e.m.pairsBy[PairMatched].Inc()
-			e.pairs.add(e, o.s, s.version, o.ts, o.feats, o.embs, ev.Features, ev.Embeddings)
+			e.pairs.add(e, p.key, o.s, s.version, o.ts, o.feats, o.embs, ev.Features, ev.Embeddings)
 			o.paired = append(o.paired, s)
 			b.remove(e, o, "")
 			if live == nil {
@@ -166,13 +166,22 @@ func (p *partition) join(s *series, ev *stream.Event, ts int64) {
 	}
 }
 
-// pairStore holds the paired values of every candidate, by live version
-// and window start (the candidate event's), kept for the horizon. It is
-// not checkpointed: a restart starts the paired evidence afresh (and
-// loses the unmatched ids of the join buffers).
+// pairStore holds the paired values of every candidate, by live version,
+// window start (the candidate event's) and the source partition that
+// joined them, kept for the horizon. It is not checkpointed: a restart
+// starts the paired evidence afresh (and loses the unmatched ids of the
+// join buffers). In cluster mode the ingesting partitions publish their
+// pair windows with their closes, and the stage keeps them here by the
+// source that published them.
 type pairStore struct {
 	mu sync.Mutex
-	m  map[*series]map[string]map[int64]*pairWindow
+	m  map[*series]map[string]map[pairKey]*pairWindow
+}
+
+// pairKey is a pair window's: its start and the source partition.
+type pairKey struct {
+	start int64
+	src   partKey
 }
 
 // pairWindow is the paired values of one candidate, live version and
@@ -218,19 +227,13 @@ func (w *pairWindow) merge(o *pairWindow) {
 	}
 }
 
-func newPairWindow() *pairWindow {
-	return &pairWindow{feats: map[string]*sketch.Pair{}, embs: map[string]*embPairs{}}
-}
-
-// add pairs a candidate's values (cf, ce, of cand, at ts) with live's (lf,
-// le) of the same request.
-func (ps *pairStore) add(e *Engine, cand *series, live string, ts int64, cf []stream.FeatureValue, ce []stream.EmbeddingValue, lf []stream.FeatureValue, le []stream.EmbeddingValue) {
+// windows returns the pair windows of cand against live, made when
+// missing (within the bounds), those past the horizon of start dropped.
+// Called with ps.mu held.
+func (ps *pairStore) windows(e *Engine, cand *series, live string, start int64) map[pairKey]*pairWindow {
 	W, H := e.window, int64(e.opts.HorizonWindows)
-	start := floorDiv(ts, W) * W
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	if ps.m == nil {
-		ps.m = map[*series]map[string]map[int64]*pairWindow{}
+		ps.m = map[*series]map[string]map[pairKey]*pairWindow{}
 	}
 	byLive := ps.m[cand]
 	if byLive == nil {
@@ -240,7 +243,7 @@ func (ps *pairStore) add(e *Engine, cand *series, live string, ts int64, cf []st
 				break
 			}
 		}
-		byLive = map[string]map[int64]*pairWindow{}
+		byLive = map[string]map[pairKey]*pairWindow{}
 		ps.m[cand] = byLive
 	}
 	wins := byLive[live]
@@ -251,18 +254,60 @@ func (ps *pairStore) add(e *Engine, cand *series, live string, ts int64, cf []st
 				break
 			}
 		}
-		wins = map[int64]*pairWindow{}
+		wins = map[pairKey]*pairWindow{}
 		byLive[live] = wins
 	}
-	for st := range wins {
-		if st <= start-H*W-W { // one window of slack for the evaluator
-			delete(wins, st)
+	for k := range wins {
+		if k.start <= start-H*W-W { // one window of slack for the evaluator
+			delete(wins, k)
 		}
 	}
-	w := wins[start]
+	return wins
+}
+
+// put sets the pair window of cand against live at start from src, as
+// the stage reads it: a republished window replaces the first copy.
+func (ps *pairStore) put(e *Engine, src partKey, cand *series, live string, start int64, w *pairWindow) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.windows(e, cand, live, start)[pairKey{start, src}] = w
+}
+
+// closed returns, by live version, copies of cand's pair windows at start
+// joined in src: what a partition publishes when it closes the window.
+func (ps *pairStore) closed(cand *series, src partKey, start int64) map[string]*pairWindow {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out map[string]*pairWindow
+	for live, wins := range ps.m[cand] {
+		if w := wins[pairKey{start, src}]; w != nil {
+			if out == nil {
+				out = map[string]*pairWindow{}
+			}
+			c := newPairWindow()
+			c.merge(w)
+			out[live] = c
+		}
+	}
+	return out
+}
+
+func newPairWindow() *pairWindow {
+	return &pairWindow{feats: map[string]*sketch.Pair{}, embs: map[string]*embPairs{}}
+}
+
+// add pairs a candidate's values (cf, ce, of cand, at ts) with live's (lf,
+// le) of the same request.
+func (ps *pairStore) add(e *Engine, src partKey, cand *series, live string, ts int64, cf []stream.FeatureValue, ce []stream.EmbeddingValue, lf []stream.FeatureValue, le []stream.EmbeddingValue) {
+	start := floorDiv(ts, e.window) * e.window
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	wins := ps.windows(e, cand, live, start)
+	k := pairKey{start, src}
+	w := wins[k]
 	if w == nil {
 		w = newPairWindow()
-		wins[start] = w
+		wins[k] = w
 	}
 	w.n++
 	lim := e.reg.lim
@@ -352,8 +397,8 @@ func (e *Engine) paired(s *series, live string, start int64) *PairedComparison {
 	W, H := e.window, int64(e.opts.HorizonWindows)
 	sum := newPairWindow()
 	e.pairs.mu.Lock()
-	for st, w := range e.pairs.m[s][live] {
-		if st <= start && st > start-H*W {
+	for k, w := range e.pairs.m[s][live] {
+		if k.start <= start && k.start > start-H*W {
 			sum.merge(w)
 		}
 	}

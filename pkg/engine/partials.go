@@ -58,7 +58,13 @@ import (
 // at the window start. A candidate record (format 3) says that a
 // version's events are routed as a candidate's (the route: shadow
 // header, gate.go), so that the stage's gate knows it too: model and
-// version, its key; one with each close of such a version's windows.
+// version, its key; one with each close of such a version's windows. A
+// pairs record (format 3) holds a candidate's values joined with a live
+// version's by request id in one window of the source partition
+// (pairs.go): model, candidate version, live version, window start (the
+// key's end), requests, then per feature its name and sketch.Pair, per
+// embedding its name, pairs, cosine sum, least cosine, norm ratio sum,
+// off pairs and their ratio sum.
 // Integers are varints, strings and sketches length-prefixed.
 const (
 	partialMagic   = "NWP"
@@ -68,6 +74,7 @@ const (
 	recEmbedding   = 'E'
 	recOutcomes    = 'O'
 	recCandidate   = 'C'
+	recPairs       = 'P'
 	cumulativeMark = math.MinInt64
 )
 
@@ -153,6 +160,40 @@ func candidateRecord(src partKey, s *series) stream.Record {
 	w.s(s.model)
 	w.s(s.version)
 	return record(w, len(w.b), Route(s.model, s.version))
+}
+
+// pairsRecord appends the record of pw, cand's values paired with live's
+// in the window at start of src.
+func (e *Engine) pairsRecord(recs []stream.Record, src partKey, cand *series, live string, start int64, pw *pairWindow) []stream.Record {
+	w := &ckWriter{}
+	appendHeader(w, recPairs, src)
+	w.s(cand.model)
+	w.s(cand.version)
+	w.s(live)
+	w.i(start)
+	end := len(w.b)
+	w.u(pw.n)
+	w.u(uint64(len(pw.feats)))
+	for _, n := range sortedKeys(pw.feats) {
+		w.s(n)
+		b, err := pw.feats[n].MarshalBinary()
+		if err != nil {
+			e.internalError(ComponentCheckpoint, cand, n, err, nil)
+			return recs
+		}
+		w.s(string(b))
+	}
+	w.u(uint64(len(pw.embs)))
+	for _, n := range sortedKeys(pw.embs) {
+		p := pw.embs[n]
+		w.s(n)
+		w.u(p.n)
+		w.u(p.off)
+		for _, x := range []float64{p.sumCos, p.minCos, p.sumRatio, p.sumOff} {
+			w.b = binaryAppendFloat(w.b, x)
+		}
+	}
+	return append(recs, record(w, end, Route(cand.model, cand.version)))
 }
 
 // watermarkRecord is src's watermark, for every partition of the topic:
@@ -308,6 +349,9 @@ type partialRec struct {
 	first    int64
 	outNames []string
 	out      []sketch.Moments
+	// a pairs record's: the live version and the pair window
+	live  string
+	pairs *pairWindow
 }
 
 // errBadPartial is wrapped by the errors of a record that does not decode.
@@ -377,6 +421,43 @@ func decodePartial(b []byte) (*partialRec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s %q of %s %s: %w", errBadPartial, string(p.typ), p.name, p.model, p.version, err)
 		}
+	case recPairs:
+		if f < 3 {
+			return nil, fmt.Errorf("%w: a pairs record in format %d", errBadPartial, f)
+		}
+		p.model, p.version, p.live = r.s("model"), r.s("version"), r.s("live version")
+		p.start = r.i("window start")
+		pw := newPairWindow()
+		pw.n = r.u("requests")
+		nf := r.count("paired features", 2)
+		for range nf {
+			name, b := r.s("paired feature"), r.bytes("pair")
+			if r.err != nil {
+				break
+			}
+			pr := new(sketch.Pair)
+			if err := pr.UnmarshalBinary(b); err != nil || name == "" {
+				return nil, fmt.Errorf("%w: paired feature %q of %s %s: %v", errBadPartial, name, p.model, p.version, err)
+			}
+			pw.feats[name] = pr
+		}
+		ne := r.count("paired embeddings", 35)
+		for range ne {
+			name := r.s("paired embedding")
+			ep := &embPairs{n: r.u("pairs"), off: r.u("off pairs")}
+			ep.sumCos, ep.minCos, ep.sumRatio, ep.sumOff = r.f64("cosine sum"), r.f64("least cosine"), r.f64("ratio sum"), r.f64("off ratio sum")
+			if r.err != nil {
+				break
+			}
+			if name == "" || ep.off > ep.n || !finite(ep.sumCos, ep.sumRatio, ep.sumOff) || math.IsNaN(ep.minCos) {
+				return nil, fmt.Errorf("%w: paired embedding %q of %s %s", errBadPartial, name, p.model, p.version)
+			}
+			pw.embs[name] = ep
+		}
+		if p.live == "" {
+			return nil, fmt.Errorf("%w: a pairs record without its live version", errBadPartial)
+		}
+		p.pairs = pw
 	case recCandidate:
 		if f < 3 {
 			return nil, fmt.Errorf("%w: a candidate record in format %d", errBadPartial, f)
@@ -409,7 +490,7 @@ func decodePartial(b []byte) (*partialRec, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes left over", errBadPartial, len(r.b))
 	}
-	if p.src.topic == "" || (p.typ != recWatermark && (p.model == "" || p.version == "" || (p.name == "" && p.typ != recOutcomes && p.typ != recCandidate))) {
+	if p.src.topic == "" || (p.typ != recWatermark && (p.model == "" || p.version == "" || (p.name == "" && p.typ != recOutcomes && p.typ != recCandidate && p.typ != recPairs))) {
 		return nil, fmt.Errorf("%w: empty model, version, topic or name", errBadPartial)
 	}
 	return p, nil
@@ -663,6 +744,11 @@ func (p *partition) publishUpdate(u update) {
 			marked = append(marked, x.s)
 			b.windows = append(b.windows, candidateRecord(p.key, x.s))
 		}
+		if byLive := p.e.pairs.closed(x.s, p.key, x.w.start); byLive != nil {
+			for _, live := range sortedKeys(byLive) {
+				b.windows = p.e.pairsRecord(b.windows, p.key, x.s, live, x.w.start, byLive[live])
+			}
+		}
 	}
 	b.count(0, b.windows)
 	n := len(b.windows)
@@ -688,4 +774,14 @@ func (p *partition) tell(u update) {
 	if u.kind != updForget {
 		p.publishUpdate(u)
 	}
+}
+
+// finite reports whether every x is a finite number.
+func finite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }

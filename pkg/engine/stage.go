@@ -167,6 +167,10 @@ func (p *stagePart) ApplyRaw(offset int64, _, value []byte) (err error) {
 		p.e.markCandidate(s)
 		return nil
 	}
+	if rec.typ == recPairs {
+		p.e.pairs.put(p.e, rec.src, s, rec.live, rec.start, rec.pairs)
+		return nil
+	}
 	srcs := p.vers[s]
 	src := srcs[rec.src]
 	if src == nil {
