@@ -10,6 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// raceEnabled is set in builds with the race detector (race_test.go).
+var raceEnabled bool
+
 // TestDemoNamesTheBugs runs `monitor demo` end to end (embedded broker over
 // TCP, baselines built from generated training data, the daemon, live
 // traffic) with short windows, and checks that both of v4's bugs are named.
@@ -24,7 +27,13 @@ func TestDemoNamesTheBugs(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := runDemo([]string{"--window", "2s", "--duration", "25s", "--http.listen", addr, "--dir", t.TempDir()}, &stdout, &stderr)
+	// Under the race detector everything runs several times slower, and
+	// the outcomes' significance takes more windows of events to reach.
+	duration := "25s"
+	if raceEnabled {
+		duration = "50s"
+	}
+	code := runDemo([]string{"--window", "2s", "--duration", duration, "--http.listen", addr, "--dir", t.TempDir()}, &stdout, &stderr)
 	out := stdout.String()
 	t.Logf("demo ran %v\n%s", time.Since(start).Round(time.Second), out)
 	require.Equal(t, 0, code, stderr.String())
