@@ -8,15 +8,20 @@ import (
 	"time"
 
 	"github.com/normwatch/normwatch/pkg/sketch/sketchtest"
+	"github.com/normwatch/normwatch/pkg/stream"
 	"github.com/stretchr/testify/require"
 )
 
 // FuzzEngineEvents reads its input as a program over an engine of three
 // partitions: events with any float64 value (eight bytes each) and any
 // time step, checkpoints and restores of every partition into a fresh
-// engine, window closes and evaluations. Nothing may panic or fail to
-// decode (no internal error), and the counts come out exact. The seed
-// corpus holds sketchtest's hostile streams.
+// engine, window closes and evaluations. An event of an odd time step is
+// of version v2, else v1, and an event with a finite value carries it as
+// an outcome score too, with a pass outcome (the value above 0), so the
+// outcomes' moments, their checkpoints and their comparison with the
+// previous version see the same hostile values. Nothing may panic or
+// fail to decode (no internal error), and the counts come out exact. The
+// seed corpus holds sketchtest's hostile streams.
 func FuzzEngineEvents(f *testing.F) {
 	for i, st := range sketchtest.Streams() {
 		r := rand.New(rand.NewPCG(uint64(i), 11))
@@ -34,12 +39,16 @@ func FuzzEngineEvents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		const parts = 3
 		store := newMemStore()
-		start := func() (*Engine, []*partition) { return openAll(t, guarded(), nil, store, parts) }
+		opts := guarded()
+		opts.Outcomes = outcomeSpecs()[:2]
+		opts.Outcomes[1].FallsWith = ""
+		start := func() (*Engine, []*partition) { return openAll(t, opts, nil, store, parts) }
 		e, ps := start()
 		var internal float64
 		next := make([]int64, parts)
 		now := t0
-		var finite, missing, nonfinite uint64
+		type counts struct{ finite, missing, nonfinite uint64 }
+		n := map[string]*counts{"v1": {}, "v2": {}}
 		for len(prog) > 0 {
 			op := prog[0]
 			prog = prog[1:]
@@ -53,16 +62,26 @@ func FuzzEngineEvents(f *testing.F) {
 				x := math.Float64frombits(binary.LittleEndian.Uint64(prog))
 				prog = prog[8:]
 				now = now.Add(time.Duration(op>>4) * 7 * time.Second)
-				ev := event(now, "m", "v1", "x", x)
+				version := "v1"
+				if op>>4&1 == 1 {
+					version = "v2"
+				}
+				ev := event(now, "m", version, "x", x)
 				ev.KafkaTime = now
+				c := n[version]
 				switch {
 				case sketchtest.IsMissing(x):
 					ev.Features[0].Missing = true
-					missing++
+					c.missing++
 				case math.IsNaN(x) || math.IsInf(x, 0):
-					nonfinite++
+					c.nonfinite++
 				default:
-					finite++
+					c.finite++
+					pass := 0.0
+					if x > 0 {
+						pass = 1
+					}
+					ev.Outcomes = []stream.OutcomeValue{{Name: "eval_pass", Value: pass}, {Name: "context_relevance", Value: x}}
 				}
 				require.NoError(t, ps[p].Apply(next[p], ev))
 				next[p]++
@@ -90,14 +109,17 @@ func FuzzEngineEvents(f *testing.F) {
 		e.ev.process()
 		internal += totalInternal(e)
 		require.Zero(t, internal, "internal errors")
-		if finite+missing+nonfinite == 0 {
-			return
+		for _, v := range []string{"v1", "v2"} {
+			c := n[v]
+			if c.finite+c.missing+c.nonfinite == 0 {
+				continue
+			}
+			cs, ok := e.Cumulative("m", v)
+			require.True(t, ok, v)
+			require.Len(t, cs.Features, 1, v)
+			require.Equal(t, c.finite, cs.Features[0].Count, v)
+			require.Equal(t, c.missing, cs.Features[0].Missing, v)
+			require.Equal(t, c.nonfinite, cs.Features[0].NonFinite, v)
 		}
-		cs, ok := e.Cumulative("m", "v1")
-		require.True(t, ok)
-		require.Len(t, cs.Features, 1)
-		require.Equal(t, finite, cs.Features[0].Count)
-		require.Equal(t, missing, cs.Features[0].Missing)
-		require.Equal(t, nonfinite, cs.Features[0].NonFinite)
 	})
 }
