@@ -132,6 +132,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 						select {
 						case <-time.After(*duration):
 							fmt.Fprintf(out, "demo: %v elapsed, stopping\n", *duration)
+						case <-demoStop:
+							fmt.Fprintln(out, "demo: stopping")
 						case <-stop:
 						}
 						return nil
@@ -164,6 +166,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// demoStop, closed, stops a demo run with a --duration before it ends:
+// the tests' way to stop it once it has shown what they wait for (nil,
+// never, in the monitor).
+var demoStop chan struct{}
 
 // flagNames turns the configuration errors of the demo's settings into
 // flag errors: "log.level: ..." becomes "--log.level: ...".

@@ -342,6 +342,15 @@ func (m *Manager) observe(hold, model, version string, rep drift.Report, at time
 		seen[k] = true
 		changes = append(changes, m.breach(k, name, f, at)...)
 	}
+	// An outcome without enough evidence either way (too few values, or
+	// a move beyond the points that is not significant) leaves its alert
+	// as it is: small samples neither page nor resolve, so a regression
+	// on thin traffic does not flap.
+	for _, o := range drift.WorstOutcomes(rep.Outcomes) {
+		if o.Diagnosis == drift.InsufficientData {
+			seen[key{model, version, "outcome", o.Name}] = true
+		}
+	}
 	for k, t := range m.alerts {
 		if k.model != model || k.version != version || seen[k] {
 			continue

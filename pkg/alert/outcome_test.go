@@ -35,3 +35,43 @@ func TestOutcomeAlert(t *testing.T) {
 	m.Observe("rag", "v2", drift.Report{Outcomes: []drift.OutcomeReport{{Name: "eval_pass", Diagnosis: drift.OK}}}, at.Add(time.Minute))
 	require.Empty(t, m.Active())
 }
+
+// TestOutcomeAlertHeldOnThinEvidence: a firing outcome alert neither
+// resolves nor changes while its outcome has too little evidence either
+// way (insufficient_data: too few values, or a move beyond the points that
+// is not significant), and resolves after resolve_after clean ones; a
+// feature's alert, beside it, is not held by the outcome.
+func TestOutcomeAlertHeldOnThinEvidence(t *testing.T) {
+	rec := &recorder{}
+	m, err := NewManager(Options{ForEvaluations: 1, ResolveAfter: 2}, rec)
+	require.NoError(t, err)
+	at := time.Unix(1_800_000_000, 0)
+	regressed := drift.Report{
+		Outcomes: []drift.OutcomeReport{{Name: "eval_pass", Against: drift.VersusPrevious, RefVersion: "v1", Diagnosis: drift.OutcomeRegression, Severity: drift.Critical, Summary: "the rate fell."}},
+		Features: []drift.FeatureReport{{Name: "income", Diagnosis: drift.UnscaledInput, Severity: drift.Critical, Summary: "skipped."}},
+	}
+	m.Observe("rag", "v2", regressed, at)
+	require.Len(t, m.Active(), 2)
+	thin := drift.Report{Outcomes: []drift.OutcomeReport{{Name: "eval_pass", Against: drift.VersusPrevious, RefVersion: "v1", Diagnosis: drift.InsufficientData, Summary: "not significant."}}}
+	for i := 1; i <= 5; i++ {
+		changes := m.Observe("rag", "v2", thin, at.Add(time.Duration(i)*time.Minute))
+		active := m.Active()
+		if i < 2 {
+			require.Len(t, active, 2, "evaluation %d", i)
+			continue
+		}
+		// The feature's alert resolved after two clean evaluations; the
+		// outcome's is held, unchanged.
+		require.Len(t, active, 1, "evaluation %d", i)
+		require.Equal(t, "eval_pass", active[0].Labels.Get("outcome"))
+		require.Equal(t, "eval_pass on rag v2: the rate fell.", active[0].Annotations["summary"])
+		for _, c := range changes {
+			require.NotEqual(t, "eval_pass", c.Alert.Labels.Get("outcome"), "no change to the held alert")
+		}
+	}
+	ok := drift.Report{Outcomes: []drift.OutcomeReport{{Name: "eval_pass", Against: drift.VersusPrevious, RefVersion: "v1", Diagnosis: drift.OK}}}
+	m.Observe("rag", "v2", ok, at.Add(10*time.Minute))
+	require.Len(t, m.Active(), 1)
+	m.Observe("rag", "v2", ok, at.Add(11*time.Minute))
+	require.Empty(t, m.Active())
+}

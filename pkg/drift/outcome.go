@@ -108,7 +108,9 @@ func WorstOutcomes(reps []OutcomeReport) []OutcomeReport {
 // version over the same windows. It is a regression when the move in the
 // worse direction is more than spec.MaxDeltaPoints and the test's p-value
 // is below spec.Alpha; critical beyond twice the points. Fewer than
-// spec.MinSamples values on either side is InsufficientData.
+// spec.MinSamples values on either side is InsufficientData, and so is a
+// move beyond the points that is not significant: neither a regression
+// nor evidence that there is none (an alert stays as it is).
 func CompareOutcome(spec OutcomeSpec, cur, ref sketch.Moments, against, refVersion string) OutcomeReport {
 	r := OutcomeReport{
 		Name: spec.Name, Kind: spec.Kind, Against: against, RefVersion: refVersion,
@@ -154,7 +156,9 @@ func CompareOutcome(spec OutcomeSpec, cur, ref sketch.Moments, against, refVersi
 	}
 	why := "within the " + num(spec.MaxDeltaPoints) + " points allowed"
 	if worse > spec.MaxDeltaPoints {
-		why = "not significant at " + num(spec.Alpha) + " on " + num(cur.N) + " and " + num(ref.N) + " values"
+		r.Diagnosis = InsufficientData
+		why = "beyond the " + num(spec.MaxDeltaPoints) + " points allowed but not significant at " + num(spec.Alpha) +
+			" on " + num(cur.N) + " and " + num(ref.N) + " values: more values are needed to tell"
 	}
 	r.Summary = fmt.Sprintf("%s is %s against %s in the %s (%s points, p=%s): %s.", what, level(cur.Mean), level(ref.Mean),
 		ver, points(r.DeltaPoints), num(r.PValue), why)
