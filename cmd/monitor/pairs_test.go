@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,7 +106,14 @@ func TestDaemonGatePaired(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		require.NoError(t, w.WriteMessages(ctx, msgs...))
+		err := w.WriteMessages(ctx, msgs...)
+		for errors.Is(err, kafka.UnknownTopicOrPartition) && ctx.Err() == nil {
+			// Under load the writer can ask before the broker has the
+			// topic; nothing was written.
+			time.Sleep(100 * time.Millisecond)
+			err = w.WriteMessages(ctx, msgs...)
+		}
+		require.NoError(t, err)
 	}
 	answer := func(version string) engine.GateAnswer {
 		a, err := d.engine.Gate(demo.Model, version)

@@ -342,13 +342,15 @@ func (m *Manager) observe(hold, model, version string, rep drift.Report, at time
 		seen[k] = true
 		changes = append(changes, m.breach(k, name, f, at)...)
 	}
-	// An outcome without enough evidence either way (too few values, or
-	// a move beyond the points that is not significant) leaves its alert
-	// as it is: small samples neither page nor resolve, so a regression
-	// on thin traffic does not flap.
-	for _, o := range drift.WorstOutcomes(rep.Outcomes) {
-		if o.Diagnosis == drift.InsufficientData {
-			seen[key{model, version, "outcome", o.Name}] = true
+	// A subject without enough evidence either way (too few values in
+	// the horizon, an outcome's move beyond its points that is not
+	// significant) leaves its alert as it is: thin traffic neither pages
+	// nor resolves, so an alert does not flap as the horizon's count
+	// crosses min_samples. A version that stops sending resolves by its
+	// lifecycle (stale, retired).
+	for _, f := range findings {
+		if f.diagnosis == drift.InsufficientData {
+			seen[key{model, version, f.kind, f.subject}] = true
 		}
 	}
 	for k, t := range m.alerts {

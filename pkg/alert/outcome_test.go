@@ -75,3 +75,26 @@ func TestOutcomeAlertHeldOnThinEvidence(t *testing.T) {
 	m.Observe("rag", "v2", ok, at.Add(11*time.Minute))
 	require.Empty(t, m.Active())
 }
+
+// TestAlertHeldOnInsufficientData: an embedding's firing alert stays as
+// it is while its horizon holds too few vectors to judge (a thinning
+// stream), and resolves after resolve_after clean evaluations once there
+// are enough again.
+func TestAlertHeldOnInsufficientData(t *testing.T) {
+	m, err := NewManager(Options{ForEvaluations: 1, ResolveAfter: 2}, &recorder{})
+	require.NoError(t, err)
+	at := time.Unix(1_800_000_000, 0)
+	emb := func(d drift.Diagnosis, s drift.Severity) drift.Report {
+		return drift.Report{Embeddings: []drift.EmbeddingReport{{Name: "hidden", Diagnosis: d, Severity: s, Summary: "activations fit RMSNorm."}}}
+	}
+	m.Observe("search", "v2", emb(drift.ActivationNormChange, drift.Critical), at)
+	require.Len(t, m.Active(), 1)
+	for i := 1; i <= 4; i++ {
+		require.Empty(t, m.Observe("search", "v2", emb(drift.InsufficientData, drift.SeverityOK), at.Add(time.Duration(i)*time.Minute)))
+		require.Len(t, m.Active(), 1, "held at evaluation %d", i)
+	}
+	m.Observe("search", "v2", emb(drift.OK, drift.SeverityOK), at.Add(10*time.Minute))
+	require.Len(t, m.Active(), 1)
+	m.Observe("search", "v2", emb(drift.OK, drift.SeverityOK), at.Add(11*time.Minute))
+	require.Empty(t, m.Active())
+}
