@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +26,7 @@ func TestDemoNamesTheBugs(t *testing.T) {
 	// (at most 3 minutes: a loaded machine, or the race detector, slow
 	// its traffic and the windows it takes), then 6 s more, so that an
 	// alert printed twice or resolved would show.
-	var stdout lockedBuffer
+	var stdout syncBuffer
 	var stderr bytes.Buffer
 	start := time.Now()
 	demoStop = make(chan struct{})
@@ -104,22 +103,4 @@ func TestDemoNamesTheBugs(t *testing.T) {
 		require.NotContains(t, line, "on ranker v3", "v3 is healthy")
 		require.NotContains(t, line, "on search v1", "search v1 is healthy")
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while the demo writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -146,9 +146,7 @@ func TestFrozenClusterMatchesOneProcess(t *testing.T) {
 	runEngine(t, st)
 	sp, err := st.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
-	for i, r := range wr.take() {
-		require.NoError(t, sp.(stream.RawPartitionProcessor).ApplyRaw(int64(i), r.Key, r.Value))
-	}
+	applyStage(t, sp, 0, wr.take())
 	waitFor(t, "the stage's evaluations", func() bool { return len(got.all()) >= windows })
 
 	want := map[string]Evaluation{}

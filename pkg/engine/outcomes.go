@@ -296,13 +296,7 @@ func (e *Engine) encodeOutcomeNames(w *ckWriter, s *series) {
 // encodeWindowOutcomes writes win's outcomes with values: a count, then
 // each's index and moments.
 func encodeWindowOutcomes(w *ckWriter, win *window) {
-	n := 0
-	for _, m := range win.out {
-		if m.N > 0 {
-			n++
-		}
-	}
-	w.u(uint64(n))
+	w.u(uint64(valued(win.out)))
 	for k, m := range win.out {
 		if m.N == 0 {
 			continue
@@ -310,6 +304,17 @@ func encodeWindowOutcomes(w *ckWriter, win *window) {
 		w.u(uint64(k))
 		w.b = appendMoments(w.b, m)
 	}
+}
+
+// valued counts the moments of out that hold values.
+func valued(out []sketch.Moments) int {
+	n := 0
+	for _, m := range out {
+		if m.N > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // appendMoments appends m's N, mean, M2, M3 and M4 as float64 bits.

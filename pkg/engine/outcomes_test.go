@@ -267,18 +267,7 @@ func TestOutcomesClusterMatchesOneProcess(t *testing.T) {
 	one, _ := newEngine(t, oneOpts, nil, nil, ref)
 	runEngine(t, one)
 	wr, refParts, ingest := clusterIngest(t, one, nil, parts)
-	for i, ce := range evs {
-		require.NoError(t, refParts[ce.part].Apply(int64(i), ce.ev))
-		require.NoError(t, ingest[ce.part].Apply(int64(i), ce.ev))
-		if i < parts {
-			_, err := ingest[ce.part].Checkpoint()
-			require.NoError(t, err)
-		}
-	}
-	for _, p := range ingest {
-		_, err := p.Checkpoint()
-		require.NoError(t, err)
-	}
+	feedCluster(t, evs, refParts, ingest)
 	waitFor(t, "the single process's evaluations", func() bool { return len(ref.all()) == 2*windows })
 	recs := wr.take()
 	outcomeRecs := 0
@@ -298,9 +287,7 @@ func TestOutcomesClusterMatchesOneProcess(t *testing.T) {
 	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
 	half := len(recs) / 2
-	for i, rec := range recs[:half] {
-		require.NoError(t, sp1.(stream.RawPartitionProcessor).ApplyRaw(int64(i), rec.Key, rec.Value))
-	}
+	applyStage(t, sp1, 0, recs[:half])
 	_, err = sp1.Checkpoint()
 	require.NoError(t, err)
 	require.NoError(t, sp1.Close())
@@ -308,9 +295,7 @@ func TestOutcomesClusterMatchesOneProcess(t *testing.T) {
 	runEngine(t, s2)
 	sp2, err := s2.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
-	for i, rec := range recs[half:] {
-		require.NoError(t, sp2.(stream.RawPartitionProcessor).ApplyRaw(int64(half+i), rec.Key, rec.Value))
-	}
+	applyStage(t, sp2, half, recs[half:])
 	waitFor(t, "the stage's evaluations", func() bool { return len(got1.all())+len(got2.all()) >= 2*windows })
 
 	outcomes := func(e Evaluation) map[string]drift.OutcomeReport {

@@ -287,13 +287,7 @@ func (e *Engine) windowRecords(recs []stream.Record, s *series, src partKey, win
 		end := len(w.b)
 		w.u(win.events)
 		w.i(s.firstEvent.Load())
-		n := 0
-		for _, m := range win.out {
-			if m.N > 0 {
-				n++
-			}
-		}
-		w.u(uint64(n))
+		w.u(uint64(valued(win.out)))
 		for k, m := range win.out {
 			if m.N > 0 && k < len(specs) {
 				w.s(specs[k].Name)

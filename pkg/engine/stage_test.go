@@ -249,6 +249,35 @@ func clusterIngest(t *testing.T, one *Engine, b Baselines, parts int) (wr *captu
 	return wr, refParts, ingest
 }
 
+// feedCluster applies evs to the single process's partitions and to the
+// cluster's ingesting ones alike. Each source's first watermark reaches
+// the topic before any window closes, as when the processes run side by
+// side, and the ingesting partitions' partials are all written at the
+// end (a checkpoint waits for them).
+func feedCluster(t *testing.T, evs []clusterEvent, refParts, ingest []*partition) {
+	t.Helper()
+	for i, ce := range evs {
+		require.NoError(t, refParts[ce.part].Apply(int64(i), ce.ev))
+		require.NoError(t, ingest[ce.part].Apply(int64(i), ce.ev))
+		if i < len(ingest) {
+			_, err := ingest[ce.part].Checkpoint()
+			require.NoError(t, err)
+		}
+	}
+	for _, p := range ingest {
+		_, err := p.Checkpoint()
+		require.NoError(t, err)
+	}
+}
+
+// applyStage applies recs to the stage partition sp from offset from on.
+func applyStage(t *testing.T, sp stream.PartitionProcessor, from int, recs []stream.Record) {
+	t.Helper()
+	for i, r := range recs {
+		require.NoError(t, sp.(stream.RawPartitionProcessor).ApplyRaw(int64(from+i), r.Key, r.Value))
+	}
+}
+
 // TestStageMatchesOneProcess: two ingesting engines (partitions 0-1 and
 // 2) publish their closed windows; a stage fed their records judges each
 // window once, with the figures one engine holding all three partitions
@@ -263,20 +292,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	one, _ := newEngine(t, testOptions3(), clusterBaselines(), nil, ref)
 	runEngine(t, one)
 	wr, refParts, ingest := clusterIngest(t, one, clusterBaselines(), parts)
-	for i, ce := range evs {
-		require.NoError(t, refParts[ce.part].Apply(int64(i), ce.ev))
-		require.NoError(t, ingest[ce.part].Apply(int64(i), ce.ev))
-		if i < parts {
-			// Each source's first watermark on the topic before any
-			// window closes, as when the processes run side by side.
-			_, err := ingest[ce.part].Checkpoint()
-			require.NoError(t, err)
-		}
-	}
-	for _, p := range ingest {
-		_, err := p.Checkpoint() // waits for its partials to be written
-		require.NoError(t, err)
-	}
+	feedCluster(t, evs, refParts, ingest)
 	waitFor(t, "the reference evaluations", func() bool { return len(ref.all()) == 2*windows })
 	recs := wr.take()
 	require.NotEmpty(t, recs)
@@ -290,9 +306,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
 	half := len(recs) / 2
-	for i, r := range recs[:half] {
-		require.NoError(t, sp1.(stream.RawPartitionProcessor).ApplyRaw(int64(i), r.Key, r.Value))
-	}
+	applyStage(t, sp1, 0, recs[:half])
 	_, err = sp1.Checkpoint()
 	require.NoError(t, err)
 	require.NoError(t, sp1.Close())
@@ -301,9 +315,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	sp2, err := s2.Stage(nil).OpenPartition("partials", 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(half-1), sp2.Offset())
-	for i, r := range recs[half:] {
-		require.NoError(t, sp2.(stream.RawPartitionProcessor).ApplyRaw(int64(half+i), r.Key, r.Value))
-	}
+	applyStage(t, sp2, half, recs[half:])
 	waitFor(t, "the stage's evaluations", func() bool { return len(got1.all())+len(got2.all()) >= 2*windows })
 
 	want := map[string]Evaluation{}

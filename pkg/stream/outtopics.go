@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -50,21 +49,8 @@ func EnsureOutputTopic(ctx context.Context, brokers []string, topic string, tlsC
 		return false, fmt.Errorf("creating topic %s: %w", topic, err)
 	}
 	// A real broker answers before its metadata shows the topic led.
-	for {
-		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0 {
-			led := true
-			for _, p := range md.Topics[0].Partitions {
-				led = led && p.Leader.Host != ""
-			}
-			if led {
-				return created, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return created, fmt.Errorf("topic %s: waiting for its partitions' leaders: %w", topic, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := waitLeaders(ctx, cl, topic); err != nil {
+		return created, err
 	}
+	return created, nil
 }

@@ -323,7 +323,7 @@ func waitLeaders(ctx context.Context, cl *kafka.Client, topic string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the partials topic %s: waiting for its partitions' leaders: %w", topic, ctx.Err())
+			return fmt.Errorf("topic %s: waiting for its partitions' leaders: %w", topic, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
