@@ -224,12 +224,11 @@ func testKafka(t *testing.T) []string {
 	return e.Addrs()
 }
 
-// TestDaemonMissingTopic: `monitor run` on a topic that does not exist
-// says so once in its log, on /readyz, in a metric and on the status page,
-// without a rebalance storm, and consumes the topic once it appears.
-func TestDaemonMissingTopic(t *testing.T) {
-	brokers := testKafka(t)
-	topic := fmt.Sprintf("events-missing-%d", time.Now().UnixNano())
+// brokerConfig is testConfig against brokers instead of the embedded
+// broker: topic read by a group of its own name, no dead-letter or alert
+// topic, the log at info.
+func brokerConfig(t *testing.T, brokers []string, topic string) config.Config {
+	t.Helper()
 	cfg := testConfig(t)
 	cfg.Kafka.Embedded = false
 	cfg.Kafka.Brokers = brokers
@@ -237,6 +236,16 @@ func TestDaemonMissingTopic(t *testing.T) {
 	cfg.Kafka.GroupID = topic
 	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = "", ""
 	cfg.Log.Level = "info"
+	return cfg
+}
+
+// TestDaemonMissingTopic: `monitor run` on a topic that does not exist
+// says so once in its log, on /readyz, in a metric and on the status page,
+// without a rebalance storm, and consumes the topic once it appears.
+func TestDaemonMissingTopic(t *testing.T) {
+	brokers := testKafka(t)
+	topic := fmt.Sprintf("events-missing-%d", time.Now().UnixNano())
+	cfg := brokerConfig(t, brokers, topic)
 	d, logs, _ := testDaemon(t, cfg)
 	base := "http://" + d.server.Addr()
 
@@ -344,17 +353,11 @@ func TestDaemonKafkaCheckpoints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	require.NoError(t, stream.CreateTopic(ctx, brokers, topic, 2))
-	cfg := testConfig(t)
-	cfg.Kafka.Embedded = false
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.Topics = []string{topic}
-	cfg.Kafka.GroupID = topic
-	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = "", ""
+	cfg := brokerConfig(t, brokers, topic)
 	cfg.Checkpoint.Store = "kafka"
 	cfg.Checkpoint.Topic = topic + ".checkpoints"
 	cfg.Checkpoint.Interval = time.Second
 	cfg.Window.Size, cfg.Window.AllowedLateness = time.Second, 0
-	cfg.Log.Level = "info"
 
 	const n = 120
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, Balancer: &kafka.RoundRobin{}}
@@ -394,14 +397,9 @@ func TestDaemonCreatesOutputTopics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	require.NoError(t, stream.CreateTopic(ctx, brokers, topic, 1))
-	cfg := testConfig(t)
-	cfg.Kafka.Embedded = false
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.Topics = []string{topic}
-	cfg.Kafka.GroupID = topic
+	cfg := brokerConfig(t, brokers, topic)
 	cfg.Kafka.DLQTopic, cfg.Kafka.AlertTopic = topic+".dlq", topic+".alerts"
 	cfg.Checkpoint.Interval = time.Second
-	cfg.Log.Level = "info"
 
 	d, logs, stop := testDaemon(t, cfg)
 	base := "http://" + d.server.Addr()

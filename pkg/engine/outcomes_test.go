@@ -280,22 +280,7 @@ func TestOutcomesClusterMatchesOneProcess(t *testing.T) {
 
 	stageOpts := clusterOptions(&captureWriter{})
 	stageOpts.Outcomes = outcomeSpecs()
-	store := newMemStore()
-	got1, got2 := &collect{}, &collect{}
-	s1, _ := newEngine(t, stageOpts, nil, store, got1)
-	runEngine(t, s1)
-	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
-	require.NoError(t, err)
-	half := len(recs) / 2
-	applyStage(t, sp1, 0, recs[:half])
-	_, err = sp1.Checkpoint()
-	require.NoError(t, err)
-	require.NoError(t, sp1.Close())
-	s2, _ := newEngine(t, stageOpts, nil, store, got2)
-	runEngine(t, s2)
-	sp2, err := s2.Stage(nil).OpenPartition("partials", 0)
-	require.NoError(t, err)
-	applyStage(t, sp2, half, recs[half:])
+	_, _, got1, got2, _ := stageInHalves(t, stageOpts, nil, recs)
 	waitFor(t, "the stage's evaluations", func() bool { return len(got1.all())+len(got2.all()) >= 2*windows })
 
 	outcomes := func(e Evaluation) map[string]drift.OutcomeReport {

@@ -270,6 +270,33 @@ func feedCluster(t *testing.T, evs []clusterEvent, refParts, ingest []*partition
 	}
 }
 
+// stageInHalves feeds recs to partition 0 of the evaluation stage as a
+// rebalance does: the first half to one engine of opts and b, which
+// checkpoints to a shared store and closes; the rest to another, which
+// restores it (from the first half's last offset). It returns both
+// engines, what each judged, and the second's partition.
+func stageInHalves(t *testing.T, opts Options, b Baselines, recs []stream.Record) (s1, s2 *Engine, got1, got2 *collect, sp2 stream.PartitionProcessor) {
+	t.Helper()
+	store := newMemStore()
+	got1, got2 = &collect{}, &collect{}
+	s1, _ = newEngine(t, opts, b, store, got1)
+	runEngine(t, s1)
+	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	half := len(recs) / 2
+	applyStage(t, sp1, 0, recs[:half])
+	_, err = sp1.Checkpoint()
+	require.NoError(t, err)
+	require.NoError(t, sp1.Close())
+	s2, _ = newEngine(t, opts, b, store, got2)
+	runEngine(t, s2)
+	sp2, err = s2.Stage(nil).OpenPartition("partials", 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(half-1), sp2.Offset())
+	applyStage(t, sp2, half, recs[half:])
+	return s1, s2, got1, got2, sp2
+}
+
 // applyStage applies recs to the stage partition sp from offset from on.
 func applyStage(t *testing.T, sp stream.PartitionProcessor, from int, recs []stream.Record) {
 	t.Helper()
@@ -299,23 +326,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 
 	// The stage: the first half of the records in one engine, which
 	// checkpoints and closes; the rest in another that restores it.
-	store := newMemStore()
-	got1, got2 := &collect{}, &collect{}
-	s1, reg1 := newEngine(t, clusterOptions(&captureWriter{}), clusterBaselines(), store, got1)
-	runEngine(t, s1)
-	sp1, err := s1.Stage(nil).OpenPartition("partials", 0)
-	require.NoError(t, err)
-	half := len(recs) / 2
-	applyStage(t, sp1, 0, recs[:half])
-	_, err = sp1.Checkpoint()
-	require.NoError(t, err)
-	require.NoError(t, sp1.Close())
-	s2, reg2 := newEngine(t, clusterOptions(&captureWriter{}), clusterBaselines(), store, got2)
-	runEngine(t, s2)
-	sp2, err := s2.Stage(nil).OpenPartition("partials", 0)
-	require.NoError(t, err)
-	require.Equal(t, int64(half-1), sp2.Offset())
-	applyStage(t, sp2, half, recs[half:])
+	s1, s2, got1, got2, sp2 := stageInHalves(t, clusterOptions(&captureWriter{}), clusterBaselines(), recs)
 	waitFor(t, "the stage's evaluations", func() bool { return len(got1.all())+len(got2.all()) >= 2*windows })
 
 	want := map[string]Evaluation{}
@@ -352,7 +363,6 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	}
 	require.Equal(t, float64(len(got1.all())), testutil.ToFloat64(s1.m.evaluations))
 	require.Equal(t, float64(len(got2.all())), testutil.ToFloat64(s2.m.evaluations))
-	_, _ = reg1, reg2
 
 	// The same records again, as a replayed source republishes them:
 	// nothing is judged again, and the horizon is the same.
@@ -361,7 +371,7 @@ func TestStageMatchesOneProcess(t *testing.T) {
 	for i, r := range recs {
 		require.NoError(t, sp2.(stream.RawPartitionProcessor).ApplyRaw(int64(len(recs)+i), r.Key, r.Value))
 	}
-	_, err = sp2.Checkpoint() // waits for the evaluator
+	_, err := sp2.Checkpoint() // waits for the evaluator
 	require.NoError(t, err)
 	require.Len(t, append(got1.all(), got2.all()...), 2*windows)
 	after, _, ok := s2.Horizon("m", "v1")
